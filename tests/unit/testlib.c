@@ -1,0 +1,96 @@
+/*
+ * testlib.c - see testlib.h.
+ */
+#include "testlib.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ar.h"
+
+int tl_failed, tl_passed;
+
+int tl_done(void)
+{
+	printf("%d passed, %d failed\n", tl_passed, tl_failed);
+	return tl_failed ? 1 : 0;
+}
+
+char *tl_tmpdir(const char *tag)
+{
+	const char *base = getenv("TMPDIR");
+	char *p;
+	if (!base || !*base)
+		base = "/tmp";
+	if (asprintf(&p, "%s/ar-%s-XXXXXX", base, tag) < 0 || !mkdtemp(p)) {
+		perror("mkdtemp");
+		exit(2);
+	}
+	return p;
+}
+
+void tl_rmrf(const char *path)
+{
+	char *cmd;
+	if (asprintf(&cmd, "chmod -R u+w '%s' 2>/dev/null; rm -rf '%s'",
+	    path, path) < 0)
+		return;
+	(void)!system(cmd);
+	free(cmd);
+}
+
+pid_t tl_keysvc_start(const char *dir)
+{
+	const char *build = getenv("AR_BUILD_DIR");
+	char bin[4096], sock[4096];
+	pid_t pid;
+
+	if (!build) {
+		fprintf(stderr, "AR_BUILD_DIR is not set\n");
+		exit(2);
+	}
+	snprintf(bin, sizeof bin, "%s/keysvc/archive-keysvc", build);
+	snprintf(sock, sizeof sock, "%s/keysvc.sock", dir);
+	pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		exit(2);
+	}
+	if (pid == 0) {
+		execl(bin, bin, "-d", dir, (char *)NULL);
+		perror(bin);
+		_exit(127);
+	}
+	for (int i = 0; i < 1000; i++) {   /* up to 10 s */
+		keysvc_t *ks;
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			fprintf(stderr, "archive-keysvc exited early\n");
+			exit(2);
+		}
+		if (keysvc_open(&ks, sock, 200) == 0) {
+			int rc = keysvc_ping(ks);
+			keysvc_close(ks);
+			if (rc == 0)
+				return pid;
+		}
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	fprintf(stderr, "archive-keysvc did not answer\n");
+	kill(pid, SIGKILL);
+	exit(2);
+}
+
+void tl_keysvc_stop(pid_t pid)
+{
+	int status;
+	kill(pid, SIGTERM);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+}

@@ -1,0 +1,41 @@
+/*
+ * testlib.h - the unit tests' small harness: checks that count, and the
+ * real archive-keysvc started on a temp directory.
+ */
+#ifndef TESTLIB_H
+#define TESTLIB_H
+
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "keysvc/keysvc.h"
+
+extern int tl_failed, tl_passed;
+
+#define CHECK(cond) do { \
+	if (cond) { tl_passed++; } else { tl_failed++; \
+	    fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
+	    #cond); } } while (0)
+#define CHECK_RC(expr, want) do { int rc_ = (expr); \
+	if (rc_ == (want)) { tl_passed++; } else { tl_failed++; \
+	    fprintf(stderr, "%s:%d: %s returned %d (%s), want %d (%s)\n", \
+	    __FILE__, __LINE__, #expr, rc_, ar_strerror(rc_), (want), \
+	    ar_strerror(want)); } } while (0)
+
+/* Print "N passed, N failed" and return the exit status. */
+int tl_done(void);
+
+/* A fresh directory under $TMPDIR (removed by tl_rmrf).  Static buffer
+ * per call is malloc'd; caller frees. */
+char *tl_tmpdir(const char *tag);
+void tl_rmrf(const char *path);
+
+/*
+ * Start the real archive-keysvc (from $AR_BUILD_DIR/keysvc/) with data in
+ * dir, wait until it answers a ping (no sleep), return its pid; the socket
+ * is dir/keysvc.sock.  Aborts the test on failure.
+ */
+pid_t tl_keysvc_start(const char *dir);
+void tl_keysvc_stop(pid_t pid);   /* SIGTERM and wait */
+
+#endif
