@@ -184,6 +184,240 @@ int store_object_check(store_backend_t *be, keysvc_t *ks,
  * Catalog (LMDB) and per-tenant log (store/catalog.c, store/log.c)
  * ====================================================================== */
 
-/* (declared below by the catalog section) */
+/*
+ * store_t is the whole storage spine of one data directory: the LMDB
+ * catalog (tenants, objects, dedup index, per-tenant log, checkpoints), the
+ * object backend and the key service.  Several processes may open the same
+ * data directory at once (archived and archivectl): LMDB serialises their
+ * writers.  A store_t may be used from several threads.
+ */
+typedef struct store store_t;
+
+typedef struct store_open_params {
+	const char *catalog_dir;        /* LMDB environment directory */
+	store_backend_t *backend;       /* borrowed; outlives the store */
+	keysvc_t *ks;                   /* borrowed; outlives the store */
+	int64_t map_size;               /* initial LMDB map size; grows */
+	uint32_t checkpoint_entries;    /* sign the log head every N entries */
+	int64_t checkpoint_seconds;     /* ... or when the last one is older */
+} store_open_params_t;
+
+int store_open(store_t **out, const store_open_params_t *p);
+void store_close(store_t *st);
+/* Last error message of this handle (thread-local per call site is not
+ * kept: read it right after the failing call).  Owned by the handle. */
+const char *store_errmsg(const store_t *st);
+store_backend_t *store_get_backend(store_t *st);
+keysvc_t *store_get_keysvc(store_t *st);
+
+/* --- tenants -------------------------------------------------------- */
+
+#define STORE_NAME_MAX     64       /* tenant names: [a-z0-9][a-z0-9._-]* */
+#define STORE_ADDR_MAX     320      /* an address, with its NUL */
+#define STORE_JOURNAL_MAX  16       /* journal addresses per tenant */
+
+enum store_tenant_state {
+	STORE_TENANT_ACTIVE = 0,
+	STORE_TENANT_TERMINATED = 1,
+	STORE_TENANT_INACTIVE = 2,
+	STORE_TENANT_SHREDDED = 3,
+};
+
+typedef struct store_tenant {
+	uint8_t  id[STORE_TENANT_LEN];
+	char     name[STORE_NAME_MAX];
+	uint32_t retention_days;
+	uint32_t key_version;           /* current version for new objects */
+	int64_t  created;
+	int      state;                 /* enum store_tenant_state */
+	size_t   n_journal;
+	char     journal[STORE_JOURNAL_MAX][STORE_ADDR_MAX];
+} store_tenant_t;
+
+/* A tenant name is valid: 1..63 bytes of [a-z0-9._-], starting with a
+ * letter or digit.  0 or AR_EINVAL. */
+int store_tenant_name_valid(const char *name);
+/*
+ * Create a tenant: a new random id, its key in keysvc, its record, its
+ * journal addresses (lower-cased; each may belong to one tenant only:
+ * AR_EEXIST), and the first log entry.  AR_EEXIST if the name is taken.
+ */
+int store_tenant_add(store_t *st, const char *name,
+    const char *const *journal, size_t n_journal, uint32_t retention_days,
+    store_tenant_t *out);
+int store_tenant_get(store_t *st, const char *name, store_tenant_t *out);
+int store_tenant_get_id(store_t *st, const uint8_t id[STORE_TENANT_LEN],
+    store_tenant_t *out);
+/* Tenant owning a journal address (case-insensitive).  AR_ENOENT. */
+int store_tenant_by_address(store_t *st, const char *addr,
+    store_tenant_t *out);
+typedef int (*store_tenant_cb)(void *arg, const store_tenant_t *t);
+int store_tenant_walk(store_t *st, store_tenant_cb cb, void *arg);
+/* Rotate the tenant's data key: new objects use the new version. */
+int store_tenant_rotate_key(store_t *st, const char *name,
+    uint32_t *new_version);
+
+/* --- objects ----------------------------------------------------------- */
+
+/* Object flags */
+#define STORE_OBJ_UNPARSED  0x0001u   /* archived as received: not parsed */
+#define STORE_OBJ_JOURNAL   0x0002u   /* unwrapped from a journal report */
+#define STORE_OBJ_LINKED    0x0004u   /* linked copy (e.g. decrypted IRM) */
+
+typedef struct store_object {
+	uint8_t  tenant[STORE_TENANT_LEN];
+	uint8_t  id[STORE_ID_LEN];
+	uint32_t key_version;
+	uint32_t flags;
+	int64_t  received;
+	int64_t  retain_until;
+	uint64_t plain_size;
+	uint64_t sealed_size;
+	uint64_t log_seq;                  /* the ingest log entry */
+	uint32_t arrivals;                 /* times it arrived (dedup) */
+	uint8_t  sealed_sha256[STORE_HASH_LEN];
+	uint8_t  manifest_digest[STORE_HASH_LEN];
+	uint8_t  plain_sha256[STORE_HASH_LEN];   /* decrypted from the catalog */
+	char    *meta;     /* decrypted metadata, JSON text; NULL if none.
+	                      Owned by the struct: store_object_clear(). */
+} store_object_t;
+
+void store_object_clear(store_object_t *o);
+
+/*
+ * One message to ingest.  The plaintext is streamed by read(arg, buf,
+ * len, &got) (got == 0 at the end); it is read once.  plain_sha256 must be
+ * the SHA-256 of exactly those bytes (the caller computed it for dedup).
+ * meta is JSON text (headers summary, envelope, source) sealed with the
+ * tenant's meta key.
+ */
+typedef int (*store_read_cb)(void *arg, void *buf, size_t len, size_t *got);
+
+typedef struct store_ingest {
+	const store_tenant_t *tenant;
+	int64_t  received;
+	uint32_t flags;
+	uint8_t  plain_sha256[STORE_HASH_LEN];
+	const char *meta;                  /* JSON text, may be NULL */
+	store_read_cb read;
+	void    *read_arg;
+} store_ingest_t;
+
+/* What the ingest of one message did. */
+typedef struct store_ingest_result {
+	int      status;                   /* 0, or why it was not stored */
+	uint8_t  id[STORE_ID_LEN];
+	int      duplicate;                /* 1: already stored; an arrival */
+	uint64_t log_seq;
+	store_object_info_t info;          /* valid when !duplicate */
+} store_ingest_result_t;
+
+/*
+ * Ingest in batches: store_batch_add seals and puts one object (thread-
+ * safe: several threads may add to one batch), store_batch_commit makes
+ * the backend durable and writes every catalog record, dedup entry and log
+ * entry of the batch in one LMDB transaction, then signs a checkpoint when
+ * one is due.  A message whose plaintext is already stored for the tenant
+ * (keyed SHA-256 dedup) is not sealed again: it becomes an "arrival" log
+ * entry on the existing object.  Results are filled at commit.
+ * Objects put by a batch that is aborted or never committed are orphans:
+ * verify reports them, nothing points at them.
+ */
+typedef struct store_batch store_batch_t;
+int store_batch_begin(store_t *st, store_batch_t **out);
+/* *slot receives the index of this message's result in the batch. */
+int store_batch_add(store_batch_t *b, const store_ingest_t *msg,
+    size_t *slot);
+size_t store_batch_count(const store_batch_t *b);
+int store_batch_commit(store_batch_t *b);
+/* Result of message slot after a successful commit (check its status: a
+ * message whose sealing failed, or whose twin in the batch failed, is not
+ * stored); owned by the batch. */
+const store_ingest_result_t *store_batch_result(const store_batch_t *b,
+    size_t slot);
+void store_batch_free(store_batch_t *b);
+
+/* Look an object up (metadata decrypted).  AR_ENOENT. */
+int store_object_get(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    const uint8_t id[STORE_ID_LEN], store_object_t *out);
+/* Walk a tenant's objects in id order. The object passed to cb is valid
+ * only during the call. */
+typedef int (*store_object_cb)(void *arg, const store_object_t *o);
+int store_object_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    int with_meta, store_object_cb cb, void *arg);
+/* Is this plaintext already stored for the tenant?  0 and *id, or
+ * AR_ENOENT. */
+int store_dedup_lookup(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    const uint8_t plain_sha256[STORE_HASH_LEN], uint8_t id[STORE_ID_LEN]);
+
+/* --- per-tenant log -------------------------------------------------- */
+
+enum store_log_kind {
+	STORE_LOG_TENANT   = 1,   /* tenant created */
+	STORE_LOG_INGEST   = 2,   /* object stored */
+	STORE_LOG_ARRIVAL  = 3,   /* a stored object arrived again */
+	STORE_LOG_DISPOSE  = 4,   /* object removed by policy (tombstone) */
+	STORE_LOG_HOLD     = 5,
+	STORE_LOG_EXPORT   = 6,
+	STORE_LOG_ACCESS   = 7,   /* search, view, download */
+	STORE_LOG_ADMIN    = 8,   /* key rotation, settings, users */
+};
+
+typedef struct store_log_entry {
+	uint64_t seq;
+	int64_t  time;
+	uint32_t kind;
+	uint8_t  object[STORE_ID_LEN];       /* zero when none */
+	uint8_t  digest[STORE_HASH_LEN];     /* e.g. manifest digest */
+	uint8_t  prev[STORE_HASH_LEN];
+	uint8_t  hash[STORE_HASH_LEN];
+	char    *detail;   /* decrypted detail JSON or NULL; owned by entry */
+} store_log_entry_t;
+
+const char *store_log_kind_name(uint32_t kind);
+/* Append an entry (its own transaction).  detail: JSON text or NULL,
+ * stored encrypted with the tenant's meta key. */
+int store_log_append(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    uint32_t kind, const uint8_t *object, const uint8_t *digest,
+    const char *detail, uint64_t *seq_out);
+typedef int (*store_log_cb)(void *arg, const store_log_entry_t *e);
+/* Walk entries from seq 'from' (1 = all) in order, decrypting details. */
+int store_log_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    uint64_t from, store_log_cb cb, void *arg);
+/* Sign the tenant's current log head now (on demand). */
+int store_log_checkpoint(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    uint64_t *seq_out);
+
+/* --- verify ---------------------------------------------------------- */
+
+/*
+ * Re-read every object of the tenant (or of all tenants when tenant is
+ * NULL): signature, ciphertext hash, decrypted plaintext digest against
+ * the catalog; walk the log chain and check every checkpoint signature;
+ * cross-check catalog <-> log <-> store.  Each problem is reported through
+ * cb (severity "error" or "warning", object id hex or "-", text).
+ * Returns 0 when there were no errors, AR_ECORRUPT when there were, or
+ * another status when verify itself could not run.
+ */
+typedef void (*store_verify_cb)(void *arg, const char *tenant_name,
+    const char *severity, const char *object, const char *what);
+typedef struct store_verify_stats {
+	uint64_t tenants, objects, bytes, log_entries, checkpoints;
+	uint64_t errors, warnings;
+} store_verify_stats_t;
+int store_verify(store_t *st, const uint8_t *tenant, store_verify_cb cb,
+    void *arg, store_verify_stats_t *stats);
+
+/* --- stats ------------------------------------------------------------- */
+
+typedef struct store_tenant_stats {
+	uint64_t objects, plain_bytes, sealed_bytes, log_entries;
+	uint64_t last_checkpoint_seq;
+	int64_t  last_checkpoint_time;
+} store_tenant_stats_t;
+int store_tenant_stats(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    store_tenant_stats_t *out);
+/* LMDB map size and the part in use, in bytes. */
+int store_catalog_size(store_t *st, uint64_t *map_size, uint64_t *used);
 
 #endif /* STORE_H */

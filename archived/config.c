@@ -1,0 +1,145 @@
+/*
+ * config.c - the instance configuration table (see config.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ar.h"
+
+#define OFF(f) offsetof(struct ar_config, f)
+#define MB (1024LL * 1024)
+
+static const struct ar_conf_def config_defs[] = {
+	{ "keysvc_socket", AR_CONF_STR, OFF(keysvc_socket),
+	  "../keys/keysvc.sock", 0, 0,
+	  "unix socket of archive-keysvc (relative to the data directory)" },
+	{ "keysvc_timeout", AR_CONF_MS, OFF(keysvc_timeout_ms), "5s", 100,
+	  600000, "longest wait for one key service request" },
+	{ "catalog_map_size", AR_CONF_SIZE, OFF(catalog_map_size), "64M",
+	  1 * MB, 1LL << 40, "initial LMDB map size; it grows when full" },
+	{ "checkpoint_entries", AR_CONF_INT, OFF(checkpoint_entries), "1000",
+	  1, 10000000, "sign a tenant's log head after this many entries" },
+	{ "checkpoint_interval", AR_CONF_SECONDS, OFF(checkpoint_interval),
+	  "1h", 1, 86400 * 30,
+	  "... or when the last checkpoint is older than this" },
+	{ "default_retention_days", AR_CONF_INT, OFF(default_retention_days),
+	  "2557", 1, 36500, "retention of a new tenant (2557 days: 7 years)" },
+	{ "import_threads", AR_CONF_INT, OFF(import_threads), "4", 1, 64,
+	  "threads sealing messages during archivectl import" },
+	{ "import_batch", AR_CONF_INT, OFF(import_batch), "256", 1, 100000,
+	  "messages per catalog transaction during import" },
+	{ "smtp_listen", AR_CONF_STR, OFF(smtp_listen), "127.0.0.1:2525", 0,
+	  0, "address:port of the SMTP receiver" },
+	{ "smtp_hostname", AR_CONF_STR, OFF(smtp_hostname), "archived.local",
+	  0, 0, "name in the SMTP banner and EHLO reply" },
+	{ "smtp_max_message_size", AR_CONF_SIZE, OFF(smtp_max_message_size),
+	  "200M", 1024, 2048 * MB, "largest message accepted (SIZE)" },
+	{ "smtp_max_connections", AR_CONF_INT, OFF(smtp_max_connections),
+	  "500", 1, 100000, "concurrent SMTP sessions in all" },
+	{ "smtp_max_connections_per_ip", AR_CONF_INT,
+	  OFF(smtp_max_connections_per_ip), "50", 1, 100000,
+	  "concurrent SMTP sessions from one client address" },
+	{ "smtp_max_recipients", AR_CONF_INT, OFF(smtp_max_recipients), "1000",
+	  1, 100000, "recipients per message" },
+	{ "smtp_max_line_length", AR_CONF_SIZE, OFF(smtp_max_line_length),
+	  "1M", 1000, 64 * MB, "longest line of message content" },
+	{ "smtp_command_timeout", AR_CONF_MS, OFF(smtp_command_timeout_ms),
+	  "5m", 100, 3600000, "wait for a command (RFC 5321: 5 minutes)" },
+	{ "smtp_data_timeout", AR_CONF_MS, OFF(smtp_data_timeout_ms), "3m",
+	  100, 3600000, "wait for each block of DATA (RFC 5321: 3 minutes)" },
+	{ "tls_cert", AR_CONF_STR, OFF(tls_cert), "tls/cert.pem", 0, 0,
+	  "TLS certificate (PEM) for STARTTLS and HTTPS" },
+	{ "tls_key", AR_CONF_STR, OFF(tls_key), "tls/key.pem", 0, 0,
+	  "TLS private key (PEM)" },
+	{ "pipeline_workers", AR_CONF_INT, OFF(pipeline_workers), "2", 1, 64,
+	  "threads draining the spool into the store" },
+	{ "web_listen", AR_CONF_STR, OFF(web_listen), "127.0.0.1:8443", 0, 0,
+	  "address:port of the HTTPS console and API" },
+};
+
+static int absolutize(const char *base, char *path)
+{
+	char buf[AR_CONF_STR_MAX];
+	if (path[0] == '/' || path[0] == '\0')
+		return 0;
+	if (ar_path(buf, sizeof buf, "%s/%s", base, path))
+		return AR_ETOOBIG;
+	ar_strlcpy(path, buf, AR_CONF_STR_MAX);
+	return 0;
+}
+
+int ar_config_load(struct ar_config *cfg, const char *data_dir, char *err,
+    size_t errlen)
+{
+	char file[PATH_MAX + 32], abs[PATH_MAX];
+	int rc;
+
+	memset(cfg, 0, sizeof *cfg);
+	if (!realpath(data_dir, abs)) {
+		snprintf(err, errlen, "data directory %s: %s (run archivectl "
+		    "init first)", data_dir, strerror(errno));
+		return AR_ENOENT;
+	}
+	if (strlen(abs) >= sizeof cfg->data_dir - 64) {
+		snprintf(err, errlen, "data directory path too long: %s", abs);
+		return AR_ECONFIG;
+	}
+	ar_strlcpy(cfg->data_dir, abs, sizeof cfg->data_dir);
+	snprintf(file, sizeof file, "%s/%s", abs, AR_CONFIG_FILE);
+	rc = ar_conf_load(config_defs, AR_ARRAY_LEN(config_defs), cfg, file,
+	    err, errlen);
+	if (rc == AR_ENOENT)
+		snprintf(err, errlen, "%s is missing: %s is not an archive data "
+		    "directory (run archivectl init)", file, data_dir);
+	if (rc)
+		return rc;
+	if (absolutize(abs, cfg->keysvc_socket) ||
+	    absolutize(abs, cfg->tls_cert) || absolutize(abs, cfg->tls_key)) {
+		snprintf(err, errlen, "%s: a path is too long", file);
+		return AR_ECONFIG;
+	}
+	return 0;
+}
+
+int ar_config_write_default(const char *data_dir, const char *keysvc_socket,
+    char *err, size_t errlen)
+{
+	struct ar_config cfg;
+	char file[4096];
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+	int rc;
+
+	if ((rc = ar_conf_defaults(config_defs, AR_ARRAY_LEN(config_defs), &cfg,
+	    err, errlen)))
+		return rc;
+	if (keysvc_socket)
+		ar_strlcpy(cfg.keysvc_socket, keysvc_socket,
+		    sizeof cfg.keysvc_socket);
+	if (!(f = open_memstream(&buf, &len)))
+		return AR_ENOMEM;
+	fprintf(f, "# archived configuration: name = value, '#' comments.\n"
+	    "# Sizes take K/M/G, durations ms/s/m/h/d.  Relative paths are\n"
+	    "# relative to this directory.\n\n");
+	ar_conf_write(config_defs, AR_ARRAY_LEN(config_defs), &cfg, f);
+	fclose(f);
+	snprintf(file, sizeof file, "%s/%s", data_dir, AR_CONFIG_FILE);
+	rc = ar_file_write_atomic(file, buf, len, 0600);
+	free(buf);
+	if (rc)
+		snprintf(err, errlen, "%s: %s", file, ar_strerror(rc));
+	return rc;
+}
+
+int ar_config_path(const struct ar_config *cfg, const char *name, char *out,
+    size_t outlen)
+{
+	return ar_path(out, outlen, "%s/%s", cfg->data_dir, name);
+}

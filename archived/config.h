@@ -1,0 +1,56 @@
+/*
+ * config.h - the configuration of one archive instance, read from
+ * DATADIR/archived.conf by archived and archivectl alike.  Relative paths
+ * in it are relative to the data directory.
+ */
+#ifndef ARCHIVED_CONFIG_H
+#define ARCHIVED_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "conf.h"
+
+#define AR_CONFIG_FILE "archived.conf"
+
+struct ar_config {
+	char    data_dir[AR_CONF_STR_MAX];      /* absolute; not in the file */
+	char    keysvc_socket[AR_CONF_STR_MAX];
+	int64_t keysvc_timeout_ms;
+	int64_t catalog_map_size;
+	int64_t checkpoint_entries;
+	int64_t checkpoint_interval;            /* seconds */
+	int64_t default_retention_days;
+	int64_t import_threads;
+	int64_t import_batch;
+	/* SMTP ingest */
+	char    smtp_listen[AR_CONF_STR_MAX];
+	char    smtp_hostname[AR_CONF_STR_MAX];
+	int64_t smtp_max_message_size;
+	int64_t smtp_max_connections;
+	int64_t smtp_max_connections_per_ip;
+	int64_t smtp_max_recipients;
+	int64_t smtp_max_line_length;
+	int64_t smtp_command_timeout_ms;
+	int64_t smtp_data_timeout_ms;
+	char    tls_cert[AR_CONF_STR_MAX];
+	char    tls_key[AR_CONF_STR_MAX];
+	int64_t pipeline_workers;
+	/* web console */
+	char    web_listen[AR_CONF_STR_MAX];
+};
+
+/*
+ * Load DATADIR/archived.conf into cfg (defaults first).  Errors name the
+ * file and line.  Paths are made absolute against the data directory.
+ */
+int ar_config_load(struct ar_config *cfg, const char *data_dir, char *err,
+    size_t errlen);
+/* Write the default configuration, with help lines, to DATADIR. */
+int ar_config_write_default(const char *data_dir, const char *keysvc_socket,
+    char *err, size_t errlen);
+/* Absolute path of name inside the data directory. */
+int ar_config_path(const struct ar_config *cfg, const char *name, char *out,
+    size_t outlen);
+
+#endif

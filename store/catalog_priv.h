@@ -1,0 +1,120 @@
+/*
+ * catalog_priv.h - private to store/: the store handle, LMDB databases,
+ * transaction helpers and record codecs shared by catalog.c, objects.c,
+ * log.c, meta.c and verify.c.
+ */
+#ifndef STORE_CATALOG_PRIV_H
+#define STORE_CATALOG_PRIV_H
+
+#include <lmdb.h>
+#include <pthread.h>
+
+#include "store.h"
+
+enum cat_dbi {
+	DBI_META,         /* "schema" -> version */
+	DBI_TENANTS,      /* tenant id -> JSON record */
+	DBI_NAMES,        /* tenant name -> tenant id */
+	DBI_ADDRS,        /* journal address -> tenant id */
+	DBI_OBJECTS,      /* tenant id || object id -> object record */
+	DBI_DEDUP,        /* tenant id || keyed digest -> object id */
+	DBI_LOG,          /* tenant id || seq (BE) -> log entry */
+	DBI_LOGHEAD,      /* tenant id -> head record */
+	DBI_CHECKPOINTS,  /* tenant id || seq (BE) -> checkpoint */
+	DBI_COUNT
+};
+
+struct store {
+	MDB_env *env;
+	MDB_dbi dbi[DBI_COUNT];
+	store_backend_t *be;
+	keysvc_t *ks;
+	uint32_t ckpt_entries;
+	int64_t ckpt_seconds;
+	/* Shared by every transaction of this process, exclusive while the
+	 * map is resized (LMDB requires no transaction then). */
+	pthread_rwlock_t resize_lock;
+	pthread_mutex_t err_lock;
+	char err[512];
+};
+
+/* Set the handle's error message; returns rc for tail calls. */
+int cat_err(store_t *st, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* LMDB return code to AR_* status. */
+int cat_status(int mdb_rc);
+
+/*
+ * Run fn inside a write transaction and commit it.  When the map is full
+ * the transaction is aborted, the map grown and fn run again from the
+ * start, so fn must have no effects outside the transaction (or
+ * idempotent ones).  fn returns 0 or an AR_* status (non-zero aborts).
+ */
+typedef int (*cat_txn_fn)(store_t *st, MDB_txn *txn, void *arg);
+int cat_write(store_t *st, cat_txn_fn fn, void *arg);
+/* Same for a read-only transaction (never committed). */
+int cat_read(store_t *st, cat_txn_fn fn, void *arg);
+
+/* --- keys of composite records ------------------------------------------ */
+
+#define CAT_KEY_TID(buf, tenant, id) do { \
+	memcpy((buf), (tenant), STORE_TENANT_LEN); \
+	memcpy((buf) + STORE_TENANT_LEN, (id), STORE_ID_LEN); } while (0)
+
+/* --- metadata sealing (meta.c) -------------------------------------------
+ * Small values that describe mail (hashes, subject, envelope ...) are
+ * sealed with XChaCha20-Poly1305 under the tenant's "meta" subkey of the
+ * given key version, associated data = label || tenant || id.
+ * Blob layout: nonce (24) || ciphertext || tag (16).
+ */
+#define META_OVERHEAD 40u
+int meta_seal(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    uint32_t version, const char *label, const uint8_t *id, size_t idlen,
+    const void *plain, size_t len, unsigned char **blob, size_t *bloblen);
+int meta_open(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    uint32_t version, const char *label, const uint8_t *id, size_t idlen,
+    const void *blob, size_t bloblen, unsigned char **plain, size_t *len);
+/* Keyed digest of a plaintext hash for the dedup index (tenant "dedup"
+ * subkey, version 1: stable across key rotation). */
+int meta_dedup_key(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    const uint8_t plain_sha256[STORE_HASH_LEN], uint8_t out[STORE_HASH_LEN]);
+
+/* --- object records (objects.c) ------------------------------------------ */
+
+int obj_decode(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    const uint8_t id[STORE_ID_LEN], const MDB_val *v, int with_meta,
+    store_object_t *o);
+
+/* --- log (log.c) ------------------------------------------------------------ */
+
+/* Append one entry inside txn; detail_blob is already sealed (or NULL). */
+int log_append_txn(store_t *st, MDB_txn *txn,
+    const uint8_t tenant[STORE_TENANT_LEN], uint32_t kind,
+    const uint8_t *object, const uint8_t *digest, int64_t time,
+    uint32_t detail_version, const unsigned char *detail_blob,
+    size_t detail_len, uint64_t *seq_out);
+/* Seal a detail JSON text for a log entry with the tenant's current key. */
+int log_seal_detail(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    uint32_t version, const char *detail, unsigned char **blob,
+    size_t *len);
+/* Sign the head if a checkpoint is due (force: always). */
+int log_checkpoint_if_due(store_t *st,
+    const uint8_t tenant[STORE_TENANT_LEN], int force, uint64_t *seq_out);
+/* Recompute an entry's hash from its fields and sealed detail. */
+void log_entry_hash(const uint8_t tenant[STORE_TENANT_LEN],
+    const store_log_entry_t *e, const unsigned char *detail_blob,
+    size_t detail_len, uint8_t out[STORE_HASH_LEN]);
+/* Decode a raw log value into e (detail left sealed: *blob points into
+ * v).  AR_ECORRUPT on a malformed record. */
+int log_decode(const MDB_val *v, store_log_entry_t *e, uint32_t *detail_ver,
+    const unsigned char **blob, size_t *bloblen);
+/* The message a checkpoint signature covers. */
+size_t log_checkpoint_msg(const uint8_t tenant[STORE_TENANT_LEN],
+    uint64_t seq, const uint8_t head[STORE_HASH_LEN], int64_t time,
+    unsigned char *out);
+
+#define LOGHEAD_LEN (8 + 32 + 8 + 8)     /* seq, hash, ckpt seq, ckpt time */
+#define CKPT_LEN    (8 + 32 + 64)        /* time, head, signature */
+#define CKPT_MSG_MAX 128
+
+#endif

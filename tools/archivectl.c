@@ -1,0 +1,222 @@
+/*
+ * archivectl - the administration command of archived.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ar.h"
+#include "ctl.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(struct ctl *, int, char **);
+	int needs_store;
+	const char *usage;
+} commands[] = {
+	{ "init", cmd_init, 0, "init [--keysvc-socket PATH]" },
+	{ "tenant", cmd_tenant, 1, "tenant add NAME --journal-address ADDR "
+	  "[--journal-address ADDR ...] [--retention-days N]\n"
+	  "       tenant list | tenant show NAME | tenant rotate-key NAME" },
+	{ "import", cmd_import, 1, "import --tenant NAME PATH..." },
+	{ "list", cmd_list, 1, "list --tenant NAME" },
+	{ "show", cmd_show, 1, "show --tenant NAME ID" },
+	{ "get", cmd_get, 1, "get --tenant NAME ID > message.eml" },
+	{ "log", cmd_log, 1, "log --tenant NAME [--from SEQ]" },
+	{ "verify", cmd_verify, 1, "verify [--tenant NAME]" },
+	{ "checkpoint", cmd_checkpoint, 1, "checkpoint [--tenant NAME]" },
+	{ "stats", cmd_stats, 1, "stats" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: archivectl [-d DATADIR] [--json] COMMAND ...\n\n"
+	    "DATADIR defaults to $ARCHIVED_DATA, else ./var/data.\n"
+	    "Commands:\n");
+	for (size_t i = 0; i < AR_ARRAY_LEN(commands); i++)
+		fprintf(f, "  archivectl %s\n", commands[i].usage);
+}
+
+int ctl_fail(int rc, const char *fmt, ...)
+{
+	va_list ap;
+	fputs("archivectl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return ar_status_temporary(rc) && rc != AR_EIO ? CTL_TEMPFAIL
+	    : CTL_FAIL;
+}
+
+int ctl_usage(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("archivectl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (archivectl --help lists the commands)\n", stderr);
+	return CTL_USAGE;
+}
+
+void ctl_json_out(json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+	fputc('\n', stdout);
+	json_decref(j);
+}
+
+int ctl_open(struct ctl *c)
+{
+	char err[1024], objects[AR_CONF_STR_MAX + 16],
+	    catalog[AR_CONF_STR_MAX + 16];
+	store_open_params_t p;
+	int rc;
+
+	if ((rc = ar_config_load(&c->cfg, c->data_dir, err, sizeof err)))
+		return ctl_fail(rc, "%s", err);
+	if ((rc = keysvc_open(&c->ks, c->cfg.keysvc_socket,
+	    (int)c->cfg.keysvc_timeout_ms)))
+		return ctl_fail(rc, "key service client: %s", ar_strerror(rc));
+	ar_config_path(&c->cfg, "objects", objects, sizeof objects);
+	ar_config_path(&c->cfg, "catalog", catalog, sizeof catalog);
+	if ((rc = store_backend_open_fs(&c->be, objects)))
+		return ctl_fail(rc, "object store %s: %s", objects,
+		    ar_strerror(rc));
+	memset(&p, 0, sizeof p);
+	p.catalog_dir = catalog;
+	p.backend = c->be;
+	p.ks = c->ks;
+	p.map_size = c->cfg.catalog_map_size;
+	p.checkpoint_entries = (uint32_t)c->cfg.checkpoint_entries;
+	p.checkpoint_seconds = c->cfg.checkpoint_interval;
+	if ((rc = store_open(&c->st, &p)))
+		return ctl_fail(rc, "catalog %s: %s", catalog, ar_strerror(rc));
+	return 0;
+}
+
+void ctl_close(struct ctl *c)
+{
+	store_close(c->st);
+	if (c->be)
+		store_backend_close(c->be);
+	if (c->ks)
+		keysvc_close(c->ks);
+}
+
+int ctl_tenant(struct ctl *c, const char *name, store_tenant_t *t)
+{
+	int rc = store_tenant_get(c->st, name, t);
+	if (rc == AR_ENOENT)
+		return ctl_fail(rc, "no tenant named '%s' (archivectl tenant "
+		    "list shows them)", name);
+	if (rc)
+		return ctl_fail(rc, "tenant %s: %s", name, store_errmsg(c->st));
+	return 0;
+}
+
+int ctl_object_id(const char *hex, uint8_t id[STORE_ID_LEN])
+{
+	if (ar_unhex(hex, id, STORE_ID_LEN))
+		return ctl_usage("'%s' is not an object id (32 hex digits)",
+		    hex);
+	return 0;
+}
+
+int ctl_audit(struct ctl *c, const store_tenant_t *t, const char *action,
+    const uint8_t *object)
+{
+	json_t *d = json_object();
+	const char *user = getenv("USER");
+	char *s;
+	int rc;
+
+	json_object_set_new(d, "action", json_string(action));
+	json_object_set_new(d, "by", json_string("archivectl"));
+	json_object_set_new(d, "user", json_string(user ? user : "?"));
+	json_object_set_new(d, "uid", json_integer(getuid()));
+	s = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(d);
+	rc = store_log_append(c->st, t->id, STORE_LOG_ACCESS, object, NULL, s,
+	    NULL);
+	free(s);
+	if (rc)
+		return ctl_fail(rc, "audit log: %s", store_errmsg(c->st));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "data", required_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl c;
+	int ch, rc;
+
+	memset(&c, 0, sizeof c);
+	ar_log_set_prog("archivectl");
+	ar_log_set_level(AR_LOG_WARN);
+	signal(SIGPIPE, SIG_IGN);
+	umask(077);
+	c.data_dir = getenv("ARCHIVED_DATA");
+	if (!c.data_dir || !*c.data_dir)
+		c.data_dir = "./var/data";
+	/* Global options stop at the command name. */
+	while ((ch = getopt_long(argc, argv, "+d:jh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': c.data_dir = optarg; break;
+		case 'j': c.json = 1; break;
+		case 'h': usage(stdout); return CTL_OK;
+		default: usage(stderr); return CTL_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return CTL_USAGE;
+	}
+	/* -d and --json may also follow the command: take them out. */
+	{
+		int out = optind + 1;
+		for (int i = optind + 1; i < argc; i++) {
+			if ((!strcmp(argv[i], "-d") ||
+			    !strcmp(argv[i], "--data")) && i + 1 < argc) {
+				c.data_dir = argv[++i];
+			} else if (!strncmp(argv[i], "--data=", 7)) {
+				c.data_dir = argv[i] + 7;
+			} else if (!strcmp(argv[i], "--json")) {
+				c.json = 1;
+			} else if (!strcmp(argv[i], "--")) {
+				while (i < argc)
+					argv[out++] = argv[i++];
+			} else {
+				argv[out++] = argv[i];
+			}
+		}
+		argc = out;
+		argv[argc] = NULL;
+	}
+	for (size_t i = 0; i < AR_ARRAY_LEN(commands); i++) {
+		if (strcmp(argv[optind], commands[i].name))
+			continue;
+		if (commands[i].needs_store && (rc = ctl_open(&c))) {
+			ctl_close(&c);
+			return rc;
+		}
+		optind++;
+		/* Subcommands parse their own options, -d/--json included. */
+		rc = commands[i].fn(&c, argc - optind + 1, argv + optind - 1);
+		ctl_close(&c);
+		return rc;
+	}
+	return ctl_usage("unknown command '%s'", argv[optind]);
+}

@@ -1,0 +1,63 @@
+/*
+ * ctl.h - private to archivectl: the opened data directory and the
+ * command table.
+ */
+#ifndef CTL_H
+#define CTL_H
+
+#include <jansson.h>
+
+#include "archived/config.h"
+#include "keysvc/keysvc.h"
+#include "store/store.h"
+
+/* Exit statuses (documented in docs/archivectl.md). */
+#define CTL_OK        0
+#define CTL_FAIL      1    /* the command failed; the reason is printed */
+#define CTL_USAGE     2    /* the command line is wrong */
+#define CTL_PROBLEMS  3    /* verify found problems */
+#define CTL_TEMPFAIL 75    /* temporary: key service down, disk full */
+
+struct ctl {
+	const char *data_dir;
+	int json;
+	struct ar_config cfg;
+	keysvc_t *ks;
+	store_backend_t *be;
+	store_t *st;
+};
+
+/* Load the configuration and open keysvc client, backend and catalog. */
+int ctl_open(struct ctl *c);
+void ctl_close(struct ctl *c);
+
+/* Print "archivectl: <text>" on stderr; return the exit status for rc
+ * (CTL_TEMPFAIL for temporary failures, else CTL_FAIL). */
+int ctl_fail(int rc, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int ctl_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Print a JSON value on stdout (indented) and release it. */
+void ctl_json_out(json_t *j);
+
+/* Tenant by name, or a failure exit status printed. */
+int ctl_tenant(struct ctl *c, const char *name, store_tenant_t *t);
+/* Object id from hex, or a failure exit status printed. */
+int ctl_object_id(const char *hex, uint8_t id[STORE_ID_LEN]);
+/* An "access" entry in the tenant's log for a read of mail by archivectl. */
+int ctl_audit(struct ctl *c, const store_tenant_t *t, const char *action,
+    const uint8_t *object);
+
+/* Commands: argv[0] is the command name. */
+int cmd_init(struct ctl *c, int argc, char **argv);
+int cmd_tenant(struct ctl *c, int argc, char **argv);
+int cmd_import(struct ctl *c, int argc, char **argv);
+int cmd_list(struct ctl *c, int argc, char **argv);
+int cmd_show(struct ctl *c, int argc, char **argv);
+int cmd_get(struct ctl *c, int argc, char **argv);
+int cmd_log(struct ctl *c, int argc, char **argv);
+int cmd_verify(struct ctl *c, int argc, char **argv);
+int cmd_checkpoint(struct ctl *c, int argc, char **argv);
+int cmd_stats(struct ctl *c, int argc, char **argv);
+
+#endif

@@ -1,0 +1,215 @@
+/*
+ * ctl_tenant.c - archivectl init and tenant commands.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "ar.h"
+#include "ctl.h"
+
+int cmd_init(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "keysvc-socket", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sock = NULL;
+	char path[4096], err[1024];
+	struct stat st;
+	int ch, rc;
+
+	optind = 0;   /* 0: full getopt re-initialisation */
+	while ((ch = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
+		if (ch != 's')
+			return ctl_usage("init takes [--keysvc-socket PATH]");
+		sock = optarg;
+	}
+	if (optind != argc)
+		return ctl_usage("init takes no arguments");
+	snprintf(path, sizeof path, "%s/%s", c->data_dir, AR_CONFIG_FILE);
+	if (stat(path, &st) == 0)
+		return ctl_fail(AR_EEXIST, "%s is already initialised (%s "
+		    "exists)", c->data_dir, path);
+	if ((rc = ar_mkdirs(c->data_dir, 0700)))
+		return ctl_fail(rc, "%s: %s", c->data_dir, ar_strerror(rc));
+	chmod(c->data_dir, 0700);
+	if ((rc = ar_config_write_default(c->data_dir, sock, err, sizeof err)))
+		return ctl_fail(rc, "%s", err);
+	for (const char *const *d = (const char *const[]){ "objects",
+	    "catalog", "spool", "index", NULL }; *d; d++) {
+		snprintf(path, sizeof path, "%s/%s", c->data_dir, *d);
+		if ((rc = ar_mkdirs(path, 0700)))
+			return ctl_fail(rc, "%s: %s", path, ar_strerror(rc));
+	}
+	printf("initialised %s (configuration in %s/%s)\n", c->data_dir,
+	    c->data_dir, AR_CONFIG_FILE);
+	return CTL_OK;
+}
+
+static const char *state_name(int s)
+{
+	static const char *names[] = { "active", "terminated", "inactive",
+	    "shredded" };
+	return s >= 0 && s < 4 ? names[s] : "unknown";
+}
+
+static json_t *tenant_json(const store_tenant_t *t)
+{
+	char hex[2 * STORE_TENANT_LEN + 1], ts[32];
+	json_t *o = json_object(), *j = json_array();
+
+	for (size_t i = 0; i < t->n_journal; i++)
+		json_array_append_new(j, json_string(t->journal[i]));
+	json_object_set_new(o, "id", json_string(ar_hex(t->id,
+	    STORE_TENANT_LEN, hex)));
+	json_object_set_new(o, "name", json_string(t->name));
+	json_object_set_new(o, "journal_addresses", j);
+	json_object_set_new(o, "retention_days",
+	    json_integer(t->retention_days));
+	json_object_set_new(o, "key_version", json_integer(t->key_version));
+	json_object_set_new(o, "created", json_string(ar_time_fmt(t->created,
+	    ts, sizeof ts)));
+	json_object_set_new(o, "state", json_string(state_name(t->state)));
+	return o;
+}
+
+static void tenant_print(const store_tenant_t *t)
+{
+	char hex[2 * STORE_TENANT_LEN + 1], ts[32];
+	printf("name:            %s\n", t->name);
+	printf("id:              %s\n", ar_hex(t->id, STORE_TENANT_LEN, hex));
+	printf("state:           %s\n", state_name(t->state));
+	printf("created:         %s\n", ar_time_fmt(t->created, ts,
+	    sizeof ts));
+	printf("retention days:  %u\n", t->retention_days);
+	printf("key version:     %u\n", t->key_version);
+	for (size_t i = 0; i < t->n_journal; i++)
+		printf("journal address: %s\n", t->journal[i]);
+}
+
+static int tenant_add(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "journal-address", required_argument, NULL, 'a' },
+		{ "retention-days", required_argument, NULL, 'r' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *addrs[STORE_JOURNAL_MAX];
+	size_t naddr = 0;
+	long days = c->cfg.default_retention_days;
+	store_tenant_t t;
+	char *end;
+	int ch, rc;
+
+	optind = 0;   /* 0: full getopt re-initialisation */
+	while ((ch = getopt_long(argc, argv, "a:r:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'a':
+			if (naddr == STORE_JOURNAL_MAX)
+				return ctl_usage("at most %d journal addresses",
+				    STORE_JOURNAL_MAX);
+			addrs[naddr++] = optarg;
+			break;
+		case 'r':
+			errno = 0;
+			days = strtol(optarg, &end, 10);
+			if (*end || errno || days < 1 || days > 36500)
+				return ctl_usage("--retention-days '%s': a "
+				    "number of days from 1 to 36500", optarg);
+			break;
+		default:
+			return ctl_usage("tenant add NAME --journal-address "
+			    "ADDR [--retention-days N]");
+		}
+	}
+	if (optind + 1 != argc)
+		return ctl_usage("tenant add takes one NAME");
+	if (naddr == 0)
+		return ctl_usage("tenant add needs --journal-address ADDR (the "
+		    "address journal reports are sent to)");
+	rc = store_tenant_add(c->st, argv[optind], addrs, naddr,
+	    (uint32_t)days, &t);
+	if (rc)
+		return ctl_fail(rc, "tenant add %s: %s", argv[optind],
+		    store_errmsg(c->st));
+	if (c->json)
+		ctl_json_out(tenant_json(&t));
+	else
+		printf("tenant %s created (retention %u days, journal "
+		    "address %s%s)\n", t.name, t.retention_days, t.journal[0],
+		    t.n_journal > 1 ? " ..." : "");
+	return CTL_OK;
+}
+
+struct list_ctx {
+	json_t *arr;
+	int json;
+};
+
+static int list_cb(void *arg, const store_tenant_t *t)
+{
+	struct list_ctx *l = arg;
+	if (l->json)
+		json_array_append_new(l->arr, tenant_json(t));
+	else
+		printf("%-24s %-10s %6u days  %s\n", t->name,
+		    state_name(t->state), t->retention_days,
+		    t->n_journal ? t->journal[0] : "-");
+	return 0;
+}
+
+int cmd_tenant(struct ctl *c, int argc, char **argv)
+{
+	store_tenant_t t;
+	int rc;
+
+	if (argc < 2)
+		return ctl_usage("tenant needs add, list, show or rotate-key");
+	if (!strcmp(argv[1], "add"))
+		return tenant_add(c, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "list")) {
+		struct list_ctx l = { json_array(), c->json };
+		if (argc != 2)
+			return ctl_usage("tenant list takes no arguments");
+		if (!c->json)
+			printf("%-24s %-10s %11s  %s\n", "NAME", "STATE",
+			    "RETENTION", "JOURNAL ADDRESS");
+		rc = store_tenant_walk(c->st, list_cb, &l);
+		if (rc) {
+			json_decref(l.arr);
+			return ctl_fail(rc, "%s", store_errmsg(c->st));
+		}
+		if (c->json)
+			ctl_json_out(l.arr);
+		else
+			json_decref(l.arr);
+		return CTL_OK;
+	}
+	if (!strcmp(argv[1], "show")) {
+		if (argc != 3)
+			return ctl_usage("tenant show NAME");
+		if ((rc = ctl_tenant(c, argv[2], &t)))
+			return rc;
+		if (c->json)
+			ctl_json_out(tenant_json(&t));
+		else
+			tenant_print(&t);
+		return CTL_OK;
+	}
+	if (!strcmp(argv[1], "rotate-key")) {
+		uint32_t v;
+		if (argc != 3)
+			return ctl_usage("tenant rotate-key NAME");
+		if ((rc = store_tenant_rotate_key(c->st, argv[2], &v)))
+			return ctl_fail(rc, "rotate-key %s: %s", argv[2],
+			    store_errmsg(c->st));
+		printf("tenant %s: new messages use key version %u; older "
+		    "versions still decrypt\n", argv[2], v);
+		return CTL_OK;
+	}
+	return ctl_usage("unknown tenant command '%s'", argv[1]);
+}
