@@ -1,0 +1,147 @@
+/*
+ * backend.c - dispatch of the object store backend calls (store.h) to the
+ * backend's vtable (backend_impl.h).
+ */
+#include "store/backend_impl.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ar.h"
+
+void store_be_init(store_backend_t *be, const struct store_backend_ops *ops)
+{
+	be->ops = ops;
+	pthread_mutex_init(&be->err_lock, NULL);
+	be->errmsg[0] = '\0';
+}
+
+void store_be_fini(store_backend_t *be)
+{
+	pthread_mutex_destroy(&be->err_lock);
+}
+
+int store_be_fail(store_backend_t *be, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&be->err_lock);
+	va_start(ap, fmt);
+	vsnprintf(be->errmsg, sizeof be->errmsg, fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&be->err_lock);
+	return rc;
+}
+
+void store_backend_close(store_backend_t *be)
+{
+	if (!be)
+		return;
+	be->ops->close(be);
+}
+
+const char *store_backend_errmsg(const store_backend_t *be)
+{
+	if (!be)
+		return "no backend";
+	return be->errmsg[0] ? be->errmsg : "no error";
+}
+
+int store_backend_put_begin(store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN],
+    store_put_t **out)
+{
+	if (!out)
+		return AR_EINVAL;
+	*out = NULL;
+	if (!be || !tenant || !id)
+		return AR_EINVAL;
+	return be->ops->put_begin(be, tenant, id, out);
+}
+
+int store_put_write(store_put_t *put, const void *buf, size_t len)
+{
+	if (!put || (!buf && len))
+		return AR_EINVAL;
+	if (len == 0)
+		return 0;
+	return put->be->ops->put_write(put, buf, len);
+}
+
+int store_put_commit(store_put_t *put, int64_t retain_until)
+{
+	if (!put)
+		return AR_EINVAL;
+	return put->be->ops->put_commit(put, retain_until);
+}
+
+void store_put_abort(store_put_t *put)
+{
+	if (put)
+		put->be->ops->put_abort(put);
+}
+
+int store_backend_sync(store_backend_t *be)
+{
+	if (!be)
+		return AR_EINVAL;
+	return be->ops->sync(be);
+}
+
+int store_backend_get_open(store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN],
+    store_get_t **out)
+{
+	if (!out)
+		return AR_EINVAL;
+	*out = NULL;
+	if (!be || !tenant || !id)
+		return AR_EINVAL;
+	return be->ops->get_open(be, tenant, id, out);
+}
+
+uint64_t store_get_size(const store_get_t *get)
+{
+	return get ? get->be->ops->get_size(get) : 0;
+}
+
+int store_get_pread(store_get_t *get, void *buf, size_t len, uint64_t off,
+    size_t *got)
+{
+	if (got)
+		*got = 0;
+	if (!get || !got || (!buf && len))
+		return AR_EINVAL;
+	return get->be->ops->get_pread(get, buf, len, off, got);
+}
+
+void store_get_close(store_get_t *get)
+{
+	if (get)
+		get->be->ops->get_close(get);
+}
+
+int store_backend_delete(store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN])
+{
+	if (!be || !tenant || !id)
+		return AR_EINVAL;
+	return be->ops->del(be, tenant, id);
+}
+
+int store_backend_walk(store_backend_t *be, const uint8_t *tenant,
+    store_backend_walk_cb cb, void *arg)
+{
+	if (!be || !cb)
+		return AR_EINVAL;
+	return be->ops->walk(be, tenant, cb, arg);
+}
+
+int store_backend_drop_tenant(store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN])
+{
+	if (!be || !tenant)
+		return AR_EINVAL;
+	return be->ops->drop_tenant(be, tenant);
+}

@@ -1,0 +1,62 @@
+/*
+ * backend_impl.h - private to store/: the object store backend vtable.
+ *
+ * A backend (fs now, s3 later) fills a struct store_backend_ops and embeds
+ * struct store_backend / store_put / store_get as the FIRST member of its
+ * own handle structs; store/backend.c dispatches the public calls.
+ */
+#ifndef STORE_BACKEND_IMPL_H
+#define STORE_BACKEND_IMPL_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+struct store_backend_ops {
+	const char *name;
+	int (*put_begin)(store_backend_t *be, const uint8_t *tenant,
+	    const uint8_t *id, store_put_t **out);
+	int (*put_write)(store_put_t *put, const void *buf, size_t len);
+	/* frees put whatever the result */
+	int (*put_commit)(store_put_t *put, int64_t retain_until);
+	void (*put_abort)(store_put_t *put);
+	int (*sync)(store_backend_t *be);
+	int (*get_open)(store_backend_t *be, const uint8_t *tenant,
+	    const uint8_t *id, store_get_t **out);
+	uint64_t (*get_size)(const store_get_t *get);
+	int (*get_pread)(store_get_t *get, void *buf, size_t len,
+	    uint64_t off, size_t *got);
+	void (*get_close)(store_get_t *get);
+	int (*del)(store_backend_t *be, const uint8_t *tenant,
+	    const uint8_t *id);
+	int (*walk)(store_backend_t *be, const uint8_t *tenant,
+	    store_backend_walk_cb cb, void *arg);
+	int (*drop_tenant)(store_backend_t *be, const uint8_t *tenant);
+	/* release the backend's own resources (not the base) */
+	void (*close)(store_backend_t *be);
+};
+
+struct store_backend {
+	const struct store_backend_ops *ops;
+	pthread_mutex_t err_lock;
+	char errmsg[512];
+};
+
+struct store_put {
+	store_backend_t *be;
+};
+
+struct store_get {
+	store_backend_t *be;
+};
+
+/* Initialise / release the common part of a backend handle. */
+void store_be_init(store_backend_t *be, const struct store_backend_ops *ops);
+void store_be_fini(store_backend_t *be);
+
+/* Record the handle's error message; returns rc. */
+int store_be_fail(store_backend_t *be, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif /* STORE_BACKEND_IMPL_H */
