@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +118,14 @@ void ar_panic(const char *fmt, ...)
 	ar_vlog(AR_LOG_ERR, fmt, ap);
 	va_end(ap);
 	abort();
+}
+
+void ar_process_init(const char *prog)
+{
+	ar_log_set_prog(prog);
+	signal(SIGPIPE, SIG_IGN);
+	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+	mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 }
 
 /* --- time -------------------------------------------------------------- */

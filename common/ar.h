@@ -64,6 +64,14 @@ void ar_vlog(enum ar_log_level lvl, const char *fmt, va_list ap);
 void ar_panic(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 
+/*
+ * Process set-up every program of the project calls first: SIGPIPE
+ * ignored (a closed socket is an error code, not a death), and malloc told
+ * not to hand freed memory back after every large free (per-message
+ * buffers otherwise cost an madvise and a TLB shoot-down each time).
+ */
+void ar_process_init(const char *prog);
+
 /* --- time -------------------------------------------------------------- */
 
 /*

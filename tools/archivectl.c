@@ -164,9 +164,8 @@ int main(int argc, char **argv)
 	int ch, rc;
 
 	memset(&c, 0, sizeof c);
-	ar_log_set_prog("archivectl");
+	ar_process_init("archivectl");
 	ar_log_set_level(AR_LOG_WARN);
-	signal(SIGPIPE, SIG_IGN);
 	umask(077);
 	c.data_dir = getenv("ARCHIVED_DATA");
 	if (!c.data_dir || !*c.data_dir)
