@@ -65,7 +65,12 @@ static int fs_errno(store_backend_t *be, int err, const char *what,
 	    path, strerror(err));
 }
 
-/* dir/<tenant>, dir/<tenant>/<xx>, dir/<tenant>/<xx>/<id>; any may be NULL */
+/*
+ * dir/<tenant>, dir/<tenant>/<id 0..3>/<id 4..7>, .../<id>; any may be
+ * NULL.  Ids start with a 48-bit millisecond timestamp, so the first level
+ * spans about 50 days and a leaf about 65 seconds: the objects of one
+ * batch share a leaf, and one directory fsync makes them all durable.
+ */
 static int fs_paths(fs_backend_t *fb, const uint8_t *tenant, const uint8_t *id,
     char *tdir, char *sdir, char *final)
 {
@@ -78,11 +83,11 @@ static int fs_paths(fs_backend_t *fb, const uint8_t *tenant, const uint8_t *id,
 	if (id) {
 		ar_hex(id, STORE_ID_LEN, ih);
 		if (!rc && sdir)
-			rc = ar_path(sdir, PATH_MAX, "%s/%s/%.2s", fb->root,
-			    th, ih);
+			rc = ar_path(sdir, PATH_MAX, "%s/%s/%.4s/%.4s",
+			    fb->root, th, ih, ih + 4);
 		if (!rc && final)
-			rc = ar_path(final, PATH_MAX, "%s/%s/%.2s/%s",
-			    fb->root, th, ih, ih);
+			rc = ar_path(final, PATH_MAX, "%s/%s/%.4s/%.4s/%s",
+			    fb->root, th, ih, ih + 4, ih);
 	}
 	if (rc)
 		return store_be_fail(&fb->base, rc, "path too long under %s",
@@ -231,6 +236,7 @@ static int fs_put_commit(store_put_t *put, int64_t retain_until)
 {
 	fs_put_t *p = (fs_put_t *)put;
 	fs_backend_t *fb = fsb(put->be);
+	char mdir[PATH_MAX];
 	int rc, created, fd;
 
 	(void)retain_until;   /* the fs backend reads it from the header */
@@ -254,9 +260,16 @@ static int fs_put_commit(store_put_t *put, int64_t retain_until)
 		goto fail;
 	if (created && (rc = fs_mark_dirty(fb, fb->root)))
 		goto fail;
-	if ((rc = fs_mkdir(fb, p->sdir, &created)))
+	/* the middle level: sdir without its last component */
+	ar_strlcpy(mdir, p->sdir, sizeof mdir);
+	*strrchr(mdir, '/') = '\0';
+	if ((rc = fs_mkdir(fb, mdir, &created)))
 		goto fail;
 	if (created && (rc = fs_mark_dirty(fb, p->tdir)))
+		goto fail;
+	if ((rc = fs_mkdir(fb, p->sdir, &created)))
+		goto fail;
+	if (created && (rc = fs_mark_dirty(fb, mdir)))
 		goto fail;
 	if ((rc = fs_publish(fb, p)))
 		goto fail;
@@ -432,13 +445,38 @@ static int is_hex(const char *s, size_t len)
 	return s[len] == '\0';
 }
 
+/* Call cb for every object file in leaf directory dir whose name starts
+ * with prefix (the 8 hex digits of its two parent directories). */
+static int fs_walk_leaf(fs_backend_t *fb, const uint8_t *tenant,
+    const char *dir, const char *prefix, store_backend_walk_cb cb, void *arg)
+{
+	uint8_t id[STORE_ID_LEN];
+	struct dirent *fe;
+	DIR *sd;
+	int rc = 0;
+
+	if (!(sd = opendir(dir)))
+		return fs_errno(&fb->base, errno, "opendir", dir);
+	while (rc == 0 && (errno = 0, fe = readdir(sd))) {
+		if (!is_hex(fe->d_name, HEX_ID_LEN) ||
+		    strncmp(fe->d_name, prefix, 8) != 0 ||
+		    ar_unhex(fe->d_name, id, sizeof id))
+			continue;
+		rc = cb(arg, tenant, id);
+	}
+	if (rc == 0 && errno)
+		rc = fs_errno(&fb->base, errno, "readdir", dir);
+	closedir(sd);
+	return rc;
+}
+
 static int fs_walk_tenant(fs_backend_t *fb, const char *th,
     store_backend_walk_cb cb, void *arg)
 {
-	uint8_t tenant[STORE_TENANT_LEN], id[STORE_ID_LEN];
-	char tdir[PATH_MAX], sdir[PATH_MAX];
-	struct dirent *de, *fe;
-	DIR *td, *sd;
+	uint8_t tenant[STORE_TENANT_LEN];
+	char tdir[PATH_MAX], mdir[PATH_MAX], sdir[PATH_MAX], prefix[9];
+	struct dirent *de, *me;
+	DIR *td, *md;
 	int rc = 0;
 
 	if (ar_unhex(th, tenant, sizeof tenant) ||
@@ -450,24 +488,25 @@ static int fs_walk_tenant(fs_backend_t *fb, const char *th,
 		return fs_errno(&fb->base, errno, "opendir", tdir);
 	}
 	while (rc == 0 && (errno = 0, de = readdir(td))) {
-		if (!is_hex(de->d_name, 2))
+		if (!is_hex(de->d_name, 4) ||
+		    ar_path(mdir, sizeof mdir, "%s/%s", tdir, de->d_name))
 			continue;
-		if (ar_path(sdir, sizeof sdir, "%s/%s", tdir, de->d_name))
-			continue;
-		if (!(sd = opendir(sdir))) {
-			rc = fs_errno(&fb->base, errno, "opendir", sdir);
+		if (!(md = opendir(mdir))) {
+			rc = fs_errno(&fb->base, errno, "opendir", mdir);
 			break;
 		}
-		while (rc == 0 && (errno = 0, fe = readdir(sd))) {
-			if (!is_hex(fe->d_name, HEX_ID_LEN) ||
-			    strncmp(fe->d_name, de->d_name, 2) != 0 ||
-			    ar_unhex(fe->d_name, id, sizeof id))
+		while (rc == 0 && (errno = 0, me = readdir(md))) {
+			if (!is_hex(me->d_name, 4) || ar_path(sdir, sizeof sdir,
+			    "%s/%s", mdir, me->d_name))
 				continue;
-			rc = cb(arg, tenant, id);
+			memcpy(prefix, de->d_name, 4);
+			memcpy(prefix + 4, me->d_name, 4);
+			prefix[8] = '\0';
+			rc = fs_walk_leaf(fb, tenant, sdir, prefix, cb, arg);
 		}
 		if (rc == 0 && errno)
-			rc = fs_errno(&fb->base, errno, "readdir", sdir);
-		closedir(sd);
+			rc = fs_errno(&fb->base, errno, "readdir", mdir);
+		closedir(md);
 	}
 	if (rc == 0 && errno)
 		rc = fs_errno(&fb->base, errno, "readdir", tdir);

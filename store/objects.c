@@ -13,6 +13,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ar.h"
 #include "catalog_priv.h"
@@ -25,6 +26,18 @@ void store_object_clear(store_object_t *o)
 {
 	free(o->meta);
 	o->meta = NULL;
+}
+
+void store_object_id_new(uint8_t id[STORE_ID_LEN])
+{
+	struct timespec ts;
+	uint64_t ms;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	for (int i = 0; i < 6; i++)
+		id[i] = (uint8_t)(ms >> (40 - 8 * i));
+	randombytes_buf(id + 6, STORE_ID_LEN - 6);
 }
 
 int obj_decode(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
@@ -364,7 +377,7 @@ int store_batch_add(store_batch_t *b, const store_ingest_t *m, size_t *slot)
 		memcpy(proto.res.id, existing, STORE_ID_LEN);
 	} else if (rc == AR_ENOENT) {
 		proto.state = ITEM_SEALED;
-		randombytes_buf(proto.res.id, STORE_ID_LEN);
+		store_object_id_new(proto.res.id);
 	} else {
 		return rc;
 	}

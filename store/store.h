@@ -284,6 +284,11 @@ typedef struct store_object {
 
 void store_object_clear(store_object_t *o);
 
+/* A new object id: a 48-bit big-endian millisecond timestamp then 80
+ * random bits, so ids sort by creation time and the objects written
+ * together share a directory in the fs backend. */
+void store_object_id_new(uint8_t id[STORE_ID_LEN]);
+
 /*
  * One message to ingest.  The plaintext is streamed by read(arg, buf,
  * len, &got) (got == 0 at the end); it is read once.  plain_sha256 must be

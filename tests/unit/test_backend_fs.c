@@ -92,7 +92,7 @@ static void obj_path(const char *root, const uint8_t *tenant,
 	char th[33], ih[33];
 	ar_hex(tenant, 16, th);
 	ar_hex(id, 16, ih);
-	(void)ar_path(out, len, "%s/%s/%.2s/%s", root, th, ih, ih);
+	(void)ar_path(out, len, "%s/%s/%.4s/%.4s/%s", root, th, ih, ih + 4, ih);
 }
 
 static void test_put_get(store_backend_t *be, const char *root)

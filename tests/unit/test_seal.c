@@ -34,7 +34,8 @@ static void obj_path(const uint8_t *tenant, const uint8_t *id, char *out,
 	char th[33], ih[33];
 	ar_hex(tenant, 16, th);
 	ar_hex(id, 16, ih);
-	(void)ar_path(out, len, "%s/%s/%.2s/%s", store_dir, th, ih, ih);
+	(void)ar_path(out, len, "%s/%s/%.4s/%.4s/%s", store_dir, th, ih, ih + 4,
+	    ih);
 }
 
 /* Seal len bytes in uneven pieces.  A fresh id is returned in id. */
