@@ -113,7 +113,8 @@ static void fail(struct import *im, size_t i, int rc, const char *why)
 	ingest_source_t src = { im->paths[s->path], s->offset, s->length,
 	    INGEST_EML };
 	im->status[i - im->first] = rc;
-	if (im->o->failure)
+	/* A failure that fails every message is reported once, at the end. */
+	if (im->o->failure && rc != AR_EKEYSVC && rc != AR_ENOSPC)
 		im->o->failure(im->o->failure_arg, &src, rc, why);
 	if (rc == AR_EKEYSVC || rc == AR_ENOSPC) {
 		int zero = 0;

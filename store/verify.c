@@ -279,7 +279,8 @@ static int object_cb(void *arg, const store_object_t *o)
 	if (rc == AR_EKEYSVC)
 		return rc;
 	if (rc) {
-		report(c, 1, o->id, "%s: %s", ar_strerror(rc), why);
+		/* why already starts with the status text */
+		report(c, 1, o->id, "%s", why[0] ? why : ar_strerror(rc));
 		return 0;
 	}
 	if (memcmp(info.plain_sha256, o->plain_sha256, STORE_HASH_LEN))

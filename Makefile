@@ -1,0 +1,30 @@
+# The README's two commands:
+#   make run   install what is missing, build, start keysvc + archived
+#   make test  install what is missing, build with sanitizers, run ctest
+JOBS ?= $(shell nproc)
+
+.PHONY: run test deps build build-test bench clean
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build -j $(JOBS)
+
+run: build
+	scripts/run.sh
+
+build-test: deps
+	cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DWERROR=ON \
+	    -DSANITIZE=address,undefined >/dev/null
+	cmake --build build-test -j $(JOBS)
+
+test: build-test
+	cd build-test && ctest --output-on-failure -j 2
+
+bench: build
+	bench/run.sh
+
+clean:
+	rm -rf build build-test

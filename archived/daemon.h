@@ -1,0 +1,31 @@
+/*
+ * daemon.h - private to archived/: the running daemon's shared state and
+ * its threads.  Each thread has a start/stop pair; main() wires them.
+ */
+#ifndef ARCHIVED_DAEMON_H
+#define ARCHIVED_DAEMON_H
+
+#include <pthread.h>
+
+#include "archived/config.h"
+#include "keysvc/keysvc.h"
+#include "store/store.h"
+
+struct daemon {
+	struct ar_config cfg;
+	keysvc_t *ks;
+	store_backend_t *be;
+	store_t *st;
+	/* jobs thread (jobs.c) */
+	pthread_t jobs_thread;
+	pthread_mutex_t jobs_lock;
+	pthread_cond_t jobs_cond;
+	int stopping;
+};
+
+/* The scheduler: signed checkpoints at their interval (and, as features
+ * arrive, retention and other periodic jobs). */
+int jobs_start(struct daemon *d);
+void jobs_stop(struct daemon *d);
+
+#endif

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# make run: initialise ./var on first start, start archive-keysvc and
+# archived in the foreground, print where everything is; Ctrl-C stops both.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${AR_BIN:-$ROOT/build}
+VAR=${AR_VAR:-$ROOT/var}
+DATA=$VAR/data
+KEYS=$VAR/keys
+CTL="$BIN/tools/archivectl -d $DATA"
+
+mkdir -p "$VAR"
+chmod 700 "$VAR"
+if [ ! -f "$DATA/archived.conf" ]; then
+  $CTL init
+fi
+if [ ! -f "$DATA/tls/cert.pem" ]; then
+  mkdir -p "$DATA/tls" && chmod 700 "$DATA/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -days 825 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$DATA/tls/key.pem" -out "$DATA/tls/cert.pem" 2>/dev/null
+  chmod 600 "$DATA/tls/key.pem"
+  echo "created a self-signed TLS certificate: $DATA/tls/cert.pem"
+fi
+
+pids=()
+stop() {
+  trap - INT TERM
+  echo
+  echo "stopping archived and archive-keysvc ..."
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  exit 0
+}
+trap stop INT TERM
+
+"$BIN/keysvc/archive-keysvc" -d "$KEYS" &
+pids+=($!)
+for _ in $(seq 1 100); do
+  [ -S "$KEYS/keysvc.sock" ] && break
+  sleep 0.1
+done
+[ -S "$KEYS/keysvc.sock" ] || { echo "archive-keysvc did not start" >&2; stop; }
+
+"$BIN/archived/archived" -d "$DATA" &
+pids+=($!)
+
+conf() { sed -n "s/^$1 *= *//p" "$DATA/archived.conf"; }
+cat <<INFO
+
+  archived is running (Ctrl-C stops it and the key service)
+
+  data directory   $DATA
+  key service      $KEYS (socket $KEYS/keysvc.sock)
+  SMTP             $(conf smtp_listen)
+  console          https://$(conf web_listen)/
+  configuration    $DATA/archived.conf
+
+  add a tenant     $CTL tenant add acme --journal-address journal@acme.example
+  import mail      $CTL import --tenant acme path/to/maildir-or-mbox-or.eml
+  list, verify     $CTL list --tenant acme ; $CTL verify
+
+INFO
+wait -n "${pids[@]}" || true
+stop

@@ -1,0 +1,101 @@
+# lib.sh - shared by the end-to-end tests (sourced, not run).
+#
+# Gives each test a temp directory, the real archive-keysvc and archivectl
+# from $AR_BUILD_DIR, the sample corpus, checks that count, and a final
+# "N passed, N failed" line.  Every daemon's log is scanned for sanitizer
+# reports at the end.
+set -u
+: "${AR_BUILD_DIR:?AR_BUILD_DIR must name the build directory}"
+: "${AR_SOURCE_DIR:?AR_SOURCE_DIR must name the source directory}"
+
+B=$AR_BUILD_DIR
+S=$AR_SOURCE_DIR
+CTL_BIN=$B/tools/archivectl
+KEYSVC_BIN=$B/keysvc/archive-keysvc
+TAMPER=$B/tests/tools/lmdb_tamper
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/ar-e2e-XXXXXX")
+PASSED=0
+FAILED=0
+PIDS=()
+
+ok()   { PASSED=$((PASSED + 1)); echo "ok: $*"; }
+bad()  { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
+# check DESCRIPTION COMMAND...: the command's exit status decides.
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+
+finish() {
+	local p
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	if grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" \
+	    "$T"/*.log >/dev/null 2>&1; then
+		bad "sanitizer report in a daemon log:"
+		grep -hE -A20 "ERROR: (Address|Leak)Sanitizer|runtime error:" \
+		    "$T"/*.log | head -60
+	fi
+	echo "$PASSED passed, $FAILED failed"
+	chmod -R u+w "$T" 2>/dev/null
+	rm -rf "$T"
+	[ "$FAILED" -eq 0 ]
+}
+trap 'finish; exit $?' EXIT
+
+# keysvc_start DIR: run the real key service on DIR, wait until its socket
+# answers (a connect through archivectl is not needed: the socket appears
+# only once the daemon listens).  Sets KEYSVC_PID.
+keysvc_start() {
+	local dir=$1 i
+	"$KEYSVC_BIN" -d "$dir" >>"$T/keysvc.log" 2>&1 &
+	KEYSVC_PID=$!
+	PIDS+=("$KEYSVC_PID")
+	for i in $(seq 1 200); do
+		grep -q "status=ready" "$T/keysvc.log" 2>/dev/null &&
+		    [ -S "$dir/keysvc.sock" ] && return 0
+		kill -0 "$KEYSVC_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "archive-keysvc did not start:" >&2
+	cat "$T/keysvc.log" >&2
+	exit 1
+}
+
+keysvc_stop() {
+	kill -TERM "$KEYSVC_PID" 2>/dev/null
+	wait "$KEYSVC_PID" 2>/dev/null
+	# the log keeps accumulating; reset the ready marker for a restart
+	sed -i 's/status=ready/status=was-ready/' "$T/keysvc.log"
+}
+
+# An archive in $T/data with its key service in $T/keys.
+archive_init() {
+	DATA=$T/data
+	KEYS=$T/keys
+	keysvc_start "$KEYS"
+	"$CTL_BIN" -d "$DATA" init --keysvc-socket "$KEYS/keysvc.sock" >/dev/null
+}
+
+ctl() { "$CTL_BIN" -d "$DATA" "$@"; }
+
+# The sample corpus, unpacked once per build directory.
+corpus() {
+	local dir=$B/corpus
+	if [ ! -f "$dir/.done" ]; then
+		(
+			flock 9
+			if [ ! -f "$dir/.done" ]; then
+				rm -rf "$dir" && mkdir -p "$dir"
+				tar --zstd -xf "$S/../shared/corpus/sample.tar.zst" \
+				    -C "$dir" && touch "$dir/.done"
+			fi
+		) 9>"$B/corpus.lock"
+	fi
+	CORPUS=$dir/sample
+}
+
+# set_conf NAME VALUE: change one setting of $DATA/archived.conf.
+set_conf() {
+	sed -i "s|^$1 = .*|$1 = $2|" "$DATA/archived.conf"
+}
