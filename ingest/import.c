@@ -42,6 +42,9 @@ struct import {
 	atomic_size_t next;
 	size_t *slots;          /* per source of the batch; SIZE_MAX: failed */
 	int *status;
+	int64_t *started;       /* per source of the batch: sealing began */
+	int64_t *lat;           /* latency of every message so far (us) */
+	size_t nlat;
 	atomic_int fatal;       /* first error that fails everything */
 	pthread_mutex_t lock;
 	char fatal_msg[512];
@@ -137,6 +140,7 @@ static void import_one(struct import *im, size_t i)
 	size_t peek = 0, got, slot;
 	int fd, parsed = 0, rc;
 
+	im->started[i - im->first] = ar_mono_us();
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		snprintf(why, sizeof why, "%s: %s", path, strerror(errno));
 		fail(im, i, AR_EIO, why);
@@ -225,8 +229,11 @@ static int run_batch(struct import *im, ingest_import_stats_t *stats)
 
 	rc = store_batch_commit(im->batch);
 	if (rc == 0) {
+		int64_t done = ar_mono_us();
 		for (size_t i = 0; i < nb; i++) {
 			const store_ingest_result_t *res;
+			if (im->slots[i] != SIZE_MAX)
+				im->lat[im->nlat++] = done - im->started[i];
 			stats->messages++;
 			if (im->slots[i] == SIZE_MAX) {
 				if (im->status[i] != 0 || !atomic_load(
@@ -254,6 +261,12 @@ static int run_batch(struct import *im, ingest_import_stats_t *stats)
 	return rc;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 int ingest_import(store_t *st, const store_tenant_t *t,
     const char *const *paths, size_t npaths, const ingest_import_opts_t *o,
     ingest_import_stats_t *stats, char *err, size_t errlen)
@@ -274,7 +287,9 @@ int ingest_import(store_t *st, const store_tenant_t *t,
 	if (rc == 0) {
 		im.slots = calloc(batch, sizeof *im.slots);
 		im.status = calloc(batch, sizeof *im.status);
-		if (!im.slots || !im.status)
+		im.started = calloc(batch, sizeof *im.started);
+		im.lat = calloc(im.n ? im.n : 1, sizeof *im.lat);
+		if (!im.slots || !im.status || !im.started || !im.lat)
 			rc = AR_ENOMEM;
 	}
 	for (im.first = 0; rc == 0 && im.first < im.n; im.first = im.last) {
@@ -290,6 +305,12 @@ int ingest_import(store_t *st, const store_tenant_t *t,
 			snprintf(err, errlen, "%s", im.fatal_msg);
 	}
 	stats->elapsed_us = ar_mono_us() - t0;
+	if (im.nlat) {
+		qsort(im.lat, im.nlat, sizeof *im.lat, cmp_i64);
+		stats->latency_p50_us = im.lat[im.nlat / 2];
+		stats->latency_p99_us = im.lat[im.nlat * 99 / 100];
+		stats->latency_max_us = im.lat[im.nlat - 1];
+	}
 	if (rc == 0 && stats->failed)
 		snprintf(err, errlen, "%llu of %llu messages could not be "
 		    "stored", (unsigned long long)stats->failed,
@@ -300,6 +321,8 @@ int ingest_import(store_t *st, const store_tenant_t *t,
 	free(im.srcs);
 	free(im.slots);
 	free(im.status);
+	free(im.started);
+	free(im.lat);
 	pthread_mutex_destroy(&im.lock);
 	if (rc == 0 && stats->failed)
 		return AR_EIO;

@@ -51,6 +51,9 @@ char *ingest_header_summary(const unsigned char *buf, size_t len,
 typedef struct ingest_import_stats {
 	uint64_t messages, stored, duplicates, failed, bytes;
 	int64_t elapsed_us;
+	/* Per message, from the start of its sealing to the commit of its
+	 * batch (when it is durable in the catalog): percentiles in us. */
+	int64_t latency_p50_us, latency_p99_us, latency_max_us;
 } ingest_import_stats_t;
 
 typedef struct ingest_import_opts {

@@ -12,7 +12,7 @@ PKGS=(
   # run: self-signed certificate on first start
   openssl
   # tests: corpus, real SMTP clients, scripting
-  zstd swaks postfix curl python3 procps
+  zstd swaks postfix curl python3 procps time
 )
 
 missing=()

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "ar.h"
@@ -101,6 +102,18 @@ int cmd_import(struct ctl *c, int argc, char **argv)
 		json_object_set_new(j, "failed", json_integer(s.failed));
 		json_object_set_new(j, "bytes", json_integer(s.bytes));
 		json_object_set_new(j, "seconds", json_real(secs));
+		json_object_set_new(j, "latency_p50_ms",
+		    json_real((double)s.latency_p50_us / 1000));
+		json_object_set_new(j, "latency_p99_ms",
+		    json_real((double)s.latency_p99_us / 1000));
+		json_object_set_new(j, "latency_max_ms",
+		    json_real((double)s.latency_max_us / 1000));
+		{
+			struct rusage ru;
+			getrusage(RUSAGE_SELF, &ru);
+			json_object_set_new(j, "peak_rss_kb",
+			    json_integer(ru.ru_maxrss));
+		}
 		json_object_set_new(j, "ok", json_boolean(rc == 0));
 		if (rc)
 			json_object_set_new(j, "error", json_string(err));
