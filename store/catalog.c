@@ -18,7 +18,7 @@
 
 static const char *dbi_names[DBI_COUNT] = {
 	"meta", "tenants", "names", "addresses", "objects", "dedup", "log",
-	"loghead", "checkpoints",
+	"loghead", "checkpoints", "receipts",
 };
 
 int cat_err(store_t *st, int rc, const char *fmt, ...)

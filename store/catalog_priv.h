@@ -21,6 +21,7 @@ enum cat_dbi {
 	DBI_LOG,          /* tenant id || seq (BE) -> log entry */
 	DBI_LOGHEAD,      /* tenant id -> head record */
 	DBI_CHECKPOINTS,  /* tenant id || seq (BE) -> checkpoint */
+	DBI_RECEIPTS,     /* tenant id || receipt -> object id */
 	DBI_COUNT
 };
 

@@ -223,6 +223,8 @@ struct batch_item {
 	unsigned char *detail;        /* sealed arrival detail (DUPLICATE) */
 	size_t detaillen;
 	int ready;                    /* sealing finished */
+	uint8_t receipt[STORE_RECEIPT_MAX];
+	size_t receipt_len;
 	store_ingest_result_t res;
 };
 
@@ -355,6 +357,13 @@ int store_batch_add(store_batch_t *b, const store_ingest_t *m, size_t *slot)
 	int rc;
 
 	memset(&proto, 0, sizeof proto);
+	if (m->receipt_len > STORE_RECEIPT_MAX)
+		return cat_err(st, AR_EINVAL, "receipt longer than %d bytes",
+		    STORE_RECEIPT_MAX);
+	if (m->receipt_len) {
+		memcpy(proto.receipt, m->receipt, m->receipt_len);
+		proto.receipt_len = m->receipt_len;
+	}
 	if (m->tenant->state != STORE_TENANT_ACTIVE)
 		return cat_err(st, AR_EPERM, "tenant %s is not active",
 		    m->tenant->name);
@@ -504,6 +513,68 @@ static int put_arrival(store_t *st, MDB_txn *txn, struct batch_item *it)
 	    it->detaillen, &it->res.log_seq);
 }
 
+static int receipt_key(const uint8_t *tenant, const uint8_t *receipt,
+    size_t len, unsigned char *key)
+{
+	memcpy(key, tenant, STORE_TENANT_LEN);
+	memcpy(key + STORE_TENANT_LEN, receipt, len);
+	return (int)(STORE_TENANT_LEN + len);
+}
+
+static int receipt_get(store_t *st, MDB_txn *txn, const uint8_t *tenant,
+    const uint8_t *receipt, size_t len, uint8_t id[STORE_ID_LEN])
+{
+	unsigned char key[STORE_TENANT_LEN + STORE_RECEIPT_MAX];
+	MDB_val k, v;
+	int rc;
+
+	k.mv_data = key;
+	k.mv_size = (size_t)receipt_key(tenant, receipt, len, key);
+	if ((rc = mdb_get(txn, st->dbi[DBI_RECEIPTS], &k, &v)))
+		return cat_status(rc);
+	if (v.mv_size != STORE_ID_LEN)
+		return cat_err(st, AR_ECORRUPT, "receipt record malformed");
+	memcpy(id, v.mv_data, STORE_ID_LEN);
+	return 0;
+}
+
+static int receipt_put(store_t *st, MDB_txn *txn, struct batch_item *it)
+{
+	unsigned char key[STORE_TENANT_LEN + STORE_RECEIPT_MAX];
+	MDB_val k, v = { STORE_ID_LEN, it->res.id };
+	int rc;
+
+	if (!it->receipt_len)
+		return 0;
+	k.mv_data = key;
+	k.mv_size = (size_t)receipt_key(it->tenant, it->receipt,
+	    it->receipt_len, key);
+	rc = mdb_put(txn, st->dbi[DBI_RECEIPTS], &k, &v, 0);
+	return rc ? cat_err(st, cat_status(rc), "receipt record: %s",
+	    mdb_strerror(rc)) : 0;
+}
+
+struct receipt_ctx {
+	const uint8_t *tenant, *receipt;
+	size_t len;
+	uint8_t *id;
+};
+
+static int receipt_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+	struct receipt_ctx *c = arg;
+	return receipt_get(st, txn, c->tenant, c->receipt, c->len, c->id);
+}
+
+int store_receipt_lookup(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    const uint8_t *receipt, size_t len, uint8_t id[STORE_ID_LEN])
+{
+	struct receipt_ctx c = { tenant, receipt, len, id };
+	if (len == 0 || len > STORE_RECEIPT_MAX)
+		return AR_EINVAL;
+	return cat_read(st, receipt_txn, &c);
+}
+
 static int commit_txn(store_t *st, MDB_txn *txn, void *arg)
 {
 	store_batch_t *b = arg;
@@ -516,6 +587,20 @@ static int commit_txn(store_t *st, MDB_txn *txn, void *arg)
 		if (it->ready != 1)
 			continue;
 		it->res.status = 0;
+		it->res.replayed = 0;
+		if (it->receipt_len) {
+			rc = receipt_get(st, txn, it->tenant, it->receipt,
+			    it->receipt_len, existing);
+			if (rc == 0) {
+				/* committed before a crash: nothing to do */
+				memcpy(it->res.id, existing, STORE_ID_LEN);
+				it->res.duplicate = 1;
+				it->res.replayed = 1;
+				continue;
+			}
+			if (rc != AR_ENOENT)
+				return rc;
+		}
 		if (it->state == ITEM_SEALED) {
 			rc = dedup_get(st, txn, it->tenant, it->dkey, existing);
 			if (rc == 0) {
@@ -528,6 +613,9 @@ static int commit_txn(store_t *st, MDB_txn *txn, void *arg)
 				memcpy(it->res.id, existing, STORE_ID_LEN);
 				it->res.duplicate = 1;
 				if ((rc = put_arrival(st, txn, it)))
+					return rc;
+				if (it->res.status == 0 &&
+				    (rc = receipt_put(st, txn, it)))
 					return rc;
 				continue;
 			}
@@ -544,6 +632,8 @@ static int commit_txn(store_t *st, MDB_txn *txn, void *arg)
 		} else if ((rc = put_arrival(st, txn, it))) {
 			return rc;
 		}
+		if (it->res.status == 0 && (rc = receipt_put(st, txn, it)))
+			return rc;
 	}
 	return 0;
 }

@@ -167,6 +167,26 @@ const store_object_info_t *store_reader_info(const store_reader_t *r);
  * against the manifest (AR_ECORRUPT).
  */
 int store_reader_read(store_reader_t *r, void *buf, size_t len, size_t *got);
+/*
+ * Random access: the next store_reader_read() returns plaintext from
+ * plain_offset (0 .. plain_size; plain_size is the end).  The chunk
+ * holding the offset is read and authenticated here, before any of its
+ * bytes can be released (AR_ECORRUPT, AR_EREORDER, AR_ETRUNC: sticky, as
+ * for read).  Seeking to the current position, or inside the chunk already
+ * loaded, costs nothing.  AR_EINVAL beyond the end.
+ *
+ * Checks after a seek: every chunk is still authenticated (AEAD; the chunk
+ * index and last-chunk flag in the nonce already refuse reordered, moved or
+ * dropped chunks), but the whole-object checks (plaintext digest and
+ * ciphertext hash against the manifest, and info->plain_sha256) are made
+ * only by a pass that read every chunk in order from offset 0 to the end.
+ * A seek to 0 starts such a pass afresh; a seek elsewhere ends the current
+ * one.
+ */
+int store_reader_seek(store_reader_t *r, uint64_t plain_offset);
+/* Plaintext offset the next read starts at.  The plaintext size is
+ * store_reader_info(r)->plain_size. */
+uint64_t store_reader_tell(const store_reader_t *r);
 /* Error text of the last failure (names the chunk). */
 const char *store_reader_errmsg(const store_reader_t *r);
 void store_reader_close(store_reader_t *r);
@@ -306,13 +326,22 @@ typedef struct store_ingest {
 	const char *meta;                  /* JSON text, may be NULL */
 	store_read_cb read;
 	void    *read_arg;
+	/* Optional receipt (e.g. spool entry id and part number): committed in
+	 * the same transaction as the object, so a replay of the same receipt
+	 * after a crash is recognised and changes nothing. */
+	const uint8_t *receipt;
+	size_t   receipt_len;              /* 0..STORE_RECEIPT_MAX */
 } store_ingest_t;
+
+#define STORE_RECEIPT_MAX 32
 
 /* What the ingest of one message did. */
 typedef struct store_ingest_result {
 	int      status;                   /* 0, or why it was not stored */
 	uint8_t  id[STORE_ID_LEN];
 	int      duplicate;                /* 1: already stored; an arrival */
+	int      replayed;                 /* 1: its receipt was committed
+	                                      before: nothing was done */
 	uint64_t log_seq;
 	store_object_info_t info;          /* valid when !duplicate */
 } store_ingest_result_t;
@@ -350,6 +379,9 @@ int store_object_get(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
 typedef int (*store_object_cb)(void *arg, const store_object_t *o);
 int store_object_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
     int with_meta, store_object_cb cb, void *arg);
+/* Was this receipt committed?  0 and the object id, or AR_ENOENT. */
+int store_receipt_lookup(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    const uint8_t *receipt, size_t len, uint8_t id[STORE_ID_LEN]);
 /* Is this plaintext already stored for the tenant?  0 and *id, or
  * AR_ENOENT. */
 int store_dedup_lookup(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],

@@ -27,7 +27,8 @@ static const struct {
 	{ "import", cmd_import, 1, "import --tenant NAME PATH..." },
 	{ "list", cmd_list, 1, "list --tenant NAME" },
 	{ "show", cmd_show, 1, "show --tenant NAME ID" },
-	{ "get", cmd_get, 1, "get --tenant NAME ID > message.eml" },
+	{ "get", cmd_get, 1, "get --tenant NAME ID > message.eml\n"
+	  "       get --tenant NAME --out DIR ID...  (DIR/ID.eml each)" },
 	{ "log", cmd_log, 1, "log --tenant NAME [--from SEQ]" },
 	{ "verify", cmd_verify, 1, "verify [--tenant NAME]" },
 	{ "checkpoint", cmd_checkpoint, 1, "checkpoint [--tenant NAME]" },

@@ -1,6 +1,7 @@
 /*
  * ctl_mail.c - archivectl import, list, show, get and log.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,50 +267,92 @@ int cmd_show(struct ctl *c, int argc, char **argv)
 
 /* --- get ------------------------------------------------------------------- */
 
-int cmd_get(struct ctl *c, int argc, char **argv)
+/* Stream one message's original bytes to out. */
+static int get_one(struct ctl *c, const store_tenant_t *t, const char *hex,
+    FILE *out)
 {
 	uint8_t id[STORE_ID_LEN];
 	unsigned char buf[64 * 1024];
-	store_tenant_t t;
 	store_object_t o;
 	store_reader_t *r;
-	struct args a;
 	size_t got;
 	int rc;
 
-	if ((rc = parse(argc, argv, &a, "get --tenant NAME ID")))
-		return rc;
-	if (a.first + 1 != argc)
-		return ctl_usage("get takes one object ID");
-	if ((rc = ctl_object_id(argv[a.first], id)))
-		return rc;
-	if ((rc = ctl_tenant(c, a.tenant, &t)))
+	if ((rc = ctl_object_id(hex, id)))
 		return rc;
 	/* Only objects the catalog knows for this tenant are served. */
-	if ((rc = store_object_get(c->st, t.id, id, &o)))
+	if ((rc = store_object_get(c->st, t->id, id, &o)))
 		return ctl_fail(rc, "get: %s", store_errmsg(c->st));
 	store_object_clear(&o);
-	if ((rc = ctl_audit(c, &t, "get", id)))
+	if ((rc = ctl_audit(c, t, "get", id)))
 		return rc;
-	if ((rc = store_reader_open(c->be, c->ks, t.id, id, &r)))
-		return ctl_fail(rc, "get %s: %s", argv[a.first],
-		    rc == AR_EKEYSVC ? keysvc_errmsg(c->ks) : ar_strerror(rc));
+	if ((rc = store_reader_open(c->be, c->ks, t->id, id, &r)))
+		return ctl_fail(rc, "get %s: %s", hex, rc == AR_EKEYSVC ?
+		    keysvc_errmsg(c->ks) : ar_strerror(rc));
 	while ((rc = store_reader_read(r, buf, sizeof buf, &got)) == 0 &&
 	    got > 0) {
-		if (fwrite(buf, 1, got, stdout) != got) {
+		if (fwrite(buf, 1, got, out) != got) {
 			rc = AR_EIO;
 			break;
 		}
 	}
 	if (rc) {
-		int xrc = ctl_fail(rc, "get %s: %s", argv[a.first],
-		    store_reader_errmsg(r));
+		int xrc = ctl_fail(rc, "get %s: %s", hex,
+		    rc == AR_EIO ? "writing failed" : store_reader_errmsg(r));
 		store_reader_close(r);
 		return xrc;
 	}
 	store_reader_close(r);
-	if (fflush(stdout) != 0)
-		return ctl_fail(AR_EIO, "get: writing to stdout failed");
+	if (fflush(out) != 0)
+		return ctl_fail(AR_EIO, "get %s: writing failed", hex);
+	return 0;
+}
+
+int cmd_get(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "tenant", required_argument, NULL, 't' },
+		{ "out", required_argument, NULL, 'o' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *tenant = NULL, *outdir = NULL;
+	store_tenant_t t;
+	int ch, rc;
+
+	optind = 0;   /* 0: full getopt re-initialisation */
+	while ((ch = getopt_long(argc, argv, "t:o:", opts, NULL)) != -1) {
+		switch (ch) {
+		case 't': tenant = optarg; break;
+		case 'o': outdir = optarg; break;
+		default: return ctl_usage("usage: archivectl get --tenant NAME "
+		    "ID | get --tenant NAME --out DIR ID...");
+		}
+	}
+	if (!tenant)
+		return ctl_usage("get needs --tenant NAME");
+	if (optind >= argc || (!outdir && optind + 1 != argc))
+		return ctl_usage("get takes one ID (or --out DIR and IDs)");
+	if ((rc = ctl_tenant(c, tenant, &t)))
+		return rc;
+	if (!outdir)
+		return get_one(c, &t, argv[optind], stdout);
+	for (int i = optind; i < argc; i++) {
+		char path[4096];
+		FILE *f;
+		if (ar_path(path, sizeof path, "%s/%s.eml", outdir, argv[i]))
+			return ctl_fail(AR_ETOOBIG, "%s: path too long", outdir);
+		/* never overwrite: a name that exists is an error */
+		if (!(f = fopen(path, "wx")))
+			return ctl_fail(ar_status_from_errno(errno), "%s: %s",
+			    path, strerror(errno));
+		rc = get_one(c, &t, argv[i], f);
+		if (fclose(f) != 0 && rc == 0)
+			rc = ctl_fail(AR_EIO, "%s: %s", path, strerror(errno));
+		if (rc) {
+			unlink(path);
+			return rc;
+		}
+	}
 	return CTL_OK;
 }
 

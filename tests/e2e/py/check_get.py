@@ -3,7 +3,7 @@
 the bytes that were imported, and that every message is stored once.
 Usage: check_get.py ARCHIVECTL DATADIR TENANT CORPUSDIR [EVERY]
 With EVERY, only every EVERY-th message is fetched (all are counted)."""
-import hashlib, json, os, subprocess, sys
+import hashlib, json, os, shutil, subprocess, sys, tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 ctl, data, tenant, corpus = sys.argv[1:5]
@@ -27,21 +27,32 @@ for sha, (name, _) in files.items():
 if len(objs) != len(files):
     problems.append(f"{len(objs)} objects for {len(files)} distinct messages")
 
-def get(item):
-    sha, (name, raw) = item
-    ids = by_sha.get(sha)
-    if not ids:
-        return None
-    r = subprocess.run([ctl, "-d", data, "get", "--tenant", tenant, ids[0]],
-                       capture_output=True)
-    if r.returncode != 0:
-        return f"{name}: get failed: {r.stderr.decode(errors='replace').strip()}"
-    if r.stdout != raw:
-        return f"{name}: get returned {len(r.stdout)} bytes that differ"
-    return None
+todo = list(files.items())[::every]
 
-with ThreadPoolExecutor(4) as ex:
-    problems += [p for p in ex.map(get, list(files.items())[::every]) if p]
+def get(batch):
+    """Fetch a batch of messages with one archivectl get --out."""
+    out = tempfile.mkdtemp(dir=os.environ.get("TMPDIR", "/tmp"))
+    try:
+        ids = [by_sha[sha][0] for sha, _ in batch if sha in by_sha]
+        r = subprocess.run([ctl, "-d", data, "get", "--tenant", tenant,
+                            "--out", out] + ids, capture_output=True)
+        if r.returncode != 0:
+            return [f"get failed: {r.stderr.decode(errors='replace').strip()}"]
+        bad = []
+        for sha, (name, raw) in batch:
+            if sha not in by_sha:
+                continue
+            back = open(os.path.join(out, by_sha[sha][0] + ".eml"), "rb").read()
+            if back != raw:
+                bad.append(f"{name}: get returned {len(back)} bytes that differ")
+        return bad
+    finally:
+        shutil.rmtree(out)
+
+batches = [todo[i:i + 200] for i in range(0, len(todo), 200)]
+with ThreadPoolExecutor(2) as ex:
+    for bad in ex.map(get, batches):
+        problems += bad
 for p in problems[:20]:
     print(p)
 print(f"{len(files)} messages checked, {len(problems)} problems")
