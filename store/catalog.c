@@ -284,6 +284,15 @@ static char *tenant_encode(const store_tenant_t *t)
 	json_object_set_new(o, "created", json_integer(t->created));
 	json_object_set_new(o, "state", json_integer(t->state));
 	json_object_set_new(o, "journal", j);
+	j = json_array();
+	for (size_t i = 0; i < t->n_networks; i++)
+		json_array_append_new(j, json_string(t->networks[i]));
+	json_object_set_new(o, "networks", j);
+	json_object_set_new(o, "require_tls", json_boolean(t->require_tls));
+	json_object_set_new(o, "require_auth", json_boolean(t->require_auth));
+	json_object_set_new(o, "smtp_user", json_string(t->smtp_user));
+	json_object_set_new(o, "smtp_pass_hash",
+	    json_string(t->smtp_pass_hash));
 	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	return s;
@@ -316,6 +325,21 @@ static int tenant_decode(const uint8_t id[STORE_TENANT_LEN],
 			ar_strlcpy(t->journal[t->n_journal++],
 			    json_string_value(a), STORE_ADDR_MAX);
 	}
+	j = json_object_get(o, "networks");
+	json_array_foreach(j, i, a) {
+		if (t->n_networks < STORE_NETWORKS_MAX && json_string_value(a))
+			ar_strlcpy(t->networks[t->n_networks++],
+			    json_string_value(a), STORE_CIDR_MAX);
+	}
+	t->require_tls = json_is_true(json_object_get(o, "require_tls"));
+	t->require_auth = json_is_true(json_object_get(o, "require_auth"));
+	if (json_string_value(json_object_get(o, "smtp_user")))
+		ar_strlcpy(t->smtp_user, json_string_value(json_object_get(o,
+		    "smtp_user")), sizeof t->smtp_user);
+	if (json_string_value(json_object_get(o, "smtp_pass_hash")))
+		ar_strlcpy(t->smtp_pass_hash, json_string_value(
+		    json_object_get(o, "smtp_pass_hash")),
+		    sizeof t->smtp_pass_hash);
 	json_decref(o);
 	return name ? 0 : AR_ECORRUPT;
 }
@@ -585,4 +609,72 @@ int store_tenant_rotate_key(store_t *st, const char *name,
 	if (new_version)
 		*new_version = c.version;
 	return 0;
+}
+
+struct update_ctx {
+	const store_tenant_t *t;
+};
+
+static int update_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+	struct update_ctx *c = arg;
+	store_tenant_t cur, next;
+	struct tenant_get_ctx g = { c->t->id, STORE_TENANT_LEN, -1, &cur };
+	unsigned char *blob = NULL;
+	size_t bloblen = 0;
+	json_t *d, *nets;
+	char *detail;
+	int rc;
+
+	if ((rc = tenant_get_txn(st, txn, &g)))
+		return rc;
+	/* identity, keys and addresses are not changed here */
+	next = *c->t;
+	memcpy(next.name, cur.name, sizeof next.name);
+	next.created = cur.created;
+	next.key_version = cur.key_version;
+	next.n_journal = cur.n_journal;
+	memcpy(next.journal, cur.journal, sizeof next.journal);
+	if ((rc = tenant_put(st, txn, &next)))
+		return rc;
+	d = json_object();
+	nets = json_array();
+	for (size_t i = 0; i < next.n_networks; i++)
+		json_array_append_new(nets, json_string(next.networks[i]));
+	json_object_set_new(d, "action", json_string("tenant-settings"));
+	json_object_set_new(d, "retention_days",
+	    json_integer(next.retention_days));
+	json_object_set_new(d, "state", json_integer(next.state));
+	json_object_set_new(d, "networks", nets);
+	json_object_set_new(d, "require_tls", json_boolean(next.require_tls));
+	json_object_set_new(d, "require_auth",
+	    json_boolean(next.require_auth));
+	json_object_set_new(d, "smtp_user", json_string(next.smtp_user));
+	json_object_set_new(d, "smtp_password_changed", json_boolean(
+	    strcmp(next.smtp_pass_hash, cur.smtp_pass_hash) != 0));
+	detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(d);
+	if (!detail)
+		return AR_ENOMEM;
+	rc = log_seal_detail(st, next.id, next.key_version, detail, &blob,
+	    &bloblen);
+	free(detail);
+	if (rc)
+		return rc;
+	rc = log_append_txn(st, txn, next.id, STORE_LOG_ADMIN, NULL, NULL,
+	    ar_now(), next.key_version, blob, bloblen, NULL);
+	free(blob);
+	return rc;
+}
+
+int store_tenant_update(store_t *st, const store_tenant_t *t)
+{
+	struct update_ctx c = { t };
+	if (t->retention_days == 0 || t->retention_days > 36500)
+		return cat_err(st, AR_EINVAL, "retention days %u: use 1..36500",
+		    t->retention_days);
+	if (t->n_networks > STORE_NETWORKS_MAX)
+		return cat_err(st, AR_ETOOBIG, "at most %d networks",
+		    STORE_NETWORKS_MAX);
+	return cat_write(st, update_txn, &c);
 }

@@ -235,6 +235,9 @@ keysvc_t *store_get_keysvc(store_t *st);
 #define STORE_NAME_MAX     64       /* tenant names: [a-z0-9][a-z0-9._-]* */
 #define STORE_ADDR_MAX     320      /* an address, with its NUL */
 #define STORE_JOURNAL_MAX  16       /* journal addresses per tenant */
+#define STORE_NETWORKS_MAX 16       /* allowed client networks */
+#define STORE_CIDR_MAX     64       /* "2001:db8::/32", "192.0.2.0/24" */
+#define STORE_PWHASH_MAX   128      /* crypto_pwhash_STRBYTES */
 
 enum store_tenant_state {
 	STORE_TENANT_ACTIVE = 0,
@@ -252,7 +255,20 @@ typedef struct store_tenant {
 	int      state;                 /* enum store_tenant_state */
 	size_t   n_journal;
 	char     journal[STORE_JOURNAL_MAX][STORE_ADDR_MAX];
+	/* SMTP policy: client networks allowed to deliver (CIDR; none: any),
+	 * TLS and AUTH required, the AUTH user and its Argon2id hash. */
+	size_t   n_networks;
+	char     networks[STORE_NETWORKS_MAX][STORE_CIDR_MAX];
+	int      require_tls;
+	int      require_auth;
+	char     smtp_user[STORE_NAME_MAX];
+	char     smtp_pass_hash[STORE_PWHASH_MAX];
 } store_tenant_t;
+
+/* Change a tenant's settings: the fields of *t other than id, name,
+ * created, key_version and journal addresses are written as given (an
+ * admin log entry records what changed, never the password hash). */
+int store_tenant_update(store_t *st, const store_tenant_t *t);
 
 /* A tenant name is valid: 1..63 bytes of [a-z0-9._-], starting with a
  * letter or digit.  0 or AR_EINVAL. */

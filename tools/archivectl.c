@@ -23,7 +23,11 @@ static const struct {
 	{ "init", cmd_init, 0, "init [--keysvc-socket PATH]" },
 	{ "tenant", cmd_tenant, 1, "tenant add NAME --journal-address ADDR "
 	  "[--journal-address ADDR ...] [--retention-days N]\n"
-	  "       tenant list | tenant show NAME | tenant rotate-key NAME" },
+	  "       tenant list | tenant show NAME | tenant rotate-key NAME\n"
+	  "       tenant set NAME [--network CIDR]... [--no-networks] "
+	  "[--require-tls yes|no]\n"
+	  "                  [--require-auth yes|no] [--smtp-user USER "
+	  "(password on stdin)]" },
 	{ "import", cmd_import, 1, "import --tenant NAME PATH..." },
 	{ "list", cmd_list, 1, "list --tenant NAME" },
 	{ "show", cmd_show, 1, "show --tenant NAME ID" },

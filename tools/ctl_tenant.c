@@ -10,6 +10,10 @@
 
 #include "ar.h"
 #include "ctl.h"
+#include "net.h"
+
+#include <sodium.h>
+#include <unistd.h>
 
 int cmd_init(struct ctl *c, int argc, char **argv)
 {
@@ -74,6 +78,16 @@ static json_t *tenant_json(const store_tenant_t *t)
 	json_object_set_new(o, "created", json_string(ar_time_fmt(t->created,
 	    ts, sizeof ts)));
 	json_object_set_new(o, "state", json_string(state_name(t->state)));
+	j = json_array();
+	for (size_t i = 0; i < t->n_networks; i++)
+		json_array_append_new(j, json_string(t->networks[i]));
+	json_object_set_new(o, "smtp_networks", j);
+	json_object_set_new(o, "smtp_require_tls",
+	    json_boolean(t->require_tls));
+	json_object_set_new(o, "smtp_require_auth",
+	    json_boolean(t->require_auth));
+	json_object_set_new(o, "smtp_user", t->smtp_user[0] ?
+	    json_string(t->smtp_user) : json_null());
 	return o;
 }
 
@@ -89,6 +103,121 @@ static void tenant_print(const store_tenant_t *t)
 	printf("key version:     %u\n", t->key_version);
 	for (size_t i = 0; i < t->n_journal; i++)
 		printf("journal address: %s\n", t->journal[i]);
+	for (size_t i = 0; i < t->n_networks; i++)
+		printf("smtp network:    %s\n", t->networks[i]);
+	printf("smtp tls:        %s\n", t->require_tls ? "required" :
+	    "optional");
+	printf("smtp auth:       %s%s%s\n", t->require_auth ? "required" :
+	    "optional", t->smtp_user[0] ? ", user " : "", t->smtp_user);
+}
+
+static int yesno(const char *v, int *out)
+{
+	if (!strcmp(v, "yes")) *out = 1;
+	else if (!strcmp(v, "no")) *out = 0;
+	else return ctl_usage("'%s': say yes or no", v);
+	return 0;
+}
+
+/* tenant set NAME [--network CIDR]... [--no-networks]
+ *   [--require-tls yes|no] [--require-auth yes|no] [--smtp-user USER]
+ * The SMTP password is read from standard input (one line). */
+static int tenant_set(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "network", required_argument, NULL, 'n' },
+		{ "no-networks", no_argument, NULL, 'N' },
+		{ "require-tls", required_argument, NULL, 't' },
+		{ "require-auth", required_argument, NULL, 'a' },
+		{ "smtp-user", required_argument, NULL, 'u' },
+		{ NULL, 0, NULL, 0 },
+	};
+	store_tenant_t t;
+	struct ar_cidr cidr;
+	int ch, rc, nets_given = 0;
+	const char *user = NULL, *name;
+
+	optind = 0;   /* 0: full getopt re-initialisation */
+	if (argc < 2)
+		return ctl_usage("tenant set NAME [options]");
+	name = argv[1];   /* getopt permutes argv: keep the name itself */
+	if ((rc = ctl_tenant(c, name, &t)))
+		return rc;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'n':
+			if (ar_cidr_parse(optarg, &cidr))
+				return ctl_usage("--network '%s': not an address "
+				    "or address/prefix", optarg);
+			if (!nets_given++)
+				t.n_networks = 0;
+			if (t.n_networks == STORE_NETWORKS_MAX)
+				return ctl_usage("at most %d networks",
+				    STORE_NETWORKS_MAX);
+			ar_strlcpy(t.networks[t.n_networks++], optarg,
+			    STORE_CIDR_MAX);
+			break;
+		case 'N':
+			t.n_networks = 0;
+			nets_given++;
+			break;
+		case 't':
+			if ((rc = yesno(optarg, &t.require_tls)))
+				return rc;
+			break;
+		case 'a':
+			if ((rc = yesno(optarg, &t.require_auth)))
+				return rc;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		default:
+			return ctl_usage("tenant set NAME [--network CIDR]... "
+			    "[--no-networks] [--require-tls yes|no] "
+			    "[--require-auth yes|no] [--smtp-user USER]");
+		}
+	}
+	if (optind != argc - 1 || strcmp(argv[optind], name))
+		return ctl_usage("tenant set takes one NAME");
+	if (user) {
+		char pw[256];
+		size_t n;
+		if (strlen(user) == 0 || strlen(user) >= sizeof t.smtp_user)
+			return ctl_usage("--smtp-user: 1 to %zu characters",
+			    sizeof t.smtp_user - 1);
+		if (isatty(STDIN_FILENO))
+			fprintf(stderr, "SMTP password for %s: ", user);
+		if (!fgets(pw, sizeof pw, stdin))
+			return ctl_fail(AR_EINVAL, "no password on standard "
+			    "input");
+		n = strcspn(pw, "\r\n");
+		pw[n] = '\0';
+		if (n < 12) {
+			sodium_memzero(pw, sizeof pw);
+			return ctl_fail(AR_EINVAL, "the SMTP password must have "
+			    "at least 12 characters");
+		}
+		if (crypto_pwhash_str(t.smtp_pass_hash, pw, n,
+		    crypto_pwhash_OPSLIMIT_INTERACTIVE,
+		    crypto_pwhash_MEMLIMIT_INTERACTIVE)) {
+			sodium_memzero(pw, sizeof pw);
+			return ctl_fail(AR_ENOMEM, "password hashing failed");
+		}
+		sodium_memzero(pw, sizeof pw);
+		ar_strlcpy(t.smtp_user, user, sizeof t.smtp_user);
+	}
+	if (t.require_auth && !t.smtp_user[0])
+		return ctl_fail(AR_EINVAL, "--require-auth yes needs "
+		    "--smtp-user USER (password on standard input)");
+	if ((rc = store_tenant_update(c->st, &t)))
+		return ctl_fail(rc, "tenant set %s: %s", t.name,
+		    store_errmsg(c->st));
+	if (c->json)
+		ctl_json_out(tenant_json(&t));
+	else
+		tenant_print(&t);
+	return CTL_OK;
 }
 
 static int tenant_add(struct ctl *c, int argc, char **argv)
@@ -168,7 +297,8 @@ int cmd_tenant(struct ctl *c, int argc, char **argv)
 	int rc;
 
 	if (argc < 2)
-		return ctl_usage("tenant needs add, list, show or rotate-key");
+		return ctl_usage("tenant needs add, list, show, set or "
+		    "rotate-key");
 	if (!strcmp(argv[1], "add"))
 		return tenant_add(c, argc - 1, argv + 1);
 	if (!strcmp(argv[1], "list")) {
@@ -200,6 +330,8 @@ int cmd_tenant(struct ctl *c, int argc, char **argv)
 			tenant_print(&t);
 		return CTL_OK;
 	}
+	if (!strcmp(argv[1], "set"))
+		return tenant_set(c, argc - 1, argv + 1);
 	if (!strcmp(argv[1], "rotate-key")) {
 		uint32_t v;
 		if (argc != 3)
