@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,32 +37,39 @@ static const struct ar_conf_def config_defs[] = {
 	  "messages per catalog transaction during import" },
 	{ "smtp_listen", AR_CONF_STR, OFF(smtp_listen), "127.0.0.1:2525", 0,
 	  0, "address:port of the SMTP receiver" },
-	{ "smtp_hostname", AR_CONF_STR, OFF(smtp_hostname), "archived.local",
-	  0, 0, "name in the SMTP banner and EHLO reply" },
-	{ "smtp_max_message_size", AR_CONF_SIZE, OFF(smtp_max_message_size),
-	  "200M", 1024, 2048 * MB, "largest message accepted (SIZE)" },
-	{ "smtp_max_connections", AR_CONF_INT, OFF(smtp_max_connections),
-	  "500", 1, 100000, "concurrent SMTP sessions in all" },
-	{ "smtp_max_connections_per_ip", AR_CONF_INT,
-	  OFF(smtp_max_connections_per_ip), "50", 1, 100000,
-	  "concurrent SMTP sessions from one client address" },
-	{ "smtp_max_recipients", AR_CONF_INT, OFF(smtp_max_recipients), "1000",
-	  1, 100000, "recipients per message" },
-	{ "smtp_max_line_length", AR_CONF_SIZE, OFF(smtp_max_line_length),
-	  "1M", 1000, 64 * MB, "longest line of message content" },
-	{ "smtp_command_timeout", AR_CONF_MS, OFF(smtp_command_timeout_ms),
-	  "5m", 100, 3600000, "wait for a command (RFC 5321: 5 minutes)" },
-	{ "smtp_data_timeout", AR_CONF_MS, OFF(smtp_data_timeout_ms), "3m",
-	  100, 3600000, "wait for each block of DATA (RFC 5321: 3 minutes)" },
 	{ "tls_cert", AR_CONF_STR, OFF(tls_cert), "tls/cert.pem", 0, 0,
 	  "TLS certificate (PEM) for STARTTLS and HTTPS" },
 	{ "tls_key", AR_CONF_STR, OFF(tls_key), "tls/key.pem", 0, 0,
 	  "TLS private key (PEM)" },
 	{ "pipeline_workers", AR_CONF_INT, OFF(pipeline_workers), "2", 1, 64,
 	  "threads draining the spool into the store" },
+	{ "pipeline_batch", AR_CONF_INT, OFF(pipeline_batch), "64", 1, 10000,
+	  "spooled messages per catalog transaction" },
+	{ "smtp_finishers", AR_CONF_INT, OFF(smtp_finishers), "8", 1, 256,
+	  "threads making received messages durable (fsync) before 250" },
 	{ "web_listen", AR_CONF_STR, OFF(web_listen), "127.0.0.1:8443", 0, 0,
 	  "address:port of the HTTPS console and API" },
 };
+
+/* The instance table: the entries above, then the SMTP engine's own table
+ * with its offsets moved into struct ar_config's smtp member. */
+static struct ar_conf_def all_defs[AR_ARRAY_LEN(config_defs) + 64];
+static size_t n_all_defs;
+static pthread_once_t defs_once = PTHREAD_ONCE_INIT;
+
+static void defs_build(void)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < AR_ARRAY_LEN(config_defs); i++)
+		all_defs[n++] = config_defs[i];
+	for (size_t i = 0; i < smtp_config_ndefs &&
+	    n < AR_ARRAY_LEN(all_defs); i++) {
+		all_defs[n] = smtp_config_defs[i];
+		all_defs[n].offset += offsetof(struct ar_config, smtp);
+		n++;
+	}
+	n_all_defs = n;
+}
 
 static int absolutize(const char *base, char *path)
 {
@@ -92,15 +100,17 @@ int ar_config_load(struct ar_config *cfg, const char *data_dir, char *err,
 	}
 	ar_strlcpy(cfg->data_dir, abs, sizeof cfg->data_dir);
 	snprintf(file, sizeof file, "%s/%s", abs, AR_CONFIG_FILE);
-	rc = ar_conf_load(config_defs, AR_ARRAY_LEN(config_defs), cfg, file,
-	    err, errlen);
+	pthread_once(&defs_once, defs_build);
+	rc = ar_conf_load(all_defs, n_all_defs, cfg, file, err, errlen);
 	if (rc == AR_ENOENT)
 		snprintf(err, errlen, "%s is missing: %s is not an archive data "
 		    "directory (run archivectl init)", file, data_dir);
 	if (rc)
 		return rc;
 	if (absolutize(abs, cfg->keysvc_socket) ||
-	    absolutize(abs, cfg->tls_cert) || absolutize(abs, cfg->tls_key)) {
+	    absolutize(abs, cfg->tls_cert) || absolutize(abs, cfg->tls_key) ||
+	    absolutize(abs, cfg->smtp.tls_cert) ||
+	    absolutize(abs, cfg->smtp.tls_key)) {
 		snprintf(err, errlen, "%s: a path is too long", file);
 		return AR_ECONFIG;
 	}
@@ -117,8 +127,8 @@ int ar_config_write_default(const char *data_dir, const char *keysvc_socket,
 	FILE *f;
 	int rc;
 
-	if ((rc = ar_conf_defaults(config_defs, AR_ARRAY_LEN(config_defs), &cfg,
-	    err, errlen)))
+	pthread_once(&defs_once, defs_build);
+	if ((rc = ar_conf_defaults(all_defs, n_all_defs, &cfg, err, errlen)))
 		return rc;
 	if (keysvc_socket)
 		ar_strlcpy(cfg.keysvc_socket, keysvc_socket,
@@ -128,7 +138,7 @@ int ar_config_write_default(const char *data_dir, const char *keysvc_socket,
 	fprintf(f, "# archived configuration: name = value, '#' comments.\n"
 	    "# Sizes take K/M/G, durations ms/s/m/h/d.  Relative paths are\n"
 	    "# relative to this directory.\n\n");
-	ar_conf_write(config_defs, AR_ARRAY_LEN(config_defs), &cfg, f);
+	ar_conf_write(all_defs, n_all_defs, &cfg, f);
 	fclose(f);
 	snprintf(file, sizeof file, "%s/%s", data_dir, AR_CONFIG_FILE);
 	rc = ar_file_write_atomic(file, buf, len, 0600);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "conf.h"
+#include "ingest/smtp_server.h"
 
 #define AR_CONFIG_FILE "archived.conf"
 
@@ -23,19 +24,15 @@ struct ar_config {
 	int64_t default_retention_days;
 	int64_t import_threads;
 	int64_t import_batch;
-	/* SMTP ingest */
+	/* SMTP ingest: smtp_listen here, the engine's smtp_* limits in
+	 * smtp (their table is the engine's own, smtp_config_defs) */
 	char    smtp_listen[AR_CONF_STR_MAX];
-	char    smtp_hostname[AR_CONF_STR_MAX];
-	int64_t smtp_max_message_size;
-	int64_t smtp_max_connections;
-	int64_t smtp_max_connections_per_ip;
-	int64_t smtp_max_recipients;
-	int64_t smtp_max_line_length;
-	int64_t smtp_command_timeout_ms;
-	int64_t smtp_data_timeout_ms;
+	struct smtp_config smtp;
 	char    tls_cert[AR_CONF_STR_MAX];
 	char    tls_key[AR_CONF_STR_MAX];
 	int64_t pipeline_workers;
+	int64_t pipeline_batch;
+	int64_t smtp_finishers;
 	/* web console */
 	char    web_listen[AR_CONF_STR_MAX];
 };

@@ -8,6 +8,8 @@
 #include <pthread.h>
 
 #include "archived/config.h"
+#include "ingest/ingest.h"
+#include "ingest/spool.h"
 #include "keysvc/keysvc.h"
 #include "store/store.h"
 
@@ -21,7 +23,18 @@ struct daemon {
 	pthread_mutex_t jobs_lock;
 	pthread_cond_t jobs_cond;
 	int stopping;
+	/* ingest (ingest.c) */
+	spool_t *spool;
+	ingest_pipeline_t *pipeline;
+	ingest_receiver_t *receiver;
+	pthread_t smtp_thread;
+	int smtp_running;
+	unsigned smtp_port;
 };
+
+/* SMTP receiver, spool and pipeline: start listening and draining. */
+int ingest_start(struct daemon *d);
+void ingest_stop(struct daemon *d);
 
 /* The scheduler: signed checkpoints at their interval (and, as features
  * arrive, retention and other periodic jobs). */

@@ -18,6 +18,11 @@ static void gmime_start(void)
 	g_mime_init();
 }
 
+void ingest_init(void)
+{
+	pthread_once(&gmime_once, gmime_start);
+}
+
 /* Unfolded value of the first header field called name, or NULL. */
 static char *header_value(const unsigned char *buf, size_t len,
     const char *name)

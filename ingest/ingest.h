@@ -12,6 +12,13 @@
 
 #include "store/store.h"
 
+struct smtp_config;
+typedef struct spool spool_t;
+
+/* Once per process, before any other ingest call from several threads
+ * (GMime's global state).  Safe to call again. */
+void ingest_init(void);
+
 /* One message inside a file: bytes [offset, offset + length). */
 enum ingest_kind { INGEST_EML, INGEST_MBOX, INGEST_MAILDIR };
 
@@ -79,5 +86,48 @@ typedef struct ingest_import_opts {
 int ingest_import(store_t *st, const store_tenant_t *t,
     const char *const *paths, size_t npaths, const ingest_import_opts_t *o,
     ingest_import_stats_t *stats, char *err, size_t errlen);
+
+/* --- the SMTP receiver (receive.c) ------------------------------------------
+ *
+ * The SMTP engine (smtp_server.h) with archived's callbacks: tenant by
+ * journal address and its policy at RCPT, one spool entry per tenant during
+ * DATA, fsync on one of `finishers` threads before 250.  spooled(arg) is
+ * called after each message made durable (to wake the pipeline).
+ */
+typedef struct ingest_receiver ingest_receiver_t;
+
+int ingest_receiver_new(ingest_receiver_t **out, store_t *st, spool_t *sp,
+    const struct smtp_config *cfg, int finishers,
+    void (*spooled)(void *arg), void *arg, char *err, size_t errlen);
+/* "host:port" ("[v6]:port"); port 0 picks a free one (*bound_port). */
+int ingest_receiver_listen(ingest_receiver_t *rv, const char *hostport,
+    unsigned *bound_port, char *err, size_t errlen);
+/* Serve until ingest_receiver_stop (from another thread or a signal). */
+int ingest_receiver_run(ingest_receiver_t *rv);
+void ingest_receiver_stop(ingest_receiver_t *rv);
+/* Answers every message still being made durable, then frees. */
+void ingest_receiver_free(ingest_receiver_t *rv);
+
+/* --- the pipeline (pipeline.c): spool -> unwrap -> store ------------------- */
+
+typedef struct ingest_pipeline ingest_pipeline_t;
+
+typedef struct ingest_pipeline_opts {
+	int workers;          /* threads */
+	int batch;            /* spool entries per catalog transaction */
+} ingest_pipeline_opts_t;
+
+/* Start draining sp into st; every entry already spooled (after a crash)
+ * is drained first.  Failed entries are retried after 30 s, doubling up
+ * to 1 h. */
+int ingest_pipeline_start(ingest_pipeline_t **out, store_t *st, spool_t *sp,
+    const ingest_pipeline_opts_t *o);
+/* New entries are there: look now rather than at the next tick. */
+void ingest_pipeline_wake(ingest_pipeline_t *p);
+/* Messages stored, arrivals of stored ones, failed attempts, so far. */
+void ingest_pipeline_counts(ingest_pipeline_t *p, uint64_t *stored,
+    uint64_t *duplicates, uint64_t *failed);
+/* Finish the batches in hand and stop; entries left stay spooled. */
+void ingest_pipeline_stop(ingest_pipeline_t *p);
 
 #endif

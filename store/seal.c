@@ -5,7 +5,9 @@
  * The sealer and the reader each hold one chunk of plaintext and one of
  * ciphertext, whatever the object size.  The reader authenticates a chunk
  * before releasing any byte of it, and the last chunk (with its last-chunk
- * flag) before releasing anything at all.
+ * flag) before releasing anything at all.  A reader may seek: each chunk
+ * is still authenticated before use, but the whole-object digests are
+ * checked only by a pass that went through every chunk in order from 0.
  */
 #include "store/seal_format.h"
 
@@ -235,10 +237,11 @@ struct store_reader {
 	uint8_t plain_digest[32];
 	EVP_CIPHER_CTX *gcm;
 	EVP_MD_CTX *plain_sha, *sealed_sha;
-	uint64_t nchunks, next;
+	uint64_t nchunks, next;       /* next: chunk after the loaded one */
 	uint8_t *ct;                  /* chunk_size + tag */
 	uint8_t *pt;                  /* chunk_size */
 	size_t pt_len, pt_pos;
+	int hashing;                  /* every chunk so far read in order */
 	int status;                   /* sticky error */
 	char errmsg[256];
 };
@@ -447,6 +450,7 @@ static int reader_open(store_reader_t *r, store_backend_t *be, keysvc_t *ks,
 	sodium_memzero(r->pt, r->pt_len);
 	r->pt_len = r->pt_pos = 0;
 	r->next = 0;
+	r->hashing = 1;
 	return 0;
 }
 
@@ -518,6 +522,38 @@ static int reader_final(store_reader_t *r)
 	return 0;
 }
 
+/*
+ * Load and authenticate chunk i as the current one (next = i + 1).  While
+ * the reader has gone through every chunk in order, the chunk also feeds
+ * the whole-object hashes, and the last one runs the final checks before
+ * any of its bytes are released.
+ */
+static int advance(store_reader_t *r, uint64_t i)
+{
+	int rc;
+
+	if (i != r->next)
+		r->hashing = 0;
+	r->pt_len = r->pt_pos = 0;
+	if ((rc = load_chunk(r, i)))
+		return r->status = rc;
+	r->next = i + 1;
+	if (!r->hashing)
+		return 0;
+	if ((rc = seal_sha_update(r->sealed_sha, r->ct,
+	    r->pt_len + SEAL_TAG_LEN)) ||
+	    (rc = seal_sha_update(r->plain_sha, r->pt, r->pt_len)))
+		rc = rd_fail(r, rc, "hash failed");
+	else if (r->next == r->nchunks)
+		rc = reader_final(r);
+	if (rc) {
+		sodium_memzero(r->pt, r->pt_len);
+		r->pt_len = r->pt_pos = 0;
+		return r->status = rc;
+	}
+	return 0;
+}
+
 int store_reader_read(store_reader_t *r, void *buf, size_t len, size_t *got)
 {
 	uint8_t *p = buf;
@@ -532,21 +568,10 @@ int store_reader_read(store_reader_t *r, void *buf, size_t len, size_t *got)
 		return r->status;
 	while (done < len) {
 		if (r->pt_pos == r->pt_len) {
-			size_t clen;
 			if (r->next == r->nchunks)
 				break;
-			if ((rc = load_chunk(r, r->next)))
-				return r->status = rc;
-			clen = r->pt_len + SEAL_TAG_LEN;
-			if ((rc = seal_sha_update(r->sealed_sha, r->ct, clen)) ||
-			    (rc = seal_sha_update(r->plain_sha, r->pt, r->pt_len)))
-				return r->status = rd_fail(r, rc, "hash failed");
-			if (++r->next == r->nchunks &&
-			    (rc = reader_final(r))) {
-				sodium_memzero(r->pt, r->pt_len);
-				r->pt_len = r->pt_pos = 0;
-				return r->status = rc;
-			}
+			if ((rc = advance(r, r->next)))
+				return rc;
 			continue;
 		}
 		size_t n = r->pt_len - r->pt_pos;
@@ -557,6 +582,64 @@ int store_reader_read(store_reader_t *r, void *buf, size_t len, size_t *got)
 		done += n;
 	}
 	*got = done;
+	return 0;
+}
+
+uint64_t store_reader_tell(const store_reader_t *r)
+{
+	if (r->pt_len == 0)   /* nothing loaded: at a chunk boundary */
+		return r->next >= r->nchunks ? r->info.plain_size
+		    : r->next * (uint64_t)r->h.chunk_size;
+	return (r->next - 1) * (uint64_t)r->h.chunk_size + r->pt_pos;
+}
+
+int store_reader_seek(store_reader_t *r, uint64_t plain_offset)
+{
+	uint64_t cs, i;
+	int rc;
+
+	if (!r)
+		return AR_EINVAL;
+	if (r->status)
+		return r->status;
+	if (plain_offset > r->info.plain_size)
+		return rd_fail(r, AR_EINVAL, "seek to %llu beyond the end "
+		    "(%llu bytes)", (unsigned long long)plain_offset,
+		    (unsigned long long)r->info.plain_size);
+	if (plain_offset == store_reader_tell(r))
+		return 0;
+	cs = r->h.chunk_size;
+	if (plain_offset == 0) {
+		/* a rewind: a fresh in-order pass, whole-object checks and all */
+		EVP_MD_CTX_free(r->plain_sha);
+		EVP_MD_CTX_free(r->sealed_sha);
+		r->plain_sha = r->sealed_sha = NULL;
+		sodium_memzero(r->pt, r->pt_len);
+		r->pt_len = r->pt_pos = 0;
+		r->next = 0;
+		r->hashing = 1;
+		if ((rc = seal_sha_new(&r->plain_sha)) ||
+		    (rc = seal_sha_new(&r->sealed_sha)) ||
+		    (rc = seal_sha_update(r->sealed_sha, r->header,
+		    SEAL_HEADER_LEN)))
+			return r->status = rd_fail(r, rc, "hash failed");
+		return 0;
+	}
+	if (plain_offset == r->info.plain_size) {
+		/* the end: nothing to authenticate, nothing to release */
+		sodium_memzero(r->pt, r->pt_len);
+		r->pt_len = r->pt_pos = 0;
+		r->next = r->nchunks;
+		r->hashing = 0;
+		return 0;
+	}
+	i = plain_offset / cs;
+	if (r->pt_len == 0 || r->next - 1 != i) {
+		sodium_memzero(r->pt, r->pt_len);
+		if ((rc = advance(r, i)))
+			return rc;
+	}
+	r->pt_pos = (size_t)(plain_offset - i * cs);
 	return 0;
 }
 

@@ -521,6 +521,105 @@ static void test_lifecycle(void)
 	    AR_ENOENT);
 }
 
+/* --- random access (store_reader_seek) -------------------------------- */
+
+/* Seek to off and read want bytes in uneven pieces; they must equal
+ * data[off .. off+want) (fewer at the end). */
+static void seek_read(store_reader_t *r, const unsigned char *data,
+    size_t size, size_t off, size_t want)
+{
+	unsigned char *buf = malloc(want + 1);
+	size_t done = 0, got, step = 3;
+	int rc = 0;
+
+	CHECK_RC(store_reader_seek(r, off), 0);
+	CHECK(store_reader_tell(r) == off);
+	while (done < want) {
+		size_t n = step < want - done ? step : want - done;
+		if ((rc = store_reader_read(r, buf + done, n, &got)) || got == 0)
+			break;
+		done += got;
+		step = step * 3 + 1;
+	}
+	CHECK_RC(rc, 0);
+	CHECK(done == (off + want <= size ? want : size - off));
+	CHECK(done == 0 || memcmp(buf, data + off, done) == 0);
+	CHECK(store_reader_tell(r) == off + done);
+	free(buf);
+}
+
+static void test_seek(void)
+{
+	const size_t n = PLAIN_LEN;
+	unsigned char *data = malloc(n), *all = malloc(n + 1), zero[32];
+	uint8_t id[16], eid[16], sha[32];
+	store_reader_t *r;
+	char path[4096];
+	size_t got;
+
+	fill_random(data, n);
+	memset(zero, 0, sizeof zero);
+	crypto_hash_sha256(sha, data, n);
+	CHECK_RC(seal(tenant_a, id, data, n, CS, 1, NULL), 0);
+
+	CHECK_RC(store_reader_open(be, ks, tenant_a, id, &r), 0);
+	CHECK(store_reader_info(r)->plain_size == n);
+	seek_read(r, data, n, 0, 10);              /* start */
+	seek_read(r, data, n, CS / 2, CS);         /* mid chunk, across one */
+	seek_read(r, data, n, CS, 100);            /* chunk boundary */
+	seek_read(r, data, n, 3 * CS - 1, 2);      /* last byte of a chunk */
+	seek_read(r, data, n, CS + 5, 7);          /* backwards */
+	seek_read(r, data, n, CS + 1, 3);          /* inside the loaded chunk */
+	seek_read(r, data, n, n - 1, 10);          /* last byte */
+	seek_read(r, data, n, n, 10);              /* end: nothing */
+	seek_read(r, data, n, 4 * CS, 100);        /* the last (short) chunk */
+	CHECK_RC(store_reader_seek(r, n + 1), AR_EINVAL);
+	/* a pass that seeked does not claim the whole-object digest ... */
+	CHECK(memcmp(store_reader_info(r)->plain_sha256, zero, 32) == 0);
+	/* ... a rewind and an in-order read to the end does */
+	seek_read(r, data, n, 0, n + 1);
+	CHECK(memcmp(store_reader_info(r)->plain_sha256, sha, 32) == 0);
+	/* seeking to the current position keeps the pass going */
+	CHECK_RC(store_reader_seek(r, 0), 0);
+	CHECK_RC(store_reader_read(r, all, CS + 3, &got), 0);
+	CHECK_RC(store_reader_seek(r, CS + 3), 0);
+	CHECK_RC(store_reader_read(r, all + CS + 3, n, &got), 0);
+	CHECK(got == n - CS - 3 && memcmp(all, data, n) == 0);
+	store_reader_close(r);
+
+	/* empty object: 0 is also the end */
+	CHECK_RC(seal(tenant_a, eid, data, 0, CS, 1, NULL), 0);
+	CHECK_RC(store_reader_open(be, ks, tenant_a, eid, &r), 0);
+	CHECK_RC(store_reader_seek(r, 0), 0);
+	CHECK_RC(store_reader_read(r, all, 10, &got), 0);
+	CHECK(got == 0);
+	CHECK_RC(store_reader_seek(r, 1), AR_EINVAL);
+	store_reader_close(r);
+
+	/* a flipped bit in chunk 2: seeking there fails before any byte of it
+	 * is released; other chunks stay readable by random access */
+	obj_path(tenant_a, id, path, sizeof path);
+	xor_byte(path, chunk_off(2) + 100, 0x04);
+	CHECK_RC(store_reader_open(be, ks, tenant_a, id, &r), 0);
+	seek_read(r, data, n, CS + 10, 50);
+	seek_read(r, data, n, 3 * CS, CS + 100);
+	CHECK_RC(store_reader_seek(r, 2 * CS + 10), AR_ECORRUPT);
+	CHECK(strstr(store_reader_errmsg(r), "chunk 2") != NULL);
+	CHECK_RC(store_reader_read(r, all, 10, &got), AR_ECORRUPT);
+	CHECK(got == 0);
+	store_reader_close(r);
+	/* reading into it in order fails the same way, at the chunk */
+	CHECK_RC(store_reader_open(be, ks, tenant_a, id, &r), 0);
+	CHECK_RC(store_reader_seek(r, CS + 1), 0);
+	CHECK_RC(store_reader_read(r, all, CS - 1, &got), 0);
+	CHECK(got == CS - 1 && memcmp(all, data + CS + 1, CS - 1) == 0);
+	CHECK_RC(store_reader_read(r, all, 1, &got), AR_ECORRUPT);
+	CHECK(got == 0);
+	store_reader_close(r);
+	free(data);
+	free(all);
+}
+
 int main(void)
 {
 	char *root = tl_tmpdir("seal");
@@ -547,6 +646,7 @@ int main(void)
 	test_damage();
 	test_keys(root);
 	test_lifecycle();
+	test_seek();
 
 	store_backend_close(be);
 	keysvc_close(ks);

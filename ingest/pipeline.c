@@ -1,0 +1,560 @@
+/*
+ * pipeline.c - drain the spool into the store.
+ *
+ * Workers claim spool entries, unwrap journal reports (journal.c) reading
+ * the spooled message through a GMime stream over its sealed object (no
+ * plaintext on disk), seal every original with a receipt (spool entry id
+ * and part number), commit a batch of entries in one catalog transaction,
+ * then remove the entries from the spool.  A crash anywhere replays: a
+ * receipt already committed changes nothing, so every message is stored
+ * exactly once.  An entry that fails is marked (spool_mark_failed) and
+ * retried with a growing delay; it stays visible in archivectl queue.
+ */
+#include <gmime/gmime.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ar.h"
+#include "gstream.h"
+#include "ingest.h"
+#include "journal.h"
+#include "spool.h"
+
+#define PEEK (64 * 1024)
+#define MAX_PARTS 255
+
+struct claim {
+	uint8_t tenant[SPOOL_TENANT_LEN];
+	uint8_t id[SPOOL_ID_LEN];
+};
+
+struct ingest_pipeline {
+	store_t *st;
+	spool_t *sp;
+	ingest_pipeline_opts_t o;
+	pthread_t *threads;
+	int nthreads;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stopping, wake;
+	struct claim *inflight;     /* entries some worker is processing */
+	size_t ninflight, capinflight;
+	uint64_t stored, duplicates, failed;
+};
+
+/* --- claiming entries ------------------------------------------------------- */
+
+static int claimed(const ingest_pipeline_t *p, const spool_entry_t *e)
+{
+	for (size_t i = 0; i < p->ninflight; i++)
+		if (!memcmp(p->inflight[i].id, e->id, SPOOL_ID_LEN) &&
+		    !memcmp(p->inflight[i].tenant, e->tenant,
+		    SPOOL_TENANT_LEN))
+			return 1;
+	return 0;
+}
+
+struct pick {
+	ingest_pipeline_t *p;
+	struct claim *out;
+	size_t n, max;
+};
+
+/* Seconds to wait after the count-th failure: 30 s doubling, 1 h at most. */
+static int64_t backoff(uint32_t count)
+{
+	int64_t d = 30;
+	while (count-- > 1 && d < 3600)
+		d *= 2;
+	return d < 3600 ? d : 3600;
+}
+
+static int pick_cb(void *arg, const spool_entry_t *e)
+{
+	struct pick *k = arg;
+	if (claimed(k->p, e))
+		return 0;
+	if (e->failed) {
+		spool_failure_t f;
+		if (spool_failure_get(k->p->sp, e->tenant, e->id, &f) == 0 &&
+		    f.count && ar_now() - f.last < backoff(f.count))
+			return 0;
+	}
+	memcpy(k->out[k->n].tenant, e->tenant, SPOOL_TENANT_LEN);
+	memcpy(k->out[k->n].id, e->id, SPOOL_ID_LEN);
+	return ++k->n == k->max;     /* stop the walk when full */
+}
+
+/* Claim up to max entries (lock held).  Returns how many. */
+static size_t claim(ingest_pipeline_t *p, struct claim *out, size_t max)
+{
+	struct pick k = { p, out, 0, max };
+	if (spool_walk(p->sp, NULL, 0, pick_cb, &k) < 0)
+		return 0;
+	if (p->ninflight + k.n > p->capinflight) {
+		size_t cap = (p->ninflight + k.n) * 2;
+		struct claim *c = realloc(p->inflight, cap * sizeof *c);
+		if (!c)
+			return 0;
+		p->inflight = c;
+		p->capinflight = cap;
+	}
+	memcpy(p->inflight + p->ninflight, out, k.n * sizeof *out);
+	p->ninflight += k.n;
+	return k.n;
+}
+
+static void unclaim(ingest_pipeline_t *p, const struct claim *c, size_t n)
+{
+	pthread_mutex_lock(&p->lock);
+	for (size_t j = 0; j < n; j++)
+		for (size_t i = 0; i < p->ninflight; i++)
+			if (!memcmp(&p->inflight[i], &c[j], sizeof c[j])) {
+				p->inflight[i] = p->inflight[--p->ninflight];
+				break;
+			}
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* --- one original ------------------------------------------------------------ */
+
+static int stream_read_cb(void *arg, void *buf, size_t len, size_t *got)
+{
+	GMimeStream *s = arg;
+	ssize_t n;
+
+	*got = 0;
+	if (g_mime_stream_eos(s))
+		return 0;
+	n = g_mime_stream_read(s, buf, len);
+	if (n < 0)
+		return g_mime_stream_eos(s) ? 0 : AR_EIO;
+	*got = (size_t)n;
+	return 0;
+}
+
+/* The stream of original i (or of the whole message when i < 0). */
+static GMimeStream *original_stream(GMimeStream *msg, const journal_t *j,
+    long i)
+{
+	const struct journal_original *o;
+	GMimeStream *sub, *f;
+	GMimeFilter *dec;
+	GMimeContentEncoding enc;
+
+	if (i < 0) {
+		g_object_ref(msg);
+		g_mime_stream_reset(msg);
+		return msg;
+	}
+	o = journal_original(j, (size_t)i);
+	sub = g_mime_stream_substream(msg, o->offset, o->offset + o->length);
+	if (!sub || o->encoding == JOURNAL_ENC_NONE)
+		return sub;
+	enc = o->encoding == JOURNAL_ENC_BASE64 ? GMIME_CONTENT_ENCODING_BASE64
+	    : o->encoding == JOURNAL_ENC_QP ?
+	    GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE :
+	    GMIME_CONTENT_ENCODING_UUENCODE;
+	f = g_mime_stream_filter_new(sub);
+	g_object_unref(sub);
+	dec = g_mime_filter_basic_new(enc, FALSE);
+	g_mime_stream_filter_add(GMIME_STREAM_FILTER(f), dec);
+	g_object_unref(dec);
+	return f;
+}
+
+static json_t *envelope_of(const journal_t *j)
+{
+	const journal_envelope_t *e = journal_envelope(j);
+	json_t *o = json_object(), *r = json_array(), *f = json_array();
+	const char *v;
+
+	if (!e)
+		return o;
+#define PUT(name, fn) if ((v = fn(e))) \
+	json_object_set_new(o, name, json_string(v))
+	PUT("sender", journal_env_sender);
+	PUT("subject", journal_env_subject);
+	PUT("message_id", journal_env_message_id);
+	PUT("on_behalf_of", journal_env_on_behalf_of);
+#undef PUT
+	for (size_t i = 0; i < journal_env_recipient_count(e); i++) {
+		const struct journal_recipient *x =
+		    journal_env_recipient(e, i);
+		json_t *a = json_object();
+		json_object_set_new(a, "address", json_string(x->address));
+		json_object_set_new(a, "type",
+		    json_string(journal_rcpt_type_name(x->type)));
+		if (x->expanded_from)
+			json_object_set_new(a, "expanded_from",
+			    json_string(x->expanded_from));
+		if (x->forwarded_from)
+			json_object_set_new(a, "forwarded_from",
+			    json_string(x->forwarded_from));
+		json_array_append_new(r, a);
+	}
+	for (size_t i = 0; i < journal_env_field_count(e); i++) {
+		const struct journal_field *x = journal_env_field(e, i);
+		json_t *a = json_object();
+		json_object_set_new(a, "name", json_string(x->name));
+		json_object_set_new(a, "value", json_string(x->value));
+		json_array_append_new(f, a);
+	}
+	json_object_set_new(o, "recipients", r);
+	json_object_set_new(o, "fields", f);
+	return o;
+}
+
+/* Meta JSON of original i: where it came from, its envelope, how it was
+ * unwrapped.  Returned as an object the caller releases. */
+static json_t *meta_extra(const journal_t *j, long i, json_t *smtp,
+    const char *first_sha, const char *first_mid)
+{
+	json_t *x = json_object(), *env, *gm = json_array(), *flags;
+	enum journal_kind kind = journal_kind(j);
+	unsigned fl = journal_flags(j);
+
+	json_object_set_new(x, "source", json_string("smtp"));
+	json_object_set_new(x, "journal", json_string(journal_kind_name(kind)));
+	json_object_set(x, "smtp", smtp);
+	for (size_t k = 0; k < journal_gm_original_to_count(j); k++)
+		json_array_append_new(gm, json_string(journal_gm_original_to(j,
+		    k)));
+	if (kind == JOURNAL_PLAIN) {
+		/* Google copies and BCC copies: the SMTP envelope, and the
+		 * original recipients Google names */
+		env = json_object();
+		json_t *r = json_array();
+		for (size_t k = 0; k < json_array_size(gm); k++) {
+			json_t *a = json_object();
+			json_object_set(a, "address", json_array_get(gm, k));
+			json_object_set_new(a, "type", json_string("recipient"));
+			json_array_append_new(r, a);
+		}
+		json_object_set(env, "sender", json_object_get(smtp,
+		    "mail_from"));
+		json_object_set_new(env, "recipients", r);
+	} else {
+		env = envelope_of(j);
+	}
+	json_object_set_new(x, "envelope", env);
+	json_object_set_new(x, "gm_original_to", gm);
+	flags = json_array();
+	for (unsigned b = 1; b; b <<= 1)
+		if ((fl & b) && journal_flag_name(b))
+			json_array_append_new(flags,
+			    json_string(journal_flag_name(b)));
+	json_object_set_new(x, "unwrap_flags", flags);
+	if (journal_reason(j))
+		json_object_set_new(x, "unwrap_error",
+		    json_string(journal_reason(j)));
+	if (i > 0 && first_sha) {
+		json_t *l = json_object();
+		json_object_set_new(l, "sha256", json_string(first_sha));
+		if (first_mid)
+			json_object_set_new(l, "message_id",
+			    json_string(first_mid));
+		json_object_set_new(x, "linked_to", l);
+	}
+	return x;
+}
+
+struct entry {
+	struct claim c;
+	size_t slots[MAX_PARTS + 1];
+	size_t nslots;
+	int status;                  /* first failure, 0 if none */
+	char why[256];
+};
+
+/* Seal every original of one entry into the batch. */
+static void add_entry(ingest_pipeline_t *p, store_batch_t *b,
+    struct entry *en)
+{
+	store_tenant_t t;
+	store_reader_t *r = NULL;
+	GMimeStream *msg = NULL;
+	journal_t *j = NULL;
+	json_t *smtp = NULL;
+	char *env = NULL, first_sha[65] = "", first_mid[512] = "";
+	size_t nparts;
+	int rc;
+
+	if ((rc = store_tenant_get_id(p->st, en->c.tenant, &t))) {
+		snprintf(en->why, sizeof en->why, "tenant: %s",
+		    ar_strerror(rc));
+		goto out;
+	}
+	if ((rc = spool_read_envelope(p->sp, en->c.tenant, en->c.id, &env)) ||
+	    (rc = spool_open_message(p->sp, en->c.tenant, en->c.id, &r))) {
+		snprintf(en->why, sizeof en->why, "spool: %s", spool_errmsg());
+		goto out;
+	}
+	if (!(smtp = json_loads(env, 0, NULL)))
+		smtp = json_object();
+	if (!(msg = ar_sealed_stream_new(r, 1))) {
+		store_reader_close(r);
+		rc = AR_ENOMEM;
+		goto out;
+	}
+	if ((rc = journal_parse(msg, NULL, &j))) {
+		snprintf(en->why, sizeof en->why, "parse: %s", ar_strerror(rc));
+		goto out;
+	}
+	nparts = journal_kind(j) == JOURNAL_PLAIN ? 1 :
+	    journal_original_count(j);
+	if (nparts > MAX_PARTS)
+		nparts = MAX_PARTS;
+	for (size_t i = 0; i < nparts; i++) {
+		long idx = journal_kind(j) == JOURNAL_PLAIN ? -1 : (long)i;
+		GMimeStream *s = original_stream(msg, j, idx);
+		unsigned char peek[PEEK], buf[64 * 1024], receipt[SPOOL_ID_LEN + 1];
+		crypto_hash_sha256_state h;
+		store_ingest_t m;
+		size_t npeek = 0, got;
+		json_t *extra;
+		char *extra_s, hex[65];
+		int parsed;
+
+		if (!s) {
+			rc = AR_ENOMEM;
+			break;
+		}
+		memset(&m, 0, sizeof m);
+		crypto_hash_sha256_init(&h);
+		while ((rc = stream_read_cb(s, buf, sizeof buf, &got)) == 0 &&
+		    got) {
+			crypto_hash_sha256_update(&h, buf, got);
+			if (npeek < sizeof peek) {
+				size_t k = got < sizeof peek - npeek ? got :
+				    sizeof peek - npeek;
+				memcpy(peek + npeek, buf, k);
+				npeek += k;
+			}
+		}
+		if (rc) {
+			rc = ar_sealed_stream_status(msg) ?
+			    ar_sealed_stream_status(msg) : rc;
+			snprintf(en->why, sizeof en->why, "reading part %zu: %s",
+			    i, ar_strerror(rc));
+			g_object_unref(s);
+			break;
+		}
+		crypto_hash_sha256_final(&h, m.plain_sha256);
+		ar_hex(m.plain_sha256, 32, hex);
+		extra = meta_extra(j, idx, smtp, i ? first_sha : NULL,
+		    first_mid[0] ? first_mid : NULL);
+		extra_s = json_dumps(extra, JSON_COMPACT);
+		json_decref(extra);
+		m.tenant = &t;
+		m.received = json_integer_value(json_object_get(smtp,
+		    "arrived_unix"));
+		if (m.received <= 0)
+			m.received = ar_now();
+		m.meta = ingest_header_summary(peek, npeek, extra_s, &parsed);
+		free(extra_s);
+		m.flags = (journal_kind(j) != JOURNAL_PLAIN ? STORE_OBJ_JOURNAL
+		    : 0) | (i > 0 ? STORE_OBJ_LINKED : 0) |
+		    (journal_reason(j) || !parsed ? STORE_OBJ_UNPARSED : 0);
+		memcpy(receipt, en->c.id, SPOOL_ID_LEN);
+		receipt[SPOOL_ID_LEN] = (unsigned char)i;
+		m.receipt = receipt;
+		m.receipt_len = sizeof receipt;
+		g_mime_stream_reset(s);
+		m.read = stream_read_cb;
+		m.read_arg = s;
+		rc = store_batch_add(b, &m, &en->slots[en->nslots]);
+		free((char *)m.meta);
+		g_object_unref(s);
+		if (rc) {
+			snprintf(en->why, sizeof en->why, "%s",
+			    store_errmsg(p->st));
+			break;
+		}
+		en->nslots++;
+		if (i == 0) {
+			const char *mid = journal_kind(j) == JOURNAL_PLAIN ? NULL
+			    : journal_original(j, 0)->message_id;
+			ar_strlcpy(first_sha, hex, sizeof first_sha);
+			if (mid)
+				ar_strlcpy(first_mid, mid, sizeof first_mid);
+		}
+	}
+out:
+	en->status = rc;
+	if (j)
+		journal_free(j);
+	if (msg)
+		g_object_unref(msg);
+	json_decref(smtp);
+	free(env);
+}
+
+/* Process claimed entries: one batch, one commit. */
+static void process(ingest_pipeline_t *p, struct entry *es, size_t n)
+{
+	store_batch_t *b;
+	char hex[33], thex[33];
+	int64_t t0 = ar_mono_us();
+	int rc;
+
+	if ((rc = store_batch_begin(p->st, &b)))
+		return;
+	for (size_t i = 0; i < n; i++)
+		add_entry(p, b, &es[i]);
+	rc = store_batch_commit(b);
+	for (size_t i = 0; i < n; i++) {
+		struct entry *en = &es[i];
+		ar_hex(en->c.id, SPOOL_ID_LEN, hex);
+		ar_hex(en->c.tenant, SPOOL_TENANT_LEN, thex);
+		if (rc && !en->status) {
+			en->status = rc;
+			snprintf(en->why, sizeof en->why, "commit: %s",
+			    store_errmsg(p->st));
+		}
+		for (size_t k = 0; !en->status && k < en->nslots; k++) {
+			const store_ingest_result_t *res =
+			    store_batch_result(b, en->slots[k]);
+			char ohex[33];
+			if (res->status) {
+				en->status = res->status;
+				snprintf(en->why, sizeof en->why, "part %zu: %s",
+				    k, ar_strerror(res->status));
+				break;
+			}
+			ar_log(AR_LOG_INFO, "id=%s tenant=%s status=%s spool=%s "
+			    "size=%llu dur_ms=%lld",
+			    ar_hex(res->id, STORE_ID_LEN, ohex), thex,
+			    res->replayed ? "replayed" : res->duplicate ?
+			    "duplicate" : "stored", hex,
+			    (unsigned long long)res->info.plain_size,
+			    (long long)(ar_mono_us() - t0) / 1000);
+			pthread_mutex_lock(&p->lock);
+			if (res->duplicate)
+				p->duplicates++;
+			else
+				p->stored++;
+			pthread_mutex_unlock(&p->lock);
+		}
+		if (en->status == 0) {
+			spool_remove(p->sp, en->c.tenant, en->c.id);
+			continue;
+		}
+		ar_log(AR_LOG_WARN, "spool=%s tenant=%s status=retry reason=\"%s\"",
+		    hex, thex, en->why);
+		spool_mark_failed(p->sp, en->c.tenant, en->c.id, en->why);
+		pthread_mutex_lock(&p->lock);
+		p->failed++;
+		pthread_mutex_unlock(&p->lock);
+	}
+	store_batch_free(b);
+}
+
+static void *worker_main(void *arg)
+{
+	ingest_pipeline_t *p = arg;
+	size_t max = p->o.batch > 0 ? (size_t)p->o.batch : 64;
+	struct claim *c = calloc(max, sizeof *c);
+	struct entry *es = calloc(max, sizeof *es);
+
+	if (!c || !es) {
+		free(c);
+		free(es);
+		return NULL;
+	}
+	pthread_mutex_lock(&p->lock);
+	while (!p->stopping) {
+		size_t n = claim(p, c, max);
+		if (n == 0) {
+			struct timespec until;
+			if (p->wake) {
+				p->wake = 0;
+				continue;
+			}
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 1;     /* failed entries come due */
+			pthread_cond_timedwait(&p->cond, &p->lock, &until);
+			continue;
+		}
+		pthread_mutex_unlock(&p->lock);
+		memset(es, 0, n * sizeof *es);
+		for (size_t i = 0; i < n; i++)
+			es[i].c = c[i];
+		process(p, es, n);
+		unclaim(p, c, n);
+		pthread_mutex_lock(&p->lock);
+		pthread_cond_broadcast(&p->cond);   /* ingest_pipeline_idle */
+	}
+	pthread_mutex_unlock(&p->lock);
+	free(c);
+	free(es);
+	return NULL;
+}
+
+int ingest_pipeline_start(ingest_pipeline_t **out, store_t *st, spool_t *sp,
+    const ingest_pipeline_opts_t *o)
+{
+	ingest_pipeline_t *p = calloc(1, sizeof *p);
+
+	*out = NULL;
+	if (!p)
+		return AR_ENOMEM;
+	ingest_init();
+	p->st = st;
+	p->sp = sp;
+	p->o = *o;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	p->nthreads = o->workers > 0 ? o->workers : 1;
+	if (!(p->threads = calloc((size_t)p->nthreads, sizeof *p->threads))) {
+		free(p);
+		return AR_ENOMEM;
+	}
+	for (int i = 0; i < p->nthreads; i++)
+		if (pthread_create(&p->threads[i], NULL, worker_main, p)) {
+			p->nthreads = i;
+			ingest_pipeline_stop(p);
+			return AR_ENOMEM;
+		}
+	*out = p;
+	return 0;
+}
+
+void ingest_pipeline_wake(ingest_pipeline_t *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->wake = 1;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void ingest_pipeline_counts(ingest_pipeline_t *p, uint64_t *stored,
+    uint64_t *duplicates, uint64_t *failed)
+{
+	pthread_mutex_lock(&p->lock);
+	*stored = p->stored;
+	*duplicates = p->duplicates;
+	*failed = p->failed;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void ingest_pipeline_stop(ingest_pipeline_t *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stopping = 1;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	for (int i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	free(p->threads);
+	free(p->inflight);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p);
+}

@@ -1,0 +1,880 @@
+/*
+ * spool.c - the durable encrypted spool (spool.h, docs/formats.md "Spool").
+ *
+ * Object names: an entry id is a store object id whose last byte is 0; the
+ * entry's objects are named (tenant, id with last byte = kind):
+ *   0x00 message, 0x01 envelope, 0x02 / 0x03 failure record (two slots,
+ *   so a new record is durable before the old one goes).
+ * All of an entry's objects share the fs backend's leaf directory (same
+ * id prefix), so one directory fsync covers them.
+ *
+ * Durability (STYLE.md 7): store_seal_finish() writes the temp file,
+ * fsyncs it and renames it; store_backend_sync() fsyncs the directories
+ * touched since the last sync, once for every thread waiting on it (group
+ * commit).  The message is committed first, the envelope last, then one
+ * directory sync covers both before spool_put_finish() returns: 2 file
+ * fsyncs + 1 directory fsync (shared) per entry.
+ */
+#include "ingest/spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "ar.h"
+
+enum { K_MSG = 0, K_ENV = 1, K_FAIL0 = 2, K_FAIL1 = 3, K_COUNT = 4 };
+
+#define SMALL_CHUNK  STORE_CHUNK_MIN   /* envelope and failure records */
+#define GC_GRACE_MS  (3600 * 1000ull)  /* leaves this far in the past */
+#define WALK_TRIES   3
+
+struct spool {
+	store_backend_t *be;
+	keysvc_t *ks;
+	char dir[PATH_MAX];
+	int lock_fd;                    /* -1 when read-only */
+	int rdonly;
+	pthread_mutex_t mark_lock;      /* failure records and dir clean-up */
+};
+
+struct spool_put {
+	spool_t *sp;
+	store_sealer_t *s;
+	uint8_t tenant[SPOOL_TENANT_LEN];
+	uint8_t id[SPOOL_ID_LEN];
+	uint32_t key_version;
+};
+
+static __thread char errbuf[256];
+
+const char *spool_errmsg(void)
+{
+	return errbuf[0] ? errbuf : "no error";
+}
+
+static int sp_fail(int rc, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int sp_fail(int rc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, sizeof errbuf, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* "id=... tenant=..." prefix of log lines. */
+static const char *ids(const uint8_t *tenant, const uint8_t *id, char *buf,
+    size_t len)
+{
+	char th[2 * SPOOL_TENANT_LEN + 1], ih[2 * SPOOL_ID_LEN + 1];
+	snprintf(buf, len, "id=%s tenant=%s", ar_hex(id, SPOOL_ID_LEN, ih),
+	    ar_hex(tenant, SPOOL_TENANT_LEN, th));
+	return buf;
+}
+
+static void kind_id(uint8_t out[SPOOL_ID_LEN], const uint8_t *id, int kind)
+{
+	memcpy(out, id, SPOOL_ID_LEN);
+	out[SPOOL_ID_LEN - 1] = (uint8_t)kind;
+}
+
+static uint64_t id_ms(const uint8_t *id)
+{
+	uint64_t ms = 0;
+	for (int i = 0; i < 6; i++)
+		ms = ms << 8 | id[i];
+	return ms;
+}
+
+/* Arguments naming an entry; write: the call changes the spool. */
+static int entry_args(const spool_t *sp, const uint8_t *tenant,
+    const uint8_t *id, int write)
+{
+	if (!sp || !tenant || !id || id[SPOOL_ID_LEN - 1] != K_MSG)
+		return sp_fail(AR_EINVAL, "no spool, or not a spool entry id");
+	if (write && sp->rdonly)
+		return sp_fail(AR_EPERM, "spool opened read-only");
+	return 0;
+}
+
+/* Does object (tenant, id, kind) exist?  0, AR_ENOENT or another error. */
+static int obj_exists(spool_t *sp, const uint8_t *tenant, const uint8_t *id,
+    int kind, uint64_t *size)
+{
+	uint8_t oid[SPOOL_ID_LEN];
+	store_get_t *g;
+	int rc;
+
+	kind_id(oid, id, kind);
+	if ((rc = store_backend_get_open(sp->be, tenant, oid, &g)))
+		return rc;
+	if (size)
+		*size = store_get_size(g);
+	store_get_close(g);
+	return 0;
+}
+
+/* The entry is complete (its envelope exists): 0 or AR_ENOENT. */
+static int entry_complete(spool_t *sp, const uint8_t *tenant,
+    const uint8_t *id)
+{
+	int rc = obj_exists(sp, tenant, id, K_ENV, NULL);
+	if (rc)
+		return sp_fail(rc, "%s", rc == AR_ENOENT ?
+		    "no such spool entry" : store_backend_errmsg(sp->be));
+	return 0;
+}
+
+/* Delete one object; absent is fine. */
+static int obj_delete(spool_t *sp, const uint8_t *tenant, const uint8_t *id,
+    int kind)
+{
+	uint8_t oid[SPOOL_ID_LEN];
+	int rc;
+
+	kind_id(oid, id, kind);
+	rc = store_backend_delete(sp->be, tenant, oid);
+	if (rc && rc != AR_ENOENT)
+		return sp_fail(rc, "%s", store_backend_errmsg(sp->be));
+	return rc;
+}
+
+/* Seal a small object (envelope, failure record) of kind for the entry and
+ * commit it; the caller syncs. */
+static int seal_small(spool_t *sp, const uint8_t *tenant, const uint8_t *id,
+    int kind, uint32_t key_version, const void *data, size_t len)
+{
+	store_seal_params_t prm;
+	store_sealer_t *s;
+	int rc;
+
+	memset(&prm, 0, sizeof prm);
+	memcpy(prm.tenant, tenant, SPOOL_TENANT_LEN);
+	kind_id(prm.id, id, kind);
+	prm.key_version = key_version;
+	prm.chunk_size = SMALL_CHUNK;
+	prm.received = ar_now();
+	prm.retain_until = 0;            /* deletable once drained */
+	if ((rc = store_seal_begin(sp->be, sp->ks, &prm, &s)))
+		return sp_fail(rc, "seal: %s", store_backend_errmsg(sp->be));
+	if ((rc = store_seal_write(s, data, len))) {
+		store_seal_abort(s);
+		return sp_fail(rc, "write: %s", store_backend_errmsg(sp->be));
+	}
+	if ((rc = store_seal_finish(s, NULL)))
+		return sp_fail(rc, "seal finish: %s",
+		    store_backend_errmsg(sp->be));
+	return 0;
+}
+
+/* Read a small sealed object whole (authenticated), NUL-terminated. */
+static int read_small(spool_t *sp, const uint8_t *tenant, const uint8_t *id,
+    int kind, size_t max, char **out, uint32_t *key_version)
+{
+	uint8_t oid[SPOOL_ID_LEN];
+	store_reader_t *r;
+	uint64_t size;
+	size_t got, done = 0;
+	char *buf;
+	int rc;
+
+	*out = NULL;
+	kind_id(oid, id, kind);
+	if ((rc = store_reader_open(sp->be, sp->ks, tenant, oid, &r)))
+		return rc == AR_ENOENT ? sp_fail(rc, "no such spool entry")
+		    : sp_fail(rc, "open: %s", ar_strerror(rc));
+	size = store_reader_info(r)->plain_size;
+	if (key_version)
+		*key_version = store_reader_info(r)->key_version;
+	if (size > max) {
+		store_reader_close(r);
+		return sp_fail(AR_ETOOBIG, "object of %llu bytes",
+		    (unsigned long long)size);
+	}
+	if (!(buf = malloc((size_t)size + 1))) {
+		store_reader_close(r);
+		return sp_fail(AR_ENOMEM, "out of memory");
+	}
+	/* read to the end (got == 0) so the whole-object digest is checked */
+	do {
+		rc = store_reader_read(r, buf + done, (size_t)size - done, &got);
+		done += got;
+	} while (rc == 0 && got > 0);
+	if (rc) {
+		sp_fail(rc, "read: %s", store_reader_errmsg(r));
+		sodium_memzero(buf, (size_t)size + 1);
+		free(buf);
+		store_reader_close(r);
+		return rc;
+	}
+	store_reader_close(r);
+	buf[done] = '\0';
+	*out = buf;
+	return 0;
+}
+
+/* --- open, close, recovery ------------------------------------------------ */
+
+/* One object seen by a backend walk. */
+struct seen {
+	uint8_t tenant[SPOOL_TENANT_LEN];
+	uint8_t id[SPOOL_ID_LEN];
+};
+
+struct seen_list {
+	struct seen *v;
+	size_t n, cap;
+};
+
+static int seen_cb(void *arg, const uint8_t *tenant, const uint8_t *id)
+{
+	struct seen_list *l = arg;
+
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? 2 * l->cap : 256;
+		struct seen *nv = realloc(l->v, ncap * sizeof *nv);
+		if (!nv)
+			return AR_ENOMEM;
+		l->v = nv;
+		l->cap = ncap;
+	}
+	memcpy(l->v[l->n].tenant, tenant, SPOOL_TENANT_LEN);
+	memcpy(l->v[l->n].id, id, SPOOL_ID_LEN);
+	l->n++;
+	return 0;
+}
+
+/* Order: id without its kind byte (time first), tenant, kind. */
+static int seen_cmp(const void *a, const void *b)
+{
+	const struct seen *x = a, *y = b;
+	int c = memcmp(x->id, y->id, SPOOL_ID_LEN - 1);
+	if (c == 0)
+		c = memcmp(x->tenant, y->tenant, SPOOL_TENANT_LEN);
+	if (c == 0)
+		c = (int)x->id[SPOOL_ID_LEN - 1] - (int)y->id[SPOOL_ID_LEN - 1];
+	return c;
+}
+
+static int same_entry(const struct seen *x, const struct seen *y)
+{
+	return memcmp(x->id, y->id, SPOOL_ID_LEN - 1) == 0 &&
+	    memcmp(x->tenant, y->tenant, SPOOL_TENANT_LEN) == 0;
+}
+
+/* Every object of the spool (or of one tenant), sorted; a walk racing a
+ * directory clean-up (opendir ENOENT) is retried. */
+static int list_objects(spool_t *sp, const uint8_t *tenant,
+    struct seen_list *l)
+{
+	int rc = 0;
+
+	for (int i = 0; i < WALK_TRIES; i++) {
+		l->n = 0;
+		rc = store_backend_walk(sp->be, tenant, seen_cb, l);
+		if (rc != AR_ENOENT)
+			break;
+	}
+	if (rc)
+		return sp_fail(rc, "walk: %s", rc == AR_ENOMEM ?
+		    "out of memory" : store_backend_errmsg(sp->be));
+	if (l->n)
+		qsort(l->v, l->n, sizeof *l->v, seen_cmp);
+	return 0;
+}
+
+/* Kinds present for the entry starting at l->v[i]; *next is past it. */
+static unsigned entry_kinds(const struct seen_list *l, size_t i, size_t *next)
+{
+	unsigned mask = 0;
+	size_t j = i;
+
+	while (j < l->n && same_entry(&l->v[i], &l->v[j])) {
+		unsigned k = l->v[j].id[SPOOL_ID_LEN - 1];
+		mask |= k < K_COUNT ? 1u << k : 1u << K_COUNT;
+		j++;
+	}
+	*next = j;
+	return mask;
+}
+
+#define COMPLETE ((1u << K_MSG) | (1u << K_ENV))
+
+/* Remove every file of dir (the backend's temp directory). */
+static int clean_tmp(const char *dir, unsigned *count)
+{
+	struct dirent *de;
+	DIR *d;
+	int dfd;
+
+	if (!(d = opendir(dir)))
+		return errno == ENOENT ? 0 : sp_fail(ar_status_from_errno(errno),
+		    "opendir %s: %s", dir, strerror(errno));
+	dfd = dirfd(d);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (unlinkat(dfd, de->d_name, 0) == 0)
+			(*count)++;
+		else
+			ar_log(AR_LOG_WARN, "spool dir=%s file=%s unlink: %s",
+			    dir, de->d_name, strerror(errno));
+	}
+	closedir(d);
+	return *count ? ar_fsync_dir(dir) : 0;
+}
+
+/* rmdir the empty leaf and middle directories of the fs layout whose time
+ * span ended before before_ms (0: all). */
+static void clean_dirs(spool_t *sp, uint64_t before_ms)
+{
+	char tdir[PATH_MAX], mdir[PATH_MAX], leaf[PATH_MAX];
+	struct dirent *te, *me, *le;
+	DIR *root, *td, *md;
+
+	if (!(root = opendir(sp->dir)))
+		return;
+	while ((te = readdir(root))) {
+		if (strlen(te->d_name) != 2 * SPOOL_TENANT_LEN ||
+		    ar_path(tdir, sizeof tdir, "%s/%s", sp->dir, te->d_name) ||
+		    !(td = opendir(tdir)))
+			continue;
+		while ((me = readdir(td))) {
+			unsigned long hi, lo;
+			char *end;
+			if (strlen(me->d_name) != 4 ||
+			    ar_path(mdir, sizeof mdir, "%s/%s", tdir, me->d_name))
+				continue;
+			hi = strtoul(me->d_name, &end, 16);
+			if (*end || !(md = opendir(mdir)))
+				continue;
+			while ((le = readdir(md))) {
+				if (strlen(le->d_name) != 4 ||
+				    ar_path(leaf, sizeof leaf, "%s/%s", mdir,
+				    le->d_name))
+					continue;
+				lo = strtoul(le->d_name, &end, 16);
+				if (*end || (before_ms && ((uint64_t)(hi << 16 |
+				    lo) + 1) << 16 > before_ms))
+					continue;
+				(void)rmdir(leaf);    /* fails when not empty */
+			}
+			closedir(md);
+			if (!before_ms || ((uint64_t)hi + 1) << 32 <= before_ms)
+				(void)rmdir(mdir);
+		}
+		closedir(td);
+	}
+	closedir(root);
+}
+
+/* Crash recovery at open: partial entries and temp files go. */
+static int recover(spool_t *sp)
+{
+	struct seen_list l = { 0 };
+	char tmp[PATH_MAX], pfx[96];
+	unsigned tmp_removed = 0, partial = 0, entries = 0;
+	int rc;
+
+	if (ar_path(tmp, sizeof tmp, "%s/tmp", sp->dir))
+		return sp_fail(AR_ETOOBIG, "path too long");
+	if ((rc = clean_tmp(tmp, &tmp_removed)) ||
+	    (rc = list_objects(sp, NULL, &l)))
+		goto out;
+	for (size_t i = 0, next; i < l.n; i = next) {
+		unsigned mask = entry_kinds(&l, i, &next);
+		uint8_t base[SPOOL_ID_LEN];
+
+		if (mask & (1u << K_COUNT))
+			ar_log(AR_LOG_WARN, "spool %s status=unknown_object "
+			    "action=kept", ids(l.v[i].tenant, l.v[i].id, pfx,
+			    sizeof pfx));
+		if ((mask & COMPLETE) == COMPLETE) {
+			entries++;
+			continue;
+		}
+		kind_id(base, l.v[i].id, K_MSG);
+		ar_log(AR_LOG_WARN, "spool %s status=partial kinds=0x%x "
+		    "action=removed", ids(l.v[i].tenant, base, pfx, sizeof pfx),
+		    mask);
+		/* the message last, as spool_remove does; an object the
+		 * backend refuses to delete (unreadable header) is reported
+		 * and left, it never blocks the start */
+		for (int k = K_COUNT - 1; k >= 0; k--)
+			if ((mask & (1u << k)) && (rc = obj_delete(sp,
+			    l.v[i].tenant, base, k)) && rc != AR_ENOENT)
+				ar_log(AR_LOG_ERR, "spool %s kind=%d status=%s "
+				    "action=kept reason=\"%s\"", pfx, k,
+				    ar_strerror(rc), errbuf);
+		rc = 0;
+		partial++;
+	}
+	clean_dirs(sp, 0);
+	ar_log(AR_LOG_INFO, "spool dir=%s status=recovered entries=%u "
+	    "partial_removed=%u tmp_removed=%u", sp->dir, entries, partial,
+	    tmp_removed);
+out:
+	free(l.v);
+	return rc;
+}
+
+static int spool_open_mode(spool_t **out, const char *dir, keysvc_t *ks,
+    int rdonly)
+{
+	char lock[PATH_MAX];
+	spool_t *sp;
+	int rc;
+
+	if (!out)
+		return sp_fail(AR_EINVAL, "no output");
+	*out = NULL;
+	if (!dir || !*dir || !ks)
+		return sp_fail(AR_EINVAL, "no directory or key service");
+	if (!(sp = calloc(1, sizeof *sp)))
+		return sp_fail(AR_ENOMEM, "out of memory");
+	sp->ks = ks;
+	sp->rdonly = rdonly;
+	sp->lock_fd = -1;
+	pthread_mutex_init(&sp->mark_lock, NULL);
+	if (ar_path(sp->dir, sizeof sp->dir, "%s", dir) ||
+	    ar_path(lock, sizeof lock, "%s/lock", dir)) {
+		rc = sp_fail(AR_ETOOBIG, "path too long: %s", dir);
+		goto fail;
+	}
+	if ((rc = store_backend_open_fs(&sp->be, dir))) {
+		sp_fail(rc, "open %s: %s", dir, ar_strerror(rc));
+		goto fail;
+	}
+	if (!rdonly) {
+		sp->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (sp->lock_fd < 0) {
+			rc = sp_fail(ar_status_from_errno(errno), "open %s: %s",
+			    lock, strerror(errno));
+			goto fail;
+		}
+		if (flock(sp->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+			rc = errno == EWOULDBLOCK ? sp_fail(AR_EAGAIN, "spool %s "
+			    "is in use by another process", dir) :
+			    sp_fail(AR_EIO, "lock %s: %s", lock, strerror(errno));
+			goto fail;
+		}
+		if ((rc = recover(sp)))
+			goto fail;
+	}
+	*out = sp;
+	return 0;
+fail:
+	ar_log(AR_LOG_ERR, "spool dir=%s status=%s reason=\"%s\"", dir,
+	    ar_strerror(rc), errbuf);
+	spool_close(sp);
+	return rc;
+}
+
+int spool_open(spool_t **out, const char *dir, keysvc_t *ks)
+{ return spool_open_mode(out, dir, ks, 0); }
+int spool_open_readonly(spool_t **out, const char *dir, keysvc_t *ks)
+{ return spool_open_mode(out, dir, ks, 1); }
+
+void spool_close(spool_t *sp)
+{
+	if (!sp)
+		return;
+	if (sp->be)
+		store_backend_close(sp->be);
+	if (sp->lock_fd >= 0)
+		close(sp->lock_fd);   /* releases the flock */
+	pthread_mutex_destroy(&sp->mark_lock);
+	free(sp);
+}
+
+/* --- writing -------------------------------------------------------------- */
+
+/* Codes a finisher reports as they are; anything else means "not spooled,
+ * try again" (AR_EIO), the reason kept in the message. */
+static int finish_status(int rc)
+{
+	switch (rc) {
+	case 0: case AR_ENOSPC: case AR_EKEYSVC: case AR_ENOMEM: case AR_EIO:
+	case AR_ETIMEOUT: case AR_ESHREDDED: case AR_ETOOBIG: case AR_EINVAL:
+		return rc;
+	default:
+		return AR_EIO;
+	}
+}
+
+int spool_put_begin(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    uint32_t key_version, spool_put_t **out)
+{
+	store_seal_params_t prm;
+	spool_put_t *p;
+	int rc;
+
+	if (!out)
+		return sp_fail(AR_EINVAL, "no output");
+	*out = NULL;
+	if (!sp || !tenant)
+		return sp_fail(AR_EINVAL, "no spool or tenant");
+	if (sp->rdonly)
+		return sp_fail(AR_EPERM, "spool opened read-only");
+	if (!(p = calloc(1, sizeof *p)))
+		return sp_fail(AR_ENOMEM, "out of memory");
+	p->sp = sp;
+	memcpy(p->tenant, tenant, SPOOL_TENANT_LEN);
+	store_object_id_new(p->id);
+	p->id[SPOOL_ID_LEN - 1] = K_MSG;
+	p->key_version = key_version;
+	memset(&prm, 0, sizeof prm);
+	memcpy(prm.tenant, tenant, SPOOL_TENANT_LEN);
+	memcpy(prm.id, p->id, SPOOL_ID_LEN);
+	prm.key_version = key_version;
+	prm.received = ar_now();
+	prm.retain_until = 0;
+	if ((rc = store_seal_begin(sp->be, sp->ks, &prm, &p->s))) {
+		sp_fail(rc, "begin: %s", rc == AR_EKEYSVC ?
+		    keysvc_errmsg(sp->ks) : store_backend_errmsg(sp->be));
+		free(p);
+		return rc;
+	}
+	*out = p;
+	return 0;
+}
+
+const uint8_t *spool_put_id(const spool_put_t *p)
+{
+	return p->id;
+}
+
+int spool_put_write(spool_put_t *p, const void *buf, size_t len)
+{
+	int rc;
+
+	if (!p || !p->s)
+		return sp_fail(AR_EINVAL, "no put");
+	if ((rc = store_seal_write(p->s, buf, len)))
+		return sp_fail(rc, "write: %s", ar_strerror(rc));
+	return 0;
+}
+
+void spool_put_abort(spool_put_t *p)
+{
+	if (!p)
+		return;
+	store_seal_abort(p->s);
+	free(p);
+}
+
+int spool_put_finish(spool_put_t *p, const char *envelope_json,
+    uint8_t entry_id[SPOOL_ID_LEN])
+{
+	spool_t *sp;
+	store_object_info_t info;
+	char pfx[96];
+	size_t elen;
+	int64_t t0 = ar_mono_us();
+	int rc;
+
+	if (!p)
+		return sp_fail(AR_EINVAL, "no put");
+	sp = p->sp;
+	ids(p->tenant, p->id, pfx, sizeof pfx);
+	if (!envelope_json) {
+		spool_put_abort(p);
+		return sp_fail(AR_EINVAL, "no envelope");
+	}
+	if ((elen = strlen(envelope_json)) > SPOOL_ENVELOPE_MAX) {
+		spool_put_abort(p);
+		return sp_fail(AR_ETOOBIG, "envelope of %zu bytes", elen);
+	}
+	/* 1. the message: fsync, rename (frees the sealer whatever happens) */
+	rc = store_seal_finish(p->s, &info);
+	p->s = NULL;
+	if (rc) {
+		sp_fail(rc, "message: %s", rc == AR_EKEYSVC ?
+		    keysvc_errmsg(sp->ks) : store_backend_errmsg(sp->be));
+		goto out;
+	}
+	/* 2. the envelope, last: fsync, rename into the same directory */
+	if ((rc = seal_small(sp, p->tenant, p->id, K_ENV, p->key_version,
+	    envelope_json, elen)))
+		goto undo;
+	/* 3. one directory fsync makes both names durable, shared with the
+	 * other finishers waiting on it.  No fsync is needed between 1 and
+	 * 2: an entry is complete only with both objects, so whichever of
+	 * the two a crash keeps alone is a partial entry that spool_open
+	 * removes, and nothing was acknowledged yet. */
+	if ((rc = store_backend_sync(sp->be))) {
+		sp_fail(rc, "sync: %s", store_backend_errmsg(sp->be));
+		goto undo;
+	}
+	if (entry_id)
+		memcpy(entry_id, p->id, SPOOL_ID_LEN);
+	ar_log(AR_LOG_DEBUG, "%s status=spooled size=%llu dur_us=%lld", pfx,
+	    (unsigned long long)info.plain_size,
+	    (long long)(ar_mono_us() - t0));
+	free(p);
+	return 0;
+undo:
+	/* not acknowledged: take it away again (the client retries); what a
+	 * failed deletion leaves is a partial entry that spool_open removes */
+	(void)obj_delete(sp, p->tenant, p->id, K_ENV);
+	(void)obj_delete(sp, p->tenant, p->id, K_MSG);
+out:
+	ar_log(AR_LOG_WARN, "%s status=%s action=not_spooled reason=\"%s\"",
+	    pfx, ar_strerror(rc), errbuf);
+	free(p);
+	return finish_status(rc);
+}
+
+/* --- reading and draining ------------------------------------------------- */
+
+int spool_walk(spool_t *sp, const uint8_t *tenant, unsigned flags,
+    spool_walk_cb cb, void *arg)
+{
+	struct seen_list l = { 0 };
+	int64_t now = ar_now();
+	int rc;
+
+	if (!sp || !cb)
+		return sp_fail(AR_EINVAL, "no spool or callback");
+	if ((rc = list_objects(sp, tenant, &l)))
+		goto out;
+	for (size_t i = 0, next; i < l.n && rc == 0; i = next) {
+		unsigned mask = entry_kinds(&l, i, &next);
+		spool_entry_t e;
+
+		if ((mask & COMPLETE) != COMPLETE)
+			continue;              /* being written, or partial */
+		memset(&e, 0, sizeof e);
+		memcpy(e.tenant, l.v[i].tenant, SPOOL_TENANT_LEN);
+		kind_id(e.id, l.v[i].id, K_MSG);
+		e.arrived = (int64_t)(id_ms(e.id) / 1000);
+		e.age = now > e.arrived ? now - e.arrived : 0;
+		e.failed = (mask & (1u << K_FAIL0 | 1u << K_FAIL1)) != 0;
+		if (flags & SPOOL_WALK_SIZES) {
+			for (int k = 0; k < K_COUNT; k++) {
+				uint64_t sz = 0;
+				if ((mask & (1u << k)) &&
+				    obj_exists(sp, e.tenant, e.id, k, &sz) == 0)
+					e.bytes += sz;
+			}
+		}
+		rc = cb(arg, &e);
+	}
+out:
+	free(l.v);
+	return rc;
+}
+
+int spool_open_message(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    const uint8_t entry_id[SPOOL_ID_LEN], store_reader_t **out)
+{
+	int rc;
+
+	if (!out)
+		return sp_fail(AR_EINVAL, "no output");
+	*out = NULL;
+	if ((rc = entry_args(sp, tenant, entry_id, 0)) ||
+	    (rc = entry_complete(sp, tenant, entry_id)))
+		return rc;
+	if ((rc = store_reader_open(sp->be, sp->ks, tenant, entry_id, out)))
+		return sp_fail(rc, "open message: %s", ar_strerror(rc));
+	return 0;
+}
+
+int spool_read_envelope(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    const uint8_t entry_id[SPOOL_ID_LEN], char **json)
+{
+	int rc;
+
+	if (!json)
+		return sp_fail(AR_EINVAL, "no output");
+	*json = NULL;
+	if ((rc = entry_args(sp, tenant, entry_id, 0)))
+		return rc;
+	return read_small(sp, tenant, entry_id, K_ENV, SPOOL_ENVELOPE_MAX,
+	    json, NULL);
+}
+
+int spool_remove(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    const uint8_t entry_id[SPOOL_ID_LEN])
+{
+	static const int order[] = { K_ENV, K_FAIL0, K_FAIL1, K_MSG };
+	uint64_t now_ms = (uint64_t)ar_now() * 1000;
+	int rc, found = 0;
+
+	if ((rc = entry_args(sp, tenant, entry_id, 1)))
+		return rc;
+	for (size_t i = 0; i < AR_ARRAY_LEN(order); i++) {
+		rc = obj_delete(sp, tenant, entry_id, order[i]);
+		if (rc == 0)
+			found = 1;
+		else if (rc != AR_ENOENT)
+			return rc;
+	}
+	/* tidy directories long out of use (new ids never land there) */
+	if (now_ms > id_ms(entry_id) + GC_GRACE_MS &&
+	    pthread_mutex_trylock(&sp->mark_lock) == 0) {
+		clean_dirs(sp, now_ms - GC_GRACE_MS);
+		pthread_mutex_unlock(&sp->mark_lock);
+	}
+	return found ? 0 : sp_fail(AR_ENOENT, "no such spool entry");
+}
+
+/* --- failing entries ------------------------------------------------------ */
+
+/* Parse a failure record; 0 or AR_ECORRUPT. */
+static int failure_parse(const char *text, spool_failure_t *f)
+{
+	json_t *j = json_loads(text, 0, NULL);
+	json_int_t c, a, b;
+	const char *r;
+	int rc = AR_ECORRUPT;
+
+	if (j && json_unpack(j, "{s:I, s:I, s:I, s:s}", "count", &c, "first",
+	    &a, "last", &b, "reason", &r) == 0 && c > 0 && c <= UINT32_MAX) {
+		f->count = (uint32_t)c;
+		f->first = a;
+		f->last = b;
+		ar_strlcpy(f->reason, r, sizeof f->reason);
+		rc = 0;
+	} else {
+		sp_fail(rc, "failure record unreadable");
+	}
+	json_decref(j);
+	return rc;
+}
+
+/* The newer of the two failure slots: *slot -1 when none. */
+static int failure_read(spool_t *sp, const uint8_t *tenant, const uint8_t *id,
+    spool_failure_t *f, int *slot)
+{
+	*slot = -1;
+	memset(f, 0, sizeof *f);
+	for (int k = K_FAIL0; k <= K_FAIL1; k++) {
+		spool_failure_t cur;
+		char *text;
+		int rc = read_small(sp, tenant, id, k, 4096, &text, NULL);
+		if (rc == AR_ENOENT)
+			continue;
+		if (rc)
+			return rc;
+		memset(&cur, 0, sizeof cur);
+		rc = failure_parse(text, &cur);
+		free(text);
+		if (rc)
+			return rc;
+		if (*slot < 0 || cur.count > f->count) {
+			*f = cur;
+			*slot = k;
+		}
+	}
+	return 0;
+}
+
+int spool_mark_failed(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    const uint8_t entry_id[SPOOL_ID_LEN], const char *reason)
+{
+	spool_failure_t f;
+	uint32_t keyver;
+	json_t *j;
+	char *env = NULL, *text = NULL, pfx[96];
+	int rc, slot, other;
+
+	if ((rc = entry_args(sp, tenant, entry_id, 1)))
+		return rc;
+	pthread_mutex_lock(&sp->mark_lock);
+	/* the envelope proves the entry complete and names its key version */
+	if ((rc = read_small(sp, tenant, entry_id, K_ENV, SPOOL_ENVELOPE_MAX,
+	    &env, &keyver)) ||
+	    (rc = failure_read(sp, tenant, entry_id, &f, &slot)))
+		goto out;
+	if (f.count == 0)
+		f.first = ar_now();
+	f.count++;
+	f.last = ar_now();
+	ar_strlcpy(f.reason, reason ? reason : "", sizeof f.reason);
+	for (char *c = f.reason; *c; c++)     /* printable ASCII only */
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+			*c = '?';
+	j = json_pack("{s:I, s:I, s:I, s:s}", "count", (json_int_t)f.count,
+	    "first", (json_int_t)f.first, "last", (json_int_t)f.last,
+	    "reason", f.reason);
+	if (!j || !(text = json_dumps(j, JSON_COMPACT))) {
+		json_decref(j);
+		rc = sp_fail(AR_ENOMEM, "out of memory");
+		goto out;
+	}
+	json_decref(j);
+	other = slot == K_FAIL0 ? K_FAIL1 : K_FAIL0;
+	/* a stale record in the slot being reused (crash leftovers) goes */
+	if ((rc = obj_delete(sp, tenant, entry_id, other)) && rc != AR_ENOENT)
+		goto out;
+	if ((rc = seal_small(sp, tenant, entry_id, other, keyver, text,
+	    strlen(text))) ||
+	    (rc = store_backend_sync(sp->be)))
+		goto out;
+	if (slot >= 0 && (rc = obj_delete(sp, tenant, entry_id, slot)) &&
+	    rc != AR_ENOENT)
+		goto out;
+	rc = 0;
+	ar_log(AR_LOG_INFO, "%s status=failed attempts=%u", ids(tenant,
+	    entry_id, pfx, sizeof pfx), f.count);
+out:
+	pthread_mutex_unlock(&sp->mark_lock);
+	if (env) {
+		sodium_memzero(env, strlen(env));
+		free(env);
+	}
+	free(text);
+	return rc;
+}
+
+int spool_failure_get(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    const uint8_t entry_id[SPOOL_ID_LEN], spool_failure_t *out)
+{
+	int rc, slot;
+
+	if (!out)
+		return sp_fail(AR_EINVAL, "no output");
+	memset(out, 0, sizeof *out);
+	if ((rc = entry_args(sp, tenant, entry_id, 0)) ||
+	    (rc = entry_complete(sp, tenant, entry_id)))
+		return rc;
+	return failure_read(sp, tenant, entry_id, out, &slot);
+}
+
+/* --- stats ---------------------------------------------------------------- */
+
+static int stats_cb(void *arg, const spool_entry_t *e)
+{
+	spool_stats_t *s = arg;
+
+	s->entries++;
+	s->failing += e->failed != 0;
+	s->bytes += e->bytes;
+	if (e->age > s->oldest_age)
+		s->oldest_age = e->age;
+	return 0;
+}
+
+int spool_stats(spool_t *sp, spool_stats_t *out)
+{
+	if (!out)
+		return sp_fail(AR_EINVAL, "no output");
+	memset(out, 0, sizeof *out);
+	return spool_walk(sp, NULL, SPOOL_WALK_SIZES, stats_cb, out);
+}

@@ -1,0 +1,181 @@
+/*
+ * spool.h - the durable encrypted queue of received messages (DESIGN.md
+ * "Data flow (ingest)": SMTP DATA -> spool (encrypted, fsync) -> 250).
+ *
+ * One entry per (message, tenant): a message whose recipients belong to two
+ * tenants is spooled twice, each copy sealed under its own tenant's key, so
+ * tenants never share ciphertext or keys.  An entry is two sealed objects
+ * (store/store.h "Sealed objects", retain-until 0) in an fs object backend
+ * rooted at the spool directory:
+ *
+ *   message   the bytes received, sealed with the tenant's "object" subkey
+ *   envelope  JSON text given by the caller (MAIL FROM, recipients, client
+ *             address, TLS, HELO, arrival time ...), sealed the same way
+ *
+ * plus, once a drain attempt failed, a small sealed failure record.  The
+ * envelope is written last: an entry exists (is listed, can be opened)
+ * exactly when its envelope does.  Nothing in the spool directory is
+ * plaintext.  Layout and recovery rules: docs/formats.md "Spool".
+ *
+ * Every call returns 0 or a negative AR_* status (common/ar.h).
+ * spool_errmsg() gives the text of the calling thread's last failure.
+ */
+#ifndef INGEST_SPOOL_H
+#define INGEST_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keysvc/keysvc.h"
+#include "store/store.h"
+
+#define SPOOL_TENANT_LEN   STORE_TENANT_LEN
+#define SPOOL_ID_LEN       STORE_ID_LEN
+#define SPOOL_ENVELOPE_MAX (1u << 20)   /* bytes of envelope JSON */
+#define SPOOL_REASON_MAX   256          /* failure reason, with its NUL */
+
+typedef struct spool spool_t;
+typedef struct spool_put spool_put_t;
+
+/*
+ * Open the spool in dir (e.g. DATADIR/spool; created 0700 if missing) for
+ * writing and draining.  One process at a time: the spool is locked
+ * (flock on dir/lock); AR_EAGAIN when another process holds it.  Opening
+ * recovers from a crash before anything else: temp files are removed,
+ * and so is every partial entry (a message without its envelope, an
+ * envelope or failure record without its message), then empty directories.
+ * ks is borrowed and must outlive the spool; it may be shared.
+ */
+int spool_open(spool_t **out, const char *dir, keysvc_t *ks);
+/*
+ * Open for looking only (archivectl queue, while archived runs): walk,
+ * stats, read; no lock, no recovery, and put, remove and mark_failed
+ * answer AR_EPERM.  A walk racing the owner's clean-up is retried.
+ */
+int spool_open_readonly(spool_t **out, const char *dir, keysvc_t *ks);
+/* Every spool_put_t must be finished or aborted before. */
+void spool_close(spool_t *sp);
+/* Text of the calling thread's last failed spool call; thread-local,
+ * valid until that thread's next spool call.  Never NULL. */
+const char *spool_errmsg(void);
+
+/* --- writing -------------------------------------------------------------- */
+
+/*
+ * Start an entry for tenant, sealed with the tenant's key version
+ * key_version (its current one).  The entry id (time-ordered: its first
+ * 48 bits are the arrival time in milliseconds) is chosen here, see
+ * spool_put_id().  Needs keysvc only for a (tenant, version) not yet
+ * derived by this handle (AR_EKEYSVC, AR_ENOENT, AR_ESHREDDED).
+ */
+int spool_put_begin(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    uint32_t key_version, spool_put_t **out);
+/* The entry id, for log lines (owned by p). */
+const uint8_t *spool_put_id(const spool_put_t *p);
+/*
+ * Append message bytes.  Quick enough for the SMTP event loop: the bytes
+ * are encrypted a chunk at a time and handed to the page cache (write(2),
+ * no fsync).  An error is sticky and returned again by finish.
+ */
+int spool_put_write(spool_put_t *p, const void *buf, size_t len);
+/*
+ * Make the entry durable: seal the message's last chunk, sign, fsync the
+ * file, rename; then the same for the envelope (the NUL-terminated JSON
+ * text envelope_json, at most SPOOL_ENVELOPE_MAX bytes); then fsync the
+ * directory holding both.  Returns 0 only when the entry survives a
+ * SIGKILL or a power loss; the caller answers 250 after that.  entry_id (may be NULL)
+ * receives the entry id.  Blocks on disk and keysvc: call it from a worker
+ * thread (p may be handed from the thread that wrote it, through any
+ * synchronisation such as a mutex-protected queue).  Concurrent finishers
+ * share directory fsyncs (group commit).
+ *
+ * Frees p whatever the result.  On failure no entry is listed: the
+ * message was not spooled and the client should be told to retry (4xx):
+ * AR_ENOSPC (disk full), AR_EKEYSVC (key service down), AR_EIO,
+ * AR_ENOMEM; AR_ESHREDDED and AR_ETOOBIG (envelope) are permanent.
+ */
+int spool_put_finish(spool_put_t *p, const char *envelope_json,
+    uint8_t entry_id[SPOOL_ID_LEN]);
+/* Drop the entry (its temp file is removed) and free p. */
+void spool_put_abort(spool_put_t *p);
+
+/* --- reading and draining ------------------------------------------------ */
+
+typedef struct spool_entry {
+	uint8_t  tenant[SPOOL_TENANT_LEN];
+	uint8_t  id[SPOOL_ID_LEN];
+	int64_t  arrived;     /* seconds since the epoch (from the id) */
+	int64_t  age;         /* ar_now() - arrived, seconds, >= 0 */
+	int      failed;      /* 1: has a failure record (spool_failure_get) */
+	uint64_t bytes;       /* bytes on disk of the entry's objects; filled
+	                         with SPOOL_WALK_SIZES, else 0 */
+} spool_entry_t;
+
+#define SPOOL_WALK_SIZES 1u   /* fill spool_entry_t.bytes (one stat each) */
+
+/*
+ * Call cb for every complete entry (of one tenant, or of all when tenant is
+ * NULL), oldest first.  The entry passed to cb is valid during the call
+ * only.  cb may remove the entry it was given.  A non-zero return from cb
+ * stops the walk and is returned.  Needs no keysvc.
+ */
+typedef int (*spool_walk_cb)(void *arg, const spool_entry_t *e);
+int spool_walk(spool_t *sp, const uint8_t *tenant, unsigned flags,
+    spool_walk_cb cb, void *arg);
+
+/*
+ * Open the message of a complete entry for reading (AR_ENOENT if the entry
+ * does not exist or is not complete).  The reader checks everything
+ * store_reader_open does; wrap it in ar_sealed_stream_new() (gstream.h) to
+ * parse it.  *out is the caller's (store_reader_close); it must not outlive
+ * the spool.
+ */
+int spool_open_message(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    const uint8_t entry_id[SPOOL_ID_LEN], store_reader_t **out);
+/* The envelope JSON, authenticated and NUL-terminated, in *json which the
+ * caller frees with free().  AR_ENOENT if the entry does not exist. */
+int spool_read_envelope(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    const uint8_t entry_id[SPOOL_ID_LEN], char **json);
+/*
+ * Delete an entry once drained (after the catalog commit): the envelope
+ * first (the entry stops being listed at once), then any failure record,
+ * then the message; each deletion is fsync'd.  A crash in between leaves a
+ * partial entry that spool_open removes.  AR_ENOENT if nothing was there.
+ */
+int spool_remove(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    const uint8_t entry_id[SPOOL_ID_LEN]);
+
+/* --- failing entries ----------------------------------------------------- */
+
+typedef struct spool_failure {
+	uint32_t count;                  /* failed drain attempts */
+	int64_t  first, last;            /* seconds since the epoch */
+	char     reason[SPOOL_REASON_MAX];   /* the last one's reason */
+} spool_failure_t;
+
+/*
+ * Record a failed drain attempt of a complete entry: the count goes up by
+ * one, reason (a short text, no message content: it is stored sealed, but
+ * shown by archivectl; truncated to SPOOL_REASON_MAX - 1 bytes) replaces
+ * the last one.  Written before the previous record is removed, so a crash
+ * keeps one of the two.  Needs keysvc.  AR_ENOENT if no such entry.
+ */
+int spool_mark_failed(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    const uint8_t entry_id[SPOOL_ID_LEN], const char *reason);
+/* The failure record; count 0 (and 0 returned) when there is none.
+ * AR_ENOENT if no such entry. */
+int spool_failure_get(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    const uint8_t entry_id[SPOOL_ID_LEN], spool_failure_t *out);
+
+/* --- stats ----------------------------------------------------------------- */
+
+typedef struct spool_stats {
+	uint64_t entries;        /* complete entries */
+	uint64_t failing;        /* ... of which have a failure record */
+	uint64_t bytes;          /* bytes on disk of their objects */
+	int64_t  oldest_age;     /* seconds; 0 when empty */
+} spool_stats_t;
+
+int spool_stats(spool_t *sp, spool_stats_t *out);
+
+#endif /* INGEST_SPOOL_H */

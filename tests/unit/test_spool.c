@@ -1,0 +1,661 @@
+/*
+ * test_spool.c - the durable encrypted spool against the real
+ * archive-keysvc: round trips for two tenants, envelopes, reopening, crash
+ * leftovers cleaned at open (and a SIGKILL'd writer losing no acknowledged
+ * entry), removal, failure records, no plaintext on disk, keysvc down,
+ * disk full (tmpfs, when root), and spool_put_finish throughput.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gmime/gmime.h>
+#include <sodium.h>
+
+#include "ar.h"
+#include "ingest/gstream.h"
+#include "ingest/spool.h"
+#include "store/store.h"
+#include "testlib.h"
+
+static keysvc_t *ks;
+static char root[4096], ksdir[4096], sock[4096], spdir[4096];
+static pid_t kspid;
+static uint8_t tenant_a[16], tenant_b[16], tenant_c[16];
+
+/* --- helpers ------------------------------------------------------------- */
+
+static int put(spool_t *sp, const uint8_t *tenant, const void *msg,
+    size_t len, const char *env, uint8_t *id)
+{
+	const unsigned char *m = msg;
+	spool_put_t *p;
+	size_t off = 0, step = 1;
+	int rc;
+
+	if ((rc = spool_put_begin(sp, tenant, 1, &p)))
+		return rc;
+	while (off < len) {      /* uneven pieces, as DATA arrives */
+		size_t n = len - off < step ? len - off : step;
+		if ((rc = spool_put_write(p, m + off, n)))
+			break;
+		off += n;
+		step = step * 2 + 1;
+		if (step > 9000)
+			step = 3;
+	}
+	return spool_put_finish(p, env, id);   /* returns a write error too */
+}
+
+struct list {
+	spool_entry_t e[64];
+	size_t n;
+};
+
+static int list_cb(void *arg, const spool_entry_t *e)
+{
+	struct list *l = arg;
+	if (l->n < AR_ARRAY_LEN(l->e))
+		l->e[l->n] = *e;
+	l->n++;
+	return 0;
+}
+
+static size_t count(spool_t *sp, const uint8_t *tenant)
+{
+	struct list l = { .n = 0 };
+	CHECK_RC(spool_walk(sp, tenant, 0, list_cb, &l), 0);
+	return l.n;
+}
+
+static unsigned char *read_message(spool_t *sp, const uint8_t *tenant,
+    const uint8_t *id, size_t *len)
+{
+	store_reader_t *r;
+	GMimeStream *s;
+	GByteArray *b;
+	unsigned char *out;
+	char buf[1000];
+	ssize_t n;
+
+	if (spool_open_message(sp, tenant, id, &r) != 0)
+		return NULL;
+	s = ar_sealed_stream_new(r, 1);
+	b = g_byte_array_new();
+	while ((n = g_mime_stream_read(s, buf, sizeof buf)) > 0)
+		g_byte_array_append(b, (guint8 *)buf, (guint)n);
+	g_object_unref(s);
+	*len = b->len;
+	out = n < 0 ? NULL : g_malloc(b->len + 1);
+	if (out && b->len)
+		memcpy(out, b->data, b->len);
+	g_byte_array_unref(b);
+	return out;
+}
+
+/* Does any file under dir contain needle? */
+static const char *grep_needle;
+static int grep_found;
+static int grep_cb(const char *path, const struct stat *st, int type,
+    struct FTW *ftw)
+{
+	unsigned char *buf;
+	size_t len, nl = strlen(grep_needle);
+	(void)st;
+	(void)ftw;
+	if (type != FTW_F || ar_file_read(path, 1u << 28, &buf, &len) != 0)
+		return 0;
+	for (size_t i = 0; i + nl <= len; i++)
+		if (memcmp(buf + i, grep_needle, nl) == 0) {
+			grep_found = 1;
+			break;
+		}
+	free(buf);
+	return 0;
+}
+
+static int dir_contains(const char *dir, const char *needle)
+{
+	grep_needle = needle;
+	grep_found = 0;
+	nftw(dir, grep_cb, 16, FTW_PHYS);
+	return grep_found;
+}
+
+static int files_in(const char *dir)
+{
+	int n = 0;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* --- tests --------------------------------------------------------------- */
+
+#define NMSG 6
+
+static void test_round_trip(void)
+{
+	static const size_t sizes[NMSG] = { 0, 100, 65536, 65537, 200000, 3000 };
+	unsigned char *msgs[NMSG];
+	char envs[NMSG][256];
+	uint8_t ids[NMSG + 1][16];
+	struct list l = { .n = 0 };
+	spool_t *sp, *sp2;
+	size_t na = 0, nb = 0;
+
+	CHECK_RC(spool_open(&sp, spdir, ks), 0);
+	CHECK_RC(spool_open(&sp2, spdir, ks), AR_EAGAIN);   /* one owner */
+	for (int i = 0; i < NMSG; i++) {
+		msgs[i] = malloc(sizes[i] + 64);
+		for (size_t j = 0; j < sizes[i]; j++)
+			msgs[i][j] = (unsigned char)('a' + (j * 7 + i) % 26);
+		if (sizes[i] >= 40)
+			snprintf((char *)msgs[i] + sizes[i] / 2, 40,
+			    "SPOOLMARKER-%d-secret@corp.example", i);
+		snprintf(envs[i], sizeof envs[i], "{\"mail_from\":\"ENVMARKER-"
+		    "%d@sender.example\",\"rcpt\":[\"j@corp.example\"],"
+		    "\"client\":\"192.0.2.%d\",\"helo\":\"mx\"}", i, i);
+		CHECK_RC(put(sp, i % 2 ? tenant_b : tenant_a, msgs[i], sizes[i],
+		    envs[i], ids[i]), 0);
+		CHECK(ids[i][15] == 0);
+		if (i % 2)
+			nb++;
+		else
+			na++;
+	}
+	/* message 4 also for tenant b: a second entry, its own ciphertext */
+	CHECK_RC(put(sp, tenant_b, msgs[4], sizes[4], envs[4], ids[NMSG]), 0);
+	nb++;
+	CHECK(memcmp(ids[4], ids[NMSG], 16) != 0);
+
+	CHECK_RC(spool_walk(sp, NULL, SPOOL_WALK_SIZES, list_cb, &l), 0);
+	CHECK(l.n == NMSG + 1);
+	for (size_t i = 0; i + 1 < l.n; i++)      /* oldest first */
+		CHECK(memcmp(l.e[i].id, l.e[i + 1].id, 16) <= 0);
+	for (size_t i = 0; i < l.n; i++)
+		CHECK(l.e[i].bytes > 96 + 248 && !l.e[i].failed &&
+		    l.e[i].age >= 0 && l.e[i].age < 60);
+	CHECK(count(sp, tenant_a) == na && count(sp, tenant_b) == nb);
+
+	for (int i = 0; i <= NMSG; i++) {
+		int m = i == NMSG ? 4 : i;
+		const uint8_t *t = i == NMSG || i % 2 ? tenant_b : tenant_a;
+		size_t len = 0;
+		unsigned char *back = read_message(sp, t, ids[i], &len);
+		char *env = NULL;
+		CHECK(back != NULL && len == sizes[m] &&
+		    memcmp(back, msgs[m], len) == 0);
+		g_free(back);
+		CHECK_RC(spool_read_envelope(sp, t, ids[i], &env), 0);
+		CHECK(env && strcmp(env, envs[m]) == 0);
+		free(env);
+		/* another tenant's name for the entry finds nothing */
+		CHECK_RC(spool_read_envelope(sp, t == tenant_a ? tenant_b :
+		    tenant_a, ids[i], &env), AR_ENOENT);
+	}
+	/* the same message under two tenants: different ciphertext */
+	{
+		store_reader_t *r1, *r2;
+		CHECK_RC(spool_open_message(sp, tenant_a, ids[4], &r1), 0);
+		CHECK_RC(spool_open_message(sp, tenant_b, ids[NMSG], &r2), 0);
+		CHECK(memcmp(store_reader_info(r1)->sealed_sha256,
+		    store_reader_info(r2)->sealed_sha256, 32) != 0);
+		store_reader_close(r1);
+		store_reader_close(r2);
+	}
+
+	/* no plaintext anywhere under the spool */
+	CHECK(!dir_contains(spdir, "SPOOLMARKER"));
+	CHECK(!dir_contains(spdir, "ENVMARKER"));
+	CHECK(!dir_contains(spdir, "secret@corp"));
+	CHECK(!dir_contains(spdir, "sender.example"));
+
+	/* survives reopening; a read-only view sees the same */
+	spool_close(sp);
+	CHECK_RC(spool_open(&sp, spdir, ks), 0);
+	CHECK_RC(spool_open_readonly(&sp2, spdir, ks), 0);
+	CHECK(count(sp, NULL) == NMSG + 1 && count(sp2, NULL) == NMSG + 1);
+	CHECK_RC(spool_remove(sp2, tenant_a, ids[0]), AR_EPERM);
+	spool_close(sp2);
+
+	/* removal */
+	CHECK_RC(spool_remove(sp, tenant_a, ids[0]), 0);
+	CHECK_RC(spool_remove(sp, tenant_a, ids[0]), AR_ENOENT);
+	CHECK_RC(spool_remove(sp, tenant_b, ids[2]), AR_ENOENT);  /* not b's */
+	{
+		store_reader_t *r;
+		CHECK_RC(spool_open_message(sp, tenant_a, ids[0], &r),
+		    AR_ENOENT);
+	}
+	CHECK(count(sp, NULL) == NMSG);
+	for (int i = 1; i <= NMSG; i++)
+		CHECK_RC(spool_remove(sp, i == NMSG || i % 2 ? tenant_b :
+		    tenant_a, ids[i]), 0);
+	CHECK(count(sp, NULL) == 0);
+	spool_close(sp);
+	for (int i = 0; i < NMSG; i++)
+		free(msgs[i]);
+}
+
+static void test_failures(void)
+{
+	spool_failure_t f;
+	spool_stats_t st;
+	struct list l = { .n = 0 };
+	spool_t *sp;
+	uint8_t id[16], id2[16];
+
+	CHECK_RC(spool_open(&sp, spdir, ks), 0);
+	CHECK_RC(put(sp, tenant_a, "Subject: x\r\n\r\nhi\r\n", 18, "{}", id), 0);
+	CHECK_RC(put(sp, tenant_b, "Subject: y\r\n\r\nho\r\n", 18, "{}", id2),
+	    0);
+	CHECK_RC(spool_failure_get(sp, tenant_a, id, &f), 0);
+	CHECK(f.count == 0);
+	CHECK_RC(spool_mark_failed(sp, tenant_a, id, "parse: AR_EIO"), 0);
+	CHECK_RC(spool_mark_failed(sp, tenant_a, id, "catalog full\n\x01"), 0);
+	CHECK_RC(spool_mark_failed(sp, tenant_a, id, "catalog: map full"), 0);
+	CHECK_RC(spool_failure_get(sp, tenant_a, id, &f), 0);
+	CHECK(f.count == 3 && strcmp(f.reason, "catalog: map full") == 0 &&
+	    f.first <= f.last && f.first > 0);
+	CHECK_RC(spool_mark_failed(sp, tenant_b, id, "x"), AR_ENOENT);
+	CHECK(!dir_contains(spdir, "map full"));
+	CHECK_RC(spool_walk(sp, NULL, 0, list_cb, &l), 0);
+	CHECK(l.n == 2 && l.e[0].failed == 1 && l.e[1].failed == 0);
+	CHECK_RC(spool_stats(sp, &st), 0);
+	CHECK(st.entries == 2 && st.failing == 1 && st.bytes > 0);
+	/* the record survives reopening */
+	spool_close(sp);
+	CHECK_RC(spool_open(&sp, spdir, ks), 0);
+	CHECK_RC(spool_failure_get(sp, tenant_a, id, &f), 0);
+	CHECK(f.count == 3);
+	CHECK_RC(spool_remove(sp, tenant_a, id), 0);
+	CHECK_RC(spool_remove(sp, tenant_b, id2), 0);
+	CHECK_RC(spool_stats(sp, &st), 0);
+	CHECK(st.entries == 0 && st.failing == 0 && st.bytes == 0 &&
+	    st.oldest_age == 0);
+	spool_close(sp);
+}
+
+/* Seal one spool object directly, as a crash would leave it. */
+static void raw_object(store_backend_t *be, const uint8_t *tenant,
+    const uint8_t *id)
+{
+	store_seal_params_t p;
+	store_sealer_t *s;
+
+	memset(&p, 0, sizeof p);
+	memcpy(p.tenant, tenant, 16);
+	memcpy(p.id, id, 16);
+	p.key_version = 1;
+	CHECK_RC(store_seal_begin(be, ks, &p, &s), 0);
+	CHECK_RC(store_seal_write(s, "partial", 7), 0);
+	CHECK_RC(store_seal_finish(s, NULL), 0);
+	CHECK_RC(store_backend_sync(be), 0);
+}
+
+static void test_crash_leftovers(void)
+{
+	store_backend_t *be;
+	spool_t *sp;
+	uint8_t good[16], msg_only[16], env_only[16], fail_only[16], oid[16];
+	store_get_t *g;
+	char tmp[4096], junk[4096];
+	int fd;
+
+	CHECK_RC(spool_open(&sp, spdir, ks), 0);
+	CHECK_RC(put(sp, tenant_a, "complete", 8, "{}", good), 0);
+	spool_close(sp);
+
+	/* what a crash can leave: a message without envelope (killed between
+	 * the two), an envelope or failure record without message (killed
+	 * inside spool_remove), a temp file (killed while writing) */
+	CHECK_RC(store_backend_open_fs(&be, spdir), 0);
+	store_object_id_new(msg_only);
+	msg_only[15] = 0;
+	raw_object(be, tenant_a, msg_only);
+	store_object_id_new(env_only);
+	env_only[15] = 1;
+	raw_object(be, tenant_b, env_only);
+	store_object_id_new(fail_only);
+	fail_only[15] = 3;
+	raw_object(be, tenant_b, fail_only);
+	store_backend_close(be);
+	(void)ar_path(tmp, sizeof tmp, "%s/tmp", spdir);
+	(void)ar_path(junk, sizeof junk, "%s/0123.abcd.tmp", tmp);
+	fd = open(junk, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0 && write(fd, "x", 1) == 1);
+	close(fd);
+
+	CHECK_RC(spool_open_readonly(&sp, spdir, ks), 0);
+	CHECK(count(sp, NULL) == 1);          /* partial ones never listed */
+	spool_close(sp);
+	CHECK_RC(spool_open(&sp, spdir, ks), 0);   /* recovers */
+	CHECK(count(sp, NULL) == 1);
+	CHECK(files_in(tmp) == 0);
+	CHECK_RC(store_backend_open_fs(&be, spdir), 0);
+	CHECK_RC(store_backend_get_open(be, tenant_a, msg_only, &g), AR_ENOENT);
+	CHECK_RC(store_backend_get_open(be, tenant_b, env_only, &g), AR_ENOENT);
+	CHECK_RC(store_backend_get_open(be, tenant_b, fail_only, &g),
+	    AR_ENOENT);
+	memcpy(oid, good, 16);
+	oid[15] = 1;
+	CHECK_RC(store_backend_get_open(be, tenant_a, oid, &g), 0);
+	store_get_close(g);
+	store_backend_close(be);
+	CHECK_RC(spool_remove(sp, tenant_a, good), 0);
+	spool_close(sp);
+}
+
+/* A writer SIGKILL'd at a random moment: every entry it acknowledged
+ * (wrote to the pipe after spool_put_finish returned) is there, whole,
+ * and nothing else is listed after recovery. */
+static void test_sigkill(void)
+{
+	uint8_t acked[4096][16];
+	size_t nacked = 0;
+	int pfd[2], status;
+	spool_t *sp;
+	pid_t pid;
+
+	CHECK(pipe(pfd) == 0);
+	pid = fork();
+	if (pid == 0) {
+		keysvc_t *k;
+		uint8_t id[16];
+		char body[5000];
+		close(pfd[0]);
+		memset(body, 'k', sizeof body);
+		if (keysvc_open(&k, sock, 0) || spool_open(&sp, spdir, k))
+			_exit(3);
+		for (int i = 0; i < 4000; i++) {
+			if (put(sp, i % 2 ? tenant_a : tenant_b, body,
+			    (size_t)(i * 37) % sizeof body, "{\"k\":1}", id))
+				_exit(4);
+			if (write(pfd[1], id, 16) != 16)
+				_exit(5);
+		}
+		_exit(0);
+	}
+	close(pfd[1]);
+	usleep(200000 + randombytes_uniform(600000));
+	kill(pid, SIGKILL);
+	for (;;) {
+		ssize_t n = read(pfd[0], acked[nacked], 16);
+		if (n != 16 || ++nacked == AR_ARRAY_LEN(acked))
+			break;
+	}
+	close(pfd[0]);
+	waitpid(pid, &status, 0);
+	CHECK(WIFSIGNALED(status) || WEXITSTATUS(status) == 0);
+	CHECK_RC(spool_open(&sp, spdir, ks), 0);
+	{
+		struct list l = { .n = 0 };
+		size_t listed;
+		CHECK_RC(spool_walk(sp, NULL, 0, list_cb, &l), 0);
+		listed = l.n;
+		/* acknowledged ones are all there; at most the one in flight
+		 * when killed was complete but not yet acknowledged */
+		CHECK(listed >= nacked && listed <= nacked + 1);
+		for (size_t i = 0; i < nacked; i++) {
+			char *env = NULL;
+			int rc = spool_read_envelope(sp, i % 2 ? tenant_a :
+			    tenant_b, acked[i], &env);
+			CHECK_RC(rc, 0);
+			CHECK(env && strcmp(env, "{\"k\":1}") == 0);
+			free(env);
+			CHECK_RC(spool_remove(sp, i % 2 ? tenant_a : tenant_b,
+			    acked[i]), 0);
+		}
+		printf("spool: SIGKILL after %zu acknowledged entries; %zu "
+		    "listed after recovery\n", nacked, listed);
+	}
+	/* drain whatever is left (the unacknowledged one, if any) */
+	{
+		struct list l = { .n = 0 };
+		CHECK_RC(spool_walk(sp, NULL, 0, list_cb, &l), 0);
+		for (size_t i = 0; i < l.n && i < AR_ARRAY_LEN(l.e); i++)
+			CHECK_RC(spool_remove(sp, l.e[i].tenant, l.e[i].id), 0);
+	}
+	CHECK(count(sp, NULL) == 0);
+	spool_close(sp);
+}
+
+static void test_keysvc_down(void)
+{
+	spool_t *sp;
+	spool_put_t *p;
+	uint8_t id[16];
+
+	CHECK_RC(spool_open(&sp, spdir, ks), 0);
+	CHECK_RC(spool_put_begin(sp, tenant_a, 1, &p), 0);  /* key cached */
+	CHECK_RC(spool_put_write(p, "Subject: z\r\n\r\nbody\r\n", 20), 0);
+	tl_keysvc_stop(kspid);
+	CHECK_RC(spool_put_finish(p, "{}", id), AR_EKEYSVC);
+	CHECK_RC(spool_put_begin(sp, tenant_c, 1, &p), AR_EKEYSVC);
+	CHECK(p == NULL);
+	CHECK(count(sp, NULL) == 0);
+	spool_close(sp);
+	CHECK_RC(spool_open(&sp, spdir, ks), 0);
+	CHECK(count(sp, NULL) == 0);
+	kspid = tl_keysvc_start(ksdir);
+	CHECK_RC(put(sp, tenant_c, "back", 4, "{}", id), 0);  /* reconnects */
+	CHECK(count(sp, NULL) == 1);
+	CHECK_RC(spool_remove(sp, tenant_c, id), 0);
+	spool_close(sp);
+}
+
+static int nfiles;
+static int nfiles_cb(const char *path, const struct stat *st, int type,
+    struct FTW *ftw)
+{
+	(void)path;
+	(void)st;
+	(void)ftw;
+	nfiles += type == FTW_F;
+	return 0;
+}
+
+static int count_files(const char *dir)
+{
+	nfiles = 0;
+	nftw(dir, nfiles_cb, 16, FTW_PHYS);
+	return nfiles;
+}
+
+/* Room for the message but not for its envelope: the message object
+ * already committed is taken away again. */
+static void enospc_envelope(spool_t *sp, const char *mnt, const char *dir)
+{
+	char filler[4096], page[4096];
+	struct statvfs vfs;
+	unsigned char msg[3000];
+	uint8_t id[16];
+	int fd, before, rc;
+
+	memset(page, 'f', sizeof page);
+	memset(msg, 'm', sizeof msg);
+	/* a first entry creates the directories the next one will use */
+	CHECK_RC(put(sp, tenant_a, msg, sizeof msg, "{}", id), 0);
+	CHECK_RC(spool_remove(sp, tenant_a, id), 0);
+	before = count_files(dir);
+	(void)ar_path(filler, sizeof filler, "%s/filler", mnt);
+	fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0 && statvfs(mnt, &vfs) == 0);
+	/* leave exactly one page: the message (3000 + 96 + 16 + 248 bytes)
+	 * fits, the envelope finds the disk full */
+	for (unsigned long i = 0; i + 1 < vfs.f_bavail * (vfs.f_frsize / 4096);
+	    i++)
+		CHECK(write(fd, page, sizeof page) == (ssize_t)sizeof page);
+	CHECK(fsync(fd) == 0);
+	close(fd);
+	rc = put(sp, tenant_a, msg, sizeof msg, "{}", id);
+	CHECK_RC(rc, AR_ENOSPC);
+	CHECK(strstr(spool_errmsg(), "seal") != NULL ||
+	    strstr(spool_errmsg(), "write") != NULL);
+	CHECK(count(sp, NULL) == 0);
+	CHECK(count_files(dir) == before);      /* the message went too */
+	CHECK(unlink(filler) == 0);
+}
+
+static void test_enospc(void)
+{
+	char mnt[4096], dir[4096], tmp[4096];
+	size_t ok = 0, full = 0;
+	unsigned char *big;
+	uint8_t ids[64][16];
+	spool_t *sp;
+
+	(void)ar_path(mnt, sizeof mnt, "%s/tiny", root);
+	(void)ar_path(dir, sizeof dir, "%s/spool", mnt);
+	(void)ar_path(tmp, sizeof tmp, "%s/tmp", dir);
+	if (geteuid() != 0 || mkdir(mnt, 0700) != 0 ||
+	    mount("tmpfs", mnt, "tmpfs", 0, "size=256k,mode=0700") != 0) {
+		printf("spool: SKIP disk-full test (needs root and a tmpfs "
+		    "mount: %s)\n", strerror(errno));
+		return;
+	}
+	big = malloc(300000);
+	randombytes_buf(big, 300000);
+	CHECK_RC(spool_open(&sp, dir, ks), 0);
+	/* sizes that fail at different points: in the message, at its
+	 * trailer, at the envelope; never a listed partial entry */
+	for (size_t i = 0; i < AR_ARRAY_LEN(ids); i++) {
+		size_t len = 1000 + (i * 23456) % 290000;
+		int rc = put(sp, tenant_a, big, len, "{\"envelope\":"
+		    "\"0123456789012345678901234567890123456789\"}", ids[ok]);
+		CHECK(rc == 0 || rc == AR_ENOSPC);
+		if (rc == 0)
+			ok++;
+		else
+			full++;
+		CHECK(count(sp, NULL) == ok);
+		CHECK(files_in(tmp) == 0);
+	}
+	printf("spool: tmpfs 256k: %zu entries stored, %zu refused with "
+	    "AR_ENOSPC\n", ok, full);
+	CHECK(full > 0 && ok > 0);
+	/* draining frees the space */
+	for (size_t i = 0; i < ok; i++)
+		CHECK_RC(spool_remove(sp, tenant_a, ids[i]), 0);
+	enospc_envelope(sp, mnt, dir);
+	CHECK_RC(put(sp, tenant_a, big, 100000, "{}", ids[0]), 0);
+	CHECK(count(sp, NULL) == 1);
+	spool_close(sp);
+	free(big);
+	CHECK(umount2(mnt, MNT_DETACH) == 0);
+}
+
+/* --- throughput ------------------------------------------------------------ */
+
+struct bench {
+	spool_t *sp;
+	int n;
+	int failed;
+};
+
+static void *bench_thread(void *arg)
+{
+	struct bench *b = arg;
+	char body[4096];
+	uint8_t id[16];
+
+	memset(body, 'b', sizeof body);
+	for (int i = 0; i < b->n; i++)
+		if (put(b->sp, i % 2 ? tenant_a : tenant_b, body, sizeof body,
+		    "{\"mail_from\":\"a@b\"}", id))
+			b->failed++;
+	return NULL;
+}
+
+static int drain_cb(void *arg, const spool_entry_t *e)
+{
+	return spool_remove(arg, e->tenant, e->id);
+}
+
+static void bench(int threads, int per_thread)
+{
+	pthread_t th[16];
+	struct bench b[16];
+	spool_t *sp;
+	int64_t t0, dt;
+	int total = threads * per_thread, failed = 0;
+
+	CHECK_RC(spool_open(&sp, spdir, ks), 0);
+	t0 = ar_mono_us();
+	for (int i = 0; i < threads; i++) {
+		b[i].sp = sp;
+		b[i].n = per_thread;
+		b[i].failed = 0;
+		CHECK(pthread_create(&th[i], NULL, bench_thread, &b[i]) == 0);
+	}
+	for (int i = 0; i < threads; i++) {
+		pthread_join(th[i], NULL);
+		failed += b[i].failed;
+	}
+	dt = ar_mono_us() - t0;
+	CHECK(failed == 0);
+	CHECK(count(sp, NULL) == (size_t)total);
+	printf("spool: %d thread(s): %d entries of 4 KiB in %.3f s = %.0f "
+	    "entries/s (%.2f ms per entry per thread)\n", threads, total,
+	    (double)dt / 1e6, total / ((double)dt / 1e6),
+	    (double)dt / 1000.0 / per_thread);
+	CHECK_RC(spool_walk(sp, NULL, 0, drain_cb, sp), 0);
+	CHECK(count(sp, NULL) == 0);
+	spool_close(sp);
+}
+
+int main(void)
+{
+	char *base = tl_tmpdir("spool");
+
+	if (sodium_init() < 0)
+		return 2;
+	g_mime_init();
+	ar_log_set_level(AR_LOG_WARN);
+	(void)ar_path(root, sizeof root, "%s", base);
+	(void)ar_path(ksdir, sizeof ksdir, "%s/ks", root);
+	(void)ar_path(sock, sizeof sock, "%s/keysvc.sock", ksdir);
+	(void)ar_path(spdir, sizeof spdir, "%s/spool", root);
+	if (mkdir(ksdir, 0700) < 0)
+		return 2;
+	kspid = tl_keysvc_start(ksdir);
+	CHECK_RC(keysvc_open(&ks, sock, 2000), 0);
+	randombytes_buf(tenant_a, 16);
+	randombytes_buf(tenant_b, 16);
+	randombytes_buf(tenant_c, 16);
+	CHECK_RC(keysvc_tenant_create(ks, tenant_a), 0);
+	CHECK_RC(keysvc_tenant_create(ks, tenant_b), 0);
+	CHECK_RC(keysvc_tenant_create(ks, tenant_c), 0);
+
+	test_round_trip();
+	test_failures();
+	test_crash_leftovers();
+	test_sigkill();
+	test_enospc();
+	bench(1, 200);
+	bench(8, 50);
+	test_keysvc_down();    /* last: restarts the key service */
+
+	keysvc_close(ks);
+	tl_keysvc_stop(kspid);
+	tl_rmrf(base);
+	free(base);
+	g_mime_shutdown();
+	return tl_done();
+}
