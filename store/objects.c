@@ -10,6 +10,7 @@
  * with the object's key version: nothing describing the mail is readable
  * without the tenant key.
  */
+#include <jansson.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +223,7 @@ struct batch_item {
 	size_t bloblen;
 	unsigned char *detail;        /* sealed arrival detail (DUPLICATE) */
 	size_t detaillen;
+	char *meta;                   /* plain meta of an arrival, to merge */
 	int ready;                    /* sealing finished */
 	uint8_t receipt[STORE_RECEIPT_MAX];
 	size_t receipt_len;
@@ -258,6 +260,7 @@ void store_batch_free(store_batch_t *b)
 	for (size_t i = 0; i < b->n; i++) {
 		free(b->items[i].blob);
 		free(b->items[i].detail);
+		free(b->items[i].meta);
 	}
 	free(b->items);
 	pthread_mutex_destroy(&b->lock);
@@ -415,6 +418,8 @@ int store_batch_add(store_batch_t *b, const store_ingest_t *m, size_t *slot)
 		/* Already stored: the message is not read at all. */
 		rc = log_seal_detail(st, proto.tenant, proto.key_version,
 		    m->meta, &proto.detail, &proto.detaillen);
+		if (rc == 0 && m->meta && !(proto.meta = strdup(m->meta)))
+			rc = AR_ENOMEM;
 		proto.res.duplicate = 1;
 	}
 fail:
@@ -429,6 +434,7 @@ fail:
 		it->res.status = rc;
 		free(proto.blob);
 		free(proto.detail);
+		free(proto.meta);
 	}
 	pthread_mutex_unlock(&b->lock);
 	return rc;
@@ -476,7 +482,128 @@ static int put_object(store_t *st, MDB_txn *txn, struct batch_item *it)
 	    mdb_strerror(rc)) : 0;
 }
 
-/* A further arrival of a stored object: count it and log it. */
+/* Add to dst's array `key` the members of src's that it lacks. */
+static void union_array(json_t *dst, const char *key, json_t *src)
+{
+	json_t *d = json_object_get(dst, key), *v;
+	size_t i, j;
+
+	if (!json_is_array(src))
+		return;
+	if (!json_is_array(d)) {
+		d = json_array();
+		json_object_set_new(dst, key, d);
+	}
+	json_array_foreach(src, i, v) {
+		json_t *w;
+		int seen = 0;
+		json_array_foreach(d, j, w)
+			if (json_equal(v, w))
+				seen = 1;
+		if (!seen && json_array_size(d) < 10000)
+			json_array_append(d, v);
+	}
+}
+
+/*
+ * Merge an arrival's metadata into the stored object's: every envelope
+ * recipient (with its type and annotations) and every journal kind it
+ * arrived as.  Returns the new metadata text (malloc'd) or NULL when
+ * nothing changed.
+ */
+static char *merge_meta(const char *stored, const char *arrival)
+{
+	json_t *a = json_loads(stored, 0, NULL), *b = json_loads(arrival, 0,
+	    NULL), *env, *kinds;
+	char *out = NULL, *before;
+
+	if (!json_is_object(a) || !json_is_object(b))
+		goto done;
+	before = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS);
+	env = json_object_get(a, "envelope");
+	if (!json_is_object(env)) {
+		env = json_object();
+		json_object_set_new(a, "envelope", env);
+	}
+	union_array(env, "recipients", json_object_get(json_object_get(b,
+	    "envelope"), "recipients"));
+	kinds = json_array();
+	if (json_is_string(json_object_get(a, "journal")))
+		json_array_append(kinds, json_object_get(a, "journal"));
+	if (json_is_string(json_object_get(b, "journal")))
+		json_array_append(kinds, json_object_get(b, "journal"));
+	union_array(a, "journal_seen", kinds);
+	json_decref(kinds);
+	out = json_dumps(a, JSON_COMPACT | JSON_SORT_KEYS);
+	if (out && before && !strcmp(out, before)) {
+		free(out);
+		out = NULL;
+	}
+	free(before);
+done:
+	json_decref(a);
+	json_decref(b);
+	return out;
+}
+
+/* A new blob for an object record whose metadata changed. */
+static int reseal_meta(store_t *st, const uint8_t *tenant, const uint8_t *id,
+    const unsigned char *rec, size_t reclen, const char *arrival,
+    unsigned char **out, size_t *outlen)
+{
+	uint32_t ver = ar_get_u32(rec + 1), blen = ar_get_u32(rec + 117);
+	unsigned char *plain, *blob, *buf;
+	size_t plen, bloblen, mlen;
+	char *merged;
+	int rc;
+
+	*out = NULL;
+	if (reclen != OBJ_FIXED + (size_t)blen)
+		return cat_err(st, AR_ECORRUPT, "object record malformed");
+	if ((rc = meta_open(st, tenant, ver, "object", id, STORE_ID_LEN,
+	    rec + OBJ_FIXED, blen, &plain, &plen)))
+		return rc;
+	if (plen < STORE_HASH_LEN) {
+		free(plain);
+		return cat_err(st, AR_ECORRUPT, "object metadata malformed");
+	}
+	merged = merge_meta(plen > STORE_HASH_LEN ?
+	    (char *)plain + STORE_HASH_LEN : "{}", arrival);
+	if (!merged) {
+		sodium_memzero(plain, plen);
+		free(plain);
+		return 0;
+	}
+	mlen = strlen(merged);
+	if (!(buf = malloc(STORE_HASH_LEN + mlen))) {
+		free(merged);
+		free(plain);
+		return AR_ENOMEM;
+	}
+	memcpy(buf, plain, STORE_HASH_LEN);
+	memcpy(buf + STORE_HASH_LEN, merged, mlen);
+	rc = meta_seal(st, tenant, ver, "object", id, STORE_ID_LEN, buf,
+	    STORE_HASH_LEN + mlen, &blob, &bloblen);
+	sodium_memzero(plain, plen);
+	free(plain);
+	free(buf);
+	free(merged);
+	if (rc)
+		return rc;
+	if (!(*out = malloc(OBJ_FIXED + bloblen))) {
+		free(blob);
+		return AR_ENOMEM;
+	}
+	memcpy(*out, rec, OBJ_FIXED);
+	ar_put_u32(*out + 117, (uint32_t)bloblen);
+	memcpy(*out + OBJ_FIXED, blob, bloblen);
+	*outlen = OBJ_FIXED + bloblen;
+	free(blob);
+	return 0;
+}
+
+/* A further arrival of a stored object: count it, merge its envelope
+ * into the object's metadata, and log it. */
 static int put_arrival(store_t *st, MDB_txn *txn, struct batch_item *it)
 {
 	unsigned char key[STORE_TENANT_LEN + STORE_ID_LEN], *val;
@@ -496,9 +623,15 @@ static int put_arrival(store_t *st, MDB_txn *txn, struct batch_item *it)
 		    mdb_strerror(rc));
 	if (v.mv_size < OBJ_FIXED)
 		return cat_err(st, AR_ECORRUPT, "object record malformed");
-	if (!(val = malloc(v.mv_size)))
-		return AR_ENOMEM;
-	memcpy(val, v.mv_data, v.mv_size);
+	val = NULL;
+	if (it->meta && (rc = reseal_meta(st, it->tenant, it->res.id,
+	    v.mv_data, v.mv_size, it->meta, &val, &v.mv_size)))
+		return rc;
+	if (!val) {
+		if (!(val = malloc(v.mv_size)))
+			return AR_ENOMEM;
+		memcpy(val, v.mv_data, v.mv_size);
+	}
 	ar_put_u32(val + OBJ_ARRIVALS_OFF,
 	    ar_get_u32(val + OBJ_ARRIVALS_OFF) + 1);
 	memcpy(digest, val + 85, STORE_HASH_LEN);

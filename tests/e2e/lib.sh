@@ -99,3 +99,47 @@ corpus() {
 set_conf() {
 	sed -i "s|^$1 = .*|$1 = $2|" "$DATA/archived.conf"
 }
+
+# archived_start: the real daemon on $DATA with SMTP on a free port
+# (SMTP_PORT), waiting until it listens.  Sets ARCHIVED_PID.
+archived_start() {
+	local i
+	set_conf smtp_listen 127.0.0.1:0
+	: >"$T/archived.log"
+	"$B/archived/archived" -d "$DATA" >>"$T/archived.log" 2>&1 &
+	ARCHIVED_PID=$!
+	PIDS+=("$ARCHIVED_PID")
+	for i in $(seq 1 400); do
+		SMTP_PORT=$(sed -n 's/.*smtp listen=.* port=\([0-9]*\) .*status=ready.*/\1/p' \
+		    "$T/archived.log" | tail -1)
+		[ -n "$SMTP_PORT" ] && return 0
+		kill -0 "$ARCHIVED_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "archived did not start:" >&2
+	cat "$T/archived.log" >&2
+	exit 1
+}
+
+archived_stop() {
+	kill -TERM "$ARCHIVED_PID" 2>/dev/null
+	wait "$ARCHIVED_PID" 2>/dev/null
+}
+
+# objects_of TENANT: how many objects the tenant has.
+objects_of() {
+	ctl --json stats 2>/dev/null | python3 -c "import json,sys
+for t in json.load(sys.stdin)['tenants']:
+    if t['tenant'] == '$1': print(t['objects'])"
+}
+
+# wait_objects TENANT N: until the tenant has N objects (at most 60 s).
+wait_objects() {
+	local i n
+	for i in $(seq 1 600); do
+		n=$(objects_of "$1")
+		[ "${n:-0}" -ge "$2" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
