@@ -37,6 +37,8 @@ static const struct {
 	{ "verify", cmd_verify, 1, "verify [--tenant NAME]" },
 	{ "checkpoint", cmd_checkpoint, 1, "checkpoint [--tenant NAME]" },
 	{ "stats", cmd_stats, 1, "stats" },
+	{ "queue", cmd_queue, 1, "queue  (the SMTP spool: waiting and failing "
+	  "messages)" },
 };
 
 static void usage(FILE *f)

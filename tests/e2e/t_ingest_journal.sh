@@ -36,6 +36,8 @@ for _ in $(seq 1 300); do
 done
 check "the spool is drained" \
     [ -z "$(find "$DATA/spool" -type f ! -name lock | head -1)" ]
+check "archivectl queue shows nothing waiting" \
+    sh -c "'$CTL_BIN' -d '$DATA' queue | grep -q '^0 messages waiting'"
 check "every original stored once, byte for byte, with its envelope" \
     python3 "$S/tests/e2e/py/check_journal.py" "$CTL_BIN" "$DATA" acme \
     "$S/tests/golden/journal" "$T/sent"
