@@ -1,0 +1,230 @@
+/*
+ * search.h - the encrypted (blind) full-text index of archived.
+ *
+ * One SQLite FTS5 file per tenant per year of the message date:
+ * DATADIR/index/<tenant hex>/<year>.db.  A custom FTS5 tokenizer
+ * normalises every word (case-fold, accents removed, CJK bigrams, optional
+ * Snowball stem, prefixes, addresses) and writes a keyed hash of it
+ * (SipHash-2-4-128 keyed from the tenant's "index" subkey) instead of the
+ * word, so the index files reveal no word, address or subject.  What a
+ * result row shows (from, to, subject) is an XChaCha20-Poly1305 blob
+ * decrypted only when the row is returned.  See docs/search.md and
+ * docs/query-language.md.
+ *
+ * Every call returns 0 or a negative AR_* status (common/ar.h).
+ *
+ * Threads: a search_t may be shared.  search_run() may run concurrently
+ * in many threads; writes (add, remove, drop, set_language) are serialised
+ * inside (one writer at a time).  search_tenant_drop() waits until running
+ * searches are finished.
+ */
+#ifndef SEARCH_H
+#define SEARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keysvc/keysvc.h"
+
+#define SEARCH_ID_LEN        16          /* object id (store ids) */
+#define SEARCH_TENANT_LEN    KEYSVC_TENANT_LEN
+#define SEARCH_LIMIT_DEFAULT 50
+#define SEARCH_LIMIT_MAX     1000
+#define SEARCH_CURSOR_MAX    128         /* longest cursor text, NUL incl. */
+
+typedef struct search search_t;                 /* an open index */
+typedef struct search_query search_query_t;     /* a parsed query (AST) */
+typedef struct search_results search_results_t; /* one page of results */
+
+/* ---------------------------------------------------------------------
+ * Opening
+ * --------------------------------------------------------------------- */
+
+typedef struct search_open_params {
+	const char *data_dir;       /* shards live in data_dir/index/ */
+	keysvc_t *ks;               /* borrowed; outlives the index */
+	const char *language;       /* default Snowball stemmer for tenants
+	                               without their own ("english" ...);
+	                               NULL or "" or "none": no stemming */
+	int prefix_min;             /* shortest indexed prefix; 0 means 3 */
+	int prefix_max;             /* longest indexed prefix; 0 means 12 */
+	size_t body_max;            /* bytes of body text indexed per
+	                               message; 0 means 4 MiB */
+	int threads;                /* shards searched in parallel; 0 = 4 */
+} search_open_params_t;
+
+int search_open(search_t **out, const search_open_params_t *params);
+/* Close every shard and free.  No call may be running. */
+void search_close(search_t *idx);
+/* Last error message of the calling thread's last failed call on idx
+ * (syntax errors include their position).  Owned by idx, valid until the
+ * same thread's next call on idx. */
+const char *search_errmsg(const search_t *idx);
+
+/*
+ * Stemming language of one tenant ("english", "french" ... any name
+ * sb_stemmer_list() knows; NULL/"none" for none), kept in
+ * data_dir/index/<tenant>/language.  It applies to shards created
+ * afterwards: each shard records the language it was built with and is
+ * always queried with it, so change it together with a reindex.
+ * AR_EINVAL for an unknown language.
+ */
+int search_tenant_set_language(search_t *idx,
+    const uint8_t tenant[SEARCH_TENANT_LEN], const char *language);
+
+/* ---------------------------------------------------------------------
+ * Indexing
+ * --------------------------------------------------------------------- */
+
+/*
+ * What is indexed of one message; every pointer is borrowed for the
+ * duration of the call and may be NULL (lists: n == 0).  Strings are
+ * UTF-8.  Addresses may be "Name <addr>" or a bare addr.
+ */
+typedef struct search_doc {
+	const char *from;
+	const char *const *to;    size_t n_to;
+	const char *const *cc;    size_t n_cc;
+	const char *const *bcc;   size_t n_bcc;
+	/* Envelope recipients (RCPT TO, journal report recipients, expanded
+	 * lists).  Indexed under to:, and under bcc: when not in To/Cc. */
+	const char *const *rcpt;  size_t n_rcpt;
+	const char *subject;
+	const char *body;         /* text/plain, reduced HTML, text of text
+	                             attachments, nested messages */
+	const char *const *filenames; size_t n_filenames;
+	int64_t  date;            /* seconds since the epoch (UTC) */
+	uint64_t size;            /* bytes of the original message */
+	int      has_attachment;
+	uint32_t flags;           /* caller-defined bits, returned as is */
+} search_doc_t;
+
+/* What a result row shows; stored encrypted.  NULL fields are "". */
+typedef struct search_display {
+	const char *from;
+	const char *to;
+	const char *subject;
+} search_display_t;
+
+/*
+ * Index (tenant, id).  Idempotent: an id already indexed (in any shard of
+ * the tenant) is replaced.  display may be NULL: from, to (joined with
+ * ", ") and subject are taken from doc.
+ */
+int search_index_add(search_t *idx, const uint8_t tenant[SEARCH_TENANT_LEN],
+    const uint8_t id[SEARCH_ID_LEN], const search_doc_t *doc,
+    const search_display_t *display);
+/* Remove (tenant, id) from the index.  AR_ENOENT if it was not indexed. */
+int search_index_remove(search_t *idx,
+    const uint8_t tenant[SEARCH_TENANT_LEN], const uint8_t id[SEARCH_ID_LEN]);
+
+/* Every indexed object of a tenant, newest first within a shard, shards
+ * newest year first (for reconcile).  A non-zero return of cb stops the
+ * walk and is returned. */
+typedef int (*search_list_cb)(void *arg, const uint8_t id[SEARCH_ID_LEN],
+    int64_t date);
+int search_index_list(search_t *idx, const uint8_t tenant[SEARCH_TENANT_LEN],
+    search_list_cb cb, void *arg);
+
+/* Delete every shard of a tenant (before a reindex, or after its keys
+ * were destroyed).  0 also when the tenant had none. */
+int search_tenant_drop(search_t *idx,
+    const uint8_t tenant[SEARCH_TENANT_LEN]);
+
+/* ---------------------------------------------------------------------
+ * Queries (grammar in docs/query-language.md)
+ * --------------------------------------------------------------------- */
+
+/*
+ * Parse text into *out (freed with search_query_free).  On a syntax error:
+ * AR_ESYNTAX, *out NULL, and errbuf (may be NULL) receives
+ * "column C (byte B): expected ...", C 1-based in characters, B 0-based.
+ */
+int search_query_parse(const char *text, search_query_t **out,
+    char *errbuf, size_t errlen);
+void search_query_free(search_query_t *q);
+/*
+ * Printed form of a parsed query: the AST, the FTS5 MATCH expression and
+ * the SQL condition with its parameters (for tests and debugging).
+ * *out is malloc'd; the caller frees it.
+ */
+int search_query_dump(const search_query_t *q, char **out);
+
+enum search_order { SEARCH_BY_DATE = 0, SEARCH_BY_RANK = 1 };
+
+typedef struct search_options {
+	int limit;                  /* rows per page; 0 = default, max 1000 */
+	const char *cursor;         /* next_cursor of the previous page, or
+	                               NULL for the first page */
+	int order;                  /* enum search_order */
+} search_options_t;
+
+typedef struct search_row {
+	uint8_t  id[SEARCH_ID_LEN];
+	int64_t  date;
+	uint64_t size;
+	uint32_t flags;
+	int      has_attachment;
+	double   rank;              /* bm25 (lower is better); 0 by date */
+	const char *from;           /* decrypted display fields, owned by */
+	const char *to;             /* the results                        */
+	const char *subject;
+} search_row_t;
+
+/*
+ * Run query text for one tenant.  Shards are pruned by the date filters
+ * and searched in parallel.  Pages are stable: the cursor carries the
+ * (date, id) (or (rank, id)) of the last row, bound by a MAC to the tenant,
+ * the query text and the order; a cursor of another tenant or query is
+ * refused with AR_EINVAL.  AR_ESYNTAX for a bad query (message in
+ * search_errmsg).  *out is freed with search_results_free.
+ */
+int search_run(search_t *idx, const uint8_t tenant[SEARCH_TENANT_LEN],
+    const char *query, const search_options_t *opts,
+    search_results_t **out);
+
+size_t search_results_count(const search_results_t *r);
+/* Row i (< count); owned by r, valid until search_results_free. */
+const search_row_t *search_results_row(const search_results_t *r, size_t i);
+/* Exact number of matching messages over all pages. */
+uint64_t search_results_total(const search_results_t *r);
+/* Cursor of the next page, NULL on the last page; owned by r. */
+const char *search_results_next_cursor(const search_results_t *r);
+void search_results_free(search_results_t *r);
+
+/* ---------------------------------------------------------------------
+ * Display-time helpers
+ * --------------------------------------------------------------------- */
+
+/*
+ * Snippet of plain text (UTF-8) around the words of query: at most about
+ * max_chars characters (0 = 200), whole words, every matching word
+ * wrapped in open/close markers (NULL = "\x02" and "\x03", which the web
+ * layer substitutes after escaping HTML).  language (may be NULL) enables
+ * stem matching.  *out is malloc'd; the caller frees it.  AR_ESYNTAX for a
+ * bad query.
+ */
+int search_snippet(const char *query, const char *text, size_t max_chars,
+    const char *open, const char *close, const char *language, char **out);
+
+/* Reduce HTML to plain text: tags dropped, script/style removed, block
+ * elements to line breaks, entities decoded.  *out is malloc'd. */
+int search_html_to_text(const char *html, size_t len, char **out);
+
+struct _GMimeMessage;   /* GMimeMessage, from <gmime/gmime.h> */
+/*
+ * Extract what is indexed from a parsed message: From/To/Cc/Bcc (groups
+ * expanded), subject, date, text/plain parts, text/html parts reduced,
+ * nested message/rfc822 parts (their headers and text), attachment file
+ * names, text of text attachments; charsets decoded to UTF-8.  The
+ * caller must have called g_mime_init().  Envelope recipients and size are
+ * left empty/0 for the caller to fill.  body_max bounds the body text
+ * (0 = 4 MiB).  *out (and every string it points to) is owned by the
+ * library and freed with search_doc_free().
+ */
+int search_doc_extract(struct _GMimeMessage *msg, size_t body_max,
+    search_doc_t **out);
+/* Free a document made by search_doc_extract (never a caller's own). */
+void search_doc_free(search_doc_t *doc);
+
+#endif /* SEARCH_H */

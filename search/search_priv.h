@@ -1,0 +1,244 @@
+/*
+ * search_priv.h - internals of the search module (not installed, not for
+ * other modules; the query fuzzer includes it for white-box checks).
+ */
+#ifndef SEARCH_PRIV_H
+#define SEARCH_PRIV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "search/search.h"
+
+/* ---- normalize.c: words of UTF-8 text, normalised ---------------------- */
+
+#define NZ_WORD_MAX 128     /* bytes of a normalised word; longer: skipped */
+
+typedef struct nz_word {
+	size_t off, end;        /* byte span in the input */
+	const char *norm;       /* normalised UTF-8, NUL-terminated, owned by
+	                           the iterator until the next call */
+	size_t len;             /* bytes of norm */
+	int ncp;                /* code points of norm */
+	int cjk;                /* a run of CJK characters (bigrammed) */
+} nz_word_t;
+
+typedef struct nz_iter {
+	const unsigned char *s;
+	size_t len, pos;
+	char buf[NZ_WORD_MAX + 8];
+} nz_iter_t;
+
+void nz_iter_init(nz_iter_t *it, const char *s, size_t len);
+/* Next word: 1, or 0 at the end. */
+int nz_next(nz_iter_t *it, nz_word_t *w);
+/* Case-fold and strip accents of a whole string, punctuation kept (for
+ * addresses).  Returns the length written (NUL added), -1 if over cap. */
+int nz_fold(const char *s, size_t len, char *out, size_t cap);
+/* Byte length of the first n code points of a UTF-8 string of len bytes. */
+size_t nz_prefix_bytes(const char *s, size_t len, int n);
+/* Code point count of a UTF-8 string. */
+int nz_count_cp(const char *s, size_t len);
+/* Is the code point one of the CJK scripts indexed as bigrams. */
+int nz_is_cjk(int32_t cp);
+/* Address span: the first "local@domain" starting at or after from within
+ * [from, len) of s.  1 and [*start,*end) when found, else 0. */
+int nz_find_address(const char *s, size_t len, size_t from, size_t *start,
+    size_t *end);
+
+/* ---- tokenizer.c: the blind FTS5 tokenizer ------------------------------ */
+
+#define TK_KEY_LEN   16     /* crypto_shorthash_siphashx24_KEYBYTES */
+#define TK_TOKEN_LEN 16     /* base32 of 80 bits of SipHash-2-4-128 */
+#define TK_NAME      "blind"
+
+typedef struct tk_ctx tk_ctx_t;
+
+/* lang NULL/""/"none": no stemming.  NULL on error (unknown language). */
+tk_ctx_t *tk_ctx_new(const uint8_t key[TK_KEY_LEN], const char *lang,
+    int prefix_min, int prefix_max);
+void tk_ctx_free(tk_ctx_t *ctx);
+/* Register ctx as tokenizer "blind" on db; db owns ctx afterwards (also
+ * on failure). */
+int tk_register(sqlite3 *db, tk_ctx_t *ctx);
+/* Is lang a stemmer libstemmer knows (NULL/""/"none" count as valid). */
+int tk_language_valid(const char *lang);
+
+/* Query-side markers: a quoted FTS5 string starting with "<m>:" tells the
+ * tokenizer in query mode which tokens to emit. */
+#define TK_M_WORD   'w'     /* stemmed (if the shard stems) words */
+#define TK_M_EXACT  'e'     /* exact words (phrases) */
+#define TK_M_PREFIX 'p'     /* words, the last one as a prefix token */
+#define TK_M_ADDR   'a'     /* a whole address */
+#define TK_M_DOMAIN 'd'     /* "@domain" */
+#define TK_M_LOCAL  'l'     /* "local@" */
+
+/* ---- query_parse.c / query_compile.c ------------------------------------ */
+
+enum qn_type { QN_AND, QN_OR, QN_NOT, QN_TERM, QN_NEAR, QN_FILTER };
+enum q_field { QF_ANY, QF_FROM, QF_TO, QF_CC, QF_BCC, QF_PARTICIPANT,
+	QF_SUBJECT, QF_BODY, QF_FILENAME };
+enum q_kind { QK_WORD, QK_PHRASE, QK_PREFIX };
+enum q_filter { QX_AFTER, QX_BEFORE, QX_ON, QX_LARGER, QX_SMALLER,
+	QX_HAS_ATTACHMENT };
+
+typedef struct qnode {
+	int type;                  /* enum qn_type */
+	struct qnode **kids;
+	size_t nkids;
+	size_t pos;                /* byte offset in the query text */
+	int field;                 /* terms: enum q_field */
+	int kind;                  /* terms: enum q_kind */
+	char *text;                /* terms: raw text, NUL-terminated */
+	int distance;              /* NEAR */
+	int filter;                /* enum q_filter */
+	int64_t value;             /* filter value (time or bytes) */
+} qnode_t;
+
+struct search_query {
+	char *text;                /* the query as given */
+	qnode_t *root;             /* NULL: empty query (everything) */
+};
+
+#define Q_TEXT_MAX  4096       /* bytes of a query */
+#define Q_DEPTH_MAX 20         /* nesting of ( ) (SQLite's parser stack) */
+
+void qnode_free(qnode_t *n);
+/* Set errbuf to "column C (byte B): msg" for position pos of text. */
+void q_error(char *errbuf, size_t errlen, const char *text, size_t pos,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+typedef struct qc_param {
+	int is_text;
+	int64_t i;
+	char *s;
+} qc_param_t;
+
+typedef struct qc_out {
+	char *match;               /* FTS5 expression, NULL: no MATCH */
+	char *where;               /* SQL condition on msg m (never NULL) */
+	qc_param_t *params;        /* bound in order after the MATCH */
+	size_t nparams;
+	int64_t date_min, date_max;   /* messages can only be in [min, max) */
+} qc_out_t;
+
+/* Compile the AST.  AR_ESYNTAX (errbuf) for a prefix shorter than
+ * prefix_min characters. */
+int qc_compile(const search_query_t *q, int prefix_min, qc_out_t *out,
+    char *errbuf, size_t errlen);
+void qc_free(qc_out_t *out);
+
+/* ---- shard.c: one SQLite file per tenant and year ------------------------ */
+
+#include <pthread.h>
+
+#define SHARD_COLUMNS 7        /* from to cc bcc subject body filename */
+#define SHARD_POOL_MAX 8       /* idle reader connections kept per shard */
+#define DISPLAY_CONTEXT "search-display"
+
+enum { ST_FIND, ST_INS_MSG, ST_INS_FTS, ST_DEL_FTS, ST_DEL_MSG, ST_N };
+
+typedef struct sconn {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_N];    /* writer statements, prepared lazily */
+	struct sconn *next;
+} sconn_t;
+
+typedef struct shard {
+	uint8_t tenant[SEARCH_TENANT_LEN];
+	int year;
+	char path[4096];
+	pthread_mutex_t mu;        /* idle */
+	sconn_t *idle;             /* reader pool */
+	sconn_t *writer;           /* under search.write_mu */
+	struct shard *next;
+} shard_t;
+
+struct search {
+	char *dir;                 /* data_dir/index */
+	keysvc_t *ks;
+	char lang[64];
+	int pmin, pmax;
+	size_t body_max;
+	int threads;
+	pthread_mutex_t write_mu;  /* one writer */
+	pthread_rwlock_t drop_lock;/* searches: read; tenant drop: write */
+	pthread_mutex_t shards_mu; /* the shard list */
+	shard_t *shards;
+	pthread_mutex_t ver_mu;    /* cached current key versions */
+	struct kver_cache {
+		uint8_t tenant[SEARCH_TENANT_LEN];
+		uint32_t version;
+		int64_t at_us;
+	} kver[16];
+};
+
+/* Set the calling thread's error message; returns rc. */
+int search_fail(int rc, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* data_dir/index/<tenant hex> */
+int shard_tenant_dir(const search_t *idx, const uint8_t *tenant, char *buf,
+    size_t len);
+/* Years with a shard file, newest first; *years malloc'd. */
+int shard_years(const search_t *idx, const uint8_t *tenant, int **years,
+    size_t *n);
+/* The shard object of (tenant, year); NULL (AR_ENOENT) when the file does
+ * not exist and create is 0.  Shard objects live until search_close or a
+ * tenant drop. */
+int shard_get(search_t *idx, const uint8_t *tenant, int year, int create,
+    shard_t **out);
+/* Borrow a reader connection / give it back. */
+int shard_reader(search_t *idx, shard_t *sh, sconn_t **out);
+void shard_release(shard_t *sh, sconn_t *c);
+/* The writer connection (caller holds write_mu); the file is created with
+ * the tenant's language when missing. */
+int shard_writer(search_t *idx, shard_t *sh, sconn_t **out);
+void shard_conn_close(sconn_t *c);
+/* Forget (close) every shard of a tenant; caller holds write_mu and
+ * drop_lock for writing. */
+void shard_forget_tenant(search_t *idx, const uint8_t *tenant);
+void shard_forget_all(search_t *idx);
+/* Year (UTC) of a date, clamped to 1..9999. */
+int shard_year_of(int64_t date);
+/* Key to seal/open blobs of a tenant at a key version. */
+int shard_display_key(search_t *idx, const uint8_t *tenant, uint32_t kver,
+    uint8_t key[32]);
+
+/* Schema of a new shard plus its meta rows; the tokenizer must already be
+ * registered.  Used by shard.c and the fuzzer's in-memory database. */
+int shard_schema_create(sqlite3 *db, const char *tenant_hex, int year,
+    const char *lang, int prefix_min, int prefix_max);
+
+/* ---- blob.c: encrypted row blobs ----------------------------------------- */
+
+/* Seal n strings for (tenant, id, kind) under key: version | nonce | box.
+ * *out malloc'd. */
+int blob_seal(const uint8_t key[32], uint32_t kver,
+    const uint8_t tenant[SEARCH_TENANT_LEN], const uint8_t id[SEARCH_ID_LEN],
+    char kind, const char *const *strs, size_t n, uint8_t **out,
+    size_t *outlen);
+/* Key version a blob was sealed with (0 if malformed). */
+uint32_t blob_version(const uint8_t *blob, size_t len);
+/* Open a blob into n malloc'd strings (strs[i] freed by the caller).
+ * AR_ECORRUPT if the tag, tenant, id or kind do not match. */
+int blob_open(const uint8_t key[32], const uint8_t tenant[SEARCH_TENANT_LEN],
+    const uint8_t id[SEARCH_ID_LEN], char kind, const uint8_t *blob,
+    size_t len, char **strs, size_t n);
+
+/* ---- small dynamic string (query_compile.c) ------------------------------ */
+
+typedef struct sbuf {
+	char *p;
+	size_t len, cap;
+	int oom;
+} sbuf_t;
+
+void sb_add(sbuf_t *b, const char *s, size_t n);
+void sb_puts(sbuf_t *b, const char *s);
+void sb_printf(sbuf_t *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif /* SEARCH_PRIV_H */

@@ -1,0 +1,415 @@
+/*
+ * tokenizer.c - the blind FTS5 tokenizer "blind".
+ *
+ * Every token written to the index is TK_TOKEN_LEN characters of base32:
+ * the first 80 bits of SipHash-2-4-128 (crypto_shorthash_siphashx24) keyed
+ * with the shard tenant's token key, over "<kind>:<normalised text>":
+ *
+ *   e:<word>     exact word (every word, at its position)
+ *   s:<stem>     Snowball stem, co-located (shards with a language)
+ *   p:<prefix>   prefixes of prefix_min..prefix_max characters, co-located
+ *   c:<xy> c:<x> CJK: bigram of each character and the next, with the
+ *                character itself co-located (the last one alone)
+ *   a:<addr>     whole address   } co-located with the first word of
+ *   l:<local>    local part      } every local@domain in the text
+ *   d:<domain>   domain          }
+ *
+ * Queries are tokenized by the same code (FTS5_TOKENIZE_QUERY): the query
+ * compiler starts each quoted string with a marker "<m>:" (TK_M_*) saying
+ * which kind of token to emit; one token per position, no co-location.
+ * Stemming and the hashing key are fixed per shard, so a query always
+ * matches the way the shard was built.
+ */
+#include "search/search_priv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <libstemmer.h>
+#include <sodium.h>
+
+#include "ar.h"
+
+#define TK_CACHE     4096     /* hot words per document tokenizer */
+#define TK_CACHE_LEN 40       /* longest cached word (bytes) */
+#define TK_BUF       (NZ_WORD_MAX * 2 + 600)
+
+typedef struct tk_cache_ent {
+	uint64_t tag;
+	uint8_t len;
+	uint8_t has_stem;
+	char word[TK_CACHE_LEN];
+	char e[TK_TOKEN_LEN];
+	char s[TK_TOKEN_LEN];
+} tk_cache_ent_t;
+
+struct tk_ctx {
+	uint8_t key[TK_KEY_LEN];
+	struct sb_stemmer *stem;
+	int pmin, pmax;
+	tk_cache_ent_t *cache;      /* allocated on the first document */
+};
+
+typedef int (*tk_emit_fn)(void *, int, const char *, int, int, int);
+
+int tk_language_valid(const char *lang)
+{
+	if (!lang || !*lang || strcmp(lang, "none") == 0)
+		return 1;
+	struct sb_stemmer *st = sb_stemmer_new(lang, "UTF_8");
+	if (!st)
+		return 0;
+	sb_stemmer_delete(st);
+	return 1;
+}
+
+tk_ctx_t *tk_ctx_new(const uint8_t key[TK_KEY_LEN], const char *lang,
+    int prefix_min, int prefix_max)
+{
+	tk_ctx_t *c;
+	if (sodium_init() < 0 || !(c = sodium_malloc(sizeof *c)))
+		return NULL;
+	memset(c, 0, sizeof *c);
+	memcpy(c->key, key, TK_KEY_LEN);
+	c->pmin = prefix_min;
+	c->pmax = prefix_max;
+	if (lang && *lang && strcmp(lang, "none") != 0) {
+		c->stem = sb_stemmer_new(lang, "UTF_8");
+		if (!c->stem) {
+			sodium_free(c);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+void tk_ctx_free(tk_ctx_t *c)
+{
+	if (!c)
+		return;
+	if (c->stem)
+		sb_stemmer_delete(c->stem);
+	if (c->cache) {
+		sodium_memzero(c->cache, sizeof(tk_cache_ent_t) * TK_CACHE);
+		free(c->cache);
+	}
+	sodium_free(c);            /* wipes the key */
+}
+
+static void b32(const unsigned char *h, char out[TK_TOKEN_LEN])
+{
+	static const char al[] = "abcdefghijklmnopqrstuvwxyz234567";
+	uint64_t hi = (uint64_t)h[0] << 32 | (uint64_t)h[1] << 24 |
+	    (uint64_t)h[2] << 16 | (uint64_t)h[3] << 8 | h[4];
+	uint64_t lo = (uint64_t)h[5] << 32 | (uint64_t)h[6] << 24 |
+	    (uint64_t)h[7] << 16 | (uint64_t)h[8] << 8 | h[9];
+	for (int i = 0; i < 8; i++) {
+		out[i] = al[(hi >> (35 - 5 * i)) & 31];
+		out[8 + i] = al[(lo >> (35 - 5 * i)) & 31];
+	}
+}
+
+/* token of kind:text */
+static void tk_hash(const tk_ctx_t *c, char kind, const char *s, size_t len,
+    char out[TK_TOKEN_LEN])
+{
+	unsigned char buf[TK_BUF];
+	unsigned char h[crypto_shorthash_siphashx24_BYTES];
+	if (len > sizeof buf - 2)
+		len = sizeof buf - 2;
+	buf[0] = (unsigned char)kind;
+	buf[1] = ':';
+	memcpy(buf + 2, s, len);
+	crypto_shorthash_siphashx24(h, buf, len + 2, c->key);
+	b32(h, out);
+}
+
+/* stem token of a normalised word; 0 when the shard does not stem */
+static int stem_token(tk_ctx_t *c, const char *w, size_t len,
+    char out[TK_TOKEN_LEN])
+{
+	if (!c->stem)
+		return 0;
+	const sb_symbol *st = sb_stemmer_stem(c->stem, (const sb_symbol *)w,
+	    (int)len);
+	if (!st) {
+		tk_hash(c, 's', w, len, out);
+		return 1;
+	}
+	tk_hash(c, 's', (const char *)st, (size_t)sb_stemmer_length(c->stem),
+	    out);
+	return 1;
+}
+
+static uint64_t fnv(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+	return h;
+}
+
+/* exact and stem tokens of a word, through the cache */
+static int word_tokens(tk_ctx_t *c, const char *w, size_t len,
+    char e[TK_TOKEN_LEN], char s[TK_TOKEN_LEN])
+{
+	tk_cache_ent_t *ent = NULL;
+	if (len < TK_CACHE_LEN) {
+		if (!c->cache)
+			c->cache = calloc(TK_CACHE, sizeof *c->cache);
+		if (c->cache) {
+			uint64_t h = fnv(w, len);
+			ent = &c->cache[h & (TK_CACHE - 1)];
+			if (ent->tag == h && ent->len == len &&
+			    memcmp(ent->word, w, len) == 0) {
+				memcpy(e, ent->e, TK_TOKEN_LEN);
+				memcpy(s, ent->s, TK_TOKEN_LEN);
+				return ent->has_stem;
+			}
+			ent->tag = h;
+			ent->len = (uint8_t)len;
+			memcpy(ent->word, w, len);
+		}
+	}
+	tk_hash(c, 'e', w, len, e);
+	int has = stem_token(c, w, len, s);
+	if (ent) {
+		memcpy(ent->e, e, TK_TOKEN_LEN);
+		memcpy(ent->s, s, TK_TOKEN_LEN);
+		ent->has_stem = (uint8_t)has;
+	}
+	return has;
+}
+
+typedef struct emitter {
+	void *pctx;
+	tk_emit_fn fn;
+	int rc;
+} emitter_t;
+
+static int emit(emitter_t *em, int colocated, char kind, const tk_ctx_t *c,
+    const char *s, size_t len, const nz_word_t *w)
+{
+	char tok[TK_TOKEN_LEN];
+	tk_hash(c, kind, s, len, tok);
+	em->rc = em->fn(em->pctx, colocated ? FTS5_TOKEN_COLOCATED : 0, tok,
+	    TK_TOKEN_LEN, (int)w->off, (int)w->end);
+	return em->rc;
+}
+
+static int emit_tok(emitter_t *em, int colocated, const char *tok,
+    const nz_word_t *w)
+{
+	em->rc = em->fn(em->pctx, colocated ? FTS5_TOKEN_COLOCATED : 0, tok,
+	    TK_TOKEN_LEN, (int)w->off, (int)w->end);
+	return em->rc;
+}
+
+/* CJK run: n positions; bigram i..i+1 (query: the last one alone). */
+static int emit_cjk(emitter_t *em, tk_ctx_t *c, const nz_word_t *w,
+    int query)
+{
+	const char *p = w->norm;
+	size_t left = w->len;
+	for (int i = 0; i < w->ncp; i++) {
+		size_t one = nz_prefix_bytes(p, left, 1);
+		size_t two = nz_prefix_bytes(p, left, 2);
+		if (i + 1 < w->ncp) {
+			if (emit(em, 0, 'c', c, p, two, w))
+				return em->rc;
+			if (!query && emit(em, 1, 'c', c, p, one, w))
+				return em->rc;
+		} else if (emit(em, 0, 'c', c, p, one, w)) {
+			return em->rc;
+		}
+		p += one;
+		left -= one;
+	}
+	return 0;
+}
+
+static int emit_addr(emitter_t *em, const tk_ctx_t *c, const char *text,
+    size_t a, size_t b, const nz_word_t *w)
+{
+	char buf[512];
+	int n = nz_fold(text + a, b - a, buf, sizeof buf);
+	if (n <= 0)
+		return 0;
+	char *at = strchr(buf, '@');
+	if (!at)
+		return 0;
+	if (emit(em, 1, 'a', c, buf, (size_t)n, w) ||
+	    emit(em, 1, 'l', c, buf, (size_t)(at - buf), w) ||
+	    emit(em, 1, 'd', c, at + 1, strlen(at + 1), w))
+		return em->rc;
+	return 0;
+}
+
+static int tokenize_doc(tk_ctx_t *c, emitter_t *em, const char *text,
+    size_t len)
+{
+	nz_iter_t it;
+	nz_word_t w;
+	size_t scan = 0, as = 0, ae = 0;
+	int have_addr = 0, addr_used = 0;
+	char e[TK_TOKEN_LEN], s[TK_TOKEN_LEN];
+
+	nz_iter_init(&it, text, len);
+	while (nz_next(&it, &w)) {
+		if (w.cjk) {
+			if (emit_cjk(em, c, &w, 0))
+				return em->rc;
+			continue;
+		}
+		int has = word_tokens(c, w.norm, w.len, e, s);
+		if (emit_tok(em, 0, e, &w) || (has && emit_tok(em, 1, s, &w)))
+			return em->rc;
+		int top = w.ncp < c->pmax ? w.ncp : c->pmax;
+		for (int k = c->pmin; k <= top; k++)
+			if (emit(em, 1, 'p', c, w.norm,
+			    nz_prefix_bytes(w.norm, w.len, k), &w))
+				return em->rc;
+		while (w.off >= ae && scan < len) {
+			have_addr = nz_find_address(text, len, scan, &as, &ae);
+			if (!have_addr) {
+				scan = len;
+				break;
+			}
+			addr_used = 0;
+			scan = ae;
+		}
+		if (have_addr && !addr_used && w.off >= as && w.off < ae) {
+			addr_used = 1;
+			if (emit_addr(em, c, text, as, ae, &w))
+				return em->rc;
+		}
+	}
+	return 0;
+}
+
+static int tokenize_query(tk_ctx_t *c, emitter_t *em, const char *text,
+    size_t len)
+{
+	char mode = TK_M_WORD;
+	nz_iter_t it;
+	nz_word_t w, next;
+	char e[TK_TOKEN_LEN], s[TK_TOKEN_LEN];
+
+	if (len >= 2 && text[1] == ':' && strchr("wepadl", text[0])) {
+		mode = text[0];
+		text += 2;
+		len -= 2;
+	}
+	if (mode == TK_M_ADDR || mode == TK_M_DOMAIN || mode == TK_M_LOCAL) {
+		char buf[512];
+		int n = nz_fold(text, len, buf, sizeof buf);
+		nz_word_t whole = { 0, len + 2, buf, 0, 0, 0 };
+		if (n <= 0)
+			return 0;
+		char *p = buf;
+		size_t plen = (size_t)n;
+		if (mode == TK_M_DOMAIN && *p == '@') {
+			p++;
+			plen--;
+		}
+		if (mode == TK_M_LOCAL && plen && p[plen - 1] == '@')
+			plen--;
+		if (plen == 0)
+			return 0;
+		return emit(em, 0, (char)mode, c, p, plen, &whole);
+	}
+	nz_iter_init(&it, text, len);
+	int more = nz_next(&it, &w);
+	while (more) {
+		nz_word_t cur = w;
+		char curbuf[NZ_WORD_MAX + 8];
+		memcpy(curbuf, w.norm, w.len + 1);
+		cur.norm = curbuf;
+		more = nz_next(&it, &next);
+		if (more)
+			w = next;
+		cur.off += 2;
+		cur.end += 2;
+		if (cur.cjk) {
+			if (emit_cjk(em, c, &cur, 1))
+				return em->rc;
+		} else if (mode == TK_M_PREFIX && !more) {
+			int k = cur.ncp < c->pmax ? cur.ncp : c->pmax;
+			if (emit(em, 0, 'p', c, cur.norm,
+			    nz_prefix_bytes(cur.norm, cur.len, k), &cur))
+				return em->rc;
+		} else {
+			int has = mode != TK_M_EXACT &&
+			    stem_token(c, cur.norm, cur.len, s);
+			if (has) {
+				if (emit_tok(em, 0, s, &cur))
+					return em->rc;
+			} else {
+				tk_hash(c, 'e', cur.norm, cur.len, e);
+				if (emit_tok(em, 0, e, &cur))
+					return em->rc;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---- FTS5 glue ----------------------------------------------------------- */
+
+static int x_create(void *ud, const char **az, int n, Fts5Tokenizer **out)
+{
+	*out = (Fts5Tokenizer *)ud;
+	return SQLITE_OK;
+}
+
+static void x_delete(Fts5Tokenizer *t)
+{
+}
+
+static int x_tokenize(Fts5Tokenizer *t, void *pctx, int flags,
+    const char *text, int ntext, tk_emit_fn fn)
+{
+	tk_ctx_t *c = (tk_ctx_t *)t;
+	emitter_t em = { pctx, fn, SQLITE_OK };
+	if (ntext <= 0)
+		return SQLITE_OK;
+	if (flags & FTS5_TOKENIZE_QUERY)
+		tokenize_query(c, &em, text, (size_t)ntext);
+	else
+		tokenize_doc(c, &em, text, (size_t)ntext);
+	return em.rc == SQLITE_DONE ? SQLITE_OK : em.rc;
+}
+
+static void x_destroy(void *ud)
+{
+	tk_ctx_free(ud);
+}
+
+static fts5_api *fts5_of(sqlite3 *db)
+{
+	fts5_api *api = NULL;
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return NULL;
+	sqlite3_bind_pointer(st, 1, (void *)&api, "fts5_api_ptr", NULL);
+	sqlite3_step(st);
+	sqlite3_finalize(st);
+	return api;
+}
+
+int tk_register(sqlite3 *db, tk_ctx_t *ctx)
+{
+	static fts5_tokenizer tok = { x_create, x_delete, x_tokenize };
+	fts5_api *api = fts5_of(db);
+	if (!api) {
+		tk_ctx_free(ctx);
+		return AR_EIO;
+	}
+	if (api->xCreateTokenizer(api, TK_NAME, ctx, &tok, x_destroy) !=
+	    SQLITE_OK) {
+		tk_ctx_free(ctx);
+		return AR_EIO;
+	}
+	return 0;
+}
