@@ -53,13 +53,16 @@ cat <<INFO
 
   data directory   $DATA
   key service      $KEYS (socket $KEYS/keysvc.sock)
-  SMTP             $(conf smtp_listen)
-  console          https://$(conf web_listen)/
+  SMTP             $(conf smtp_listen)  (journal reports, Google copies, BCC copies;
+                   STARTTLS with $DATA/tls/cert.pem)
   configuration    $DATA/archived.conf
+  (the web console is not built yet: use archivectl)
 
   add a tenant     $CTL tenant add acme --journal-address journal@acme.example
   import mail      $CTL import --tenant acme path/to/maildir-or-mbox-or.eml
+  send a message   swaks --server $(conf smtp_listen) --to journal@acme.example
   list, verify     $CTL list --tenant acme ; $CTL verify
+  spool            $CTL queue
 
 INFO
 wait -n "${pids[@]}" || true

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# bench/ingest - SMTP ingest: Postfix's smtp-source drives archived (fsync
+# before every 250) and Postfix's smtp-sink (this machine's SMTP ceiling,
+# storing nothing) in the same run, 10 KB messages, 8 and 32 sessions; then
+# the sample corpus end to end.  Prints messages/s to 250 and to catalog
+# commit, p50/p99 of the 250 (archived's own per-message log: end of DATA
+# to 250), archived's peak RSS.
+#   bench/ingest.sh [BUILD_DIR] [MESSAGES]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+B=${1:-$ROOT/build}
+N=${2:-5000}
+W=$(mktemp -d "${TMPDIR:-/var/tmp}/ar-bench-ingest-XXXXXX")
+pids=()
+trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$W"' EXIT
+PATH=$PATH:/usr/sbin
+
+"$B/keysvc/archive-keysvc" -d "$W/keys" 2>"$W/keysvc.log" & pids+=($!)
+for _ in $(seq 100); do [ -S "$W/keys/keysvc.sock" ] && break; sleep 0.05; done
+CTL="$B/tools/archivectl -d $W/data"
+$CTL init --keysvc-socket "$W/keys/keysvc.sock" >/dev/null
+sed -i 's/^smtp_listen = .*/smtp_listen = 127.0.0.1:0/' "$W/data/archived.conf"
+$CTL tenant add bench --journal-address journal@bench.example >/dev/null
+"$B/archived/archived" -d "$W/data" 2>"$W/archived.log" & APID=$!; pids+=($APID)
+for _ in $(seq 200); do
+  PORT=$(sed -n 's/.*smtp listen=.* port=\([0-9]*\) .*status=ready.*/\1/p' "$W/archived.log")
+  [ -n "$PORT" ] && break; sleep 0.05
+done
+SINKPORT=$((20000 + RANDOM % 20000))
+smtp-sink -u nobody 127.0.0.1:$SINKPORT 256 >/dev/null 2>&1 & pids+=($!)
+sleep 0.3
+
+objects() { $CTL --json stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["tenants"][0]["objects"])'; }
+now() { date +%s.%N; }
+total=0
+for s in 8 32; do
+  t0=$(now); smtp-source -c -s $s -l 10240 -m "$N" -t journal@bench.example \
+      -f bench@example.org 127.0.0.1:$SINKPORT >/dev/null; t1=$(now)
+  sink=$(python3 -c "print($N / ($t1 - $t0))")
+  : >"$W/mark"; lines0=$(wc -l <"$W/archived.log")
+  t0=$(now); smtp-source -c -s $s -l 10240 -m "$N" -t journal@bench.example \
+      -f bench@example.org 127.0.0.1:$PORT >/dev/null; t1=$(now)
+  total=$((total + N))
+  # smtp-source sends the same bytes each time: dedup keeps one object per
+  # run, so "committed" is counted from the pipeline's log lines
+  for _ in $(seq 600); do
+    done_n=$(tail -n +"$lines0" "$W/archived.log" | grep -c "status=\(stored\|duplicate\|replayed\)" || true)
+    [ "$done_n" -ge "$N" ] && break; sleep 0.1
+  done
+  t2=$(now)
+  tail -n +"$lines0" "$W/archived.log" | python3 -c "
+import re,sys
+d=sorted(int(m.group(1)) for l in sys.stdin if 'event=message result=250' in l
+         for m in [re.search(r'dur_ms=(\d+)', l)] if m)
+n=$N; a=n/($t1-$t0); c=n/($t2-$t0); s=$sink
+print(f'{$s:2d} sessions: archived {a:7.0f} msg/s to 250, {c:7.0f} msg/s to catalog commit,'
+      f' 250 latency p50 {d[len(d)//2]} ms p99 {d[len(d)*99//100]} ms'
+      f' | smtp-sink {s:7.0f} msg/s | archived/smtp-sink {a/s:.2f}')"
+done
+echo "archived peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$APID/status)"
+
+# the sample corpus end to end, 8 client threads
+tar --zstd -xf "$ROOT/../shared/corpus/sample.tar.zst" -C "$W"
+$CTL tenant add corpus --journal-address journal@corpus.example >/dev/null
+python3 - "$PORT" "$W/sample" <<'PY'
+import os, smtplib, sys, time, threading
+port, d = int(sys.argv[1]), sys.argv[2]
+files = sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".eml"))
+def send(part):
+    s = smtplib.SMTP("127.0.0.1", port)
+    for f in part:
+        s.sendmail("bench@example.org", ["journal@corpus.example"], open(f, "rb").read())
+    s.quit()
+t0 = time.time()
+ts = [threading.Thread(target=send, args=(files[i::8],)) for i in range(8)]
+for t in ts: t.start()
+for t in ts: t.join()
+print(f"corpus: {len(files)} messages to 250 in {time.time()-t0:.2f} s ({len(files)/(time.time()-t0):.0f} msg/s, python smtplib client)")
+open(os.environ.get("TMPDIR", "/tmp") + "/ar-bench-t0", "w").write(str(t0))
+PY
+t0=$(cat "${TMPDIR:-/tmp}/ar-bench-t0")
+for _ in $(seq 600); do
+  n=$($CTL --json stats | python3 -c 'import json,sys; print([t for t in json.load(sys.stdin)["tenants"] if t["tenant"]=="corpus"][0]["objects"])')
+  [ "$n" -ge 2865 ] && break; sleep 0.1
+done
+python3 -c "import time; t=time.time()-$t0; print(f'corpus: {$n} messages in the catalog {t:.2f} s after the first was sent ({$n/t:.0f} msg/s end to end)')"
