@@ -93,7 +93,7 @@ static int pick_cb(void *arg, const spool_entry_t *e)
 static size_t claim(ingest_pipeline_t *p, struct claim *out, size_t max)
 {
 	struct pick k = { p, out, 0, max };
-	if (spool_walk(p->sp, NULL, 0, pick_cb, &k) < 0)
+	if (spool_walk(p->sp, NULL, 0, pick_cb, &k) < 0 || k.n == 0)
 		return 0;
 	if (p->ninflight + k.n > p->capinflight) {
 		size_t cap = (p->ninflight + k.n) * 2;

@@ -385,7 +385,7 @@ static void on_disconnect(void *arg, smtp_session_t *s)
 
 static void finish(ingest_receiver_t *rv, struct rsink *k)
 {
-	char ids[MAX_TENANTS_PER_MSG * 33 + 1] = "", hex[33];
+	char ids[2 * SPOOL_ID_LEN + 1] = "", hex[33];   /* the first entry id */
 	int rc = k->status, first = 0;
 
 	for (size_t i = 0; i < k->n; i++) {

@@ -242,7 +242,8 @@ static int chain_txn(store_t *st, MDB_txn *txn, void *arg)
 			    "signs them)", (unsigned long long)last + 1,
 			    (unsigned long long)head_seq);
 	}
-	qsort(c->ids, c->n, sizeof *c->ids, cmp_logged);
+	if (c->n)
+		qsort(c->ids, c->n, sizeof *c->ids, cmp_logged);
 	return 0;
 }
 
