@@ -153,3 +153,34 @@ int ar_config_path(const struct ar_config *cfg, const char *name, char *out,
 {
 	return ar_path(out, outlen, "%s/%s", cfg->data_dir, name);
 }
+
+int ar_config_open_store(const struct ar_config *cfg, keysvc_t *ks,
+    store_backend_t **be, store_t **st, char *err, size_t errlen)
+{
+	char path[AR_CONF_STR_MAX + 16];
+	store_open_params_t p;
+	int rc;
+
+	*be = NULL;
+	*st = NULL;
+	ar_config_path(cfg, "objects", path, sizeof path);
+	if ((rc = store_backend_open_fs(be, path))) {
+		snprintf(err, errlen, "object store %s: %s", path,
+		    ar_strerror(rc));
+		return rc;
+	}
+	memset(&p, 0, sizeof p);
+	ar_config_path(cfg, "catalog", path, sizeof path);
+	p.catalog_dir = path;
+	p.backend = *be;
+	p.ks = ks;
+	p.map_size = cfg->catalog_map_size;
+	p.checkpoint_entries = (uint32_t)cfg->checkpoint_entries;
+	p.checkpoint_seconds = cfg->checkpoint_interval;
+	if ((rc = store_open(st, &p))) {
+		snprintf(err, errlen, "catalog %s: %s", path, ar_strerror(rc));
+		store_backend_close(*be);
+		*be = NULL;
+	}
+	return rc;
+}

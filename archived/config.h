@@ -11,6 +11,8 @@
 
 #include "conf.h"
 #include "ingest/smtp_server.h"
+#include "keysvc/keysvc.h"
+#include "store/store.h"
 
 #define AR_CONFIG_FILE "archived.conf"
 
@@ -49,5 +51,14 @@ int ar_config_write_default(const char *data_dir, const char *keysvc_socket,
 /* Absolute path of name inside the data directory. */
 int ar_config_path(const struct ar_config *cfg, const char *name, char *out,
     size_t outlen);
+
+/*
+ * Open the instance's object backend (DATADIR/objects) and catalog
+ * (DATADIR/catalog) with the configured map size and checkpoint policy.
+ * ks is borrowed.  On failure err names the directory and the reason, and
+ * *be / *st are left NULL (nothing to close).
+ */
+int ar_config_open_store(const struct ar_config *cfg, keysvc_t *ks,
+    store_backend_t **be, store_t **st, char *err, size_t errlen);
 
 #endif

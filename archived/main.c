@@ -22,8 +22,7 @@ static void usage(FILE *f)
 
 static int open_all(struct daemon *d, const char *data_dir)
 {
-	char err[1024], path[AR_CONF_STR_MAX + 16];
-	store_open_params_t p;
+	char err[1024];
 	int rc;
 
 	if ((rc = ar_config_load(&d->cfg, data_dir, err, sizeof err))) {
@@ -37,23 +36,9 @@ static int open_all(struct daemon *d, const char *data_dir)
 		ar_log(AR_LOG_WARN, "keysvc socket=%s status=unavailable "
 		    "reason=\"%s\" (ingest answers 4xx until it is back)",
 		    d->cfg.keysvc_socket, keysvc_errmsg(d->ks));
-	ar_config_path(&d->cfg, "objects", path, sizeof path);
-	if ((rc = store_backend_open_fs(&d->be, path))) {
-		ar_log(AR_LOG_ERR, "objects dir=%s error=\"%s\"", path,
-		    ar_strerror(rc));
-		return rc;
-	}
-	memset(&p, 0, sizeof p);
-	ar_config_path(&d->cfg, "catalog", path, sizeof path);
-	p.catalog_dir = path;
-	p.backend = d->be;
-	p.ks = d->ks;
-	p.map_size = d->cfg.catalog_map_size;
-	p.checkpoint_entries = (uint32_t)d->cfg.checkpoint_entries;
-	p.checkpoint_seconds = d->cfg.checkpoint_interval;
-	if ((rc = store_open(&d->st, &p)))
-		ar_log(AR_LOG_ERR, "catalog dir=%s error=\"%s\"", path,
-		    ar_strerror(rc));
+	if ((rc = ar_config_open_store(&d->cfg, d->ks, &d->be, &d->st, err,
+	    sizeof err)))
+		ar_log(AR_LOG_ERR, "store error=\"%s\"", err);
 	return rc;
 }
 

@@ -82,9 +82,7 @@ void ctl_json_out(json_t *j)
 
 int ctl_open(struct ctl *c)
 {
-	char err[1024], objects[AR_CONF_STR_MAX + 16],
-	    catalog[AR_CONF_STR_MAX + 16];
-	store_open_params_t p;
+	char err[1024];
 	int rc;
 
 	if ((rc = ar_config_load(&c->cfg, c->data_dir, err, sizeof err)))
@@ -92,20 +90,9 @@ int ctl_open(struct ctl *c)
 	if ((rc = keysvc_open(&c->ks, c->cfg.keysvc_socket,
 	    (int)c->cfg.keysvc_timeout_ms)))
 		return ctl_fail(rc, "key service client: %s", ar_strerror(rc));
-	ar_config_path(&c->cfg, "objects", objects, sizeof objects);
-	ar_config_path(&c->cfg, "catalog", catalog, sizeof catalog);
-	if ((rc = store_backend_open_fs(&c->be, objects)))
-		return ctl_fail(rc, "object store %s: %s", objects,
-		    ar_strerror(rc));
-	memset(&p, 0, sizeof p);
-	p.catalog_dir = catalog;
-	p.backend = c->be;
-	p.ks = c->ks;
-	p.map_size = c->cfg.catalog_map_size;
-	p.checkpoint_entries = (uint32_t)c->cfg.checkpoint_entries;
-	p.checkpoint_seconds = c->cfg.checkpoint_interval;
-	if ((rc = store_open(&c->st, &p)))
-		return ctl_fail(rc, "catalog %s: %s", catalog, ar_strerror(rc));
+	if ((rc = ar_config_open_store(&c->cfg, c->ks, &c->be, &c->st, err,
+	    sizeof err)))
+		return ctl_fail(rc, "%s", err);
 	return 0;
 }
 
