@@ -13,6 +13,7 @@ PY=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
 MSGS=${SMTP_E2E_MESSAGES:-32000}
 T=$(mktemp -d "${TMPDIR:-/tmp}/t_smtp_engine.XXXXXX")
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+export PATH="$PATH:/usr/sbin:/sbin"   # smtp-source lives in /usr/sbin
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 FAILS=0
 PIDS=()
