@@ -237,6 +237,25 @@ int ar_read_full(int fd, void *buf, size_t len, size_t *got)
 	return done == len ? 0 : AR_ETRUNC;
 }
 
+int ar_grow(void **arr, size_t *cap, size_t n, size_t size)
+{
+	size_t ncap;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	if (ncap <= n)
+		ncap = n + 1;
+	if (ncap > SIZE_MAX / size)
+		return AR_ENOMEM;
+	if (!(p = realloc(*arr, ncap * size)))
+		return AR_ENOMEM;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
 int ar_fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -98,6 +98,13 @@ int ar_unhex(const char *hex, void *bin, size_t len);
 int ar_write_full(int fd, const void *buf, size_t len);
 int ar_read_full(int fd, void *buf, size_t len, size_t *got);
 
+/*
+ * Make room in a growable array: when element n does not fit in *cap
+ * elements of size bytes, double the allocation (16 at first).  *arr may
+ * be NULL with *cap 0.  0 or AR_ENOMEM (the array is left as it was).
+ */
+int ar_grow(void **arr, size_t *cap, size_t n, size_t size);
+
 /* fsync a directory by path. */
 int ar_fsync_dir(const char *dir);
 

@@ -54,26 +54,15 @@ static int collect(void *arg, const ingest_source_t *s)
 {
 	struct import *im = arg;
 	if (im->npaths == 0 || strcmp(im->paths[im->npaths - 1], s->path)) {
-		if (im->npaths == im->pcap) {
-			size_t cap = im->pcap ? im->pcap * 2 : 64;
-			char **p = realloc(im->paths, cap * sizeof *p);
-			if (!p)
-				return AR_ENOMEM;
-			im->paths = p;
-			im->pcap = cap;
-		}
+		if (ar_grow((void **)&im->paths, &im->pcap, im->npaths,
+		    sizeof *im->paths))
+			return AR_ENOMEM;
 		if (!(im->paths[im->npaths] = strdup(s->path)))
 			return AR_ENOMEM;
 		im->npaths++;
 	}
-	if (im->n == im->cap) {
-		size_t cap = im->cap ? im->cap * 2 : 1024;
-		struct src *p = realloc(im->srcs, cap * sizeof *p);
-		if (!p)
-			return AR_ENOMEM;
-		im->srcs = p;
-		im->cap = cap;
-	}
+	if (ar_grow((void **)&im->srcs, &im->cap, im->n, sizeof *im->srcs))
+		return AR_ENOMEM;
 	im->srcs[im->n].path = im->npaths - 1;
 	im->srcs[im->n].offset = s->offset;
 	im->srcs[im->n].length = s->length;

@@ -85,22 +85,6 @@ struct jctx {
 
 /* --- small helpers ------------------------------------------------------ */
 
-static int grow(void **v, size_t *cap, size_t n, size_t size)
-{
-	void *nv;
-	size_t nc;
-
-	if (n < *cap)
-		return 0;
-	nc = *cap ? *cap * 2 : 8;
-	nv = realloc(*v, nc * size);
-	if (nv == NULL)
-		return AR_ENOMEM;
-	*v = nv;
-	*cap = nc;
-	return 0;
-}
-
 static char *trim(char *s)
 {
 	size_t n;
@@ -318,7 +302,7 @@ static void add_gm_to(struct jctx *c, const char *addr)
 
 	if (*addr == '\0')
 		return;
-	if (grow((void **)&j->gm_to, &j->capgm, j->ngm, sizeof(char *))) {
+	if (ar_grow((void **)&j->gm_to, &j->capgm, j->ngm, sizeof(char *))) {
 		c->nomem = 1;
 		return;
 	}
@@ -389,7 +373,7 @@ static int new_part(struct jctx *c, int parent)
 		c->j->flags |= JOURNAL_F_TOO_MANY_PARTS;
 		return -1;
 	}
-	if (grow((void **)&c->parts, &c->capparts, c->nparts,
+	if (ar_grow((void **)&c->parts, &c->capparts, c->nparts,
 	    sizeof(*c->parts))) {
 		c->nomem = 1;
 		return -1;

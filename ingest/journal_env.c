@@ -16,22 +16,6 @@ struct journal_envelope {
 	size_t nfields, capfields;
 };
 
-static int env_grow(void **v, size_t *cap, size_t n, size_t size)
-{
-	void *nv;
-	size_t nc;
-
-	if (n < *cap)
-		return 0;
-	nc = *cap ? *cap * 2 : 8;
-	nv = realloc(*v, nc * size);
-	if (nv == NULL)
-		return AR_ENOMEM;
-	*v = nv;
-	*cap = nc;
-	return 0;
-}
-
 static int is_ws(char ch)
 {
 	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
@@ -62,7 +46,7 @@ static int add_field(journal_envelope_t *e, const char *name, size_t nlen,
 	struct journal_field *f;
 	char *n, *v;
 
-	if (env_grow((void **)&e->fields, &e->capfields, e->nfields,
+	if (ar_grow((void **)&e->fields, &e->capfields, e->nfields,
 	    sizeof(*e->fields)))
 		return AR_ENOMEM;
 	n = dup_trim(name, nlen);
@@ -155,7 +139,7 @@ static int add_recipients(journal_envelope_t *e, enum journal_rcpt_type t,
 			free(a);
 			continue;
 		}
-		if (env_grow((void **)&e->rcpt, &e->caprcpt, e->nrcpt,
+		if (ar_grow((void **)&e->rcpt, &e->caprcpt, e->nrcpt,
 		    sizeof(*e->rcpt))) {
 			free(a);
 			return AR_ENOMEM;

@@ -128,14 +128,9 @@ static int list_dir(const char *dir, char ***names, size_t *n, char *err,
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		if (*n == cap) {
-			char **l;
-			cap = cap ? cap * 2 : 64;
-			if (!(l = realloc(*names, cap * sizeof *l))) {
-				closedir(d);
-				return AR_ENOMEM;
-			}
-			*names = l;
+		if (ar_grow((void **)names, &cap, *n, sizeof **names)) {
+			closedir(d);
+			return AR_ENOMEM;
 		}
 		if (!((*names)[(*n)++] = strdup(de->d_name))) {
 			closedir(d);

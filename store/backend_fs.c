@@ -104,16 +104,9 @@ static int fs_mark_dirty(fs_backend_t *fb, const char *dir)
 	for (size_t i = 0; i < fb->ndirty; i++)
 		if (strcmp(fb->dirty[i], dir) == 0)
 			goto out;
-	if (fb->ndirty == fb->cap) {
-		size_t ncap = fb->cap ? 2 * fb->cap : 16;
-		char **n = realloc(fb->dirty, ncap * sizeof *n);
-		if (!n) {
-			rc = AR_ENOMEM;
-			goto out;
-		}
-		fb->dirty = n;
-		fb->cap = ncap;
-	}
+	if ((rc = ar_grow((void **)&fb->dirty, &fb->cap, fb->ndirty,
+	    sizeof *fb->dirty)))
+		goto out;
 	if (!(fb->dirty[fb->ndirty] = strdup(dir))) {
 		rc = AR_ENOMEM;
 		goto out;

@@ -532,15 +532,10 @@ static int tenant_walk_txn(store_t *st, MDB_txn *txn, void *arg)
 	    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size != STORE_TENANT_LEN)
 			continue;
-		if (c->n == c->cap) {
-			size_t cap = c->cap ? c->cap * 2 : 16;
-			store_tenant_t *l = realloc(c->list, cap * sizeof *l);
-			if (!l) {
-				mdb_cursor_close(cur);
-				return AR_ENOMEM;
-			}
-			c->list = l;
-			c->cap = cap;
+		if (ar_grow((void **)&c->list, &c->cap, c->n,
+		    sizeof *c->list)) {
+			mdb_cursor_close(cur);
+			return AR_ENOMEM;
 		}
 		if (tenant_decode(k.mv_data, &v, &c->list[c->n]) == 0)
 			c->n++;

@@ -281,16 +281,9 @@ static int batch_reserve(store_batch_t *b, const struct batch_item *proto,
 	struct batch_item *it;
 
 	pthread_mutex_lock(&b->lock);
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 64;
-		struct batch_item *items = realloc(b->items,
-		    cap * sizeof *items);
-		if (!items) {
-			pthread_mutex_unlock(&b->lock);
-			return AR_ENOMEM;
-		}
-		b->items = items;
-		b->cap = cap;
+	if (ar_grow((void **)&b->items, &b->cap, b->n, sizeof *b->items)) {
+		pthread_mutex_unlock(&b->lock);
+		return AR_ENOMEM;
 	}
 	it = &b->items[b->n];
 	*it = *proto;

@@ -76,14 +76,8 @@ static struct logged *find_logged(struct vctx *c, const uint8_t *id)
 
 static int add_logged(struct vctx *c, const store_log_entry_t *e)
 {
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 1024;
-		struct logged *l = realloc(c->ids, cap * sizeof *l);
-		if (!l)
-			return AR_ENOMEM;
-		c->ids = l;
-		c->cap = cap;
-	}
+	if (ar_grow((void **)&c->ids, &c->cap, c->n, sizeof *c->ids))
+		return AR_ENOMEM;
 	memset(&c->ids[c->n], 0, sizeof c->ids[c->n]);
 	memcpy(c->ids[c->n].id, e->object, STORE_ID_LEN);
 	memcpy(c->ids[c->n].digest, e->digest, STORE_HASH_LEN);
@@ -109,15 +103,10 @@ static int load_ckpts(store_t *st, MDB_txn *txn, struct vctx *c)
 		if (k.mv_size != STORE_TENANT_LEN + 8 ||
 		    memcmp(kp, c->t->id, STORE_TENANT_LEN))
 			break;
-		if (c->nckpt == c->ckcap) {
-			size_t cap = c->ckcap ? c->ckcap * 2 : 64;
-			ck = realloc(c->ckpts, cap * sizeof *ck);
-			if (!ck) {
-				mdb_cursor_close(cur);
-				return AR_ENOMEM;
-			}
-			c->ckpts = ck;
-			c->ckcap = cap;
+		if (ar_grow((void **)&c->ckpts, &c->ckcap, c->nckpt,
+		    sizeof *c->ckpts)) {
+			mdb_cursor_close(cur);
+			return AR_ENOMEM;
 		}
 		ck = &c->ckpts[c->nckpt];
 		ck->seq = ar_get_u64(kp + STORE_TENANT_LEN);
