@@ -1,10 +1,10 @@
 /*
  * jobs.c - archived's scheduler thread.
  *
- * Every tick it signs each tenant's log head whose last checkpoint is
- * older than checkpoint_interval (or which has checkpoint_entries unsigned
- * entries), so the log is signed at an interval even when nothing else
- * asks for it.
+ * Every tick it asks the store to sign each tenant's log head whose last
+ * checkpoint is older than checkpoint_interval (or which has
+ * checkpoint_entries unsigned entries), so the log is signed at an
+ * interval even when nothing else asks for it.
  */
 #include <errno.h>
 #include <string.h>
@@ -16,27 +16,16 @@
 static int ckpt_tenant(void *arg, const store_tenant_t *t)
 {
 	struct daemon *d = arg;
-	store_tenant_stats_t s;
 	char hex[2 * STORE_TENANT_LEN + 1];
 	int rc;
 
 	if (t->state == STORE_TENANT_SHREDDED)
 		return 0;
-	/* store_log_checkpoint signs only when there is something new; the
-	 * interval check keeps it from signing every tick */
-	if ((rc = store_tenant_stats(d->st, t->id, &s)))
-		return 0;
-	if (s.log_entries == s.last_checkpoint_seq)
-		return 0;
-	if (ar_now() - s.last_checkpoint_time < d->cfg.checkpoint_interval &&
-	    s.log_entries - s.last_checkpoint_seq <
-	    (uint64_t)d->cfg.checkpoint_entries)
-		return 0;
-	rc = store_log_checkpoint(d->st, t->id, NULL);
-	ar_log(rc ? AR_LOG_WARN : AR_LOG_INFO, "tenant=%s job=checkpoint "
-	    "status=%s%s%s", ar_hex(t->id, STORE_TENANT_LEN, hex),
-	    rc ? "failed" : "ok", rc ? " reason=" : "",
-	    rc ? store_errmsg(d->st) : "");
+	/* the store knows the rule (entries or age since the last one) */
+	if ((rc = store_log_checkpoint_due(d->st, t->id, NULL)))
+		ar_log(AR_LOG_WARN, "tenant=%s job=checkpoint status=failed "
+		    "reason=\"%s\"", ar_hex(t->id, STORE_TENANT_LEN, hex),
+		    store_errmsg(d->st));
 	return 0;
 }
 

@@ -389,6 +389,12 @@ int log_checkpoint_if_due(store_t *st,
 	return 0;
 }
 
+int store_log_checkpoint_due(store_t *st,
+    const uint8_t tenant[STORE_TENANT_LEN], uint64_t *seq_out)
+{
+	return log_checkpoint_if_due(st, tenant, 0, seq_out);
+}
+
 int store_log_checkpoint(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
     uint64_t *seq_out)
 {

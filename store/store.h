@@ -437,6 +437,11 @@ typedef int (*store_log_cb)(void *arg, const store_log_entry_t *e);
 /* Walk entries from seq 'from' (1 = all) in order, decrypting details. */
 int store_log_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
     uint64_t from, store_log_cb cb, void *arg);
+/* Sign the tenant's log head if a checkpoint is due: checkpoint_entries
+ * unsigned entries, or the last checkpoint older than checkpoint_seconds.
+ * *seq_out (may be NULL) receives the last signed seq. */
+int store_log_checkpoint_due(store_t *st,
+    const uint8_t tenant[STORE_TENANT_LEN], uint64_t *seq_out);
 /* Sign the tenant's current log head now (on demand). */
 int store_log_checkpoint(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
     uint64_t *seq_out);
