@@ -5,6 +5,7 @@
 #include <gmime/gmime.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,6 +141,27 @@ static json_t *text(const char *value)
 	g_free(valid);
 	g_free(d);
 	return j ? j : json_null();
+}
+
+int ingest_digest(store_read_cb read, void *arg,
+    uint8_t sha[STORE_HASH_LEN], unsigned char *peek, size_t peekcap,
+    size_t *npeek)
+{
+	unsigned char buf[64 * 1024];
+	crypto_hash_sha256_state h;
+	size_t got;
+	int rc;
+
+	*npeek = 0;
+	crypto_hash_sha256_init(&h);
+	while ((rc = read(arg, buf, sizeof buf, &got)) == 0 && got > 0) {
+		size_t k = got < peekcap - *npeek ? got : peekcap - *npeek;
+		crypto_hash_sha256_update(&h, buf, got);
+		memcpy(peek + *npeek, buf, k);
+		*npeek += k;
+	}
+	crypto_hash_sha256_final(&h, sha);
+	return rc;
 }
 
 char *ingest_header_summary(const unsigned char *buf, size_t len,

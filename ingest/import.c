@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,11 +121,10 @@ static void import_one(struct import *im, size_t i)
 	const struct src *s = &im->srcs[i];
 	const char *path = im->paths[s->path];
 	unsigned char buf[HEADER_PEEK];
-	crypto_hash_sha256_state h;
 	struct reader r;
 	store_ingest_t m;
 	char why[600];
-	size_t peek = 0, got, slot;
+	size_t peek = 0, slot;
 	int fd, parsed = 0, rc;
 
 	im->started[i - im->first] = ar_mono_us();
@@ -136,30 +134,17 @@ static void import_one(struct import *im, size_t i)
 		return;
 	}
 	/* First pass: the SHA-256 for dedup, and the header to summarise. */
-	crypto_hash_sha256_init(&h);
 	r.fd = fd;
 	r.off = s->offset;
 	r.end = s->offset + s->length;
-	for (;;) {
-		unsigned char *p = peek < sizeof buf ? buf + peek : NULL;
-		unsigned char tmp[64 * 1024];
-		size_t cap = p ? sizeof buf - peek : sizeof tmp;
-		if ((rc = read_cb(&r, p ? p : tmp, cap, &got)))
-			break;
-		if (got == 0)
-			break;
-		crypto_hash_sha256_update(&h, p ? p : tmp, got);
-		if (p)
-			peek += got;
-	}
-	if (rc) {
+	memset(&m, 0, sizeof m);
+	if ((rc = ingest_digest(read_cb, &r, m.plain_sha256, buf, sizeof buf,
+	    &peek))) {
 		snprintf(why, sizeof why, "%s: %s", path, ar_strerror(rc));
 		close(fd);
 		fail(im, i, rc, why);
 		return;
 	}
-	memset(&m, 0, sizeof m);
-	crypto_hash_sha256_final(&h, m.plain_sha256);
 	m.tenant = im->t;
 	m.received = ar_now();
 	m.meta = ingest_header_summary(buf, peek, "{\"source\":\"import\"}",

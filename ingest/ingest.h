@@ -53,6 +53,15 @@ int ingest_sources(const char *path, ingest_source_cb cb, void *arg,
 char *ingest_header_summary(const unsigned char *buf, size_t len,
     const char *extra, int *parsed);
 
+/*
+ * Read a message to its end through read(arg, ...): its SHA-256 into sha,
+ * and its first bytes (at most peekcap, *npeek of them) into peek for
+ * ingest_header_summary.  0 or the read callback's status.
+ */
+int ingest_digest(store_read_cb read, void *arg,
+    uint8_t sha[STORE_HASH_LEN], unsigned char *peek, size_t peekcap,
+    size_t *npeek);
+
 /* --- archivectl import -------------------------------------------------- */
 
 typedef struct ingest_import_stats {

@@ -13,7 +13,6 @@
 #include <gmime/gmime.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -312,10 +311,9 @@ static void add_entry(ingest_pipeline_t *p, store_batch_t *b,
 	for (size_t i = 0; i < nparts; i++) {
 		long idx = journal_kind(j) == JOURNAL_PLAIN ? -1 : (long)i;
 		GMimeStream *s = original_stream(msg, j, idx);
-		unsigned char peek[PEEK], buf[64 * 1024], receipt[SPOOL_ID_LEN + 1];
-		crypto_hash_sha256_state h;
+		unsigned char peek[PEEK], receipt[SPOOL_ID_LEN + 1];
 		store_ingest_t m;
-		size_t npeek = 0, got;
+		size_t npeek = 0;
 		json_t *extra;
 		char *extra_s, hex[65];
 		int parsed;
@@ -325,18 +323,8 @@ static void add_entry(ingest_pipeline_t *p, store_batch_t *b,
 			break;
 		}
 		memset(&m, 0, sizeof m);
-		crypto_hash_sha256_init(&h);
-		while ((rc = stream_read_cb(s, buf, sizeof buf, &got)) == 0 &&
-		    got) {
-			crypto_hash_sha256_update(&h, buf, got);
-			if (npeek < sizeof peek) {
-				size_t k = got < sizeof peek - npeek ? got :
-				    sizeof peek - npeek;
-				memcpy(peek + npeek, buf, k);
-				npeek += k;
-			}
-		}
-		if (rc) {
+		if ((rc = ingest_digest(stream_read_cb, s, m.plain_sha256, peek,
+		    sizeof peek, &npeek))) {
 			rc = ar_sealed_stream_status(msg) ?
 			    ar_sealed_stream_status(msg) : rc;
 			snprintf(en->why, sizeof en->why, "reading part %zu: %s",
@@ -344,7 +332,6 @@ static void add_entry(ingest_pipeline_t *p, store_batch_t *b,
 			g_object_unref(s);
 			break;
 		}
-		crypto_hash_sha256_final(&h, m.plain_sha256);
 		ar_hex(m.plain_sha256, 32, hex);
 		extra = meta_extra(j, idx, smtp, i ? first_sha : NULL,
 		    first_mid[0] ? first_mid : NULL);
