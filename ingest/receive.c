@@ -256,11 +256,11 @@ static void sink_free(struct rsink *k)
 static void *on_data_begin(void *arg, smtp_session_t *s,
     struct smtp_reply *r)
 {
+	ingest_receiver_t *rv = arg;
 	struct rsession *rs = session_of(s);
 	struct rsink *k;
 	int rc;
 
-	(void)arg;
 	if (!rs || rs->n == 0 || !(k = calloc(1, sizeof *k))) {
 		smtp_reply_set(r, 451, "4.3.0", "Local error, try again later");
 		return NULL;
@@ -268,7 +268,6 @@ static void *on_data_begin(void *arg, smtp_session_t *s,
 	k->started_us = ar_mono_us();
 	ar_strlcpy(k->session, smtp_session_info(s)->id, sizeof k->session);
 	for (size_t i = 0; i < rs->n; i++) {
-		ingest_receiver_t *rv = arg;
 		rc = spool_put_begin(rv->sp, rs->tenants[i].t.id,
 		    rs->tenants[i].t.key_version, &k->e[i].put);
 		if (rc) {
