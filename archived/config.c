@@ -41,8 +41,9 @@ static const struct ar_conf_def config_defs[] = {
 	  "TLS certificate (PEM) for STARTTLS and HTTPS" },
 	{ "tls_key", AR_CONF_STR, OFF(tls_key), "tls/key.pem", 0, 0,
 	  "TLS private key (PEM)" },
-	{ "pipeline_workers", AR_CONF_INT, OFF(pipeline_workers), "2", 1, 64,
-	  "threads draining the spool into the store" },
+	{ "pipeline_workers", AR_CONF_INT, OFF(pipeline_workers), "8", 0, 64,
+	  "threads draining the spool into the store (0: spool only, "
+	  "nothing is drained until a restart with workers)" },
 	{ "pipeline_batch", AR_CONF_INT, OFF(pipeline_batch), "64", 1, 10000,
 	  "spooled messages per catalog transaction" },
 	{ "smtp_finishers", AR_CONF_INT, OFF(smtp_finishers), "8", 1, 256,

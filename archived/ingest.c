@@ -11,7 +11,8 @@
 static void spooled(void *arg)
 {
 	struct daemon *d = arg;
-	ingest_pipeline_wake(d->pipeline);
+	if (d->pipeline)
+		ingest_pipeline_wake(d->pipeline);
 }
 
 static void *smtp_main(void *arg)
@@ -47,7 +48,12 @@ int ingest_start(struct daemon *d)
 	memset(&po, 0, sizeof po);
 	po.workers = (int)d->cfg.pipeline_workers;
 	po.batch = (int)d->cfg.pipeline_batch;
-	if ((rc = ingest_pipeline_start(&d->pipeline, d->st, d->spool, &po)))
+	if (po.workers == 0)
+		ar_log(AR_LOG_WARN, "pipeline workers=0 status=disabled "
+		    "note=\"mail is spooled, not archived, until a restart "
+		    "with pipeline_workers > 0\"");
+	else if ((rc = ingest_pipeline_start(&d->pipeline, d->st, d->spool,
+	    &po)))
 		return rc;
 	/* STARTTLS uses the instance certificate unless SMTP has its own */
 	if (!smtp.tls_cert[0] && file_exists(d->cfg.tls_cert) &&

@@ -25,6 +25,7 @@
 
 #define PEEK (64 * 1024)
 #define MAX_PARTS 255
+#define READY_MAX 8192      /* entries one walk of the spool lists */
 
 struct claim {
 	uint8_t tenant[SPOOL_TENANT_LEN];
@@ -42,6 +43,8 @@ struct ingest_pipeline {
 	int stopping, wake;
 	struct claim *inflight;     /* entries some worker is processing */
 	size_t ninflight, capinflight;
+	struct claim *ready;        /* listed by the last walk, not claimed */
+	size_t nready, rpos;
 	uint64_t stored, duplicates, failed;
 };
 
@@ -88,11 +91,22 @@ static int pick_cb(void *arg, const spool_entry_t *e)
 	return ++k->n == k->max;     /* stop the walk when full */
 }
 
-/* Claim up to max entries (lock held).  Returns how many. */
+/* Claim up to max entries (lock held).  Returns how many.  One walk of
+ * the spool lists up to READY_MAX entries, oldest first; claims take from
+ * that list until it is used up, so a large backlog costs one walk per
+ * READY_MAX entries, not one per batch. */
 static size_t claim(ingest_pipeline_t *p, struct claim *out, size_t max)
 {
-	struct pick k = { p, out, 0, max };
-	if (spool_walk(p->sp, NULL, 0, pick_cb, &k) < 0 || k.n == 0)
+	struct pick k = { p, p->ready, 0, READY_MAX };
+
+	if (p->rpos == p->nready) {
+		p->nready = p->rpos = 0;
+		if (spool_walk(p->sp, NULL, 0, pick_cb, &k) < 0)
+			return 0;
+		p->nready = k.n;
+	}
+	k.n = p->nready - p->rpos < max ? p->nready - p->rpos : max;
+	if (k.n == 0)
 		return 0;
 	if (p->ninflight + k.n > p->capinflight) {
 		size_t cap = (p->ninflight + k.n) * 2;
@@ -102,6 +116,8 @@ static size_t claim(ingest_pipeline_t *p, struct claim *out, size_t max)
 		p->inflight = c;
 		p->capinflight = cap;
 	}
+	memcpy(out, p->ready + p->rpos, k.n * sizeof *out);
+	p->rpos += k.n;
 	memcpy(p->inflight + p->ninflight, out, k.n * sizeof *out);
 	p->ninflight += k.n;
 	return k.n;
@@ -276,7 +292,8 @@ static void add_entry(ingest_pipeline_t *p, store_batch_t *b,
 {
 	store_tenant_t t;
 	store_reader_t *r = NULL;
-	GMimeStream *msg = NULL;
+	GMimeStream *whole, *msg = NULL;
+	uint64_t msg_len = 0;
 	journal_t *j = NULL;
 	json_t *smtp = NULL;
 	char *env = NULL, first_sha[65] = "", first_mid[512] = "";
@@ -288,15 +305,22 @@ static void add_entry(ingest_pipeline_t *p, store_batch_t *b,
 		    ar_strerror(rc));
 		goto out;
 	}
-	if ((rc = spool_read_envelope(p->sp, en->c.tenant, en->c.id, &env)) ||
-	    (rc = spool_open_message(p->sp, en->c.tenant, en->c.id, &r))) {
+	if ((rc = spool_open_entry(p->sp, en->c.tenant, en->c.id, &r,
+	    &msg_len, &env))) {
 		snprintf(en->why, sizeof en->why, "spool: %s", spool_errmsg());
 		goto out;
 	}
 	if (!(smtp = json_loads(env, 0, NULL)))
 		smtp = json_object();
-	if (!(msg = ar_sealed_stream_new(r, 1))) {
+	if (!(whole = ar_sealed_stream_new(r, 1))) {
 		store_reader_close(r);
+		rc = AR_ENOMEM;
+		goto out;
+	}
+	/* the message without the envelope that follows it */
+	msg = g_mime_stream_substream(whole, 0, (gint64)msg_len);
+	g_object_unref(whole);
+	if (!msg) {
 		rc = AR_ENOMEM;
 		goto out;
 	}
@@ -497,7 +521,9 @@ int ingest_pipeline_start(ingest_pipeline_t **out, store_t *st, spool_t *sp,
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	p->nthreads = o->workers > 0 ? o->workers : 1;
-	if (!(p->threads = calloc((size_t)p->nthreads, sizeof *p->threads))) {
+	if (!(p->threads = calloc((size_t)p->nthreads, sizeof *p->threads)) ||
+	    !(p->ready = calloc(READY_MAX, sizeof *p->ready))) {
+		free(p->threads);
 		free(p);
 		return AR_ENOMEM;
 	}
@@ -541,6 +567,7 @@ void ingest_pipeline_stop(ingest_pipeline_t *p)
 		pthread_join(p->threads[i], NULL);
 	free(p->threads);
 	free(p->inflight);
+	free(p->ready);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 	free(p);

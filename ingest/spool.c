@@ -3,17 +3,21 @@
  *
  * Object names: an entry id is a store object id whose last byte is 0; the
  * entry's objects are named (tenant, id with last byte = kind):
- *   0x00 message, 0x01 envelope, 0x02 / 0x03 failure record (two slots,
- *   so a new record is durable before the old one goes).
+ *   0x00 the entry: message bytes, envelope JSON, 8-byte trailer
+ *        ("AREV" + envelope length, 32-bit big-endian);
+ *   0x01 reserved (the envelope object of spool format 1);
+ *   0x02 / 0x03 failure record (two slots, so a new record is durable
+ *        before the old one goes).
  * All of an entry's objects share the fs backend's leaf directory (same
  * id prefix), so one directory fsync covers them.
  *
  * Durability (STYLE.md 7): store_seal_finish() writes the temp file,
  * fsyncs it and renames it; store_backend_sync() fsyncs the directories
  * touched since the last sync, once for every thread waiting on it (group
- * commit).  The message is committed first, the envelope last, then one
- * directory sync covers both before spool_put_finish() returns: 2 file
- * fsyncs + 1 directory fsync (shared) per entry.
+ * commit).  An entry is one object, complete once its name exists: 1 file
+ * fsync + 1 directory fsync (shared) per entry.  Removal after the drain
+ * is not fsync'd: an entry a crash brings back is replayed, and the
+ * catalog's receipts make the replay change nothing.
  */
 #include "ingest/spool.h"
 
@@ -35,7 +39,10 @@
 
 #include "ar.h"
 
-enum { K_MSG = 0, K_ENV = 1, K_FAIL0 = 2, K_FAIL1 = 3, K_COUNT = 4 };
+enum { K_MSG = 0, K_ENV_V1 = 1, K_FAIL0 = 2, K_FAIL1 = 3, K_COUNT = 4 };
+
+#define TRAILER_LEN   8
+static const char trailer_magic[4] = { 'A', 'R', 'E', 'V' };
 
 #define SMALL_CHUNK  STORE_CHUNK_MIN   /* envelope and failure records */
 #define GC_GRACE_MS  (3600 * 1000ull)  /* leaves this far in the past */
@@ -128,26 +135,29 @@ static int obj_exists(spool_t *sp, const uint8_t *tenant, const uint8_t *id,
 	return 0;
 }
 
-/* The entry is complete (its envelope exists): 0 or AR_ENOENT. */
+/* The entry exists (its one object is complete once named): 0 or
+ * AR_ENOENT. */
 static int entry_complete(spool_t *sp, const uint8_t *tenant,
     const uint8_t *id)
 {
-	int rc = obj_exists(sp, tenant, id, K_ENV, NULL);
+	int rc = obj_exists(sp, tenant, id, K_MSG, NULL);
 	if (rc)
 		return sp_fail(rc, "%s", rc == AR_ENOENT ?
 		    "no such spool entry" : store_backend_errmsg(sp->be));
 	return 0;
 }
 
-/* Delete one object; absent is fine. */
+/* Delete one object; absent is fine.  deferred: the removal is made
+ * durable by the next store_backend_sync(), not now. */
 static int obj_delete(spool_t *sp, const uint8_t *tenant, const uint8_t *id,
-    int kind)
+    int kind, int deferred)
 {
 	uint8_t oid[SPOOL_ID_LEN];
 	int rc;
 
 	kind_id(oid, id, kind);
-	rc = store_backend_delete(sp->be, tenant, oid);
+	rc = deferred ? store_backend_delete_deferred(sp->be, tenant, oid) :
+	    store_backend_delete(sp->be, tenant, oid);
 	if (rc && rc != AR_ENOENT)
 		return sp_fail(rc, "%s", store_backend_errmsg(sp->be));
 	return rc;
@@ -312,7 +322,7 @@ static unsigned entry_kinds(const struct seen_list *l, size_t i, size_t *next)
 	return mask;
 }
 
-#define COMPLETE ((1u << K_MSG) | (1u << K_ENV))
+#define COMPLETE (1u << K_MSG)
 
 /* Remove every file of dir (the backend's temp directory). */
 static int clean_tmp(const char *dir, unsigned *count)
@@ -416,7 +426,7 @@ static int recover(spool_t *sp)
 		 * and left, it never blocks the start */
 		for (int k = K_COUNT - 1; k >= 0; k--)
 			if ((mask & (1u << k)) && (rc = obj_delete(sp,
-			    l.v[i].tenant, base, k)) && rc != AR_ENOENT)
+			    l.v[i].tenant, base, k, 0)) && rc != AR_ENOENT)
 				ar_log(AR_LOG_ERR, "spool %s kind=%d status=%s "
 				    "action=kept reason=\"%s\"", pfx, k,
 				    ar_strerror(rc), errbuf);
@@ -582,6 +592,7 @@ int spool_put_finish(spool_put_t *p, const char *envelope_json,
 {
 	spool_t *sp;
 	store_object_info_t info;
+	uint8_t trailer[TRAILER_LEN];
 	char pfx[96];
 	size_t elen;
 	int64_t t0 = ar_mono_us();
@@ -599,23 +610,32 @@ int spool_put_finish(spool_put_t *p, const char *envelope_json,
 		spool_put_abort(p);
 		return sp_fail(AR_ETOOBIG, "envelope of %zu bytes", elen);
 	}
-	/* 1. the message: fsync, rename (frees the sealer whatever happens) */
+	/* 1. the envelope and the trailer after the message */
+	trailer[0] = trailer_magic[0];
+	trailer[1] = trailer_magic[1];
+	trailer[2] = trailer_magic[2];
+	trailer[3] = trailer_magic[3];
+	trailer[4] = (uint8_t)(elen >> 24);
+	trailer[5] = (uint8_t)(elen >> 16);
+	trailer[6] = (uint8_t)(elen >> 8);
+	trailer[7] = (uint8_t)elen;
+	if ((rc = store_seal_write(p->s, envelope_json, elen)) ||
+	    (rc = store_seal_write(p->s, trailer, sizeof trailer))) {
+		sp_fail(rc, "write: %s", ar_strerror(rc));
+		store_seal_abort(p->s);
+		p->s = NULL;
+		goto out;
+	}
+	/* 2. last chunk, signature, fsync, rename (frees the sealer) */
 	rc = store_seal_finish(p->s, &info);
 	p->s = NULL;
 	if (rc) {
-		sp_fail(rc, "message: %s", rc == AR_EKEYSVC ?
+		sp_fail(rc, "entry: %s", rc == AR_EKEYSVC ?
 		    keysvc_errmsg(sp->ks) : store_backend_errmsg(sp->be));
 		goto out;
 	}
-	/* 2. the envelope, last: fsync, rename into the same directory */
-	if ((rc = seal_small(sp, p->tenant, p->id, K_ENV, p->key_version,
-	    envelope_json, elen)))
-		goto undo;
-	/* 3. one directory fsync makes both names durable, shared with the
-	 * other finishers waiting on it.  No fsync is needed between 1 and
-	 * 2: an entry is complete only with both objects, so whichever of
-	 * the two a crash keeps alone is a partial entry that spool_open
-	 * removes, and nothing was acknowledged yet. */
+	/* 3. the directory fsync makes the name durable, shared with the
+	 * other finishers waiting on it */
 	if ((rc = store_backend_sync(sp->be))) {
 		sp_fail(rc, "sync: %s", store_backend_errmsg(sp->be));
 		goto undo;
@@ -623,15 +643,14 @@ int spool_put_finish(spool_put_t *p, const char *envelope_json,
 	if (entry_id)
 		memcpy(entry_id, p->id, SPOOL_ID_LEN);
 	ar_log(AR_LOG_DEBUG, "%s status=spooled size=%llu dur_us=%lld", pfx,
-	    (unsigned long long)info.plain_size,
+	    (unsigned long long)(info.plain_size - elen - TRAILER_LEN),
 	    (long long)(ar_mono_us() - t0));
 	free(p);
 	return 0;
 undo:
-	/* not acknowledged: take it away again (the client retries); what a
-	 * failed deletion leaves is a partial entry that spool_open removes */
-	(void)obj_delete(sp, p->tenant, p->id, K_ENV);
-	(void)obj_delete(sp, p->tenant, p->id, K_MSG);
+	/* not acknowledged: take it away again (the client retries, and a
+	 * copy a failed deletion leaves is merged by dedup) */
+	(void)obj_delete(sp, p->tenant, p->id, K_MSG, 0);
 out:
 	ar_log(AR_LOG_WARN, "%s status=%s action=not_spooled reason=\"%s\"",
 	    pfx, ar_strerror(rc), errbuf);
@@ -679,47 +698,123 @@ out:
 	return rc;
 }
 
-int spool_open_message(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
-    const uint8_t entry_id[SPOOL_ID_LEN], store_reader_t **out)
+/* Open entry's object and read its trailer: *msg_len is the message's
+ * length, *env (when env is not NULL) the envelope, NUL-terminated.  The
+ * reader is left at offset 0. */
+static int open_entry(spool_t *sp, const uint8_t *tenant, const uint8_t *id,
+    store_reader_t **out, uint64_t *msg_len, char **env)
 {
+	store_reader_t *r;
+	uint8_t t[TRAILER_LEN];
+	uint64_t size, elen;
+	char *buf = NULL;
+	size_t got;
+	int rc;
+
+	*out = NULL;
+	if (env)
+		*env = NULL;
+	if ((rc = store_reader_open(sp->be, sp->ks, tenant, id, &r)))
+		return rc == AR_ENOENT ? sp_fail(rc, "no such spool entry")
+		    : sp_fail(rc, "open: %s", ar_strerror(rc));
+	size = store_reader_info(r)->plain_size;
+	if (size < TRAILER_LEN) {
+		rc = sp_fail(AR_ECORRUPT, "entry of %llu bytes has no trailer",
+		    (unsigned long long)size);
+		goto fail;
+	}
+	if ((rc = store_reader_seek(r, size - TRAILER_LEN)) ||
+	    (rc = store_reader_read(r, t, sizeof t, &got))) {
+		sp_fail(rc, "read trailer: %s", store_reader_errmsg(r));
+		goto fail;
+	}
+	elen = (uint64_t)t[4] << 24 | (uint64_t)t[5] << 16 |
+	    (uint64_t)t[6] << 8 | t[7];
+	if (got != sizeof t || memcmp(t, trailer_magic, 4) != 0 ||
+	    elen > SPOOL_ENVELOPE_MAX || elen > size - TRAILER_LEN) {
+		rc = sp_fail(AR_ECORRUPT, "entry trailer is not valid");
+		goto fail;
+	}
+	*msg_len = size - TRAILER_LEN - elen;
+	if (env) {
+		if (!(buf = malloc((size_t)elen + 1))) {
+			rc = sp_fail(AR_ENOMEM, "out of memory");
+			goto fail;
+		}
+		if ((rc = store_reader_seek(r, *msg_len)) ||
+		    (rc = store_reader_read(r, buf, (size_t)elen, &got))) {
+			sp_fail(rc, "read envelope: %s",
+			    store_reader_errmsg(r));
+			goto fail;
+		}
+		if (got != elen) {
+			rc = sp_fail(AR_ECORRUPT, "short envelope");
+			goto fail;
+		}
+		buf[elen] = '\0';
+	}
+	if ((rc = store_reader_seek(r, 0))) {
+		sp_fail(rc, "rewind: %s", store_reader_errmsg(r));
+		goto fail;
+	}
+	if (env)
+		*env = buf;
+	*out = r;
+	return 0;
+fail:
+	if (buf) {
+		sodium_memzero(buf, (size_t)elen + 1);
+		free(buf);
+	}
+	store_reader_close(r);
+	return rc;
+}
+
+int spool_open_entry(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    const uint8_t entry_id[SPOOL_ID_LEN], store_reader_t **out,
+    uint64_t *msg_len, char **envelope_json)
+{
+	uint64_t len;
 	int rc;
 
 	if (!out)
 		return sp_fail(AR_EINVAL, "no output");
 	*out = NULL;
+	if (envelope_json)
+		*envelope_json = NULL;
 	if ((rc = entry_args(sp, tenant, entry_id, 0)) ||
-	    (rc = entry_complete(sp, tenant, entry_id)))
+	    (rc = open_entry(sp, tenant, entry_id, out, &len, envelope_json)))
 		return rc;
-	if ((rc = store_reader_open(sp->be, sp->ks, tenant, entry_id, out)))
-		return sp_fail(rc, "open message: %s", ar_strerror(rc));
+	if (msg_len)
+		*msg_len = len;
 	return 0;
 }
 
 int spool_read_envelope(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
     const uint8_t entry_id[SPOOL_ID_LEN], char **json)
 {
+	store_reader_t *r;
 	int rc;
 
 	if (!json)
 		return sp_fail(AR_EINVAL, "no output");
-	*json = NULL;
-	if ((rc = entry_args(sp, tenant, entry_id, 0)))
+	if ((rc = spool_open_entry(sp, tenant, entry_id, &r, NULL, json)))
 		return rc;
-	return read_small(sp, tenant, entry_id, K_ENV, SPOOL_ENVELOPE_MAX,
-	    json, NULL);
+	store_reader_close(r);
+	return 0;
 }
 
 int spool_remove(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
     const uint8_t entry_id[SPOOL_ID_LEN])
 {
-	static const int order[] = { K_ENV, K_FAIL0, K_FAIL1, K_MSG };
+	static const int order[] = { K_FAIL0, K_FAIL1, K_MSG };
 	uint64_t now_ms = (uint64_t)ar_now() * 1000;
 	int rc, found = 0;
 
 	if ((rc = entry_args(sp, tenant, entry_id, 1)))
 		return rc;
 	for (size_t i = 0; i < AR_ARRAY_LEN(order); i++) {
-		rc = obj_delete(sp, tenant, entry_id, order[i]);
+		rc = obj_delete(sp, tenant, entry_id, order[i], 1);
 		if (rc == 0)
 			found = 1;
 		else if (rc != AR_ENOENT)
@@ -789,18 +884,24 @@ int spool_mark_failed(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
     const uint8_t entry_id[SPOOL_ID_LEN], const char *reason)
 {
 	spool_failure_t f;
+	store_reader_t *r;
 	uint32_t keyver;
 	json_t *j;
-	char *env = NULL, *text = NULL, pfx[96];
+	char *text = NULL, pfx[96];
 	int rc, slot, other;
 
 	if ((rc = entry_args(sp, tenant, entry_id, 1)))
 		return rc;
 	pthread_mutex_lock(&sp->mark_lock);
-	/* the envelope proves the entry complete and names its key version */
-	if ((rc = read_small(sp, tenant, entry_id, K_ENV, SPOOL_ENVELOPE_MAX,
-	    &env, &keyver)) ||
-	    (rc = failure_read(sp, tenant, entry_id, &f, &slot)))
+	/* the entry must exist; its header names the key version */
+	if ((rc = store_reader_open(sp->be, sp->ks, tenant, entry_id, &r))) {
+		sp_fail(rc, "%s", rc == AR_ENOENT ? "no such spool entry" :
+		    ar_strerror(rc));
+		goto out;
+	}
+	keyver = store_reader_info(r)->key_version;
+	store_reader_close(r);
+	if ((rc = failure_read(sp, tenant, entry_id, &f, &slot)))
 		goto out;
 	if (f.count == 0)
 		f.first = ar_now();
@@ -821,13 +922,13 @@ int spool_mark_failed(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
 	json_decref(j);
 	other = slot == K_FAIL0 ? K_FAIL1 : K_FAIL0;
 	/* a stale record in the slot being reused (crash leftovers) goes */
-	if ((rc = obj_delete(sp, tenant, entry_id, other)) && rc != AR_ENOENT)
+	if ((rc = obj_delete(sp, tenant, entry_id, other, 0)) && rc != AR_ENOENT)
 		goto out;
 	if ((rc = seal_small(sp, tenant, entry_id, other, keyver, text,
 	    strlen(text))) ||
 	    (rc = store_backend_sync(sp->be)))
 		goto out;
-	if (slot >= 0 && (rc = obj_delete(sp, tenant, entry_id, slot)) &&
+	if (slot >= 0 && (rc = obj_delete(sp, tenant, entry_id, slot, 0)) &&
 	    rc != AR_ENOENT)
 		goto out;
 	rc = 0;
@@ -835,10 +936,6 @@ int spool_mark_failed(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
 	    entry_id, pfx, sizeof pfx), f.count);
 out:
 	pthread_mutex_unlock(&sp->mark_lock);
-	if (env) {
-		sodium_memzero(env, strlen(env));
-		free(env);
-	}
 	free(text);
 	return rc;
 }

@@ -79,11 +79,11 @@ const uint8_t *spool_put_id(const spool_put_t *p);
  */
 int spool_put_write(spool_put_t *p, const void *buf, size_t len);
 /*
- * Make the entry durable: seal the message's last chunk, sign, fsync the
- * file, rename; then the same for the envelope (the NUL-terminated JSON
- * text envelope_json, at most SPOOL_ENVELOPE_MAX bytes); then fsync the
- * directory holding both.  Returns 0 only when the entry survives a
- * SIGKILL or a power loss; the caller answers 250 after that.  entry_id (may be NULL)
+ * Make the entry durable: append the envelope (the NUL-terminated JSON
+ * text envelope_json, at most SPOOL_ENVELOPE_MAX bytes) and its trailer,
+ * seal the last chunk, sign, fsync the file, rename; then fsync the
+ * directory.  Returns 0 only when the entry survives a SIGKILL or a power
+ * loss; the caller answers 250 after that.  entry_id (may be NULL)
  * receives the entry id.  Blocks on disk and keysvc: call it from a worker
  * thread (p may be handed from the thread that wrote it, through any
  * synchronisation such as a mutex-protected queue).  Concurrent finishers
@@ -124,23 +124,25 @@ int spool_walk(spool_t *sp, const uint8_t *tenant, unsigned flags,
     spool_walk_cb cb, void *arg);
 
 /*
- * Open the message of a complete entry for reading (AR_ENOENT if the entry
- * does not exist or is not complete).  The reader checks everything
- * store_reader_open does; wrap it in ar_sealed_stream_new() (gstream.h) to
- * parse it.  *out is the caller's (store_reader_close); it must not outlive
- * the spool.
+ * Open an entry for reading (AR_ENOENT if it does not exist).  The reader
+ * checks what store_reader_open does and is at offset 0; the message is
+ * its first *msg_len bytes (what follows is the envelope: bound the stream,
+ * e.g. g_mime_stream_substream(ar_sealed_stream_new(r, 1), 0, *msg_len)).
+ * *envelope_json (when not NULL) receives the envelope JSON, authenticated
+ * and NUL-terminated, which the caller frees with free().  *out is the
+ * caller's (store_reader_close); it must not outlive the spool.
  */
-int spool_open_message(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
-    const uint8_t entry_id[SPOOL_ID_LEN], store_reader_t **out);
-/* The envelope JSON, authenticated and NUL-terminated, in *json which the
- * caller frees with free().  AR_ENOENT if the entry does not exist. */
+int spool_open_entry(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    const uint8_t entry_id[SPOOL_ID_LEN], store_reader_t **out,
+    uint64_t *msg_len, char **envelope_json);
+/* The envelope JSON alone, as spool_open_entry gives it. */
 int spool_read_envelope(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
     const uint8_t entry_id[SPOOL_ID_LEN], char **json);
 /*
- * Delete an entry once drained (after the catalog commit): the envelope
- * first (the entry stops being listed at once), then any failure record,
- * then the message; each deletion is fsync'd.  A crash in between leaves a
- * partial entry that spool_open removes.  AR_ENOENT if nothing was there.
+ * Delete an entry once drained (after the catalog commit): any failure
+ * record, then the entry.  The deletions are not fsync'd: an entry that a
+ * crash brings back is drained again, and the catalog's receipts make that
+ * replay change nothing.  AR_ENOENT if nothing was there.
  */
 int spool_remove(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
     const uint8_t entry_id[SPOOL_ID_LEN]);

@@ -127,7 +127,15 @@ int store_backend_delete(store_backend_t *be,
 {
 	if (!be || !tenant || !id)
 		return AR_EINVAL;
-	return be->ops->del(be, tenant, id);
+	return be->ops->del(be, tenant, id, 0);
+}
+
+int store_backend_delete_deferred(store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN])
+{
+	if (!be || !tenant || !id)
+		return AR_EINVAL;
+	return be->ops->del(be, tenant, id, 1);
 }
 
 int store_backend_walk(store_backend_t *be, const uint8_t *tenant,

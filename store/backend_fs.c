@@ -205,7 +205,9 @@ static void fs_put_free(fs_put_t *p, int remove_tmp)
 }
 
 /* Move tmp to final without ever replacing an existing file. */
-static int fs_publish(fs_backend_t *fb, fs_put_t *p)
+/* Rename the temp file to its final name, never replacing one.  quiet:
+ * a missing directory is AR_ENOENT with no error recorded. */
+static int fs_publish(fs_backend_t *fb, fs_put_t *p, int quiet)
 {
 	if (renameat2(AT_FDCWD, p->tmp, AT_FDCWD, p->final,
 	    RENAME_NOREPLACE) == 0)
@@ -222,15 +224,41 @@ fail:
 	if (errno == EEXIST)
 		return store_be_fail(&fb->base, AR_EEXIST,
 		    "object %s already exists", p->final);
+	if (errno == ENOENT && quiet)
+		return AR_ENOENT;
 	return fs_errno(&fb->base, errno, "publish", p->final);
+}
+
+/* Create the tenant, middle and leaf directories of p (each one new is
+ * recorded in its parent's dirty list). */
+static int fs_make_dirs(fs_backend_t *fb, fs_put_t *p)
+{
+	char mdir[PATH_MAX];
+	int rc, created;
+
+	if ((rc = fs_mkdir(fb, p->tdir, &created)))
+		return rc;
+	if (created && (rc = fs_mark_dirty(fb, fb->root)))
+		return rc;
+	/* the middle level: sdir without its last component */
+	ar_strlcpy(mdir, p->sdir, sizeof mdir);
+	*strrchr(mdir, '/') = '\0';
+	if ((rc = fs_mkdir(fb, mdir, &created)))
+		return rc;
+	if (created && (rc = fs_mark_dirty(fb, p->tdir)))
+		return rc;
+	if ((rc = fs_mkdir(fb, p->sdir, &created)))
+		return rc;
+	if (created && (rc = fs_mark_dirty(fb, mdir)))
+		return rc;
+	return 0;
 }
 
 static int fs_put_commit(store_put_t *put, int64_t retain_until)
 {
 	fs_put_t *p = (fs_put_t *)put;
 	fs_backend_t *fb = fsb(put->be);
-	char mdir[PATH_MAX];
-	int rc, created, fd;
+	int rc, fd;
 
 	(void)retain_until;   /* the fs backend reads it from the header */
 	if ((rc = p->status))
@@ -249,22 +277,12 @@ static int fs_put_commit(store_put_t *put, int64_t retain_until)
 		rc = fs_errno(put->be, errno, "close", p->tmp);
 		goto fail;
 	}
-	if ((rc = fs_mkdir(fb, p->tdir, &created)))
-		goto fail;
-	if (created && (rc = fs_mark_dirty(fb, fb->root)))
-		goto fail;
-	/* the middle level: sdir without its last component */
-	ar_strlcpy(mdir, p->sdir, sizeof mdir);
-	*strrchr(mdir, '/') = '\0';
-	if ((rc = fs_mkdir(fb, mdir, &created)))
-		goto fail;
-	if (created && (rc = fs_mark_dirty(fb, p->tdir)))
-		goto fail;
-	if ((rc = fs_mkdir(fb, p->sdir, &created)))
-		goto fail;
-	if (created && (rc = fs_mark_dirty(fb, mdir)))
-		goto fail;
-	if ((rc = fs_publish(fb, p)))
+	/* the directories exist but for the first object of a leaf: try
+	 * the rename first, create them only when it says ENOENT */
+	if ((rc = fs_publish(fb, p, 1)) == AR_ENOENT &&
+	    (rc = fs_make_dirs(fb, p)) == 0)
+		rc = fs_publish(fb, p, 0);
+	if (rc)
 		goto fail;
 	rc = fs_mark_dirty(fb, p->sdir);
 	fs_put_free(p, 0);
@@ -389,7 +407,7 @@ static void fs_get_close(store_get_t *get)
 /* --- delete, walk, drop --------------------------------------------------- */
 
 static int fs_delete(store_backend_t *be, const uint8_t *tenant,
-    const uint8_t *id)
+    const uint8_t *id, int deferred)
 {
 	fs_backend_t *fb = fsb(be);
 	char sdir[PATH_MAX], final[PATH_MAX], when[32], why[160];
@@ -423,6 +441,8 @@ static int fs_delete(store_backend_t *be, const uint8_t *tenant,
 		    final, ar_time_fmt(h.retain_until, when, sizeof when));
 	if (unlink(final) < 0)
 		return fs_errno(be, errno, "unlink", final);
+	if (deferred)
+		return fs_mark_dirty(fb, sdir);
 	if ((rc = ar_fsync_dir(sdir)))
 		return store_be_fail(be, rc, "fsync directory %s: %s", sdir,
 		    ar_strerror(rc));

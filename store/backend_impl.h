@@ -28,8 +28,9 @@ struct store_backend_ops {
 	int (*get_pread)(store_get_t *get, void *buf, size_t len,
 	    uint64_t off, size_t *got);
 	void (*get_close)(store_get_t *get);
+	/* deferred: the removal is made durable by the next sync */
 	int (*del)(store_backend_t *be, const uint8_t *tenant,
-	    const uint8_t *id);
+	    const uint8_t *id, int deferred);
 	int (*walk)(store_backend_t *be, const uint8_t *tenant,
 	    store_backend_walk_cb cb, void *arg);
 	int (*drop_tenant)(store_backend_t *be, const uint8_t *tenant);

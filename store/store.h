@@ -82,6 +82,11 @@ void store_get_close(store_get_t *get);
  */
 int store_backend_delete(store_backend_t *be,
     const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN]);
+/* The same, but the removal of the name becomes durable only with the next
+ * store_backend_sync() (for copies that may harmlessly come back after a
+ * crash, such as drained spool entries). */
+int store_backend_delete_deferred(store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN]);
 
 /* Call cb for every stored object (of one tenant, or all when tenant is
  * NULL).  A non-zero return from cb stops the walk and is returned. */

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# bench/drain - how fast the pipeline drains a full spool into the catalog.
+# The sample corpus is sent over SMTP to archived running spool-only
+# (pipeline_workers = 0); archived is restarted with the pipeline on and
+# timed from its start until the last message is committed.  Prints
+# messages/s and MB/s to catalog commit and archived's peak RSS.
+#   bench/drain.sh [BUILD_DIR] [WORKERS] [BATCH]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+B=${1:-$ROOT/build}
+WORKERS=${2:-2}
+BATCH=${3:-64}
+W=$(mktemp -d "${TMPDIR:-/var/tmp}/ar-bench-drain-XXXXXX")
+pids=()
+trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$W"' EXIT
+
+"$B/keysvc/archive-keysvc" -d "$W/keys" 2>"$W/keysvc.log" & pids+=($!)
+for _ in $(seq 100); do [ -S "$W/keys/keysvc.sock" ] && break; sleep 0.05; done
+CTL="$B/tools/archivectl -d $W/data"
+$CTL init --keysvc-socket "$W/keys/keysvc.sock" >/dev/null
+sed -i 's/^smtp_listen = .*/smtp_listen = 127.0.0.1:0/' "$W/data/archived.conf"
+echo "pipeline_workers = 0" >>"$W/data/archived.conf"
+$CTL tenant add corpus --journal-address journal@corpus.example >/dev/null
+tar --zstd -xf "$ROOT/../shared/corpus/sample.tar.zst" -C "$W"
+
+start() {
+  : >"$W/archived.log"
+  "$B/archived/archived" -d "$W/data" >>"$W/archived.log" 2>&1 & APID=$!; pids+=($APID)
+  for _ in $(seq 200); do
+    PORT=$(sed -n 's/.*smtp listen=.* port=\([0-9]*\) .*status=ready.*/\1/p' "$W/archived.log")
+    [ -n "$PORT" ] && break; sleep 0.05
+  done
+}
+start
+python3 - "$PORT" "$W/sample" <<'PY'
+import os, smtplib, sys, threading
+port, d = int(sys.argv[1]), sys.argv[2]
+files = sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".eml"))
+def send(part):
+    s = smtplib.SMTP("127.0.0.1", port)
+    for f in part:
+        s.sendmail("bench@example.org", ["journal@corpus.example"], open(f, "rb").read())
+    s.quit()
+ts = [threading.Thread(target=send, args=(files[i::8],)) for i in range(8)]
+for t in ts: t.start()
+for t in ts: t.join()
+PY
+kill $APID; wait $APID || true
+spooled=$($CTL --json queue | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')
+mb=$(du -sm "$W/data/spool" | cut -f1)
+sed -i "s/^pipeline_workers = 0/pipeline_workers = $WORKERS\npipeline_batch = $BATCH/" "$W/data/archived.conf"
+t0=$(date +%s.%N)
+start
+if [ -n "${PERF:-}" ]; then    # PERF=file.data: profile the drain
+  perf record -g -o "$PERF" -p $APID >/dev/null 2>&1 & PERFPID=$!
+elif [ -n "${STRACE:-}" ]; then  # STRACE=file: syscall summary of the drain
+  strace -c -f -w -o "$STRACE" -p $APID 2>/dev/null & PERFPID=$!
+fi
+while :; do
+  n=$($CTL --json stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["tenants"][0]["objects"])')
+  [ "$n" -ge "$spooled" ] && break; sleep 0.05
+done
+t1=$(date +%s.%N)
+rss=$(awk '/VmHWM/ {print $2, $3}' /proc/$APID/status)
+[ -n "${PERF:-}${STRACE:-}" ] && { kill -INT $PERFPID; wait $PERFPID || true; }
+kill $APID; wait $APID || true
+python3 -c "t=$t1-$t0; print(f'drain: {$n} of $spooled spooled messages ({$mb} MB sealed) committed in {t:.2f} s: {$n/t:.0f} msg/s, {$mb/t:.1f} MB/s; workers=$WORKERS batch=$BATCH; archived peak RSS $rss')"
