@@ -490,7 +490,13 @@ int search_batch_add(search_batch_t *b, const uint8_t id[SEARCH_ID_LEN],
 	memcpy(r.id, id, SEARCH_ID_LEN);
 	if ((rc = make_cols(idx, doc, &r.c)))
 		return rc;
-	join(&to, doc->to, doc->n_to);
+	for (size_t i = 0; i < doc->n_to; i++) {
+		if (!doc->to[i])
+			continue;
+		if (to.len)
+			sb_puts(&to, ", ");
+		sb_puts(&to, doc->to[i]);
+	}
 	const char *dv[3] = {
 		display ? display->from : doc->from,
 		display ? display->to : to.p,
