@@ -14,6 +14,12 @@ static void spooled(void *arg)
 	ingest_pipeline_wake(d->pipeline);
 }
 
+/* a batch reached the catalog: the indexer follows */
+static void committed(void *arg)
+{
+	indexer_wake(arg);
+}
+
 static void *smtp_main(void *arg)
 {
 	struct daemon *d = arg;
@@ -47,6 +53,8 @@ int ingest_start(struct daemon *d)
 	memset(&po, 0, sizeof po);
 	po.workers = (int)d->cfg.pipeline_workers;
 	po.batch = (int)d->cfg.pipeline_batch;
+	po.committed = committed;
+	po.committed_arg = d;
 	if ((rc = ingest_pipeline_start(&d->pipeline, d->st, d->spool, &po)))
 		return rc;
 	/* STARTTLS uses the instance certificate unless SMTP has its own */

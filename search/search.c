@@ -577,37 +577,47 @@ static int cleanup_year(search_t *idx, search_batch_t *b, int year)
 {
 	shard_t *sh;
 	sconn_t *w;
-	int rc, open = 0;
+	char *hit;
+	size_t nhit = 0;
+	int rc;
 
 	if ((rc = shard_get(idx, b->tenant, year, 0, &sh)))
 		return rc == AR_ENOENT ? 0 : rc;
 	if ((rc = shard_writer(idx, sh, &w)))
 		return rc;
+	if (!(hit = calloc(b->n, 1)))
+		return AR_ENOMEM;
+	/* the common case, nothing to delete: lookups in one read transaction */
+	if ((rc = tx(w, "BEGIN")))
+		goto out;
 	for (size_t i = 0; i < b->n && rc == 0; i++) {
 		const brow_t *r = &b->rows[i];
 		if (!r->remove && r->year == year)
 			continue;
 		int has = row_exists(w, r->id);
-		if (has <= 0) {           /* the common case: no transaction */
+		if (has < 0)
 			rc = has;
+		else if (has)
+			hit[i] = 1, nhit++;
+	}
+	sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL);
+	if (rc || nhit == 0 || (rc = tx(w, "BEGIN IMMEDIATE")))
+		goto out;
+	for (size_t i = 0; i < b->n && rc == 0; i++) {
+		if (!hit[i])
 			continue;
-		}
-		if (!open && (rc = tx(w, "BEGIN IMMEDIATE")) == 0)
-			open = 1;
-		if (rc == 0) {
-			int d = row_delete(idx, w, b->tenant, r->id);
-			if (d < 0)
-				rc = d;
-			else
-				b->removed += (uint64_t)d;
-		}
+		int d = row_delete(idx, w, b->tenant, b->rows[i].id);
+		if (d < 0)
+			rc = d;
+		else
+			b->removed += (uint64_t)d;
 	}
-	if (open) {
-		if (rc == 0)
-			rc = tx(w, "COMMIT");
-		if (rc)
-			sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
-	}
+	if (rc == 0)
+		rc = tx(w, "COMMIT");
+	if (rc)
+		sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	free(hit);
 	return rc;
 }
 

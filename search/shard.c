@@ -390,8 +390,11 @@ void shard_release(shard_t *sh, sconn_t *c)
 int shard_writer(search_t *idx, shard_t *sh, sconn_t **out)
 {
 	int rc = 0;
-	if (!sh->writer)
-		rc = conn_open(idx, sh, 1, &sh->writer);
+	/* FTS5 merges segments at each commit: give the writer a cache that
+	 * holds them (32 MiB) */
+	if (!sh->writer && (rc = conn_open(idx, sh, 1, &sh->writer)) == 0)
+		sqlite3_exec(sh->writer->db, "PRAGMA cache_size=-32768", NULL,
+		    NULL, NULL);
 	*out = sh->writer;
 	return rc;
 }

@@ -38,8 +38,8 @@ static const struct {
 	{ "checkpoint", cmd_checkpoint, 1, "checkpoint [--tenant NAME]" },
 	{ "search", cmd_search, 1, "search --tenant NAME [--limit N] "
 	  "[--cursor C] [--order date|rank] QUERY" },
-	{ "reindex", cmd_reindex, 1, "reindex [--tenant NAME]  (rebuild the "
-	  "index from the store, online)" },
+	{ "reindex", cmd_reindex, 1, "reindex [--tenant NAME [--language LANG]]  "
+	  "(rebuild the index from the store, online)" },
 	{ "reconcile", cmd_reconcile, 1, "reconcile [--tenant NAME]  (index "
 	  "what is missing, drop what is gone)" },
 	{ "stats", cmd_stats, 1, "stats" },

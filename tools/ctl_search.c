@@ -306,10 +306,11 @@ static int index_cmd(struct ctl *c, int argc, char **argv, int reindex)
 {
 	static const struct option opts[] = {
 		{ "tenant", required_argument, NULL, 't' },
+		{ "language", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct each e = { c, reindex, NULL, 0 };
-	const char *tenant = NULL;
+	const char *tenant = NULL, *lang = NULL;
 	store_tenant_t t;
 	int ch, rc;
 
@@ -317,17 +318,31 @@ static int index_cmd(struct ctl *c, int argc, char **argv, int reindex)
 	while ((ch = getopt_long(argc, argv, "t:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 't': tenant = optarg; break;
-		default: return ctl_usage("usage: archivectl %s [--tenant NAME]",
-		    argv[0]);
+		case 'L':
+			if (reindex) {
+				lang = optarg;
+				break;
+			}
+			/* fall through */
+		default: return ctl_usage("usage: archivectl %s", reindex ?
+		    "reindex [--tenant NAME [--language LANG]]" :
+		    "reconcile [--tenant NAME]");
 		}
 	}
 	if (optind != argc)
-		return ctl_usage("%s takes no arguments besides --tenant NAME",
+		return ctl_usage("%s takes no arguments besides its options",
 		    argv[0]);
+	if (lang && !tenant)
+		return ctl_usage("--language needs --tenant NAME");
 	if (tenant && (rc = ctl_tenant(c, tenant, &t)))
 		return rc;
 	if ((rc = ctl_search_open(c)))
 		return rc;
+	/* the stemming language applies to the shards the reindex builds */
+	if (lang && (rc = search_tenant_set_language(c->idx, t.id, lang)))
+		return rc == AR_EINVAL ? ctl_usage("--language: %s (english, "
+		    "french, german ... or none)", search_errmsg(c->idx)) :
+		    ctl_fail(rc, "--language: %s", search_errmsg(c->idx));
 	if (c->json)
 		e.arr = json_array();
 	rc = tenant ? each_tenant(&e, &t) : store_tenant_walk(c->st,
