@@ -186,8 +186,14 @@ static int index_object(search_t *idx, store_t *st, const uint8_t *tenant,
 		goto out;
 	}
 	if (s) {
+		/* loose: keep addresses such as a..price@example.com (common
+		 * in old archives) instead of dropping them */
+		GMimeParserOptions *po = g_mime_parser_options_new();
+		g_mime_parser_options_set_address_compliance_mode(po,
+		    GMIME_RFC_COMPLIANCE_LOOSE);
 		ps = g_mime_parser_new_with_stream(s);
-		m = g_mime_parser_construct_message(ps, NULL);
+		m = g_mime_parser_construct_message(ps, po);
+		g_mime_parser_options_free(po);
 		if (ar_sealed_stream_status(s) == AR_EKEYSVC) {
 			rc = search_fail(AR_EKEYSVC, "reading object: %s",
 			    ar_strerror(AR_EKEYSVC));
