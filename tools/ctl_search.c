@@ -95,7 +95,7 @@ static int audit_search(struct ctl *c, const store_tenant_t *t,
 }
 
 static void print_results(struct ctl *c, const search_results_t *r,
-    int by_rank)
+    int by_rank, int64_t us)
 {
 	size_t n = search_results_count(r);
 	const char *next = search_results_next_cursor(r);
@@ -127,6 +127,7 @@ static void print_results(struct ctl *c, const search_results_t *r,
 		json_object_set_new(j, "next_cursor", next ? json_string(next) :
 		    json_null());
 		json_object_set_new(j, "results", arr);
+		json_object_set_new(j, "elapsed_ms", json_real((double)us / 1e3));
 		ctl_json_out(j);
 		return;
 	}
@@ -203,7 +204,9 @@ int cmd_search(struct ctl *c, int argc, char **argv)
 		free(q);
 		return rc < 0 ? ctl_fail(rc, "search: %s", ar_strerror(rc)) : rc;
 	}
+	int64_t t0 = ar_mono_us();
 	rc = search_run(c->idx, t.id, q, &so, &r);
+	int64_t us = ar_mono_us() - t0;
 	if (rc == AR_EINVAL && so.cursor) {
 		free(q);
 		fprintf(stderr, "archivectl: search: --cursor: %s (a cursor "
@@ -220,7 +223,7 @@ int cmd_search(struct ctl *c, int argc, char **argv)
 	rc = audit_search(c, &t, q, order, so.limit, so.cursor != NULL, r);
 	free(q);
 	if (rc == 0)
-		print_results(c, r, so.order == SEARCH_BY_RANK);
+		print_results(c, r, so.order == SEARCH_BY_RANK, us);
 	search_results_free(r);
 	return rc;
 }
