@@ -11,6 +11,7 @@
 #include "ingest/ingest.h"
 #include "ingest/spool.h"
 #include "keysvc/keysvc.h"
+#include "search/search.h"
 #include "store/store.h"
 
 struct daemon {
@@ -30,11 +31,24 @@ struct daemon {
 	pthread_t smtp_thread;
 	int smtp_running;
 	unsigned smtp_port;
+	/* indexer thread (indexer.c) */
+	search_t *idx;
+	pthread_t index_thread;
+	pthread_mutex_t index_lock;
+	pthread_cond_t index_cond;
+	int index_running, index_stopping, index_wake, index_reconciled;
 };
 
 /* SMTP receiver, spool and pipeline: start listening and draining. */
 int ingest_start(struct daemon *d);
 void ingest_stop(struct daemon *d);
+
+/* The indexer: reconciles every tenant's index at start, then follows
+ * their logs; indexer_wake after a catalog commit.  Start it before
+ * ingest (the pipeline wakes it), stop it after. */
+int indexer_start(struct daemon *d);
+void indexer_wake(struct daemon *d);
+void indexer_stop(struct daemon *d);
 
 /* The scheduler: signed checkpoints at their interval (and, as features
  * arrive, retention and other periodic jobs). */

@@ -15,6 +15,12 @@ static void spooled(void *arg)
 		ingest_pipeline_wake(d->pipeline);
 }
 
+/* a batch reached the catalog: the indexer follows */
+static void committed(void *arg)
+{
+	indexer_wake(arg);
+}
+
 static void *smtp_main(void *arg)
 {
 	struct daemon *d = arg;
@@ -48,6 +54,8 @@ int ingest_start(struct daemon *d)
 	memset(&po, 0, sizeof po);
 	po.workers = (int)d->cfg.pipeline_workers;
 	po.batch = (int)d->cfg.pipeline_batch;
+	po.committed = committed;
+	po.committed_arg = d;
 	if (po.workers == 0)
 		ar_log(AR_LOG_WARN, "pipeline workers=0 status=disabled "
 		    "note=\"mail is spooled, not archived, until a restart "

@@ -95,8 +95,15 @@ int main(int argc, char **argv)
 		close_all(&d);
 		return 1;
 	}
+	if ((rc = indexer_start(&d))) {
+		indexer_stop(&d);
+		jobs_stop(&d);
+		close_all(&d);
+		return 1;
+	}
 	if ((rc = ingest_start(&d))) {
 		ingest_stop(&d);
+		indexer_stop(&d);
 		jobs_stop(&d);
 		close_all(&d);
 		return 1;
@@ -105,6 +112,7 @@ int main(int argc, char **argv)
 	sigwait(&set, &sig);
 	ar_log(AR_LOG_INFO, "archived signal=%d status=stopping", sig);
 	ingest_stop(&d);
+	indexer_stop(&d);
 	jobs_stop(&d);
 	close_all(&d);
 	ar_log(AR_LOG_INFO, "archived status=stopped");

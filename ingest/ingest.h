@@ -124,6 +124,10 @@ typedef struct ingest_pipeline ingest_pipeline_t;
 typedef struct ingest_pipeline_opts {
 	int workers;          /* threads */
 	int batch;            /* spool entries per catalog transaction */
+	/* Called after each batch committed to the catalog (may be NULL):
+	 * archived wakes its indexer. */
+	void (*committed)(void *arg);
+	void *committed_arg;
 } ingest_pipeline_opts_t;
 
 /* Start draining sp into st; every entry already spooled (after a crash)

@@ -418,6 +418,8 @@ static void process(ingest_pipeline_t *p, struct entry *es, size_t n)
 	for (size_t i = 0; i < n; i++)
 		add_entry(p, b, &es[i]);
 	rc = store_batch_commit(b);
+	if (rc == 0 && p->o.committed)
+		p->o.committed(p->o.committed_arg);
 	for (size_t i = 0; i < n; i++) {
 		struct entry *en = &es[i];
 		ar_hex(en->c.id, SPOOL_ID_LEN, hex);

@@ -13,6 +13,8 @@ PKGS=(
   openssl
   # tests: corpus, real SMTP clients, scripting
   zstd swaks postfix curl python3 procps time
+  # bench/search: the reference indexer
+  notmuch
 )
 
 missing=()

@@ -72,7 +72,25 @@ static void addresses(xdoc_t *x, strv_t *out, InternetAddressList *l,
 			    INTERNET_ADDRESS_GROUP(a)), depth + 1);
 			continue;
 		}
-		char *s = internet_address_to_string(a, NULL, FALSE);
+		/* "Name <addr>" with the bare address: GMime's own string
+		 * quotes a local part such as a..price ("a..price"@dom), which
+		 * would hide the address from the address tokens */
+		const char *name = internet_address_get_name(a);
+		const char *addr = INTERNET_ADDRESS_IS_MAILBOX(a) ?
+		    internet_address_mailbox_get_addr(
+		    INTERNET_ADDRESS_MAILBOX(a)) : NULL;
+		char *s, *bare = g_strdup(addr ? addr : ""), *w = bare;
+		for (const char *r = bare; *r; r++)   /* unquote the local part */
+			if (*r != '"')
+				*w++ = *r;
+		*w = 0;
+		if (!*bare)
+			s = internet_address_to_string(a, NULL, FALSE);
+		else if (name && *name)
+			s = g_strdup_printf("%s <%s>", name, bare);
+		else
+			s = g_strdup(bare);
+		g_free(bare);
 		sv_add(x, out, s);
 		g_free(s);
 	}
@@ -213,6 +231,26 @@ static void walk(xdoc_t *x, GMimeObject *obj, int depth)
 	g_free(t);
 }
 
+/* The addresses of header name; when GMime could not parse any (e.g.
+ * "a..price@example.com", which old archives are full of), the decoded
+ * header text itself, so that its words and address still count. */
+static void header_addresses(xdoc_t *x, strv_t *out, GMimeMessage *msg,
+    InternetAddressList *l, const char *name)
+{
+	size_t before = out->n;
+	addresses(x, out, l, 0);
+	if (out->n > before)
+		return;
+	const char *raw = g_mime_object_get_header(GMIME_OBJECT(msg), name);
+	if (!raw)
+		return;
+	char *dec = g_mime_utils_header_decode_text(NULL, raw);
+	char *t = dec ? g_strstrip(dec) : NULL;
+	if (t && *t)
+		sv_add(x, out, t);
+	g_free(dec);
+}
+
 int search_doc_extract(GMimeMessage *msg, size_t body_max,
     search_doc_t **out)
 {
@@ -226,7 +264,7 @@ int search_doc_extract(GMimeMessage *msg, size_t body_max,
 		return AR_ENOMEM;
 	x->magic = X_MAGIC;
 	x->body_max = body_max ? body_max : 4u << 20;
-	addresses(x, &from, g_mime_message_get_from(msg), 0);
+	header_addresses(x, &from, msg, g_mime_message_get_from(msg), "From");
 	if (from.n) {
 		sbuf_t b = { 0 };
 		for (size_t i = 0; i < from.n; i++) {
@@ -238,10 +276,10 @@ int search_doc_extract(GMimeMessage *msg, size_t body_max,
 		x->oom |= b.oom;
 	}
 	sv_free(&from);
-	addresses(x, &x->to, g_mime_message_get_addresses(msg,
-	    GMIME_ADDRESS_TYPE_TO), 0);
-	addresses(x, &x->cc, g_mime_message_get_addresses(msg,
-	    GMIME_ADDRESS_TYPE_CC), 0);
+	header_addresses(x, &x->to, msg, g_mime_message_get_addresses(msg,
+	    GMIME_ADDRESS_TYPE_TO), "To");
+	header_addresses(x, &x->cc, msg, g_mime_message_get_addresses(msg,
+	    GMIME_ADDRESS_TYPE_CC), "Cc");
 	addresses(x, &x->bcc, g_mime_message_get_addresses(msg,
 	    GMIME_ADDRESS_TYPE_BCC), 0);
 	const char *subj = g_mime_message_get_subject(msg);

@@ -387,6 +387,7 @@ int search_run(search_t *idx, const uint8_t tenant[SEARCH_TENANT_LEN], const cha
 		rc = AR_ENOMEM;
 		goto done;
 	}
+	shard_refresh(idx, tenant);
 	pthread_rwlock_rdlock(&idx->drop_lock);
 	if ((rc = shard_years(idx, tenant, &years, &nyears)) ||
 	    !(jobs = calloc(nyears ? nyears : 1, sizeof *jobs)))

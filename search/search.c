@@ -75,6 +75,32 @@ int search_open(search_t **out, const search_open_params_t *p)
 	return 0;
 }
 
+int search_open_at(search_t **out, const search_t *like, const char *dir)
+{
+	search_t *idx;
+	int rc;
+
+	*out = NULL;
+	if ((rc = ar_mkdirs(dir, 0700)) != 0)
+		return search_fail(rc, "mkdir %s: %s", dir, strerror(errno));
+	if (!(idx = calloc(1, sizeof *idx)) || !(idx->dir = strdup(dir))) {
+		free(idx);
+		return AR_ENOMEM;
+	}
+	idx->ks = like->ks;
+	ar_strlcpy(idx->lang, like->lang, sizeof idx->lang);
+	idx->pmin = like->pmin;
+	idx->pmax = like->pmax;
+	idx->body_max = like->body_max;
+	idx->threads = like->threads;
+	pthread_mutex_init(&idx->write_mu, NULL);
+	pthread_rwlock_init(&idx->drop_lock, NULL);
+	pthread_mutex_init(&idx->shards_mu, NULL);
+	pthread_mutex_init(&idx->ver_mu, NULL);
+	*out = idx;
+	return 0;
+}
+
 void search_close(search_t *idx)
 {
 	if (!idx)
@@ -303,9 +329,9 @@ static int row_delete(search_t *idx, sconn_t *w, const uint8_t *tenant,
 	return 1;
 }
 
-static int row_insert(sconn_t *w, const uint8_t *id, const search_doc_t *d,
-    const uint8_t *disp, size_t displen, const uint8_t *it, size_t itlen,
-    const cols_t *c)
+static int row_insert(sconn_t *w, const uint8_t *id, int64_t date,
+    uint64_t size, int has_att, uint32_t flags, const uint8_t *disp,
+    size_t displen, const uint8_t *it, size_t itlen, const cols_t *c)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
@@ -313,10 +339,10 @@ static int row_insert(sconn_t *w, const uint8_t *id, const search_doc_t *d,
 	    " flags, display, itext) VALUES(?, ?, ?, ?, ?, ?, ?)", &st)))
 		return rc;
 	sqlite3_bind_blob(st, 1, id, SEARCH_ID_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, d->date);
-	sqlite3_bind_int64(st, 3, (int64_t)d->size);
-	sqlite3_bind_int(st, 4, d->has_attachment ? 1 : 0);
-	sqlite3_bind_int64(st, 5, d->flags);
+	sqlite3_bind_int64(st, 2, date);
+	sqlite3_bind_int64(st, 3, (int64_t)size);
+	sqlite3_bind_int(st, 4, has_att ? 1 : 0);
+	sqlite3_bind_int64(st, 5, flags);
 	sqlite3_bind_blob(st, 6, disp, (int)displen, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 7, it, (int)itlen, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
@@ -357,114 +383,307 @@ static int tx(sconn_t *w, const char *sql)
 	    sql_fail(w, sql);
 }
 
-/* remove id from every shard of the tenant except year keep; count */
-static int remove_except(search_t *idx, const uint8_t *tenant,
-    const uint8_t *id, int keep, int *count)
+/* ---- batches --------------------------------------------------------------- */
+
+typedef struct brow {
+	uint8_t id[SEARCH_ID_LEN];
+	int remove;                /* 1: only remove the object */
+	int year;
+	int64_t date;
+	uint64_t size;
+	int has_att;
+	uint32_t flags;
+	cols_t c;
+	uint8_t *disp, *it;        /* sealed display and index texts */
+	size_t displen, itlen;
+} brow_t;
+
+struct search_batch {
+	search_t *idx;
+	uint8_t tenant[SEARCH_TENANT_LEN];
+	pthread_mutex_t mu;        /* rows, for search_batch_add from threads */
+	brow_t *rows;
+	size_t n, cap;
+	uint64_t removed;          /* rows deleted from shards at commit */
+};
+
+static void brow_clear(brow_t *r)
 {
-	int *years, rc;
-	size_t n;
-	if ((rc = shard_years(idx, tenant, &years, &n)))
-		return rc;
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		shard_t *sh;
-		sconn_t *w;
-		if (years[i] == keep)
-			continue;
-		if ((rc = shard_get(idx, tenant, years[i], 0, &sh)) ||
-		    (rc = shard_writer(idx, sh, &w)))
-			break;
-		int has = row_exists(w, id);
-		if (has <= 0) {           /* the common case: no transaction */
-			rc = has;
-			continue;
+	for (int i = 0; i < SHARD_COLUMNS; i++)
+		if (r->c.v[i])
+			sodium_memzero(r->c.v[i], strlen(r->c.v[i]));
+	cols_free(&r->c);
+	free(r->disp);
+	free(r->it);
+	memset(r, 0, sizeof *r);
+}
+
+int search_batch_begin(search_t *idx, const uint8_t tenant[SEARCH_TENANT_LEN],
+    search_batch_t **out)
+{
+	search_batch_t *b;
+
+	*out = NULL;
+	if (!idx || !tenant)
+		return search_fail(AR_EINVAL, "search_batch_begin: missing "
+		    "argument");
+	if (!(b = calloc(1, sizeof *b)))
+		return AR_ENOMEM;
+	b->idx = idx;
+	memcpy(b->tenant, tenant, SEARCH_TENANT_LEN);
+	pthread_mutex_init(&b->mu, NULL);
+	*out = b;
+	return 0;
+}
+
+size_t search_batch_count(const search_batch_t *b)
+{
+	return b ? b->n : 0;
+}
+
+void search_batch_free(search_batch_t *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		brow_clear(&b->rows[i]);
+	free(b->rows);
+	pthread_mutex_destroy(&b->mu);
+	free(b);
+}
+
+/* Put r into the batch; an earlier change of the same id is replaced. */
+static int batch_put(search_batch_t *b, brow_t *r)
+{
+	int rc = 0;
+	pthread_mutex_lock(&b->mu);
+	for (size_t i = 0; i < b->n; i++)
+		if (!memcmp(b->rows[i].id, r->id, SEARCH_ID_LEN)) {
+			brow_clear(&b->rows[i]);
+			b->rows[i] = *r;
+			pthread_mutex_unlock(&b->mu);
+			return 0;
 		}
-		if ((rc = tx(w, "BEGIN IMMEDIATE")))
-			break;
-		int d = row_delete(idx, w, tenant, id);
-		if (d < 0) {
-			sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
-			rc = d;
-		} else {
-			*count += d;
-			rc = tx(w, "COMMIT");
-		}
-	}
-	free(years);
+	if (ar_grow((void **)&b->rows, &b->cap, b->n, sizeof *b->rows))
+		rc = AR_ENOMEM;
+	else
+		b->rows[b->n++] = *r;
+	pthread_mutex_unlock(&b->mu);
 	return rc;
 }
 
-int search_index_add(search_t *idx, const uint8_t tenant[SEARCH_TENANT_LEN], const uint8_t id[SEARCH_ID_LEN],
+int search_batch_add(search_batch_t *b, const uint8_t id[SEARCH_ID_LEN],
     const search_doc_t *doc, const search_display_t *display)
 {
-	cols_t c;
+	search_t *idx;
 	sbuf_t to = { 0 };
-	uint8_t key[32], *disp = NULL, *it = NULL;
-	size_t displen = 0, itlen = 0;
+	uint8_t key[32];
 	uint32_t kver;
-	shard_t *sh;
-	sconn_t *w;
-	int rc, year, dummy = 0;
+	brow_t r;
+	int rc;
 
-	if (!idx || !tenant || !id || !doc)
-		return search_fail(AR_EINVAL, "search_index_add: missing argument");
-	if ((rc = make_cols(idx, doc, &c)))
+	if (!b || !id || !doc)
+		return search_fail(AR_EINVAL, "search_batch_add: missing "
+		    "argument");
+	idx = b->idx;
+	memset(&r, 0, sizeof r);
+	memcpy(r.id, id, SEARCH_ID_LEN);
+	if ((rc = make_cols(idx, doc, &r.c)))
 		return rc;
-	join(&to, doc->to, doc->n_to);
+	for (size_t i = 0; i < doc->n_to; i++) {
+		if (!doc->to[i])
+			continue;
+		if (to.len)
+			sb_puts(&to, ", ");
+		sb_puts(&to, doc->to[i]);
+	}
 	const char *dv[3] = {
 		display ? display->from : doc->from,
 		display ? display->to : to.p,
 		display ? display->subject : doc->subject };
-	if ((rc = key_version(idx, tenant, &kver)) ||
-	    (rc = shard_display_key(idx, tenant, kver, key)))
-		goto out;
-	rc = blob_seal(key, kver, tenant, id, 'd', dv, 3, &disp, &displen);
+	if ((rc = key_version(idx, b->tenant, &kver)) ||
+	    (rc = shard_display_key(idx, b->tenant, kver, key)))
+		goto fail;
+	rc = blob_seal(key, kver, b->tenant, id, 'd', dv, 3, &r.disp,
+	    &r.displen);
 	if (rc == 0)
-		rc = blob_seal(key, kver, tenant, id, 'i',
-		    (const char *const *)c.v, SHARD_COLUMNS, &it, &itlen);
+		rc = blob_seal(key, kver, b->tenant, id, 'i',
+		    (const char *const *)r.c.v, SHARD_COLUMNS, &r.it, &r.itlen);
 	sodium_memzero(key, sizeof key);
 	if (rc)
-		goto out;
-	year = shard_year_of(doc->date);
-	pthread_mutex_lock(&idx->write_mu);
-	pthread_rwlock_rdlock(&idx->drop_lock);
-	if ((rc = shard_get(idx, tenant, year, 1, &sh)) == 0 &&
-	    (rc = shard_writer(idx, sh, &w)) == 0 &&
-	    (rc = tx(w, "BEGIN IMMEDIATE")) == 0) {
-		int d = row_delete(idx, w, tenant, id);
-		rc = d < 0 ? d : row_insert(w, id, doc, disp, displen, it, itlen,
-		    &c);
-		if (rc == 0)
-			rc = tx(w, "COMMIT");
-		if (rc)
-			sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
-	}
-	/* the new row is committed before an old copy is removed */
-	if (rc == 0)
-		rc = remove_except(idx, tenant, id, year, &dummy);
-	pthread_rwlock_unlock(&idx->drop_lock);
-	pthread_mutex_unlock(&idx->write_mu);
-out:
+		goto fail;
+	r.year = shard_year_of(doc->date);
+	r.date = doc->date;
+	r.size = doc->size;
+	r.has_att = doc->has_attachment;
+	r.flags = doc->flags;
+	if ((rc = batch_put(b, &r)))
+		goto fail;
 	free(to.p);
-	free(disp);
-	free(it);
-	for (int i = 0; i < SHARD_COLUMNS; i++)
-		if (c.v[i])
-			sodium_memzero(c.v[i], strlen(c.v[i]));
-	cols_free(&c);
+	return 0;
+fail:
+	free(to.p);
+	brow_clear(&r);
 	return rc;
 }
 
-int search_index_remove(search_t *idx, const uint8_t tenant[SEARCH_TENANT_LEN],
-    const uint8_t id[SEARCH_ID_LEN])
+int search_batch_remove(search_batch_t *b, const uint8_t id[SEARCH_ID_LEN])
 {
-	int count = 0, rc;
+	brow_t r;
+	int rc;
+	if (!b || !id)
+		return search_fail(AR_EINVAL, "search_batch_remove: missing "
+		    "argument");
+	memset(&r, 0, sizeof r);
+	memcpy(r.id, id, SEARCH_ID_LEN);
+	r.remove = 1;
+	r.year = -1;
+	if ((rc = batch_put(b, &r)))
+		brow_clear(&r);
+	return rc;
+}
+
+/* The rows of one year into its shard: one transaction. */
+static int commit_year(search_t *idx, search_batch_t *b, int year)
+{
+	shard_t *sh;
+	sconn_t *w;
+	int rc;
+
+	if ((rc = shard_get(idx, b->tenant, year, 1, &sh)) ||
+	    (rc = shard_writer(idx, sh, &w)) ||
+	    (rc = tx(w, "BEGIN IMMEDIATE")))
+		return rc;
+	for (size_t i = 0; i < b->n && rc == 0; i++) {
+		const brow_t *r = &b->rows[i];
+		if (r->remove || r->year != year)
+			continue;
+		int d = row_delete(idx, w, b->tenant, r->id);
+		rc = d < 0 ? d : row_insert(w, r->id, r->date, r->size,
+		    r->has_att, r->flags, r->disp, r->displen, r->it, r->itlen,
+		    &r->c);
+	}
+	if (rc == 0)
+		rc = tx(w, "COMMIT");
+	if (rc)
+		sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+/* Remove from the shard of year every row of the batch that does not
+ * belong there (removals, and objects whose date moved them): one
+ * transaction, opened only when there is something to delete. */
+static int cleanup_year(search_t *idx, search_batch_t *b, int year)
+{
+	shard_t *sh;
+	sconn_t *w;
+	char *hit;
+	size_t nhit = 0;
+	int rc;
+
+	if ((rc = shard_get(idx, b->tenant, year, 0, &sh)))
+		return rc == AR_ENOENT ? 0 : rc;
+	if ((rc = shard_writer(idx, sh, &w)))
+		return rc;
+	if (!(hit = calloc(b->n, 1)))
+		return AR_ENOMEM;
+	/* the common case, nothing to delete: lookups in one read transaction */
+	if ((rc = tx(w, "BEGIN")))
+		goto out;
+	for (size_t i = 0; i < b->n && rc == 0; i++) {
+		const brow_t *r = &b->rows[i];
+		if (!r->remove && r->year == year)
+			continue;
+		int has = row_exists(w, r->id);
+		if (has < 0)
+			rc = has;
+		else if (has)
+			hit[i] = 1, nhit++;
+	}
+	sqlite3_exec(w->db, "COMMIT", NULL, NULL, NULL);
+	if (rc || nhit == 0 || (rc = tx(w, "BEGIN IMMEDIATE")))
+		goto out;
+	for (size_t i = 0; i < b->n && rc == 0; i++) {
+		if (!hit[i])
+			continue;
+		int d = row_delete(idx, w, b->tenant, b->rows[i].id);
+		if (d < 0)
+			rc = d;
+		else
+			b->removed += (uint64_t)d;
+	}
+	if (rc == 0)
+		rc = tx(w, "COMMIT");
+	if (rc)
+		sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+out:
+	free(hit);
+	return rc;
+}
+
+int search_batch_commit(search_batch_t *b)
+{
+	search_t *idx;
+	int *years = NULL, rc = 0;
+	size_t nyears = 0;
+
+	if (!b)
+		return search_fail(AR_EINVAL, "search_batch_commit: no batch");
+	if (b->n == 0)
+		return 0;
+	idx = b->idx;
+	shard_refresh(idx, b->tenant);
 	pthread_mutex_lock(&idx->write_mu);
 	pthread_rwlock_rdlock(&idx->drop_lock);
-	rc = remove_except(idx, tenant, id, -1, &count);
+	/* the new rows, one transaction per year, are committed before an
+	 * old copy in another year's shard is removed */
+	for (size_t i = 0; i < b->n && rc == 0; i++) {
+		int y = b->rows[i].year, seen = 0;
+		if (b->rows[i].remove)
+			continue;
+		for (size_t k = 0; k < i && !seen; k++)
+			seen = !b->rows[k].remove && b->rows[k].year == y;
+		if (!seen)
+			rc = commit_year(idx, b, y);
+	}
+	if (rc == 0)
+		rc = shard_years(idx, b->tenant, &years, &nyears);
+	for (size_t i = 0; i < nyears && rc == 0; i++)
+		rc = cleanup_year(idx, b, years[i]);
+	free(years);
 	pthread_rwlock_unlock(&idx->drop_lock);
 	pthread_mutex_unlock(&idx->write_mu);
-	if (rc == 0 && count == 0)
-		return search_fail(AR_ENOENT, "object not indexed");
+	return rc;
+}
+
+int search_index_add(search_t *idx, const uint8_t tenant[SEARCH_TENANT_LEN],
+    const uint8_t id[SEARCH_ID_LEN], const search_doc_t *doc,
+    const search_display_t *display)
+{
+	search_batch_t *b;
+	int rc;
+	if (!idx || !tenant || !id || !doc)
+		return search_fail(AR_EINVAL, "search_index_add: missing argument");
+	if ((rc = search_batch_begin(idx, tenant, &b)))
+		return rc;
+	if ((rc = search_batch_add(b, id, doc, display)) == 0)
+		rc = search_batch_commit(b);
+	search_batch_free(b);
+	return rc;
+}
+
+int search_index_remove(search_t *idx,
+    const uint8_t tenant[SEARCH_TENANT_LEN], const uint8_t id[SEARCH_ID_LEN])
+{
+	search_batch_t *b;
+	int rc;
+	if ((rc = search_batch_begin(idx, tenant, &b)))
+		return rc;
+	if ((rc = search_batch_remove(b, id)) == 0)
+		rc = search_batch_commit(b);
+	if (rc == 0 && b->removed == 0)
+		rc = search_fail(AR_ENOENT, "object not indexed");
+	search_batch_free(b);
 	return rc;
 }
 
@@ -473,6 +692,7 @@ int search_index_list(search_t *idx, const uint8_t tenant[SEARCH_TENANT_LEN],
 {
 	int *years, rc;
 	size_t n;
+	shard_refresh(idx, tenant);
 	pthread_rwlock_rdlock(&idx->drop_lock);
 	if ((rc = shard_years(idx, tenant, &years, &n))) {
 		pthread_rwlock_unlock(&idx->drop_lock);

@@ -25,12 +25,14 @@
 #include <stdint.h>
 
 #include "keysvc/keysvc.h"
+#include "store/store.h"
 
 #define SEARCH_ID_LEN        16          /* object id (store ids) */
 #define SEARCH_TENANT_LEN    KEYSVC_TENANT_LEN
 #define SEARCH_LIMIT_DEFAULT 50
 #define SEARCH_LIMIT_MAX     1000
 #define SEARCH_CURSOR_MAX    128         /* longest cursor text, NUL incl. */
+#define SEARCH_LANGUAGE_DEFAULT "english" /* archived's and archivectl's */
 
 typedef struct search search_t;                 /* an open index */
 typedef struct search_query search_query_t;     /* a parsed query (AST) */
@@ -114,6 +116,29 @@ typedef struct search_display {
 int search_index_add(search_t *idx, const uint8_t tenant[SEARCH_TENANT_LEN],
     const uint8_t id[SEARCH_ID_LEN], const search_doc_t *doc,
     const search_display_t *display);
+/*
+ * Batches: many changes to one tenant's index written with one SQLite
+ * transaction per shard (year) touched, instead of one per message.
+ * search_batch_add does the CPU work (column texts, sealing the row
+ * blobs) and may be called from several threads at once on one batch;
+ * search_batch_commit writes.  A later change of an id replaces an
+ * earlier one in the same batch.  When commit fails, the shards already
+ * committed keep their rows (every change is idempotent: commit the same
+ * changes again).  A batch is freed with search_batch_free, committed or
+ * not.
+ */
+typedef struct search_batch search_batch_t;
+int search_batch_begin(search_t *idx, const uint8_t tenant[SEARCH_TENANT_LEN],
+    search_batch_t **out);
+/* Index (or re-index) id, as search_index_add. */
+int search_batch_add(search_batch_t *b, const uint8_t id[SEARCH_ID_LEN],
+    const search_doc_t *doc, const search_display_t *display);
+/* Remove id at commit (nothing when it is not indexed). */
+int search_batch_remove(search_batch_t *b, const uint8_t id[SEARCH_ID_LEN]);
+size_t search_batch_count(const search_batch_t *b);
+int search_batch_commit(search_batch_t *b);
+void search_batch_free(search_batch_t *b);
+
 /* Remove (tenant, id) from the index.  AR_ENOENT if it was not indexed. */
 int search_index_remove(search_t *idx,
     const uint8_t tenant[SEARCH_TENANT_LEN], const uint8_t id[SEARCH_ID_LEN]);
@@ -130,6 +155,69 @@ int search_index_list(search_t *idx, const uint8_t tenant[SEARCH_TENANT_LEN],
  * were destroyed).  0 also when the tenant had none. */
 int search_tenant_drop(search_t *idx,
     const uint8_t tenant[SEARCH_TENANT_LEN]);
+
+/* ---------------------------------------------------------------------
+ * The indexer: keeps a tenant's index in step with the store
+ * (search/indexer.c).  Every call below is serialised per tenant across
+ * threads and processes by a lock file (data_dir/index/<tenant>.lock).
+ * --------------------------------------------------------------------- */
+
+typedef struct search_sync_stats {
+	uint64_t indexed;          /* objects (re-)indexed */
+	uint64_t removed;          /* objects removed from the index */
+	uint64_t failed;           /* objects that could not be read: indexed
+	                              with what the catalog knows (date, size) */
+	uint64_t entries;          /* log entries read */
+	uint64_t seq;              /* log position the index is now at */
+} search_sync_stats_t;
+
+/*
+ * Follow the tenant's log from the last entry applied (kept in
+ * data_dir/index/<tenant>/indexed) to its end: every object ingested, or
+ * arrived again (its envelope was merged), is read from the store,
+ * parsed (GMime), and (re-)indexed with its envelope recipients; a
+ * disposed object is removed.  batch objects per search batch (0: 256),
+ * the position saved after each.  st is the tenant's store (the index
+ * and the store share a key service).
+ */
+int search_sync(search_t *idx, store_t *st,
+    const uint8_t tenant[SEARCH_TENANT_LEN], int batch,
+    search_sync_stats_t *out);
+
+/* What the index has not caught up with yet. */
+typedef struct search_lag {
+	uint64_t indexed_seq;      /* log position applied */
+	uint64_t objects;          /* objects ingested after it */
+	uint64_t changes;          /* ingests, arrivals and disposals after it */
+	int64_t  oldest;           /* time of the oldest of those; 0: none */
+} search_lag_t;
+int search_lag(search_t *idx, store_t *st,
+    const uint8_t tenant[SEARCH_TENANT_LEN], search_lag_t *out);
+
+/*
+ * Compare the index with the catalog and repair it: objects of the
+ * catalog missing from the index are indexed, index rows whose object
+ * is no longer in the catalog are removed.  Then search_sync.
+ */
+typedef struct search_reconcile_stats {
+	uint64_t catalog;          /* objects in the catalog */
+	uint64_t indexed;          /* rows in the index before */
+	uint64_t missing;          /* ... added */
+	uint64_t extra;            /* ... removed */
+} search_reconcile_stats_t;
+int search_reconcile(search_t *idx, store_t *st,
+    const uint8_t tenant[SEARCH_TENANT_LEN], search_reconcile_stats_t *out);
+
+/*
+ * Rebuild the tenant's index from the store alone, online: new shards
+ * are built in data_dir/index/.rebuild/<tenant> while the old ones keep
+ * answering searches (and archived keeps indexing into them), then the
+ * entries logged meanwhile are applied and the two directories swapped
+ * atomically (renameat2 RENAME_EXCHANGE); other handles notice the swap
+ * at their next call.  The old shards are deleted.
+ */
+int search_reindex(search_t *idx, store_t *st,
+    const uint8_t tenant[SEARCH_TENANT_LEN], search_sync_stats_t *out);
 
 /* ---------------------------------------------------------------------
  * Queries (grammar in docs/query-language.md)

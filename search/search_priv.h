@@ -165,8 +165,13 @@ struct search {
 	int threads;
 	pthread_mutex_t write_mu;  /* one writer */
 	pthread_rwlock_t drop_lock;/* searches: read; tenant drop: write */
-	pthread_mutex_t shards_mu; /* the shard list */
+	pthread_mutex_t shards_mu; /* the shard list and gens */
 	shard_t *shards;
+	struct tgen {              /* inode of each tenant directory seen */
+		uint8_t tenant[SEARCH_TENANT_LEN];
+		uint64_t ino;          /* 0: absent */
+		struct tgen *next;
+	} *gens;
 	pthread_mutex_t ver_mu;    /* cached current key versions */
 	struct kver_cache {
 		uint8_t tenant[SEARCH_TENANT_LEN];
@@ -174,6 +179,10 @@ struct search {
 		int64_t at_us;
 	} kver[16];
 };
+
+/* A second handle like idx whose shards live under dir (instead of
+ * data_dir/index): where a reindex builds a tenant's new shards. */
+int search_open_at(search_t **out, const search_t *like, const char *dir);
 
 /* Set the calling thread's error message; returns rc. */
 int search_fail(int rc, const char *fmt, ...)
@@ -201,6 +210,11 @@ void shard_conn_close(sconn_t *c);
  * drop_lock for writing. */
 void shard_forget_tenant(search_t *idx, const uint8_t *tenant);
 void shard_forget_all(search_t *idx);
+/* Notice that the tenant's directory was replaced (a reindex by this or
+ * another process swapped it): forget the tenant's open shards so that
+ * they are opened anew.  Called at the start of every entry point, before
+ * any lock is taken. */
+void shard_refresh(search_t *idx, const uint8_t *tenant);
 /* Year (UTC) of a date, clamped to 1..9999. */
 int shard_year_of(int64_t date);
 /* Key to seal/open blobs of a tenant at a key version. */

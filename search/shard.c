@@ -390,8 +390,11 @@ void shard_release(shard_t *sh, sconn_t *c)
 int shard_writer(search_t *idx, shard_t *sh, sconn_t **out)
 {
 	int rc = 0;
-	if (!sh->writer)
-		rc = conn_open(idx, sh, 1, &sh->writer);
+	/* FTS5 merges segments at each commit: give the writer a cache that
+	 * holds them (32 MiB) */
+	if (!sh->writer && (rc = conn_open(idx, sh, 1, &sh->writer)) == 0)
+		sqlite3_exec(sh->writer->db, "PRAGMA cache_size=-32768", NULL,
+		    NULL, NULL);
 	*out = sh->writer;
 	return rc;
 }
@@ -426,4 +429,48 @@ void shard_forget_tenant(search_t *idx, const uint8_t *tenant)
 void shard_forget_all(search_t *idx)
 {
 	shard_forget_tenant(idx, NULL);
+	pthread_mutex_lock(&idx->shards_mu);
+	while (idx->gens) {
+		struct tgen *g = idx->gens;
+		idx->gens = g->next;
+		free(g);
+	}
+	pthread_mutex_unlock(&idx->shards_mu);
+}
+
+void shard_refresh(search_t *idx, const uint8_t *tenant)
+{
+	char dir[4096];
+	struct stat stb;
+	struct tgen *g;
+	uint64_t ino = 0;
+	int forget = 0;
+
+	if (shard_tenant_dir(idx, tenant, dir, sizeof dir))
+		return;
+	if (stat(dir, &stb) == 0)
+		ino = (uint64_t)stb.st_ino;
+	pthread_mutex_lock(&idx->shards_mu);
+	for (g = idx->gens; g; g = g->next)
+		if (!memcmp(g->tenant, tenant, SEARCH_TENANT_LEN))
+			break;
+	if (!g) {
+		if ((g = calloc(1, sizeof *g)) != NULL) {
+			memcpy(g->tenant, tenant, SEARCH_TENANT_LEN);
+			g->ino = ino;
+			g->next = idx->gens;
+			idx->gens = g;
+		}
+	} else if (g->ino != ino) {
+		forget = g->ino != 0;
+		g->ino = ino;
+	}
+	pthread_mutex_unlock(&idx->shards_mu);
+	if (!forget)
+		return;
+	pthread_mutex_lock(&idx->write_mu);
+	pthread_rwlock_wrlock(&idx->drop_lock);
+	shard_forget_tenant(idx, tenant);
+	pthread_rwlock_unlock(&idx->drop_lock);
+	pthread_mutex_unlock(&idx->write_mu);
 }

@@ -28,7 +28,7 @@ static const struct {
 	  "[--require-tls yes|no]\n"
 	  "                  [--require-auth yes|no] [--smtp-user USER "
 	  "(password on stdin)]" },
-	{ "import", cmd_import, 1, "import --tenant NAME PATH..." },
+	{ "import", cmd_import, 1, "import --tenant NAME [--no-index] PATH..." },
 	{ "list", cmd_list, 1, "list --tenant NAME" },
 	{ "show", cmd_show, 1, "show --tenant NAME ID" },
 	{ "get", cmd_get, 1, "get --tenant NAME ID > message.eml\n"
@@ -36,6 +36,12 @@ static const struct {
 	{ "log", cmd_log, 1, "log --tenant NAME [--from SEQ]" },
 	{ "verify", cmd_verify, 1, "verify [--tenant NAME]" },
 	{ "checkpoint", cmd_checkpoint, 1, "checkpoint [--tenant NAME]" },
+	{ "search", cmd_search, 1, "search --tenant NAME [--limit N] "
+	  "[--cursor C] [--order date|rank] QUERY" },
+	{ "reindex", cmd_reindex, 1, "reindex [--tenant NAME [--language LANG]]  "
+	  "(rebuild the index from the store, online)" },
+	{ "reconcile", cmd_reconcile, 1, "reconcile [--tenant NAME]  (index "
+	  "what is missing, drop what is gone)" },
 	{ "stats", cmd_stats, 1, "stats" },
 	{ "queue", cmd_queue, 1, "queue  (the SMTP spool: waiting and failing "
 	  "messages)" },
@@ -98,6 +104,8 @@ int ctl_open(struct ctl *c)
 
 void ctl_close(struct ctl *c)
 {
+	search_close(c->idx);
+	c->idx = NULL;
 	store_close(c->st);
 	if (c->be)
 		store_backend_close(c->be);

@@ -9,6 +9,7 @@
 
 #include "archived/config.h"
 #include "keysvc/keysvc.h"
+#include "search/search.h"
 #include "store/store.h"
 
 /* Exit statuses (documented in docs/archivectl.md). */
@@ -25,6 +26,7 @@ struct ctl {
 	keysvc_t *ks;
 	store_backend_t *be;
 	store_t *st;
+	search_t *idx;         /* opened by ctl_search_open */
 };
 
 /* Load the configuration and open keysvc client, backend and catalog. */
@@ -48,6 +50,12 @@ int ctl_object_id(const char *hex, uint8_t id[STORE_ID_LEN]);
 int ctl_audit(struct ctl *c, const store_tenant_t *t, const char *action,
     const uint8_t *object);
 
+/* Open the index (c->idx) once; a failure exit status printed. */
+int ctl_search_open(struct ctl *c);
+/* Bring the tenant's index up to date with its log (after an import). */
+int ctl_index_sync(struct ctl *c, const store_tenant_t *t,
+    search_sync_stats_t *s);
+
 /* Commands: argv[0] is the command name. */
 int cmd_init(struct ctl *c, int argc, char **argv);
 int cmd_tenant(struct ctl *c, int argc, char **argv);
@@ -60,5 +68,8 @@ int cmd_verify(struct ctl *c, int argc, char **argv);
 int cmd_checkpoint(struct ctl *c, int argc, char **argv);
 int cmd_stats(struct ctl *c, int argc, char **argv);
 int cmd_queue(struct ctl *c, int argc, char **argv);
+int cmd_search(struct ctl *c, int argc, char **argv);
+int cmd_reindex(struct ctl *c, int argc, char **argv);
+int cmd_reconcile(struct ctl *c, int argc, char **argv);
 
 #endif

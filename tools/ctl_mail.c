@@ -76,7 +76,18 @@ int cmd_import(struct ctl *c, int argc, char **argv)
 	double secs;
 	int rc;
 
-	if ((rc = parse(argc, argv, &a, "import --tenant NAME PATH...")))
+	/* --no-index: leave the new messages to archived's indexer */
+	int no_index = 0, out = 1;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--no-index"))
+			no_index = 1;
+		else
+			argv[out++] = argv[i];
+	}
+	argc = out;
+	argv[argc] = NULL;
+	if ((rc = parse(argc, argv, &a, "import --tenant NAME [--no-index] "
+	    "PATH...")))
 		return rc;
 	if (a.first >= argc)
 		return ctl_usage("import needs at least one PATH (.eml file, "
@@ -93,6 +104,12 @@ int cmd_import(struct ctl *c, int argc, char **argv)
 	    (size_t)(argc - a.first), &o, &s, err, sizeof err);
 	if (o.progress)
 		fputc('\n', stderr);
+	/* what was committed (also by an import that stopped) is indexed */
+	search_sync_stats_t ix;
+	int irc = 0;
+	memset(&ix, 0, sizeof ix);
+	if (!no_index && (s.stored || s.duplicates))
+		irc = ctl_index_sync(c, &t, &ix);
 	secs = (double)s.elapsed_us / 1e6;
 	if (c->json) {
 		json_t *j = json_object();
@@ -115,7 +132,9 @@ int cmd_import(struct ctl *c, int argc, char **argv)
 			json_object_set_new(j, "peak_rss_kb",
 			    json_integer(ru.ru_maxrss));
 		}
-		json_object_set_new(j, "ok", json_boolean(rc == 0));
+		json_object_set_new(j, "indexed", json_integer(
+		    (json_int_t)ix.indexed));
+		json_object_set_new(j, "ok", json_boolean(rc == 0 && irc == 0));
 		if (rc)
 			json_object_set_new(j, "error", json_string(err));
 		ctl_json_out(j);
@@ -127,9 +146,15 @@ int cmd_import(struct ctl *c, int argc, char **argv)
 		    (unsigned long long)s.duplicates,
 		    (unsigned long long)s.failed, secs,
 		    secs > 0 ? (double)s.messages / secs : 0.0);
+		if (ix.indexed || ix.removed)
+			printf("indexed %llu messages (index at log entry "
+			    "%llu)\n", (unsigned long long)ix.indexed,
+			    (unsigned long long)ix.seq);
 	}
 	if (rc)
 		return ctl_fail(rc, "import: %s", err);
+	if (irc)
+		return irc;
 	/* The batch ends with a signed log head. */
 	store_log_checkpoint(c->st, t.id, NULL);
 	return CTL_OK;

@@ -137,10 +137,18 @@ static int stats_cb(void *arg, const store_tenant_t *t)
 	struct stats_ctx *x = arg;
 	store_tenant_stats_t s;
 	char ts[32];
+	search_lag_t lag;
+	char lts[32];
+	int64_t age;
 	int rc = store_tenant_stats(x->c->st, t->id, &s);
 
 	if (rc)
 		return rc;
+	if ((rc = search_lag(x->c->idx, x->c->st, t->id, &lag)))
+		return rc;
+	age = lag.oldest ? ar_now() - lag.oldest : 0;
+	if (age < 0)
+		age = 0;
 	if (s.last_checkpoint_time)
 		ar_time_fmt(s.last_checkpoint_time, ts, sizeof ts);
 	else
@@ -157,14 +165,28 @@ static int stats_cb(void *arg, const store_tenant_t *t)
 		json_object_set_new(j, "last_checkpoint_seq",
 		    json_integer(s.last_checkpoint_seq));
 		json_object_set_new(j, "last_checkpoint", json_string(ts));
+		json_t *ix = json_object();
+		json_object_set_new(ix, "indexed_seq",
+		    json_integer((json_int_t)lag.indexed_seq));
+		json_object_set_new(ix, "unindexed_objects",
+		    json_integer((json_int_t)lag.objects));
+		json_object_set_new(ix, "pending_changes",
+		    json_integer((json_int_t)lag.changes));
+		json_object_set_new(ix, "lag_seconds", json_integer(age));
+		json_object_set_new(ix, "oldest_pending", lag.oldest ?
+		    json_string(ar_time_fmt(lag.oldest, lts, sizeof lts)) :
+		    json_null());
+		json_object_set_new(j, "index", ix);
 		json_array_append_new(x->arr, j);
 	} else {
-		printf("%-24s %10llu %14llu %14llu %10llu %10llu  %s\n",
+		printf("%-24s %10llu %14llu %14llu %10llu %10llu  %-20s "
+		    "%10llu %8llds\n",
 		    t->name, (unsigned long long)s.objects,
 		    (unsigned long long)s.plain_bytes,
 		    (unsigned long long)s.sealed_bytes,
 		    (unsigned long long)s.log_entries,
-		    (unsigned long long)s.last_checkpoint_seq, ts);
+		    (unsigned long long)s.last_checkpoint_seq, ts,
+		    (unsigned long long)lag.objects, (long long)age);
 	}
 	return 0;
 }
@@ -179,9 +201,14 @@ int cmd_stats(struct ctl *c, int argc, char **argv)
 		json_decref(x.arr);
 		return ctl_usage("stats takes no arguments");
 	}
+	if ((rc = ctl_search_open(c))) {
+		json_decref(x.arr);
+		return rc;
+	}
 	if (!c->json)
-		printf("%-24s %10s %14s %14s %10s %10s  %s\n", "TENANT",
-		    "OBJECTS", "BYTES", "SEALED", "LOG", "SIGNED", "CHECKPOINT");
+		printf("%-24s %10s %14s %14s %10s %10s  %-20s %10s %9s\n",
+		    "TENANT", "OBJECTS", "BYTES", "SEALED", "LOG", "SIGNED",
+		    "CHECKPOINT", "UNINDEXED", "LAG");
 	if ((rc = store_tenant_walk(c->st, stats_cb, &x))) {
 		json_decref(x.arr);
 		return ctl_fail(rc, "stats: %s", store_errmsg(c->st));

@@ -1,0 +1,125 @@
+/*
+ * indexer.c - archived's indexer thread: keeps every tenant's search
+ * index in step with the store (search_sync follows each tenant's log).
+ *
+ * At start it reconciles every tenant (an index can lose its last
+ * transactions in a power cut; objects stored while no indexer ran are
+ * found).  Then it follows the logs: woken by the pipeline after each
+ * committed batch, and every INDEX_TICK seconds anyway (archivectl import
+ * commits from another process and indexes itself; the tick catches
+ * anything it left).
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "ar.h"
+#include "daemon.h"
+
+#define INDEX_TICK 5
+
+static int index_tenant(void *arg, const store_tenant_t *t)
+{
+	struct daemon *d = arg;
+	char hex[2 * STORE_TENANT_LEN + 1];
+	int64_t t0 = ar_mono_us();
+	int rc;
+
+	if (t->state == STORE_TENANT_SHREDDED)
+		return 0;
+	ar_hex(t->id, STORE_TENANT_LEN, hex);
+	if (!d->index_reconciled) {
+		search_reconcile_stats_t r;
+		if ((rc = search_reconcile(d->idx, d->st, t->id, &r)))
+			goto failed;
+		if (r.missing || r.extra)
+			ar_log(AR_LOG_INFO, "tenant=%s job=reconcile missing=%llu "
+			    "extra=%llu dur_ms=%lld", hex,
+			    (unsigned long long)r.missing,
+			    (unsigned long long)r.extra,
+			    (long long)(ar_mono_us() - t0) / 1000);
+		return 0;
+	}
+	search_sync_stats_t s;
+	if ((rc = search_sync(d->idx, d->st, t->id, 0, &s)))
+		goto failed;
+	if (s.indexed || s.removed)
+		ar_log(AR_LOG_INFO, "tenant=%s job=index indexed=%llu removed=%llu "
+		    "unreadable=%llu seq=%llu dur_ms=%lld", hex,
+		    (unsigned long long)s.indexed, (unsigned long long)s.removed,
+		    (unsigned long long)s.failed, (unsigned long long)s.seq,
+		    (long long)(ar_mono_us() - t0) / 1000);
+	return 0;
+failed:
+	ar_log(AR_LOG_WARN, "tenant=%s job=index status=failed reason=\"%s\"",
+	    hex, search_errmsg(d->idx));
+	return 0;
+}
+
+static void *indexer_main(void *arg)
+{
+	struct daemon *d = arg;
+
+	pthread_mutex_lock(&d->index_lock);
+	while (!d->index_stopping) {
+		struct timespec until;
+		d->index_wake = 0;
+		pthread_mutex_unlock(&d->index_lock);
+		store_tenant_walk(d->st, index_tenant, d);
+		pthread_mutex_lock(&d->index_lock);
+		d->index_reconciled = 1;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += INDEX_TICK;
+		while (!d->index_stopping && !d->index_wake &&
+		    pthread_cond_timedwait(&d->index_cond, &d->index_lock,
+		    &until) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&d->index_lock);
+	return NULL;
+}
+
+int indexer_start(struct daemon *d)
+{
+	search_open_params_t p;
+	int rc;
+
+	memset(&p, 0, sizeof p);
+	p.data_dir = d->cfg.data_dir;
+	p.ks = d->ks;
+	p.language = SEARCH_LANGUAGE_DEFAULT;
+	if ((rc = search_open(&d->idx, &p))) {
+		ar_log(AR_LOG_ERR, "index error=\"%s\"", search_errmsg(NULL));
+		return rc;
+	}
+	pthread_mutex_init(&d->index_lock, NULL);
+	pthread_cond_init(&d->index_cond, NULL);
+	if (pthread_create(&d->index_thread, NULL, indexer_main, d))
+		return AR_ENOMEM;
+	d->index_running = 1;
+	return 0;
+}
+
+void indexer_wake(struct daemon *d)
+{
+	pthread_mutex_lock(&d->index_lock);
+	d->index_wake = 1;
+	pthread_cond_broadcast(&d->index_cond);
+	pthread_mutex_unlock(&d->index_lock);
+}
+
+void indexer_stop(struct daemon *d)
+{
+	if (d->index_running) {
+		pthread_mutex_lock(&d->index_lock);
+		d->index_stopping = 1;
+		pthread_cond_broadcast(&d->index_cond);
+		pthread_mutex_unlock(&d->index_lock);
+		pthread_join(d->index_thread, NULL);
+		pthread_mutex_destroy(&d->index_lock);
+		pthread_cond_destroy(&d->index_cond);
+		d->index_running = 0;
+	}
+	search_close(d->idx);
+	d->idx = NULL;
+}

@@ -1,0 +1,681 @@
+/*
+ * indexer.c - keep a tenant's index in step with the store: follow the
+ * tenant's hash-chained log (search_sync), compare with the catalog and
+ * repair (search_reconcile), rebuild aside and swap (search_reindex),
+ * and report what is not indexed yet (search_lag).
+ *
+ * Position: data_dir/index/<tenant hex>/indexed holds the seq of the
+ * last log entry applied, written (atomically) after the batch that
+ * applied it was committed; a crash in between re-applies the batch,
+ * which changes nothing (adding an object replaces it).
+ *
+ * Lock: data_dir/index/<tenant hex>.lock, flock(LOCK_EX), taken by every
+ * writer of this file (archived's indexer thread, archivectl import,
+ * reconcile and reindex), so they never interleave across processes.
+ *
+ * Objects are read through the store (sealed, authenticated chunks,
+ * GMime over a stream: no plaintext on disk), their text extracted in
+ * parallel threads, and written with one transaction per shard per batch.
+ */
+#include "search/search_priv.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gmime/gmime.h>
+#include <jansson.h>
+
+#include "ar.h"
+#include "ingest/gstream.h"
+#include "ingest/ingest.h"
+
+#define BATCH_DEFAULT 256
+#define PREP_THREADS_MAX 4
+
+/* ---- position and lock ------------------------------------------------ */
+
+static int mark_path(const search_t *idx, const uint8_t *tenant, char *buf,
+    size_t len)
+{
+	char dir[4096];
+	if (shard_tenant_dir(idx, tenant, dir, sizeof dir))
+		return AR_ETOOBIG;
+	return ar_path(buf, len, "%s/indexed", dir);
+}
+
+static int mark_read(const search_t *idx, const uint8_t *tenant,
+    uint64_t *seq)
+{
+	char path[4200], txt[32];
+	unsigned char *buf = NULL;
+	size_t n = 0;
+	int rc;
+
+	*seq = 0;
+	if ((rc = mark_path(idx, tenant, path, sizeof path)))
+		return rc;
+	rc = ar_file_read(path, 31, &buf, &n);
+	if (rc == AR_ENOENT || (rc == AR_EIO && errno == ENOENT))
+		return 0;
+	if (rc)
+		return search_fail(rc, "read %s", path);
+	memcpy(txt, buf, n);
+	txt[n] = 0;
+	free(buf);
+	*seq = strtoull(txt, NULL, 10);
+	return 0;
+}
+
+static int mark_write(const search_t *idx, const uint8_t *tenant,
+    uint64_t seq)
+{
+	char dir[4096], path[4200], txt[32];
+	int rc, n;
+	if (shard_tenant_dir(idx, tenant, dir, sizeof dir) ||
+	    (rc = mark_path(idx, tenant, path, sizeof path)))
+		return AR_ETOOBIG;
+	if ((rc = ar_mkdirs(dir, 0700)))
+		return search_fail(rc, "mkdir %s: %s", dir, strerror(errno));
+	n = snprintf(txt, sizeof txt, "%llu\n", (unsigned long long)seq);
+	if ((rc = ar_file_write_atomic(path, txt, (size_t)n, 0600)))
+		return search_fail(rc, "write %s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* Lock the tenant's index for writing: returns the descriptor (>= 0). */
+static int tenant_lock(const search_t *idx, const uint8_t *tenant)
+{
+	char hex[2 * SEARCH_TENANT_LEN + 1], path[4200];
+	int fd;
+	ar_hex(tenant, SEARCH_TENANT_LEN, hex);
+	if (ar_path(path, sizeof path, "%s/%s.lock", idx->dir, hex))
+		return AR_ETOOBIG;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return search_fail(ar_status_from_errno(errno), "open %s: %s",
+		    path, strerror(errno));
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno == EINTR)
+			continue;
+		close(fd);
+		return search_fail(AR_EIO, "lock %s: %s", path,
+		    strerror(errno));
+	}
+	return fd;
+}
+
+static void tenant_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);       /* releases the flock */
+}
+
+/* ---- one object -> one document ---------------------------------------- */
+
+/* Envelope recipients of the object's metadata (addresses, and the lists
+ * and forwarders they were expanded from), without repeats.  The strings
+ * belong to *root (json_decref). */
+static size_t envelope_rcpts(const char *meta, json_t **root,
+    const char **out, size_t max)
+{
+	json_t *r, *a;
+	size_t i, n = 0;
+	static const char *const keys[] = { "address", "expanded_from",
+		"forwarded_from" };
+
+	*root = meta ? json_loads(meta, 0, NULL) : NULL;
+	r = json_object_get(json_object_get(*root, "envelope"), "recipients");
+	json_array_foreach(r, i, a) {
+		for (size_t k = 0; k < AR_ARRAY_LEN(keys); k++) {
+			const char *s = json_string_value(json_object_get(a,
+			    keys[k]));
+			int dup = 0;
+			if (!s || !*s)
+				continue;
+			for (size_t j = 0; j < n && !dup; j++)
+				dup = strcasecmp(out[j], s) == 0;
+			if (!dup && n < max)
+				out[n++] = s;
+		}
+	}
+	return n;
+}
+
+#define RCPT_MAX 1024
+
+/* Parse the stored message and add it to b.  0, or a status that stops the
+ * batch (key service, catalog); an object that cannot be read or parsed is
+ * indexed with what the catalog knows and counted in *failed. */
+static int index_object(search_t *idx, store_t *st, const uint8_t *tenant,
+    const uint8_t *id, search_batch_t *b, int *failed, int *gone)
+{
+	store_object_t o;
+	store_reader_t *r = NULL;
+	GMimeStream *s = NULL;
+	GMimeParser *ps = NULL;
+	GMimeMessage *m = NULL;
+	search_doc_t *d = NULL, local;
+	const char **rcpt = NULL;
+	json_t *meta = NULL;
+	int rc;
+
+	*failed = *gone = 0;
+	if ((rc = store_object_get(st, tenant, id, &o)) == AR_ENOENT) {
+		*gone = 1;
+		return search_batch_remove(b, id);
+	}
+	if (rc)
+		return search_fail(rc, "catalog: %s", store_errmsg(st));
+	rc = store_reader_open(store_get_backend(st), store_get_keysvc(st),
+	    tenant, id, &r);
+	if (rc == AR_EKEYSVC || rc == AR_ENOMEM) {
+		rc = search_fail(rc, "reading object: %s", ar_strerror(rc));
+		goto out;
+	}
+	if (rc == 0 && (s = ar_sealed_stream_new(r, 1)) == NULL) {
+		store_reader_close(r);
+		rc = AR_ENOMEM;
+		goto out;
+	}
+	if (s) {
+		/* loose: keep addresses such as a..price@example.com (common
+		 * in old archives) instead of dropping them */
+		GMimeParserOptions *po = g_mime_parser_options_new();
+		g_mime_parser_options_set_address_compliance_mode(po,
+		    GMIME_RFC_COMPLIANCE_LOOSE);
+		ps = g_mime_parser_new_with_stream(s);
+		m = g_mime_parser_construct_message(ps, po);
+		g_mime_parser_options_free(po);
+		if (ar_sealed_stream_status(s) == AR_EKEYSVC) {
+			rc = search_fail(AR_EKEYSVC, "reading object: %s",
+			    ar_strerror(AR_EKEYSVC));
+			goto out;
+		}
+		if (m && ar_sealed_stream_status(s) == 0 &&
+		    (rc = search_doc_extract(m, idx->body_max, &d)) != 0)
+			goto out;
+	}
+	if (!d) {
+		/* unreadable or not a message: date and size still count */
+		memset(&local, 0, sizeof local);
+		*failed = rc != 0 || (s && ar_sealed_stream_status(s) != 0);
+		rc = 0;
+	}
+	search_doc_t *doc = d ? d : &local;
+	if (!(rcpt = calloc(RCPT_MAX, sizeof *rcpt))) {
+		rc = AR_ENOMEM;
+		goto out;
+	}
+	doc->rcpt = rcpt;
+	doc->n_rcpt = envelope_rcpts(o.meta, &meta, rcpt, RCPT_MAX);
+	doc->size = o.plain_size;
+	doc->flags = o.flags;
+	if (doc->date <= 0)
+		doc->date = o.received;
+	rc = search_batch_add(b, id, doc, NULL);
+out:
+	free(rcpt);
+	json_decref(meta);
+	if (d)
+		search_doc_free(d);
+	if (m)
+		g_object_unref(m);
+	if (ps)
+		g_object_unref(ps);
+	if (s)
+		g_object_unref(s);
+	store_object_clear(&o);
+	return rc;
+}
+
+/* ---- applying a list of changes in batches ------------------------------- */
+
+typedef struct item {
+	uint8_t id[SEARCH_ID_LEN];
+	int remove;
+} item_t;
+
+typedef struct prep {
+	search_t *idx;
+	store_t *st;
+	const uint8_t *tenant;
+	search_batch_t *b;
+	const item_t *items;
+	size_t n;
+	atomic_size_t next;
+	atomic_int rc;
+	atomic_ulong indexed, removed, failed;
+} prep_t;
+
+static void *prep_main(void *arg)
+{
+	prep_t *p = arg;
+	size_t i;
+	while (atomic_load(&p->rc) == 0 &&
+	    (i = atomic_fetch_add(&p->next, 1)) < p->n) {
+		const item_t *it = &p->items[i];
+		int failed = 0, gone = 0, rc;
+		if (it->remove) {
+			rc = search_batch_remove(p->b, it->id);
+			gone = 1;
+		} else {
+			rc = index_object(p->idx, p->st, p->tenant, it->id, p->b,
+			    &failed, &gone);
+		}
+		if (rc) {
+			int zero = 0;
+			atomic_compare_exchange_strong(&p->rc, &zero, rc);
+			break;
+		}
+		if (gone)
+			atomic_fetch_add(&p->removed, 1);
+		else
+			atomic_fetch_add(&p->indexed, 1);
+		if (failed)
+			atomic_fetch_add(&p->failed, 1);
+	}
+	return NULL;
+}
+
+static int prep_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > PREP_THREADS_MAX ? PREP_THREADS_MAX : (int)n;
+}
+
+/* Index or remove items[0..n) as one search batch. */
+static int apply(search_t *idx, store_t *st, const uint8_t *tenant,
+    const item_t *items, size_t n, search_sync_stats_t *stats)
+{
+	pthread_t th[PREP_THREADS_MAX];
+	int nth = 0, want = prep_threads(), rc;
+	prep_t p;
+
+	if (n == 0)
+		return 0;
+	ingest_init();             /* GMime, once per process */
+	memset(&p, 0, sizeof p);
+	p.idx = idx;
+	p.st = st;
+	p.tenant = tenant;
+	p.items = items;
+	p.n = n;
+	if ((rc = search_batch_begin(idx, tenant, &p.b)))
+		return rc;
+	for (int i = 1; i < want && (size_t)i < n; i++)
+		if (pthread_create(&th[nth], NULL, prep_main, &p) == 0)
+			nth++;
+	prep_main(&p);
+	for (int i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	rc = atomic_load(&p.rc);
+	if (rc == 0)
+		rc = search_batch_commit(p.b);
+	search_batch_free(p.b);
+	if (rc == 0 && stats) {
+		stats->indexed += atomic_load(&p.indexed);
+		stats->removed += atomic_load(&p.removed);
+		stats->failed += atomic_load(&p.failed);
+	}
+	return rc;
+}
+
+/* ---- following the log ---------------------------------------------------- */
+
+typedef struct collect {
+	item_t *items;
+	size_t n, max;
+	uint64_t last, entries;
+	/* lag */
+	uint64_t objects, changes;
+	int64_t oldest;
+} collect_t;
+
+static int log_kind_indexed(uint32_t kind)
+{
+	return kind == STORE_LOG_INGEST || kind == STORE_LOG_ARRIVAL ||
+	    kind == STORE_LOG_DISPOSE;
+}
+
+static int collect_cb(void *arg, const store_log_entry_t *e)
+{
+	static const uint8_t zero[SEARCH_ID_LEN];
+	collect_t *c = arg;
+	c->last = e->seq;
+	c->entries++;
+	if (!log_kind_indexed(e->kind) ||
+	    !memcmp(e->object, zero, SEARCH_ID_LEN))
+		return 0;
+	memcpy(c->items[c->n].id, e->object, SEARCH_ID_LEN);
+	c->items[c->n].remove = e->kind == STORE_LOG_DISPOSE;
+	return ++c->n == c->max;       /* 1 stops the walk: batch full */
+}
+
+static int sync_locked(search_t *idx, store_t *st, const uint8_t *tenant,
+    int batch, search_sync_stats_t *out)
+{
+	collect_t c;
+	uint64_t mark;
+	int rc;
+
+	memset(&c, 0, sizeof c);
+	c.max = batch > 0 ? (size_t)batch : BATCH_DEFAULT;
+	if ((rc = mark_read(idx, tenant, &mark)))
+		return rc;
+	out->seq = mark;
+	if (!(c.items = calloc(c.max, sizeof *c.items)))
+		return AR_ENOMEM;
+	for (;;) {
+		c.n = 0;
+		c.entries = 0;
+		c.last = mark;
+		rc = store_log_walk(st, tenant, mark + 1, collect_cb, &c);
+		if (rc < 0) {
+			rc = search_fail(rc, "log: %s", store_errmsg(st));
+			break;
+		}
+		if (c.entries == 0) {
+			rc = 0;
+			break;
+		}
+		if ((rc = apply(idx, st, tenant, c.items, c.n, out)))
+			break;
+		if ((rc = mark_write(idx, tenant, c.last)))
+			break;
+		mark = c.last;
+		out->seq = mark;
+		out->entries += c.entries;
+	}
+	free(c.items);
+	return rc;
+}
+
+int search_sync(search_t *idx, store_t *st,
+    const uint8_t tenant[SEARCH_TENANT_LEN], int batch,
+    search_sync_stats_t *out)
+{
+	search_sync_stats_t dummy;
+	int fd, rc;
+	if (!out)
+		out = &dummy;
+	memset(out, 0, sizeof *out);
+	if (!idx || !st || !tenant)
+		return search_fail(AR_EINVAL, "search_sync: missing argument");
+	if ((fd = tenant_lock(idx, tenant)) < 0)
+		return fd;
+	rc = sync_locked(idx, st, tenant, batch, out);
+	tenant_unlock(fd);
+	return rc;
+}
+
+static int lag_cb(void *arg, const store_log_entry_t *e)
+{
+	collect_t *c = arg;
+	if (!log_kind_indexed(e->kind))
+		return 0;
+	c->changes++;
+	if (e->kind == STORE_LOG_INGEST)
+		c->objects++;
+	if (!c->oldest || e->time < c->oldest)
+		c->oldest = e->time;
+	return 0;
+}
+
+int search_lag(search_t *idx, store_t *st,
+    const uint8_t tenant[SEARCH_TENANT_LEN], search_lag_t *out)
+{
+	collect_t c;
+	int rc;
+	memset(out, 0, sizeof *out);
+	memset(&c, 0, sizeof c);
+	if ((rc = mark_read(idx, tenant, &out->indexed_seq)))
+		return rc;
+	if ((rc = store_log_walk(st, tenant, out->indexed_seq + 1, lag_cb, &c)))
+		return search_fail(rc, "log: %s", store_errmsg(st));
+	out->objects = c.objects;
+	out->changes = c.changes;
+	out->oldest = c.oldest;
+	return 0;
+}
+
+/* ---- reconcile -------------------------------------------------------------- */
+
+typedef struct idlist {
+	uint8_t (*v)[SEARCH_ID_LEN];
+	size_t n, cap;
+	int oom;
+} idlist_t;
+
+static void idl_add(idlist_t *l, const uint8_t *id)
+{
+	if (ar_grow((void **)&l->v, &l->cap, l->n, sizeof *l->v)) {
+		l->oom = 1;
+		return;
+	}
+	memcpy(l->v[l->n++], id, SEARCH_ID_LEN);
+}
+
+static int idl_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, SEARCH_ID_LEN);
+}
+
+static int catalog_cb(void *arg, const store_object_t *o)
+{
+	idl_add(arg, o->id);
+	return 0;
+}
+
+static int index_cb(void *arg, const uint8_t id[SEARCH_ID_LEN], int64_t date)
+{
+	(void)date;
+	idl_add(arg, id);
+	return 0;
+}
+
+/* Apply items in batches of batch. */
+static int apply_all(search_t *idx, store_t *st, const uint8_t *tenant,
+    const item_t *items, size_t n, size_t batch, search_sync_stats_t *stats)
+{
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i += batch)
+		rc = apply(idx, st, tenant, items + i, n - i < batch ? n - i :
+		    batch, stats);
+	return rc;
+}
+
+int search_reconcile(search_t *idx, store_t *st,
+    const uint8_t tenant[SEARCH_TENANT_LEN], search_reconcile_stats_t *out)
+{
+	idlist_t cat = { 0 }, ind = { 0 };
+	item_t *items = NULL;
+	size_t n = 0, i = 0, j = 0;
+	search_sync_stats_t ss;
+	int fd, rc;
+
+	memset(out, 0, sizeof *out);
+	memset(&ss, 0, sizeof ss);
+	if ((fd = tenant_lock(idx, tenant)) < 0)
+		return fd;
+	if ((rc = store_object_walk(st, tenant, 0, catalog_cb, &cat))) {
+		rc = search_fail(rc, "catalog: %s", store_errmsg(st));
+		goto out;
+	}
+	if ((rc = search_index_list(idx, tenant, index_cb, &ind)))
+		goto out;
+	if (cat.oom || ind.oom) {
+		rc = AR_ENOMEM;
+		goto out;
+	}
+	if (cat.n)
+		qsort(cat.v, cat.n, SEARCH_ID_LEN, idl_cmp);
+	if (ind.n)
+		qsort(ind.v, ind.n, SEARCH_ID_LEN, idl_cmp);
+	out->catalog = cat.n;
+	out->indexed = ind.n;
+	if (!(items = calloc(cat.n + ind.n + 1, sizeof *items))) {
+		rc = AR_ENOMEM;
+		goto out;
+	}
+	while (i < cat.n || j < ind.n) {
+		int c = i == cat.n ? 1 : j == ind.n ? -1 :
+		    memcmp(cat.v[i], ind.v[j], SEARCH_ID_LEN);
+		if (c == 0) {
+			i++;
+			j++;
+		} else if (c < 0) {
+			memcpy(items[n++].id, cat.v[i++], SEARCH_ID_LEN);
+			out->missing++;
+		} else {
+			memcpy(items[n].id, ind.v[j++], SEARCH_ID_LEN);
+			items[n++].remove = 1;
+			out->extra++;
+		}
+	}
+	if ((rc = apply_all(idx, st, tenant, items, n, BATCH_DEFAULT, &ss)) == 0)
+		rc = sync_locked(idx, st, tenant, 0, &ss);
+out:
+	tenant_unlock(fd);
+	free(items);
+	free(cat.v);
+	free(ind.v);
+	return rc;
+}
+
+/* ---- reindex ------------------------------------------------------------------ */
+
+/* Remove a directory holding only files (a tenant's shard directory). */
+static int rm_flat_dir(const char *dir)
+{
+	char path[4400];
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int rc = 0;
+	if (!d)
+		return errno == ENOENT ? 0 : search_fail(AR_EIO, "opendir %s: %s",
+		    dir, strerror(errno));
+	while ((e = readdir(d)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		if (unlink(path) < 0 && errno != ENOENT)
+			rc = search_fail(AR_EIO, "unlink %s: %s", path,
+			    strerror(errno));
+	}
+	closedir(d);
+	if (rc == 0 && rmdir(dir) < 0 && errno != ENOENT)
+		rc = search_fail(AR_EIO, "rmdir %s: %s", dir, strerror(errno));
+	return rc;
+}
+
+static int copy_language(const search_t *from, search_t *to,
+    const uint8_t *tenant)
+{
+	char src[4200], dir[4096];
+	unsigned char *buf = NULL;
+	size_t n = 0;
+	int rc;
+	if (shard_tenant_dir(from, tenant, dir, sizeof dir) ||
+	    ar_path(src, sizeof src, "%s/language", dir))
+		return AR_ETOOBIG;
+	rc = ar_file_read(src, 63, &buf, &n);
+	if (rc == AR_ENOENT || (rc == AR_EIO && errno == ENOENT))
+		return 0;
+	if (rc)
+		return search_fail(rc, "read %s", src);
+	buf[n < 63 ? n : 63] = 0;
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		buf[--n] = 0;
+	rc = search_tenant_set_language(to, tenant, (const char *)buf);
+	free(buf);
+	return rc;
+}
+
+int search_reindex(search_t *idx, store_t *st,
+    const uint8_t tenant[SEARCH_TENANT_LEN], search_sync_stats_t *out)
+{
+	char side_root[4200], side_dir[4300], dir[4096];
+	search_t *side = NULL;
+	store_tenant_stats_t ts;
+	search_sync_stats_t dummy;
+	idlist_t cat = { 0 };
+	item_t *items = NULL;
+	int fd = -1, rc;
+
+	if (!out)
+		out = &dummy;
+	memset(out, 0, sizeof *out);
+	if (ar_path(side_root, sizeof side_root, "%s/.rebuild", idx->dir) ||
+	    shard_tenant_dir(idx, tenant, dir, sizeof dir))
+		return AR_ETOOBIG;
+	if ((rc = search_open_at(&side, idx, side_root)))
+		return rc;
+	if (shard_tenant_dir(side, tenant, side_dir, sizeof side_dir)) {
+		rc = AR_ETOOBIG;
+		goto out;
+	}
+	/* what an interrupted reindex left */
+	if ((rc = rm_flat_dir(side_dir)) || (rc = ar_mkdirs(side_dir, 0700)) ||
+	    (rc = copy_language(idx, side, tenant)))
+		goto out;
+	/* everything logged up to head is in the catalog walked below;
+	 * what comes after is applied from the log */
+	if ((rc = store_tenant_stats(st, tenant, &ts)) ||
+	    (rc = store_object_walk(st, tenant, 0, catalog_cb, &cat))) {
+		rc = search_fail(rc, "catalog: %s", store_errmsg(st));
+		goto out;
+	}
+	if (cat.oom || !(items = calloc(cat.n + 1, sizeof *items))) {
+		rc = AR_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < cat.n; i++)
+		memcpy(items[i].id, cat.v[i], SEARCH_ID_LEN);
+	if ((rc = apply_all(side, st, tenant, items, cat.n, 1024, out)) ||
+	    (rc = mark_write(side, tenant, ts.log_entries)))
+		goto out;
+	if ((fd = tenant_lock(idx, tenant)) < 0) {
+		rc = fd;
+		goto out;
+	}
+	search_sync_stats_t tail;
+	memset(&tail, 0, sizeof tail);
+	if ((rc = sync_locked(side, st, tenant, 0, &tail)))
+		goto out;
+	out->indexed += tail.indexed;
+	out->removed += tail.removed;
+	out->failed += tail.failed;
+	out->entries = tail.entries;
+	out->seq = tail.seq;
+	search_close(side);        /* checkpoints and closes the new shards */
+	side = NULL;
+	if (renameat2(AT_FDCWD, side_dir, AT_FDCWD, dir, RENAME_EXCHANGE) < 0) {
+		if (errno != ENOENT || rename(side_dir, dir) < 0) {
+			rc = search_fail(AR_EIO, "swap %s and %s: %s", side_dir,
+			    dir, strerror(errno));
+			goto out;
+		}
+	}
+	if ((rc = ar_fsync_dir(idx->dir)) || (rc = ar_fsync_dir(side_root)))
+		goto out;
+	tenant_unlock(fd);
+	fd = -1;
+	/* side_dir now holds the old shards */
+	rc = rm_flat_dir(side_dir);
+	shard_refresh(idx, tenant);
+out:
+	tenant_unlock(fd);
+	if (side)
+		search_close(side);
+	free(items);
+	free(cat.v);
+	return rc;
+}
