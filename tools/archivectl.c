@@ -37,6 +37,12 @@ static const struct {
 	{ "verify", cmd_verify, 1, "verify [--tenant NAME]" },
 	{ "checkpoint", cmd_checkpoint, 1, "checkpoint [--tenant NAME]" },
 	{ "stats", cmd_stats, 1, "stats" },
+	{ "export", cmd_export, 1, "export --tenant NAME [--query Q | "
+	  "--hold NAME | --all] (--dir DIR | --zip FILE)\n"
+	  "                  [--mbox] [--dat]  (a directory export resumes "
+	  "where it stopped)" },
+	{ "verify-export", cmd_verify_export, 0, "verify-export DIR  "
+	  "(signature and every file of an export)" },
 	{ "queue", cmd_queue, 1, "queue  (the SMTP spool: waiting and failing "
 	  "messages)" },
 };

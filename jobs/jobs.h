@@ -1,0 +1,112 @@
+/*
+ * jobs.h - records-management jobs of archived: legal exports (and their
+ * verification), shared by archivectl, the archived scheduler and (later)
+ * the web console.
+ *
+ * Every call returns 0 or a negative AR_* status (common/ar.h); err (may
+ * be NULL) receives a one-line reason naming the file or object.
+ */
+#ifndef JOBS_H
+#define JOBS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "search/search.h"
+#include "store/store.h"
+
+/* ======================================================================
+ * Exports (jobs/export.c) - layout in docs/formats.md ("Exports")
+ *
+ * An export is a directory:
+ *   messages.csv            one row a message (RFC 4180, UTF-8)
+ *   messages/<id>.eml       every message as stored, byte for byte
+ *   attachments/<id>/NN-<name>  every attachment decoded (native format)
+ *   messages.mbox           optional (mboxrd)
+ *   messages.dat            optional Concordance load file
+ *   export-pubkey.pem       the archive's Ed25519 signing key (public)
+ *   VERIFY.txt              how to check the export with standard tools
+ *   manifest.sha256         "sha256  path" of every file above
+ *   manifest.sha256.sig     Ed25519 signature of manifest.sha256 (keysvc)
+ * or the same tree in a ZIP file (libarchive), built from a staging
+ * directory next to it ("FILE.partial.d").
+ *
+ * Resumable: while it runs, the directory holds ".work/" (the scope, the
+ * list of ids fixed at the start and one record a finished message).  Run
+ * the same export again on the same directory and it continues where it
+ * stopped; .work/ is removed when the export is complete.  Memory use does
+ * not grow with the size of messages (streamed) and is 16 bytes a message
+ * of the scope otherwise.
+ *
+ * The completed export is a STORE_LOG_EXPORT entry in the tenant's log
+ * (scope, count, files, bytes; digest = SHA-256 of manifest.sha256).
+ * ====================================================================== */
+
+enum jobs_scope {
+	JOBS_SCOPE_ALL = 0,        /* the whole tenant */
+	JOBS_SCOPE_QUERY = 1,      /* a search (query language) */
+	JOBS_SCOPE_IDS = 2,        /* a list of object ids */
+};
+
+#define JOBS_EXPORT_MBOX  0x1u
+#define JOBS_EXPORT_DAT   0x2u
+
+typedef struct jobs_progress {
+	uint64_t done;             /* messages finished (resumed included) */
+	uint64_t total;            /* messages in the scope */
+	uint64_t bytes;            /* bytes written by this run */
+} jobs_progress_t;
+typedef void (*jobs_progress_cb)(void *arg, const jobs_progress_t *p);
+
+typedef struct jobs_export_params {
+	store_t *st;               /* borrowed */
+	search_t *idx;             /* borrowed; needed for JOBS_SCOPE_QUERY */
+	const store_tenant_t *tenant;
+	int scope;                 /* enum jobs_scope */
+	const char *query;         /* JOBS_SCOPE_QUERY: query text */
+	const uint8_t *ids;        /* JOBS_SCOPE_IDS: n_ids * STORE_ID_LEN */
+	size_t n_ids;
+	const char *scope_label;   /* JOBS_SCOPE_IDS: what the ids are (e.g.
+	                              "hold:NAME"), logged; may be NULL */
+	const char *dir;           /* directory export (NULL with zip) */
+	const char *zip;           /* ZIP file to write (NULL with dir) */
+	unsigned flags;            /* JOBS_EXPORT_* */
+	const char *by;            /* who asked, for the log; may be NULL */
+	jobs_progress_cb progress; /* may be NULL */
+	void *progress_arg;
+} jobs_export_params_t;
+
+typedef struct jobs_export_result {
+	uint64_t messages;         /* .eml files in the export */
+	uint64_t attachments;
+	uint64_t skipped;          /* in the scope but gone meanwhile */
+	uint64_t files;            /* files listed in the manifest */
+	uint64_t bytes;            /* bytes of those files */
+	uint64_t resumed;          /* messages done by an earlier run */
+	uint64_t log_seq;          /* the export's log entry */
+	uint8_t  manifest_sha256[32];
+} jobs_export_result_t;
+
+/*
+ * Run (or resume) an export.  AR_EEXIST when dir is a complete export or
+ * a non-empty directory that is not an unfinished export, or when zip
+ * exists; AR_EINVAL when an unfinished export in dir has another scope;
+ * AR_ESHREDDED for a shredded tenant.
+ */
+int jobs_export(const jobs_export_params_t *p, jobs_export_result_t *res,
+    char *err, size_t errlen);
+
+/*
+ * Check an export directory without the archive: the signature of
+ * manifest.sha256 against export-pubkey.pem, every listed file's SHA-256,
+ * and that no file is missing or unlisted.  Each problem goes to cb (path,
+ * text).  0 when all is well, AR_ESIG (signature), AR_ECORRUPT (a file),
+ * or another status when the check could not run.  pk_out (may be NULL)
+ * receives the public key found in the export.
+ */
+typedef void (*jobs_verify_cb)(void *arg, const char *path, const char *what);
+int jobs_export_verify(const char *dir, jobs_verify_cb cb, void *arg,
+    uint64_t *files, uint8_t pk_out[KEYSVC_PK_LEN], char *err,
+    size_t errlen);
+
+#endif /* JOBS_H */
