@@ -465,7 +465,7 @@ static int zip_add(struct archive *ar, const char *root, const char *rel,
 		    strerror(errno));
 	}
 	e = archive_entry_new();
-	archive_entry_set_pathname(e, rel);
+	archive_entry_update_pathname_utf8(e, rel);
 	archive_entry_set_size(e, sb.st_size);
 	archive_entry_set_filetype(e, AE_IFREG);
 	archive_entry_set_perm(e, 0644);
@@ -510,6 +510,8 @@ int jobs_zip_write(const char *root, const char *zip, char *err,
 		    strerror(errno));
 	ar = archive_write_new();
 	archive_write_set_format_zip(ar);
+	/* names are UTF-8 whatever the locale (the EFS flag is set) */
+	archive_write_set_options(ar, "zip:hdrcharset=UTF-8");
 	if (archive_write_open_filename(ar, tmp) != ARCHIVE_OK) {
 		rc = jobs_fail(err, errlen, AR_EIO, "%s: %s", tmp,
 		    archive_error_string(ar));
