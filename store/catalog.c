@@ -19,6 +19,8 @@
 static const char *dbi_names[DBI_COUNT] = {
 	"meta", "tenants", "names", "addresses", "objects", "dedup", "log",
 	"loghead", "checkpoints", "receipts",
+	/* jobs (issue 6) */
+	"retention", "holds",
 };
 
 int cat_err(store_t *st, int rc, const char *fmt, ...)
@@ -665,6 +667,16 @@ static int update_txn(store_t *st, MDB_txn *txn, void *arg)
 int store_tenant_update(store_t *st, const store_tenant_t *t)
 {
 	struct update_ctx c = { t };
+	store_tenant_t cur;
+	int rc;
+
+	/* preservation lock: the default period never goes down */
+	if ((rc = store_tenant_get_id(st, t->id, &cur)))
+		return rc;
+	if (t->retention_days < cur.retention_days)
+		return cat_err(st, AR_EPERM, "tenant %s keeps mail %u days: a "
+		    "retention period can be lengthened, never shortened",
+		    cur.name, cur.retention_days);
 	if (t->retention_days == 0 || t->retention_days > 36500)
 		return cat_err(st, AR_EINVAL, "retention days %u: use 1..36500",
 		    t->retention_days);
