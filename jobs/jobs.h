@@ -109,4 +109,54 @@ int jobs_export_verify(const char *dir, jobs_verify_cb cb, void *arg,
     uint64_t *files, uint8_t pk_out[KEYSVC_PK_LEN], char *err,
     size_t errlen);
 
+/* ======================================================================
+ * Legal holds (jobs/hold.c): what a hold covers, the query included
+ * ====================================================================== */
+
+/* Ids (sorted, malloc'd: the caller frees *ids) of the tenant's objects
+ * that hold h covers.  Without idx a hold's query is taken as matching
+ * (the safe side: more is held, never less). */
+int jobs_hold_ids(store_t *st, search_t *idx, const store_tenant_t *t,
+    const store_hold_t *h, uint8_t **ids, size_t *n, char *err,
+    size_t errlen);
+/* Every id a query matches (sorted, malloc'd). */
+int jobs_query_ids(search_t *idx, const uint8_t tenant[STORE_TENANT_LEN],
+    const char *query, uint8_t **ids, size_t *n, char *err, size_t errlen);
+/* Is id in the sorted list? */
+int jobs_ids_has(const uint8_t *ids, size_t n, const uint8_t id[STORE_ID_LEN]);
+
+/* ======================================================================
+ * Disposition (jobs/dispose.c)
+ *
+ * Every object past its retain-until (catalog date, ar_now()) and under
+ * no active hold is removed: index entry (search_index_remove when idx is
+ * given), then catalog + signed tombstone + file (store_object_dispose).
+ * Batches of `batch` objects; the log head is signed after each.  Holds
+ * with a query are evaluated through idx; without idx such a hold covers
+ * everything its other criteria cover.  Idempotent and resumable: a run
+ * stopped anywhere leaves each object disposed of or untouched.
+ * ====================================================================== */
+
+typedef void (*jobs_dispose_cb)(void *arg, const store_tenant_t *t,
+    const uint8_t id[STORE_ID_LEN], const char *what);
+
+typedef struct jobs_dispose_params {
+	store_t *st;
+	search_t *idx;             /* may be NULL */
+	const store_tenant_t *tenant;   /* NULL: every tenant */
+	int dry_run;               /* report what would go, change nothing */
+	size_t batch;              /* 0: 1000 */
+	uint64_t max;              /* stop after this many (0: no limit) */
+	jobs_dispose_cb cb;        /* may be NULL: "disposed", "held",
+	                              "would-dispose", or an error text */
+	void *arg;
+} jobs_dispose_params_t;
+
+typedef struct jobs_dispose_result {
+	uint64_t examined, due, disposed, held, failed;
+} jobs_dispose_result_t;
+
+int jobs_dispose(const jobs_dispose_params_t *p, jobs_dispose_result_t *res,
+    char *err, size_t errlen);
+
 #endif /* JOBS_H */

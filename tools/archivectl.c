@@ -43,6 +43,12 @@ static const struct {
 	  "where it stopped)" },
 	{ "verify-export", cmd_verify_export, 0, "verify-export DIR  "
 	  "(signature and every file of an export)" },
+	{ "retention", cmd_retention, 1, "retention show|set|apply --tenant "
+	  "NAME ... | retention rule add|remove --tenant NAME ..." },
+	{ "hold", cmd_hold, 1, "hold create|list|show|release --tenant NAME "
+	  "... (legal holds)" },
+	{ "dispose", cmd_dispose, 1, "dispose [--tenant NAME] [--dry-run] "
+	  "[--batch N] [--verbose]" },
 	{ "queue", cmd_queue, 1, "queue  (the SMTP spool: waiting and failing "
 	  "messages)" },
 };
