@@ -159,4 +159,47 @@ typedef struct jobs_dispose_result {
 int jobs_dispose(const jobs_dispose_params_t *p, jobs_dispose_result_t *res,
     char *err, size_t errlen);
 
+/* ======================================================================
+ * Termination (jobs/terminate.c)
+ *
+ * active -> terminated: ingest is refused (SMTP 550), exports allowed;
+ * after terminated_days -> inactive: kept; after inactive_days ->
+ * shredded: unless a hold is active (AR_EHOLD), the tenant's state is
+ * set and the log head signed, keysvc destroys every key version (and
+ * this process's cached subkeys are wiped), the index, the object files
+ * and the catalog's mail records are deleted, and a certificate of
+ * destruction is written to cert_dir: NAME-ID-destruction.json (tenant,
+ * counts, final log seq and head, time), .json.sig (Ed25519 over the
+ * .json bytes) and .pubkey.pem.  Every step before is a logged change.
+ * ====================================================================== */
+
+const char *jobs_state_name(int state);
+
+/* Windows in days; 0 keeps the tenant's settings (default 30 / 120). */
+int jobs_tenant_terminate(store_t *st, const char *name,
+    uint32_t terminated_days, uint32_t inactive_days, char *err,
+    size_t errlen);
+
+typedef struct jobs_advance_params {
+	store_t *st;
+	search_t *idx;             /* its shards are dropped when shredding */
+	const char *tenant;
+	int force;                 /* do not wait for the window to end */
+	const char *cert_dir;      /* where certificates are written */
+} jobs_advance_params_t;
+
+typedef struct jobs_shred_result {
+	uint64_t objects, bytes;   /* what was destroyed */
+	uint64_t log_seq;          /* final log head */
+	uint8_t  log_head[32];
+	char     certificate[4400];    /* path of the .json */
+} jobs_shred_result_t;
+
+/* One step forward.  AR_EAGAIN while the window is open (unless force),
+ * AR_EHOLD when shredding is blocked by a hold, AR_EINVAL for an active
+ * tenant.  A shredded tenant is shredded again idempotently (finishes an
+ * interrupted run). */
+int jobs_tenant_advance(const jobs_advance_params_t *p, int *new_state,
+    jobs_shred_result_t *res, char *err, size_t errlen);
+
 #endif /* JOBS_H */

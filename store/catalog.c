@@ -285,6 +285,10 @@ static char *tenant_encode(const store_tenant_t *t)
 	json_object_set_new(o, "key_version", json_integer(t->key_version));
 	json_object_set_new(o, "created", json_integer(t->created));
 	json_object_set_new(o, "state", json_integer(t->state));
+	json_object_set_new(o, "state_since", json_integer(t->state_since));
+	json_object_set_new(o, "terminated_days",
+	    json_integer(t->terminated_days));
+	json_object_set_new(o, "inactive_days", json_integer(t->inactive_days));
 	json_object_set_new(o, "journal", j);
 	j = json_array();
 	for (size_t i = 0; i < t->n_networks; i++)
@@ -321,6 +325,15 @@ static int tenant_decode(const uint8_t id[STORE_TENANT_LEN],
 	    json_object_get(o, "key_version"));
 	t->created = json_integer_value(json_object_get(o, "created"));
 	t->state = (int)json_integer_value(json_object_get(o, "state"));
+	t->state_since = json_integer_value(json_object_get(o, "state_since"));
+	t->terminated_days = (uint32_t)json_integer_value(json_object_get(o,
+	    "terminated_days"));
+	t->inactive_days = (uint32_t)json_integer_value(json_object_get(o,
+	    "inactive_days"));
+	if (!t->terminated_days)
+		t->terminated_days = STORE_TERMINATED_DAYS_DEFAULT;
+	if (!t->inactive_days)
+		t->inactive_days = STORE_INACTIVE_DAYS_DEFAULT;
 	j = json_object_get(o, "journal");
 	json_array_foreach(j, i, a) {
 		if (t->n_journal < STORE_JOURNAL_MAX && json_string_value(a))

@@ -263,7 +263,16 @@ typedef struct store_tenant {
 	int      require_auth;
 	char     smtp_user[STORE_NAME_MAX];
 	char     smtp_pass_hash[STORE_PWHASH_MAX];
+	/* Termination (jobs/terminate.c): when the state was entered, and
+	 * the export window (terminated -> inactive) and the keeping window
+	 * (inactive -> shredded), in days; 0 reads as 30 and 120. */
+	int64_t  state_since;
+	uint32_t terminated_days;
+	uint32_t inactive_days;
 } store_tenant_t;
+
+#define STORE_TERMINATED_DAYS_DEFAULT 30
+#define STORE_INACTIVE_DAYS_DEFAULT   120
 
 /* Change a tenant's settings: the fields of *t other than id, name,
  * created, key_version and journal addresses are written as given (an
@@ -571,6 +580,16 @@ int store_object_dispose_file(store_t *st, const store_tenant_t *t,
 size_t store_tombstone_msg(const uint8_t tenant[STORE_TENANT_LEN],
     const uint8_t id[STORE_ID_LEN], const uint8_t digest[STORE_HASH_LEN],
     int64_t time, unsigned char *out);
+
+/* --- shredding (store/shred.c) ----------------------------------------- */
+
+/* Delete every catalog record of a tenant's mail (objects, dedup,
+ * receipts, retention rules, holds); the log and its checkpoints stay as
+ * evidence.  Used after the tenant's keys were destroyed. */
+int store_tenant_purge(store_t *st, const uint8_t tenant[STORE_TENANT_LEN]);
+/* The tenant's last log entry: seq and hash (0 and zeros when empty). */
+int store_log_head(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    uint64_t *seq, uint8_t hash[STORE_HASH_LEN]);
 
 /* --- verify ---------------------------------------------------------- */
 

@@ -27,7 +27,10 @@ static const struct {
 	  "       tenant set NAME [--network CIDR]... [--no-networks] "
 	  "[--require-tls yes|no]\n"
 	  "                  [--require-auth yes|no] [--smtp-user USER "
-	  "(password on stdin)]" },
+	  "(password on stdin)]\n"
+	  "       tenant terminate NAME [--export-days N] [--inactive-days N]"
+	  "\n       tenant advance NAME [--force]  (terminated -> inactive "
+	  "-> shredded)" },
 	{ "import", cmd_import, 1, "import --tenant NAME PATH..." },
 	{ "list", cmd_list, 1, "list --tenant NAME" },
 	{ "show", cmd_show, 1, "show --tenant NAME ID" },

@@ -488,3 +488,73 @@ int cmd_dispose(struct ctl *c, int argc, char **argv)
 		return ctl_fail(rc, "dispose: %s", err);
 	return r.failed ? CTL_FAIL : CTL_OK;
 }
+
+/* --- tenant terminate / advance ------------------------------------------ */
+
+int ctl_tenant_lifecycle(struct ctl *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "export-days", required_argument, NULL, 'e' },
+		{ "inactive-days", required_argument, NULL, 'i' },
+		{ "force", no_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint32_t ed = 0, id = 0;
+	char err[1024] = "", cert_dir[4200], hex[65];
+	int ch, rc, force = 0, state = 0;
+	int advance = !strcmp(argv[0], "advance");
+
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'e': if ((rc = parse_days(optarg, &ed))) return rc; break;
+		case 'i': if ((rc = parse_days(optarg, &id))) return rc; break;
+		case 'f': force = 1; break;
+		default: return ctl_usage("usage: archivectl tenant terminate "
+		    "NAME [--export-days N] [--inactive-days N] | tenant "
+		    "advance NAME [--force]");
+		}
+	}
+	if (optind + 1 != argc)
+		return ctl_usage("tenant %s takes one tenant NAME", argv[0]);
+	if (!advance) {
+		if ((rc = jobs_tenant_terminate(c->st, argv[optind], ed, id, err,
+		    sizeof err)))
+			return ctl_fail(rc, "terminate: %s", err);
+		printf("tenant %s terminated: mail is refused, export stays "
+		    "possible until the export window ends\n", argv[optind]);
+		return CTL_OK;
+	}
+	{
+		jobs_advance_params_t p;
+		jobs_shred_result_t r;
+		memset(&p, 0, sizeof p);
+		if (ar_path(cert_dir, sizeof cert_dir, "%s/certificates",
+		    c->cfg.data_dir))
+			return ctl_fail(AR_ETOOBIG, "data directory path too "
+			    "long");
+		p.st = c->st;
+		p.tenant = argv[optind];
+		p.force = force;
+		p.cert_dir = cert_dir;
+		if ((rc = index_open(c, &p.idx)))
+			return rc;
+		rc = jobs_tenant_advance(&p, &state, &r, err, sizeof err);
+		search_close(p.idx);
+		if (rc)
+			return ctl_fail(rc, "advance: %s", err);
+		if (state == STORE_TENANT_SHREDDED) {
+			printf("tenant %s shredded: keys destroyed, %llu "
+			    "messages (%llu bytes) deleted, final log seq %llu "
+			    "head %s\ncertificate of destruction: %s\n",
+			    argv[optind], (unsigned long long)r.objects,
+			    (unsigned long long)r.bytes,
+			    (unsigned long long)r.log_seq,
+			    ar_hex(r.log_head, 32, hex), r.certificate);
+		} else {
+			printf("tenant %s is now %s\n", argv[optind],
+			    jobs_state_name(state));
+		}
+	}
+	return CTL_OK;
+}
