@@ -119,3 +119,22 @@ check "verify passes with 2 tombstones" \
 hits=$(grep -rlaE "legal-dept|custodian.example|Smith versus|smith-v-jones|zanzibar|case settled" "$DATA" "$KEYS" 2>/dev/null)
 check "no rule, hold, custodian or subject readable on disk" [ -z "$hits" ]
 [ -n "$hits" ] && echo "$hits"
+
+# the scheduled job in archived: at day 40 everything left is past its
+# retain-until (m1 day 20, m2 day 30, m5 day 25) and nothing is held
+mk m5 gina@acme.example hal@elsewhere.example "late arrival"
+ctl import --tenant acme "$M/m5.eml" >/dev/null
+check "3 objects before the daemon runs" [ "$(objects_of acme)" -eq 3 ]
+export AR_TEST_NOW=$((T0 + 40 * DAY))
+archived_start
+for i in $(seq 1 300); do
+	[ "$(objects_of acme)" = 0 ] && break
+	sleep 0.1
+done
+check "archived's disposition job removed the 3 expired messages" \
+    [ "$(objects_of acme)" = 0 ]
+check "archived logged the dispositions" \
+    grep -q "job=dispose status=disposed" "$T/archived.log"
+archived_stop
+check "verify passes with 5 tombstones" \
+    bash -c "'$CTL_BIN' -d '$DATA' verify --tenant acme | grep -q '5 objects disposed of'"
