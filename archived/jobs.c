@@ -24,8 +24,12 @@ static int ckpt_tenant(void *arg, const store_tenant_t *t)
 	char hex[2 * STORE_TENANT_LEN + 1];
 	int rc;
 
-	if (t->state == STORE_TENANT_SHREDDED)
+	if (t->state == STORE_TENANT_SHREDDED) {
+		/* shredded by another process (archivectl): nothing derived
+		 * from its keys stays in this process's cache */
+		keysvc_cache_purge(d->ks, t->id);
 		return 0;
+	}
 	/* the store knows the rule (entries or age since the last one) */
 	if ((rc = store_log_checkpoint_due(d->st, t->id, NULL)))
 		ar_log(AR_LOG_WARN, "tenant=%s job=checkpoint status=failed "
@@ -62,12 +66,8 @@ static int life_tenant(void *arg, const store_tenant_t *t)
 	int state, rc;
 
 	ar_hex(t->id, STORE_TENANT_LEN, hex);
-	if (t->state == STORE_TENANT_SHREDDED) {
-		/* shredded by another process: nothing derived stays here */
-		keysvc_cache_purge(l->d->ks, t->id);
-		return 0;
-	}
-	if (t->state == STORE_TENANT_ACTIVE || !l->d->cfg.tenant_auto_advance)
+	if (t->state == STORE_TENANT_SHREDDED ||
+	    t->state == STORE_TENANT_ACTIVE || !l->d->cfg.tenant_auto_advance)
 		return 0;
 	memset(&p, 0, sizeof p);
 	p.st = l->d->st;

@@ -18,7 +18,7 @@ E=$T/exp
 out=$(ctl export --tenant acme --all --dir "$E" --mbox --dat 2>&1)
 check "export exits 0 ($out)" [ $? -eq 0 ]
 check "export reports every message" grep -q "exported $n messages" <<<"$out"
-check "csv, .eml = get, attachments, mbox, dat" \
+check "csv, every .eml = archivectl get, attachments, mbox, dat" \
     python3 "$S/tests/e2e/py/check_export.py" "$CTL_BIN" "$DATA" acme "$E" \
     "$n" mbox dat
 check "sha256sum -c manifest.sha256 passes" \
