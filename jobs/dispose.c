@@ -95,6 +95,83 @@ next:
 	return 0;
 }
 
+/* --- files left by an interrupted disposition ------------------------ */
+
+struct sweep {
+	store_t *st;
+	const store_tenant_t *t;
+	uint8_t *cat, *orph;
+	size_t ncat, ccap, norph, ocap;
+	uint64_t removed;
+	int rc;
+};
+
+static int sweep_cat(void *arg, const store_object_t *o)
+{
+	struct sweep *s = arg;
+	if (ar_grow((void **)&s->cat, &s->ccap, s->ncat, STORE_ID_LEN))
+		return AR_ENOMEM;
+	memcpy(s->cat + s->ncat++ * STORE_ID_LEN, o->id, STORE_ID_LEN);
+	return 0;
+}
+
+static int sweep_file(void *arg, const uint8_t tenant[STORE_TENANT_LEN],
+    const uint8_t id[STORE_ID_LEN])
+{
+	struct sweep *s = arg;
+	(void)tenant;
+	if (jobs_ids_has(s->cat, s->ncat, id))
+		return 0;
+	if (ar_grow((void **)&s->orph, &s->ocap, s->norph, STORE_ID_LEN))
+		return AR_ENOMEM;
+	memcpy(s->orph + s->norph++ * STORE_ID_LEN, id, STORE_ID_LEN);
+	return 0;
+}
+
+static int sweep_log(void *arg, const store_log_entry_t *e)
+{
+	struct sweep *s = arg;
+	if (e->kind != STORE_LOG_DISPOSE ||
+	    !jobs_ids_has(s->orph, s->norph, e->object))
+		return 0;
+	if (store_object_dispose_file(s->st, s->t, e->object) == 0)
+		s->removed++;
+	return 0;
+}
+
+static int id_order(const void *a, const void *b)
+{
+	return memcmp(a, b, STORE_ID_LEN);
+}
+
+/* A file without a catalog record whose tombstone is in the log: its
+ * disposition stopped between the transaction and the delete.  Files
+ * without a tombstone (interrupted ingests) are left for verify. */
+static int sweep_tenant(struct dctx *d)
+{
+	struct sweep s;
+	int rc;
+
+	memset(&s, 0, sizeof s);
+	s.st = d->p->st;
+	s.t = d->t;
+	rc = store_object_walk(s.st, d->t->id, 0, sweep_cat, &s);
+	if (!rc) {
+		rc = store_backend_walk(store_get_backend(s.st), d->t->id,
+		    sweep_file, &s);
+		if (rc == AR_ENOENT)
+			rc = 0;
+	}
+	if (!rc && s.norph) {
+		qsort(s.orph, s.norph, STORE_ID_LEN, id_order);
+		rc = store_log_walk(s.st, d->t->id, 1, sweep_log, &s);
+	}
+	d->res->swept += s.removed;
+	free(s.cat);
+	free(s.orph);
+	return rc;
+}
+
 static int dispose_tenant(struct dctx *d)
 {
 	const jobs_dispose_params_t *p = d->p;
@@ -153,7 +230,10 @@ static int dispose_tenant(struct dctx *d)
 		if (!p->dry_run && d->nb)
 			store_log_checkpoint(p->st, d->t->id, NULL);
 	} while (d->more && !(p->max && d->res->disposed >= p->max));
-	return rc;
+	if (!p->dry_run && (rc = sweep_tenant(d)))
+		return jobs_fail(d->err, d->errlen, rc, "sweep: %s",
+		    store_errmsg(p->st));
+	return 0;
 }
 
 static void qholds_free(struct dctx *d)

@@ -99,9 +99,9 @@ int jobs_export(const jobs_export_params_t *p, jobs_export_result_t *res,
 /*
  * Check an export directory without the archive: the signature of
  * manifest.sha256 against export-pubkey.pem, every listed file's SHA-256,
- * and that no file is missing or unlisted.  Each problem goes to cb (path,
- * text).  0 when all is well, AR_ESIG (signature), AR_ECORRUPT (a file),
- * or another status when the check could not run.  pk_out (may be NULL)
+ * and that no file is missing or unlisted.  Each problem goes to cb
+ * (path, text; cb may be NULL).  0 when all is well, AR_ESIG (signature),
+ * AR_ECORRUPT (a file), or another status when the check could not run.  pk_out (may be NULL)
  * receives the public key found in the export.
  */
 typedef void (*jobs_verify_cb)(void *arg, const char *path, const char *what);
@@ -134,7 +134,8 @@ int jobs_ids_has(const uint8_t *ids, size_t n, const uint8_t id[STORE_ID_LEN]);
  * Batches of `batch` objects; the log head is signed after each.  Holds
  * with a query are evaluated through idx; without idx such a hold covers
  * everything its other criteria cover.  Idempotent and resumable: a run
- * stopped anywhere leaves each object disposed of or untouched.
+ * stopped anywhere leaves each object disposed of or untouched, except a
+ * file whose tombstone was already written: the next run deletes it.
  * ====================================================================== */
 
 typedef void (*jobs_dispose_cb)(void *arg, const store_tenant_t *t,
@@ -154,6 +155,8 @@ typedef struct jobs_dispose_params {
 
 typedef struct jobs_dispose_result {
 	uint64_t examined, due, disposed, held, failed;
+	uint64_t swept;            /* files of an interrupted disposition
+	                              (tombstone written) deleted now */
 } jobs_dispose_result_t;
 
 int jobs_dispose(const jobs_dispose_params_t *p, jobs_dispose_result_t *res,

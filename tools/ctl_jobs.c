@@ -474,6 +474,8 @@ int cmd_dispose(struct ctl *c, int argc, char **argv)
 		json_object_set_new(j, "held", json_integer((json_int_t)r.held));
 		json_object_set_new(j, "failed", json_integer((json_int_t)
 		    r.failed));
+		json_object_set_new(j, "swept", json_integer((json_int_t)
+		    r.swept));
 		ctl_json_out(j);
 	} else {
 		printf("dispose%s: %llu examined, %llu past retain-until, %llu "
@@ -483,6 +485,9 @@ int cmd_dispose(struct ctl *c, int argc, char **argv)
 		    (unsigned long long)r.disposed, p.dry_run ?
 		    "would be disposed of" : "disposed of",
 		    (unsigned long long)r.failed);
+		if (r.swept)
+			printf("dispose: %llu files of interrupted dispositions "
+			    "deleted\n", (unsigned long long)r.swept);
 	}
 	if (rc)
 		return ctl_fail(rc, "dispose: %s", err);

@@ -84,6 +84,8 @@ out=$(ctl dispose --tenant acme --dry-run)
 check "dry run: 1 would go, 1 held ($out)" \
     grep -q "2 past retain-until, 1 held, 1 would be disposed of" <<<"$out"
 check "dry run changed nothing" [ "$(objects_of acme)" -eq 4 ]
+F4=$(find "$DATA/objects" -name "$ID4")
+cp -p "$F4" "$T/m4.copy"
 out=$(ctl dispose --tenant acme)
 check "dispose: m4 disposed, m3 held ($out)" \
     grep -q "1 held, 1 disposed of, 0 failed" <<<"$out"
@@ -103,6 +105,16 @@ check "disposed message absent from an export" \
     bash -c "[ ! -e '$T/ex1/messages/$ID4.eml' ] && ! grep -q $ID4 '$T/ex1/messages.csv' && [ \$(ls '$T/ex1/messages' | wc -l) -eq 3 ]"
 out=$(ctl dispose --tenant acme)
 check "dispose again: idempotent ($out)" grep -q " 0 disposed of" <<<"$out"
+# a disposition interrupted after its tombstone: the file is still there
+cp -p "$T/m4.copy" "$F4"
+out=$(ctl verify --tenant acme)
+check "verify warns about a disposed object's leftover file" \
+    grep -q "disposed object's file is still present" <<<"$out"
+out=$(ctl dispose --tenant acme)
+check "the next dispose deletes it ($out)" \
+    grep -q "1 files of interrupted dispositions deleted" <<<"$out"
+check "and verify is clean again" \
+    bash -c "! '$CTL_BIN' -d '$DATA' verify --tenant acme | grep -q 'still present'"
 
 # release lets disposition proceed
 check "hold release" ctl hold release --tenant acme smith-v-jones \

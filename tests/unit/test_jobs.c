@@ -19,18 +19,134 @@ static const char msg[] = "From: a@x.example\r\nTo: b@y.example\r\n"
 static const char meta[] = "{\"from\":\"a@x.example\",\"to\":[\"b@y.example\"],"
     "\"cc\":[],\"date\":1700000000,\"subject\":\"s\"}";
 
-struct rd { size_t off; };
+struct rd { size_t off; const char *text; };
 
 static int read_cb(void *arg, void *buf, size_t len, size_t *got)
 {
 	struct rd *r = arg;
-	size_t n = sizeof msg - 1 - r->off;
+	const char *t = r->text ? r->text : msg;
+	size_t n = strlen(t) - r->off;
 	if (n > len)
 		n = len;
-	memcpy(buf, msg + r->off, n);
+	memcpy(buf, t + r->off, n);
 	r->off += n;
 	*got = n;
 	return 0;
+}
+
+/* Store one message and index its subject; its id into id. */
+static void put_indexed(store_t *st, search_t *idx, const store_tenant_t *t,
+    const char *text, const char *subject, uint8_t id[STORE_ID_LEN])
+{
+	struct rd r = { 0, text };
+	store_ingest_t m;
+	store_batch_t *b;
+	search_doc_t doc;
+	search_display_t disp;
+	size_t slot;
+
+	memset(&m, 0, sizeof m);
+	m.tenant = t;
+	m.received = ar_now();
+	m.meta = meta;
+	m.read = read_cb;
+	m.read_arg = &r;
+	crypto_hash_sha256(m.plain_sha256, (const unsigned char *)text,
+	    strlen(text));
+	CHECK_RC(store_batch_begin(st, &b), 0);
+	CHECK_RC(store_batch_add(b, &m, &slot), 0);
+	CHECK_RC(store_batch_commit(b), 0);
+	memcpy(id, store_batch_result(b, slot)->id, STORE_ID_LEN);
+	store_batch_free(b);
+	memset(&doc, 0, sizeof doc);
+	doc.from = "a@x.example";
+	doc.subject = subject;
+	doc.body = subject;
+	doc.date = ar_now();
+	doc.size = strlen(text);
+	memset(&disp, 0, sizeof disp);
+	disp.subject = subject;
+	CHECK_RC(search_index_add(idx, t->id, id, &doc, &disp), 0);
+}
+
+static uint64_t hits(search_t *idx, const store_tenant_t *t, const char *q)
+{
+	search_results_t *r;
+	uint64_t n;
+	if (search_run(idx, t->id, q, NULL, &r))
+		return 999;
+	n = search_results_total(r);
+	search_results_free(r);
+	return n;
+}
+
+/* A hold by query keeps what the index finds; disposition removes the
+ * rest from the index too; a query export finds what is left. */
+static void test_query_hold(store_t *st, const char *dir)
+{
+	search_open_params_t so;
+	search_t *idx;
+	store_tenant_t t;
+	store_hold_t *h = calloc(1, sizeof *h);
+	jobs_dispose_params_t dp;
+	jobs_dispose_result_t dr;
+	jobs_export_params_t ep;
+	jobs_export_result_t er;
+	uint8_t a[STORE_ID_LEN], b[STORE_ID_LEN];
+	char err[512], path[4096];
+
+	setenv("AR_TEST_NOW", "1700000000", 1);
+	memset(&so, 0, sizeof so);
+	so.data_dir = dir;
+	so.ks = store_get_keysvc(st);
+	CHECK_RC(search_open(&idx, &so), 0);
+	CHECK_RC(store_tenant_add(st, "qh", NULL, 0, 1, &t), 0);
+	put_indexed(st, idx, &t, "Subject: zanzibar\r\n\r\nA\r\n",
+	    "zanzibar treaty", a);
+	put_indexed(st, idx, &t, "Subject: quokka\r\n\r\nB\r\n",
+	    "quokka picnic", b);
+	CHECK(hits(idx, &t, "zanzibar") == 1 && hits(idx, &t, "quokka") == 1);
+	ar_strlcpy(h->name, "treaty", sizeof h->name);
+	ar_strlcpy(h->query, "zanzibar", sizeof h->query);
+	CHECK_RC(store_hold_create(st, &t, h), 0);
+
+	setenv("AR_TEST_NOW", "1700500000", 1);    /* both past 1 day */
+	memset(&dp, 0, sizeof dp);
+	dp.st = st;
+	dp.idx = NULL;           /* no index: the query hold holds all */
+	dp.tenant = &t;
+	dp.dry_run = 1;
+	CHECK_RC(jobs_dispose(&dp, &dr, err, sizeof err), 0);
+	CHECK(dr.due == 2 && dr.held == 2 && dr.disposed == 0);
+	dp.idx = idx;
+	dp.dry_run = 0;
+	CHECK_RC(jobs_dispose(&dp, &dr, err, sizeof err), 0);
+	CHECK(dr.due == 2 && dr.held == 1 && dr.disposed == 1);
+	CHECK(hits(idx, &t, "quokka") == 0);      /* unsearchable */
+	CHECK(hits(idx, &t, "zanzibar") == 1);
+	{
+		store_object_t o;
+		CHECK_RC(store_object_get(st, t.id, b, &o), AR_ENOENT);
+		CHECK_RC(store_object_get(st, t.id, a, &o), 0);
+		store_object_clear(&o);
+	}
+	/* a query export: the held message only */
+	memset(&ep, 0, sizeof ep);
+	ep.st = st;
+	ep.idx = idx;
+	ep.tenant = &t;
+	ep.scope = JOBS_SCOPE_QUERY;
+	ep.query = "zanzibar OR quokka";
+	snprintf(path, sizeof path, "%s/qexp", dir);
+	ep.dir = path;
+	CHECK_RC(jobs_export(&ep, &er, err, sizeof err), 0);
+	CHECK(er.messages == 1);
+	CHECK_RC(jobs_export_verify(path, NULL, NULL, NULL, NULL, err,
+	    sizeof err), 0);
+	/* a second run on a finished export is refused */
+	CHECK_RC(jobs_export(&ep, &er, err, sizeof err), AR_EEXIST);
+	search_close(idx);
+	free(h);
 }
 
 static void vcb(void *arg, const char *tenant, const char *sev,
@@ -208,6 +324,7 @@ int main(void)
 		CHECK(vs.disposed == 1 && vs.errors == 0);
 	}
 
+	test_query_hold(st, dir);
 	store_close(st);
 	store_backend_close(be);
 	keysvc_close(ks);
