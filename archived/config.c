@@ -50,6 +50,14 @@ static const struct ar_conf_def config_defs[] = {
 	  "threads making received messages durable (fsync) before 250" },
 	{ "web_listen", AR_CONF_STR, OFF(web_listen), "127.0.0.1:8443", 0, 0,
 	  "address:port of the HTTPS console and API" },
+	{ "dispose_interval", AR_CONF_SECONDS, OFF(dispose_interval), "1h", 1,
+	  86400 * 30, "run disposition (mail past retain-until, not held) "
+	  "this often" },
+	{ "dispose_batch", AR_CONF_INT, OFF(dispose_batch), "1000", 1,
+	  1000000, "objects removed per disposition batch" },
+	{ "tenant_auto_advance", AR_CONF_BOOL, OFF(tenant_auto_advance),
+	  "yes", 0, 1, "move terminated tenants on when their windows end "
+	  "(terminated -> inactive -> shredded)" },
 };
 
 /* The instance table: the entries above, then the SMTP engine's own table

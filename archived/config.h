@@ -37,6 +37,10 @@ struct ar_config {
 	int64_t smtp_finishers;
 	/* web console */
 	char    web_listen[AR_CONF_STR_MAX];
+	/* records-management jobs (issue 6) */
+	int64_t dispose_interval;               /* seconds */
+	int64_t dispose_batch;
+	int     tenant_auto_advance;
 };
 
 /*

@@ -4,14 +4,19 @@
  * Every tick it asks the store to sign each tenant's log head whose last
  * checkpoint is older than checkpoint_interval (or which has
  * checkpoint_entries unsigned entries), so the log is signed at an
- * interval even when nothing else asks for it.
+ * interval even when nothing else asks for it.  Every dispose_interval
+ * (and at start) it runs disposition (jobs_dispose), moves terminated
+ * tenants on when their windows end (jobs_tenant_advance), and wipes
+ * cached subkeys of shredded tenants.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "ar.h"
 #include "daemon.h"
+#include "jobs/jobs.h"
 
 static int ckpt_tenant(void *arg, const store_tenant_t *t)
 {
@@ -19,8 +24,12 @@ static int ckpt_tenant(void *arg, const store_tenant_t *t)
 	char hex[2 * STORE_TENANT_LEN + 1];
 	int rc;
 
-	if (t->state == STORE_TENANT_SHREDDED)
+	if (t->state == STORE_TENANT_SHREDDED) {
+		/* shredded by another process (archivectl): nothing derived
+		 * from its keys stays in this process's cache */
+		keysvc_cache_purge(d->ks, t->id);
 		return 0;
+	}
 	/* the store knows the rule (entries or age since the last one) */
 	if ((rc = store_log_checkpoint_due(d->st, t->id, NULL)))
 		ar_log(AR_LOG_WARN, "tenant=%s job=checkpoint status=failed "
@@ -29,17 +38,110 @@ static int ckpt_tenant(void *arg, const store_tenant_t *t)
 	return 0;
 }
 
+static void dispose_log(void *arg, const store_tenant_t *t,
+    const uint8_t id[STORE_ID_LEN], const char *what)
+{
+	char hex[2 * STORE_ID_LEN + 1], th[2 * STORE_TENANT_LEN + 1];
+	(void)arg;
+	if (!strcmp(what, "held"))
+		return;
+	ar_log(strcmp(what, "disposed") ? AR_LOG_WARN : AR_LOG_INFO,
+	    "id=%s tenant=%s job=dispose status=%s",
+	    ar_hex(id, STORE_ID_LEN, hex), ar_hex(t->id, STORE_TENANT_LEN, th),
+	    strcmp(what, "disposed") ? "failed" : "disposed");
+}
+
+struct life_ctx {
+	struct daemon *d;
+	search_t *idx;
+	char cert_dir[4200];
+};
+
+static int life_tenant(void *arg, const store_tenant_t *t)
+{
+	struct life_ctx *l = arg;
+	jobs_advance_params_t p;
+	jobs_shred_result_t r;
+	char hex[2 * STORE_TENANT_LEN + 1], err[512];
+	int state, rc;
+
+	ar_hex(t->id, STORE_TENANT_LEN, hex);
+	if (t->state == STORE_TENANT_SHREDDED ||
+	    t->state == STORE_TENANT_ACTIVE || !l->d->cfg.tenant_auto_advance)
+		return 0;
+	memset(&p, 0, sizeof p);
+	p.st = l->d->st;
+	p.idx = l->idx;
+	p.tenant = t->name;
+	p.cert_dir = l->cert_dir;
+	rc = jobs_tenant_advance(&p, &state, &r, err, sizeof err);
+	if (rc == 0)
+		ar_log(AR_LOG_INFO, "tenant=%s job=lifecycle status=%s", hex,
+		    jobs_state_name(state));
+	else if (rc != AR_EAGAIN)
+		ar_log(AR_LOG_WARN, "tenant=%s job=lifecycle status=blocked "
+		    "reason=\"%s\"", hex, err);
+	return 0;
+}
+
+/* Disposition and tenant lifecycle, every dispose_interval. */
+static void records_jobs(struct daemon *d)
+{
+	jobs_dispose_params_t p;
+	jobs_dispose_result_t r;
+	search_open_params_t so;
+	struct life_ctx l;
+	char err[512];
+	int rc;
+
+	memset(&so, 0, sizeof so);
+	so.data_dir = d->cfg.data_dir;
+	so.ks = d->ks;
+	memset(&l, 0, sizeof l);
+	l.d = d;
+	if (search_open(&l.idx, &so))
+		l.idx = NULL;      /* query holds then cover (the safe side) */
+	snprintf(l.cert_dir, sizeof l.cert_dir, "%s/certificates",
+	    d->cfg.data_dir);
+	store_tenant_walk(d->st, life_tenant, &l);
+	memset(&p, 0, sizeof p);
+	p.st = d->st;
+	p.idx = l.idx;
+	p.batch = (size_t)d->cfg.dispose_batch;
+	p.cb = dispose_log;
+	rc = jobs_dispose(&p, &r, err, sizeof err);
+	if (rc)
+		ar_log(AR_LOG_WARN, "job=dispose status=failed reason=\"%s\"",
+		    err);
+	else if (r.disposed || r.failed)
+		ar_log(AR_LOG_INFO, "job=dispose status=done examined=%llu "
+		    "disposed=%llu held=%llu failed=%llu",
+		    (unsigned long long)r.examined,
+		    (unsigned long long)r.disposed, (unsigned long long)r.held,
+		    (unsigned long long)r.failed);
+	if (l.idx)
+		search_close(l.idx);
+}
+
 static void *jobs_main(void *arg)
 {
 	struct daemon *d = arg;
 	int64_t tick = d->cfg.checkpoint_interval < 60 ?
 	    d->cfg.checkpoint_interval : 60;
+	int64_t last_records = 0;
 
+	if (d->cfg.dispose_interval < tick)
+		tick = d->cfg.dispose_interval;
 	pthread_mutex_lock(&d->jobs_lock);
 	while (!d->stopping) {
 		struct timespec until;
 		pthread_mutex_unlock(&d->jobs_lock);
 		store_tenant_walk(d->st, ckpt_tenant, d);
+		if (!last_records || ar_now() - last_records >=
+		    d->cfg.dispose_interval || ar_now() < last_records) {
+			last_records = ar_now();
+			records_jobs(d);
+		}
 		pthread_mutex_lock(&d->jobs_lock);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += tick;

@@ -398,6 +398,13 @@ int keysvc_tenant_rotate(keysvc_t *ks, const uint8_t tenant[KEYSVC_TENANT_LEN],
 	return rc;
 }
 
+void keysvc_cache_purge(keysvc_t *ks, const uint8_t tenant[KEYSVC_TENANT_LEN])
+{
+	pthread_mutex_lock(&ks->mu);
+	cache_drop_tenant(ks, tenant);
+	pthread_mutex_unlock(&ks->mu);
+}
+
 int keysvc_tenant_destroy(keysvc_t *ks,
     const uint8_t tenant[KEYSVC_TENANT_LEN])
 {

@@ -54,6 +54,11 @@ int keysvc_tenant_rotate(keysvc_t *ks, const uint8_t tenant[KEYSVC_TENANT_LEN],
  * derive() answers AR_ESHREDDED for this tenant. */
 int keysvc_tenant_destroy(keysvc_t *ks,
     const uint8_t tenant[KEYSVC_TENANT_LEN]);
+/* Wipe this handle's cached subkeys of a tenant now (no request).  A
+ * process that learns a tenant was shredded by another process calls it
+ * so nothing derived stays in its memory until the cache expires. */
+void keysvc_cache_purge(keysvc_t *ks, const uint8_t tenant[KEYSVC_TENANT_LEN]);
+
 /* Current key version, and whether the tenant's keys were destroyed.
  * AR_ENOENT if the tenant has no key. */
 int keysvc_tenant_info(keysvc_t *ks, const uint8_t tenant[KEYSVC_TENANT_LEN],

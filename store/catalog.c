@@ -19,6 +19,8 @@
 static const char *dbi_names[DBI_COUNT] = {
 	"meta", "tenants", "names", "addresses", "objects", "dedup", "log",
 	"loghead", "checkpoints", "receipts",
+	/* jobs (issue 6) */
+	"retention", "holds",
 };
 
 int cat_err(store_t *st, int rc, const char *fmt, ...)
@@ -283,6 +285,10 @@ static char *tenant_encode(const store_tenant_t *t)
 	json_object_set_new(o, "key_version", json_integer(t->key_version));
 	json_object_set_new(o, "created", json_integer(t->created));
 	json_object_set_new(o, "state", json_integer(t->state));
+	json_object_set_new(o, "state_since", json_integer(t->state_since));
+	json_object_set_new(o, "terminated_days",
+	    json_integer(t->terminated_days));
+	json_object_set_new(o, "inactive_days", json_integer(t->inactive_days));
 	json_object_set_new(o, "journal", j);
 	j = json_array();
 	for (size_t i = 0; i < t->n_networks; i++)
@@ -319,6 +325,15 @@ static int tenant_decode(const uint8_t id[STORE_TENANT_LEN],
 	    json_object_get(o, "key_version"));
 	t->created = json_integer_value(json_object_get(o, "created"));
 	t->state = (int)json_integer_value(json_object_get(o, "state"));
+	t->state_since = json_integer_value(json_object_get(o, "state_since"));
+	t->terminated_days = (uint32_t)json_integer_value(json_object_get(o,
+	    "terminated_days"));
+	t->inactive_days = (uint32_t)json_integer_value(json_object_get(o,
+	    "inactive_days"));
+	if (!t->terminated_days)
+		t->terminated_days = STORE_TERMINATED_DAYS_DEFAULT;
+	if (!t->inactive_days)
+		t->inactive_days = STORE_INACTIVE_DAYS_DEFAULT;
 	j = json_object_get(o, "journal");
 	json_array_foreach(j, i, a) {
 		if (t->n_journal < STORE_JOURNAL_MAX && json_string_value(a))
@@ -665,6 +680,16 @@ static int update_txn(store_t *st, MDB_txn *txn, void *arg)
 int store_tenant_update(store_t *st, const store_tenant_t *t)
 {
 	struct update_ctx c = { t };
+	store_tenant_t cur;
+	int rc;
+
+	/* preservation lock: the default period never goes down */
+	if ((rc = store_tenant_get_id(st, t->id, &cur)))
+		return rc;
+	if (t->retention_days < cur.retention_days)
+		return cat_err(st, AR_EPERM, "tenant %s keeps mail %u days: a "
+		    "retention period can be lengthened, never shortened",
+		    cur.name, cur.retention_days);
 	if (t->retention_days == 0 || t->retention_days > 36500)
 		return cat_err(st, AR_EINVAL, "retention days %u: use 1..36500",
 		    t->retention_days);

@@ -22,6 +22,9 @@ enum cat_dbi {
 	DBI_LOGHEAD,      /* tenant id -> head record */
 	DBI_CHECKPOINTS,  /* tenant id || seq (BE) -> checkpoint */
 	DBI_RECEIPTS,     /* tenant id || receipt -> object id */
+	/* jobs (issue 6): new names go at the end */
+	DBI_RETENTION,    /* tenant id -> sealed retention rules */
+	DBI_HOLDS,        /* tenant id || u32 hold number -> sealed hold */
 	DBI_COUNT
 };
 
@@ -117,5 +120,12 @@ size_t log_checkpoint_msg(const uint8_t tenant[STORE_TENANT_LEN],
 #define LOGHEAD_LEN (8 + 32 + 8 + 8)     /* seq, hash, ckpt seq, ckpt time */
 #define CKPT_LEN    (8 + 32 + 64)        /* time, head, signature */
 #define CKPT_MSG_MAX 128
+
+/* --- retention (retention.c) -------------------------------------------- */
+
+/* Retention days of a message being ingested (its meta JSON): the
+ * tenant's default or the longest matching rule. */
+int retention_days_msg(store_t *st, const store_tenant_t *t,
+    const char *meta, uint32_t *days);
 
 #endif

@@ -367,8 +367,13 @@ int store_batch_add(store_batch_t *b, const store_ingest_t *m, size_t *slot)
 	proto.key_version = m->tenant->key_version;
 	proto.flags = m->flags;
 	proto.received = m->received;
-	proto.retain_until = m->received +
-	    (int64_t)m->tenant->retention_days * 86400;
+	{
+		/* the tenant's default, or its longest matching rule */
+		uint32_t days;
+		if ((rc = retention_days_msg(st, m->tenant, m->meta, &days)))
+			return rc;
+		proto.retain_until = m->received + (int64_t)days * 86400;
+	}
 	if ((rc = meta_dedup_key(st, proto.tenant, m->plain_sha256,
 	    proto.dkey)))
 		return rc;

@@ -268,7 +268,16 @@ typedef struct store_tenant {
 	int      require_auth;
 	char     smtp_user[STORE_NAME_MAX];
 	char     smtp_pass_hash[STORE_PWHASH_MAX];
+	/* Termination (jobs/terminate.c): when the state was entered, and
+	 * the export window (terminated -> inactive) and the keeping window
+	 * (inactive -> shredded), in days; 0 reads as 30 and 120. */
+	int64_t  state_since;
+	uint32_t terminated_days;
+	uint32_t inactive_days;
 } store_tenant_t;
+
+#define STORE_TERMINATED_DAYS_DEFAULT 30
+#define STORE_INACTIVE_DAYS_DEFAULT   120
 
 /* Change a tenant's settings: the fields of *t other than id, name,
  * created, key_version and journal addresses are written as given (an
@@ -451,6 +460,142 @@ int store_log_checkpoint_due(store_t *st,
 int store_log_checkpoint(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
     uint64_t *seq_out);
 
+/* --- retention (store/retention.c) -------------------------------------
+ *
+ * A tenant's policy: its default period (store_tenant_t.retention_days)
+ * and rules by sender or recipient address ("a@b.example") or domain
+ * ("@b.example").  A message's retain-until is fixed at ingest: received
+ * + the longest period among the default and every rule matching its
+ * From, To, Cc or envelope addresses.  Periods can be lengthened, never
+ * shortened (AR_EPERM), and a stored object's retain-until can be
+ * extended, never reduced (AR_EPERM).  Rules are stored sealed with the
+ * tenant's meta key; every change is an admin log entry.
+ */
+#define STORE_RULES_MAX 64
+
+typedef struct store_retention_rule {
+	char     match[STORE_ADDR_MAX];      /* lower case */
+	uint32_t days;
+} store_retention_rule_t;
+
+typedef struct store_retention {
+	uint32_t default_days;
+	size_t   n_rules;
+	store_retention_rule_t rules[STORE_RULES_MAX];
+} store_retention_t;
+
+/* "addr@domain" or "@domain": 0 or AR_EINVAL. */
+int store_retention_match_valid(const char *match);
+int store_retention_get(store_t *st, const store_tenant_t *t,
+    store_retention_t *out);
+/* Raise the default period (AR_EPERM if days is shorter). */
+int store_retention_set_default(store_t *st, const char *tenant,
+    uint32_t days);
+/* Add a rule, or lengthen an existing one (AR_EPERM if shorter). */
+int store_retention_rule_add(store_t *st, const store_tenant_t *t,
+    const char *match, uint32_t days);
+/* Remove a rule: mail already stored keeps its retain-until; mail that
+ * arrives afterwards no longer gets the rule's period.  AR_ENOENT. */
+int store_retention_rule_remove(store_t *st, const store_tenant_t *t,
+    const char *match);
+/* Days the policy gives a message with this meta JSON (may be NULL). */
+uint32_t store_retention_days_for(const store_retention_t *p,
+    const char *meta);
+/* Extend one object's retain-until in the catalog (the sealed header
+ * keeps the date it was stored with: the later of the two applies).
+ * AR_EPERM if until is earlier than the current date, AR_ENOENT. */
+int store_object_extend_retention(store_t *st,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN],
+    int64_t until);
+/* Apply the current policy to stored mail: every object whose policy
+ * date is later than its retain-until is extended; none is reduced. */
+int store_retention_apply(store_t *st, const store_tenant_t *t,
+    uint64_t *extended);
+
+/* --- legal holds (store/holds.c) ---------------------------------------
+ *
+ * A hold covers a message when every criterion it has matches: one of its
+ * custodians (address or @domain) among the message's From/To/Cc/envelope
+ * addresses, its message date (Date header, else received) within
+ * [from, until] (0: open), and its query (evaluated by the caller through
+ * the index).  Holds apply to stored and newly arriving mail alike (they
+ * are evaluated when mail would be disposed of).  Stored sealed; create
+ * and release are STORE_LOG_HOLD entries.
+ */
+#define STORE_HOLD_CUSTODIANS_MAX 32
+
+typedef struct store_hold {
+	uint32_t number;                 /* 1, 2, ... per tenant */
+	char     name[64];
+	char     description[512];
+	size_t   n_custodians;
+	char     custodians[STORE_HOLD_CUSTODIANS_MAX][STORE_ADDR_MAX];
+	int64_t  from, until;            /* message date range; 0: open */
+	char     query[1024];            /* "" for none */
+	int64_t  created;
+	char     created_by[64];
+	int      released;
+	int64_t  released_at;
+	char     released_by[64];
+	char     release_reason[512];
+} store_hold_t;
+
+/* Create a hold (number and created are set).  AR_EEXIST when an active
+ * hold has that name; AR_EINVAL without a scope or with a bad address. */
+int store_hold_create(store_t *st, const store_tenant_t *t, store_hold_t *h);
+/* The active hold of that name, else the latest released one. */
+int store_hold_get(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    const char *name, store_hold_t *out);
+typedef int (*store_hold_cb)(void *arg, const store_hold_t *h);
+int store_hold_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    store_hold_cb cb, void *arg);
+/* Release (a logged act, with who and why).  AR_ENOENT, AR_EINVAL when
+ * already released. */
+int store_hold_release(store_t *st, const store_tenant_t *t,
+    const char *name, const char *by, const char *reason);
+/* Does active hold h cover object o (meta needed)?  query_match: 1 the
+ * hold's query matches o, 0 it does not, -1 unknown (a hold with a query
+ * then covers o).  1 or 0. */
+int store_hold_covers(const store_hold_t *h, const store_object_t *o,
+    int query_match);
+/* Is o under any active hold (query_checked: the caller already found o
+ * outside every hold's query)?  1, 0 or a status; hold_name (may be NULL)
+ * receives one covering hold's name. */
+int store_object_held(store_t *st, const store_object_t *o,
+    int query_checked, char *hold_name, size_t len);
+
+/* --- disposition (store/dispose.c) -------------------------------------
+ *
+ * Remove an object past its retain-until and under no hold: its catalog
+ * record and dedup entry are deleted and a tombstone written (a
+ * STORE_LOG_DISPOSE entry; its digest is the object's manifest digest and
+ * its detail carries an Ed25519 signature by keysvc over
+ * store_tombstone_msg()) in one transaction; then the file is deleted.
+ * AR_ERETAINED before retain-until, AR_EHOLD under a hold, AR_ENOENT.
+ * The index entry is the caller's (jobs/): the store knows no index.
+ */
+int store_object_dispose(store_t *st, const store_tenant_t *t,
+    const uint8_t id[STORE_ID_LEN], int query_holds_checked,
+    const char *reason, uint64_t *seq_out);
+/* Delete the file of an object that has a tombstone (a disposition
+ * interrupted after its transaction).  0 also when already gone. */
+int store_object_dispose_file(store_t *st, const store_tenant_t *t,
+    const uint8_t id[STORE_ID_LEN]);
+/* The message a tombstone signature covers (out: >= 96 bytes). */
+size_t store_tombstone_msg(const uint8_t tenant[STORE_TENANT_LEN],
+    const uint8_t id[STORE_ID_LEN], const uint8_t digest[STORE_HASH_LEN],
+    int64_t time, unsigned char *out);
+
+/* --- shredding (store/shred.c) ----------------------------------------- */
+
+/* Delete every catalog record of a tenant's mail (objects, dedup,
+ * receipts, retention rules, holds); the log and its checkpoints stay as
+ * evidence.  Used after the tenant's keys were destroyed. */
+int store_tenant_purge(store_t *st, const uint8_t tenant[STORE_TENANT_LEN]);
+/* The tenant's last log entry: seq and hash (0 and zeros when empty). */
+int store_log_head(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    uint64_t *seq, uint8_t hash[STORE_HASH_LEN]);
+
 /* --- verify ---------------------------------------------------------- */
 
 /*
@@ -467,6 +612,7 @@ typedef void (*store_verify_cb)(void *arg, const char *tenant_name,
 typedef struct store_verify_stats {
 	uint64_t tenants, objects, bytes, log_entries, checkpoints;
 	uint64_t errors, warnings;
+	uint64_t disposed;          /* tombstones (signature checked) */
 } store_verify_stats_t;
 int store_verify(store_t *st, const uint8_t *tenant, store_verify_cb cb,
     void *arg, store_verify_stats_t *stats);

@@ -3,6 +3,7 @@
  * every log chain recomputed, every checkpoint signature checked, and the
  * catalog, the log and the store cross-checked against each other.
  */
+#include <jansson.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +37,7 @@ struct vctx {
 	size_t n, cap;
 	struct ckpt *ckpts;
 	size_t nckpt, ckcap;
+	uint64_t tombstones;
 };
 
 static void report(struct vctx *c, int error, const uint8_t *id,
@@ -209,6 +211,7 @@ static int chain_txn(store_t *st, MDB_txn *txn, void *arg)
 		if (e.kind == STORE_LOG_INGEST && (rc = add_logged(c, &e)))
 			break;
 		if (e.kind == STORE_LOG_DISPOSE) {
+			c->tombstones++;
 			for (size_t i = 0; i < c->n; i++)
 				if (!memcmp(c->ids[i].id, e.object,
 				    STORE_ID_LEN))
@@ -280,9 +283,11 @@ static int object_cb(void *arg, const store_object_t *o)
 	    memcmp(info.manifest_digest, o->manifest_digest, STORE_HASH_LEN))
 		report(c, 1, o->id, "sealed object differs from the one the "
 		    "catalog recorded (replaced?)");
+	/* the catalog's retain-until may be later than the sealed one (a
+	 * policy extended it), never earlier */
 	if (info.plain_size != o->plain_size ||
 	    info.key_version != o->key_version ||
-	    info.retain_until != o->retain_until)
+	    info.retain_until > o->retain_until)
 		report(c, 1, o->id, "size, key version or retain-until "
 		    "differs from the catalog");
 	return 0;
@@ -298,6 +303,11 @@ static int store_walk_cb(void *arg, const uint8_t tenant[STORE_TENANT_LEN],
 	(void)tenant;
 	if (l && l->in_catalog)
 		return 0;
+	if (l && l->disposed) {
+		report(c, 0, id, "disposed object's file is still present (an "
+		    "interrupted disposition; archivectl dispose removes it)");
+		return 0;
+	}
 	if (l)      /* reported below as a missing catalog entry */
 		return 0;
 	if (store_object_get(c->st, c->t->id, id, &o) == 0) {
@@ -310,6 +320,30 @@ static int store_walk_cb(void *arg, const uint8_t tenant[STORE_TENANT_LEN],
 	return 0;
 }
 
+/* Every tombstone's signature (its detail is sealed: a log walk). */
+static int tomb_cb(void *arg, const store_log_entry_t *e)
+{
+	struct vctx *c = arg;
+	unsigned char msg[128];
+	uint8_t sig[KEYSVC_SIG_LEN];
+	json_t *d;
+	const char *hex;
+
+	if (e->kind != STORE_LOG_DISPOSE)
+		return 0;
+	c->stats->disposed++;
+	d = e->detail ? json_loads(e->detail, 0, NULL) : NULL;
+	hex = json_string_value(json_object_get(d, "sig"));
+	if (!hex || strlen(hex) != 2 * KEYSVC_SIG_LEN ||
+	    ar_unhex(hex, sig, sizeof sig) ||
+	    keysvc_verify(c->pk, msg, store_tombstone_msg(c->t->id, e->object,
+	    e->digest, e->time, msg), sig))
+		report(c, 1, e->object, "tombstone at log seq %llu: signature "
+		    "does not verify", (unsigned long long)e->seq);
+	json_decref(d);
+	return 0;
+}
+
 static int verify_tenant(void *arg, const store_tenant_t *t)
 {
 	struct vctx *c = arg;
@@ -318,6 +352,7 @@ static int verify_tenant(void *arg, const store_tenant_t *t)
 	c->t = t;
 	c->n = 0;
 	c->nckpt = 0;
+	c->tombstones = 0;
 	c->stats->tenants++;
 	if (t->state == STORE_TENANT_SHREDDED) {
 		report(c, 0, NULL, "tenant shredded: keys destroyed, nothing "
@@ -325,6 +360,8 @@ static int verify_tenant(void *arg, const store_tenant_t *t)
 		return 0;
 	}
 	if ((rc = cat_read(c->st, chain_txn, c)))
+		return rc;
+	if (c->tombstones && (rc = store_log_walk(c->st, t->id, 1, tomb_cb, c)))
 		return rc;
 	if ((rc = store_object_walk(c->st, t->id, 1, object_cb, c)))
 		return rc == AR_EKEYSVC ? cat_err(c->st, rc, "%s",

@@ -27,7 +27,10 @@ static const struct {
 	  "       tenant set NAME [--network CIDR]... [--no-networks] "
 	  "[--require-tls yes|no]\n"
 	  "                  [--require-auth yes|no] [--smtp-user USER "
-	  "(password on stdin)]" },
+	  "(password on stdin)]\n"
+	  "       tenant terminate NAME [--export-days N] [--inactive-days N]"
+	  "\n       tenant advance NAME [--force]  (terminated -> inactive "
+	  "-> shredded)" },
 	{ "import", cmd_import, 1, "import --tenant NAME [--no-index] PATH..." },
 	{ "list", cmd_list, 1, "list --tenant NAME" },
 	{ "show", cmd_show, 1, "show --tenant NAME ID" },
@@ -43,6 +46,18 @@ static const struct {
 	{ "reconcile", cmd_reconcile, 1, "reconcile [--tenant NAME]  (index "
 	  "what is missing, drop what is gone)" },
 	{ "stats", cmd_stats, 1, "stats" },
+	{ "export", cmd_export, 1, "export --tenant NAME [--query Q | "
+	  "--hold NAME | --all] (--dir DIR | --zip FILE)\n"
+	  "                  [--mbox] [--dat]  (a directory export resumes "
+	  "where it stopped)" },
+	{ "verify-export", cmd_verify_export, 0, "verify-export DIR  "
+	  "(signature and every file of an export)" },
+	{ "retention", cmd_retention, 1, "retention show|set|apply --tenant "
+	  "NAME ... | retention rule add|remove --tenant NAME ..." },
+	{ "hold", cmd_hold, 1, "hold create|list|show|release --tenant NAME "
+	  "... (legal holds)" },
+	{ "dispose", cmd_dispose, 1, "dispose [--tenant NAME] [--dry-run] "
+	  "[--batch N] [--verbose]" },
 	{ "queue", cmd_queue, 1, "queue  (the SMTP spool: waiting and failing "
 	  "messages)" },
 };

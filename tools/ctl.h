@@ -71,5 +71,18 @@ int cmd_queue(struct ctl *c, int argc, char **argv);
 int cmd_search(struct ctl *c, int argc, char **argv);
 int cmd_reindex(struct ctl *c, int argc, char **argv);
 int cmd_reconcile(struct ctl *c, int argc, char **argv);
+int cmd_export(struct ctl *c, int argc, char **argv);
+int cmd_verify_export(struct ctl *c, int argc, char **argv);
+int cmd_retention(struct ctl *c, int argc, char **argv);
+int cmd_hold(struct ctl *c, int argc, char **argv);
+int cmd_dispose(struct ctl *c, int argc, char **argv);
+
+/* tenant terminate|advance (argv[0] is the subcommand). */
+int ctl_tenant_lifecycle(struct ctl *c, int argc, char **argv);
+
+/* Object ids under hold NAME (malloc'd, caller frees), or a failure exit
+ * status printed. */
+int ctl_hold_ids(struct ctl *c, const store_tenant_t *t, const char *name,
+    uint8_t **ids, size_t *n);
 
 #endif

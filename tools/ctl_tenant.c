@@ -78,6 +78,11 @@ static json_t *tenant_json(const store_tenant_t *t)
 	json_object_set_new(o, "created", json_string(ar_time_fmt(t->created,
 	    ts, sizeof ts)));
 	json_object_set_new(o, "state", json_string(state_name(t->state)));
+	json_object_set_new(o, "state_since", t->state_since ? json_string(
+	    ar_time_fmt(t->state_since, ts, sizeof ts)) : json_null());
+	json_object_set_new(o, "terminated_days",
+	    json_integer(t->terminated_days));
+	json_object_set_new(o, "inactive_days", json_integer(t->inactive_days));
 	j = json_array();
 	for (size_t i = 0; i < t->n_networks; i++)
 		json_array_append_new(j, json_string(t->networks[i]));
@@ -97,6 +102,13 @@ static void tenant_print(const store_tenant_t *t)
 	printf("name:            %s\n", t->name);
 	printf("id:              %s\n", ar_hex(t->id, STORE_TENANT_LEN, hex));
 	printf("state:           %s\n", state_name(t->state));
+	if (t->state != STORE_TENANT_ACTIVE) {
+		char since[32];
+		printf("state since:     %s\n", ar_time_fmt(t->state_since,
+		    since, sizeof since));
+	}
+	printf("windows:         terminated %u days, inactive %u days\n",
+	    t->terminated_days, t->inactive_days);
 	printf("created:         %s\n", ar_time_fmt(t->created, ts,
 	    sizeof ts));
 	printf("retention days:  %u\n", t->retention_days);
@@ -332,6 +344,8 @@ int cmd_tenant(struct ctl *c, int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "set"))
 		return tenant_set(c, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "terminate") || !strcmp(argv[1], "advance"))
+		return ctl_tenant_lifecycle(c, argc - 1, argv + 1);
 	if (!strcmp(argv[1], "rotate-key")) {
 		uint32_t v;
 		if (argc != 3)

@@ -86,6 +86,7 @@ int cmd_verify(struct ctl *c, int argc, char **argv)
 		    json_integer(s.checkpoints));
 		json_object_set_new(j, "errors", json_integer(s.errors));
 		json_object_set_new(j, "warnings", json_integer(s.warnings));
+		json_object_set_new(j, "disposed", json_integer(s.disposed));
 		json_object_set_new(j, "problems", v.arr);
 		ctl_json_out(j);
 	} else {
@@ -97,6 +98,10 @@ int cmd_verify(struct ctl *c, int argc, char **argv)
 		    (unsigned long long)s.checkpoints,
 		    (unsigned long long)s.errors,
 		    (unsigned long long)s.warnings);
+		if (s.disposed)
+			printf("verify: %llu objects disposed of by policy "
+			    "(signed tombstones verified; not missing)\n",
+			    (unsigned long long)s.disposed);
 	}
 	return s.errors ? CTL_PROBLEMS : CTL_OK;
 }

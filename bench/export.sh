@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# bench/export - legal export of a tenant (archivectl export: decrypt,
+# check, write .eml + decoded attachments + CSV + signed manifest) beside
+# `tar` of the same raw .eml files, in the same run, to the same disk.
+# Prints MB/s (of message bytes), messages/s and peak RSS of each.
+#   bench/export.sh [BUILD_DIR] [SYNTHETIC_MESSAGES]
+# With SYNTHETIC_MESSAGES (e.g. 100000) a second tenant of that many
+# generated messages (copies of the corpus with a unique header, so none
+# is a duplicate) is imported and exported too.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+B=${1:-$ROOT/build}
+N=${2:-0}
+W=$(mktemp -d "${TMPDIR:-/var/tmp}/ar-bench-export-XXXXXX")
+pids=()
+trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; chmod -R u+w "$W"; rm -rf "$W"' EXIT
+
+"$B/keysvc/archive-keysvc" -d "$W/keys" 2>"$W/keysvc.log" & pids+=($!)
+for _ in $(seq 100); do [ -S "$W/keys/keysvc.sock" ] && break; sleep 0.05; done
+CTL="$B/tools/archivectl -d $W/data"
+$CTL init --keysvc-socket "$W/keys/keysvc.sock" >/dev/null
+
+run() {  # run LABEL NMSG BYTES COMMAND...: time and peak RSS of one command
+  local label=$1 n=$2 bytes=$3; shift 3
+  /usr/bin/time -f "%e %M" -o "$W/time" "$@" >/dev/null
+  read -r secs rss <"$W/time"
+  python3 -c "s=max($secs,0.001); print(f'{\"$label\":<34s} {$bytes/s/1e6:7.1f} MB/s {$n/s:8.0f} msg/s  {s:7.2f} s  peak RSS {$rss/1024:6.1f} MB')"
+}
+
+bench_tenant() {  # bench_tenant NAME DIR_OF_EML
+  local name=$1 dir=$2 n bytes
+  $CTL tenant add "$name" --journal-address "journal@$name.example" >/dev/null
+  $CTL import --tenant "$name" "$dir" >/dev/null
+  n=$(ls "$dir" | wc -l)
+  bytes=$(du -sb --apparent-size "$dir" | cut -f1)
+  echo "$name: $n messages, $((bytes / 1000000)) MB of .eml"
+  run "tar of the raw .eml files" "$n" "$bytes" tar -cf "$W/$name.tar" -C "$dir" .
+  run "export --dir (eml+attachments+csv)" "$n" "$bytes" \
+      $CTL export --tenant "$name" --all --dir "$W/$name.dir"
+  run "export --zip" "$n" "$bytes" \
+      $CTL export --tenant "$name" --all --zip "$W/$name.zip"
+  run "export --dir --mbox --dat" "$n" "$bytes" \
+      $CTL export --tenant "$name" --all --dir "$W/$name.all" --mbox --dat
+  run "verify-export" "$n" "$bytes" $CTL verify-export "$W/$name.dir"
+  rm -rf "$W/$name.tar" "$W/$name.dir" "$W/$name.zip" "$W/$name.all"
+}
+
+mkdir -p "$W/corpus"
+tar --zstd -xf "$ROOT/../shared/corpus/sample.tar.zst" -C "$W/corpus"
+bench_tenant corpus "$W/corpus/sample"
+
+if [ "$N" -gt 0 ]; then
+  mkdir -p "$W/synth"
+  python3 - "$W/corpus/sample" "$W/synth" "$N" <<'PY'
+import os, sys
+src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+files = sorted(f for f in os.listdir(src) if f.endswith(".eml"))
+raw = [open(os.path.join(src, f), "rb").read() for f in files]
+for i in range(n):
+    with open(os.path.join(dst, f"{i:07d}.eml"), "wb") as f:
+        f.write(b"X-Bench-Copy: %d\r\n" % i + raw[i % len(raw)])
+PY
+  bench_tenant synth "$W/synth"
+fi
