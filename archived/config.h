@@ -13,6 +13,7 @@
 #include "ingest/smtp_server.h"
 #include "keysvc/keysvc.h"
 #include "store/store.h"
+#include "web/web.h"
 
 #define AR_CONFIG_FILE "archived.conf"
 
@@ -37,6 +38,8 @@ struct ar_config {
 	int64_t smtp_finishers;
 	/* web console */
 	char    web_listen[AR_CONF_STR_MAX];
+	/* the web module's web_* settings (its table, web_config_defs) */
+	struct web_config web;
 };
 
 /*

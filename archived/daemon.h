@@ -12,6 +12,7 @@
 #include "ingest/spool.h"
 #include "keysvc/keysvc.h"
 #include "store/store.h"
+#include "web/web.h"
 
 struct daemon {
 	struct ar_config cfg;
@@ -30,11 +31,18 @@ struct daemon {
 	pthread_t smtp_thread;
 	int smtp_running;
 	unsigned smtp_port;
+	/* web console and API (web.c) */
+	search_t *web_search;
+	web_t *web;
 };
 
 /* SMTP receiver, spool and pipeline: start listening and draining. */
 int ingest_start(struct daemon *d);
 void ingest_stop(struct daemon *d);
+
+/* The console and JSON API (when web_listen is set). */
+int web_glue_start(struct daemon *d);
+void web_glue_stop(struct daemon *d);
 
 /* The scheduler: signed checkpoints at their interval (and, as features
  * arrive, retention and other periodic jobs). */

@@ -13,6 +13,9 @@ PKGS=(
   openssl
   # tests: corpus, real SMTP clients, scripting
   zstd swaks postfix curl python3 procps time
+  # web console tests: headless Chromium driven by Selenium (WebDriver);
+  # web benchmark
+  chromium chromium-driver python3-selenium wrk
 )
 
 missing=()

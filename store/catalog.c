@@ -19,6 +19,7 @@
 static const char *dbi_names[DBI_COUNT] = {
 	"meta", "tenants", "names", "addresses", "objects", "dedup", "log",
 	"loghead", "checkpoints", "receipts",
+	"users",          /* store/users.c: console accounts */
 };
 
 int cat_err(store_t *st, int rc, const char *fmt, ...)

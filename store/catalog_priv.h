@@ -22,6 +22,7 @@ enum cat_dbi {
 	DBI_LOGHEAD,      /* tenant id -> head record */
 	DBI_CHECKPOINTS,  /* tenant id || seq (BE) -> checkpoint */
 	DBI_RECEIPTS,     /* tenant id || receipt -> object id */
+	DBI_USERS,        /* tenant id (zero: operator) || name -> user */
 	DBI_COUNT
 };
 
