@@ -1,6 +1,7 @@
 /*
  * web.c - archived's console and JSON API: a search index handle for it,
- * then the web module's server on web_listen.
+ * then the web module's server on web_listen.  A console that cannot
+ * start is logged (status=failed) and archived goes on without it.
  */
 #include <string.h>
 
@@ -33,10 +34,14 @@ int web_glue_start(struct daemon *d)
 	wp.cfg = &d->cfg.web;
 	wp.st = d->st;
 	wp.idx = d->web_search;
+	/* The console failing (no certificate yet, port taken) must not
+	 * stop ingest: it is logged and archived runs without it. */
 	if ((rc = web_start(&d->web, &wp, err, sizeof err))) {
-		ar_log(AR_LOG_ERR, "web listen=%s error=\"%s\"",
+		ar_log(AR_LOG_ERR, "web listen=%s status=failed error=\"%s\"",
 		    d->cfg.web_listen, err);
-		return rc;
+		search_close(d->web_search);
+		d->web_search = NULL;
+		return 0;
 	}
 	ar_log(AR_LOG_INFO, "web listen=%s port=%u tls=%s status=ready",
 	    d->cfg.web_listen, web_port(d->web), d->cfg.web.tls ? "yes" : "no");

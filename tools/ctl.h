@@ -60,5 +60,6 @@ int cmd_verify(struct ctl *c, int argc, char **argv);
 int cmd_checkpoint(struct ctl *c, int argc, char **argv);
 int cmd_stats(struct ctl *c, int argc, char **argv);
 int cmd_queue(struct ctl *c, int argc, char **argv);
+int cmd_user(struct ctl *c, int argc, char **argv);
 
 #endif
