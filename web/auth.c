@@ -266,7 +266,7 @@ static int login(struct web_req *r)
 	}
 	if (u.failures >= (uint32_t)w->cfg.login_slow_after) {
 		uint32_t k = u.failures - (uint32_t)w->cfg.login_slow_after;
-		int64_t wait = (int64_t)1 << (k > 6 ? 6 : k);
+		int64_t wait = (int64_t)2 << (k > 5 ? 5 : k);
 		if (now < u.last_failure + wait) {
 			char ra[24];
 			snprintf(ra, sizeof ra, "%lld",

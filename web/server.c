@@ -39,7 +39,7 @@ const struct ar_conf_def web_config_defs[] = {
 	  1000000, "sessions at once (the oldest is dropped beyond)" },
 	{ "web_login_slow_after", AR_CONF_INT, OFF(login_slow_after), "3", 1,
 	  1000, "failed sign-ins of one user before each next attempt must "
-	  "wait (1 s, doubling)" },
+	  "wait (2 s, doubling up to 64 s)" },
 	{ "web_login_lock_after", AR_CONF_INT, OFF(login_lock_after), "10", 1,
 	  1000, "failed sign-ins of one user that lock the account" },
 	{ "web_lockout", AR_CONF_SECONDS, OFF(lockout), "15m", 1, 86400 * 30,
