@@ -83,9 +83,11 @@ static json_t *entry_json(const store_log_entry_t *e)
 		json_decref(d);
 		d = json_object();
 	}
-	json_object_set(o, "action", json_object_get(d, "action") ?
-	    json_object_get(d, "action") : json_string(store_log_kind_name(
-	    e->kind)));
+	if (json_object_get(d, "action"))
+		json_object_set(o, "action", json_object_get(d, "action"));
+	else
+		json_object_set_new(o, "action", json_string(
+		    store_log_kind_name(e->kind)));
 	json_object_set(o, "user", json_object_get(d, "user") ?
 	    json_object_get(d, "user") : json_null());
 	json_object_set(o, "client", json_object_get(d, "client") ?

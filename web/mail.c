@@ -176,6 +176,16 @@ static int do_search(struct web_req *r)
 
 /* --- one message -------------------------------------------------------- */
 
+/* A new reference to meta[name], or def (taken) when absent. */
+static json_t *meta_field(json_t *meta, const char *name, json_t *def)
+{
+	json_t *v = json_object_get(meta, name);
+	if (!v)
+		return def;
+	json_decref(def);
+	return json_incref(v);
+}
+
 struct att_list {
 	json_t *a;
 	const char *id;
@@ -248,20 +258,20 @@ static int message_view(struct web_req *r, const uint8_t id[STORE_ID_LEN],
 	json_object_set_new(out, "sha256", json_string(ar_hex(
 	    obj.plain_sha256, STORE_HASH_LEN, sha)));
 	json_object_set_new(out, "arrivals", json_integer(obj.arrivals));
-	json_object_set(out, "subject", json_object_get(meta, "subject") ?
-	    json_object_get(meta, "subject") : json_null());
-	json_object_set(out, "from", json_object_get(meta, "from") ?
-	    json_object_get(meta, "from") : json_null());
-	json_object_set(out, "to", json_object_get(meta, "to") ?
-	    json_object_get(meta, "to") : json_array());
-	json_object_set(out, "cc", json_object_get(meta, "cc") ?
-	    json_object_get(meta, "cc") : json_array());
-	json_object_set(out, "date", json_object_get(meta, "date") ?
-	    json_object_get(meta, "date") : json_null());
-	json_object_set(out, "message_id", json_object_get(meta,
-	    "message_id") ? json_object_get(meta, "message_id") : json_null());
-	json_object_set(out, "envelope", json_object_get(meta, "envelope") ?
-	    json_object_get(meta, "envelope") : json_null());
+	json_object_set_new(out, "subject", meta_field(meta, "subject",
+	    json_null()));
+	json_object_set_new(out, "from", meta_field(meta, "from",
+	    json_null()));
+	json_object_set_new(out, "to", meta_field(meta, "to",
+	    json_array()));
+	json_object_set_new(out, "cc", meta_field(meta, "cc",
+	    json_array()));
+	json_object_set_new(out, "date", meta_field(meta, "date",
+	    json_null()));
+	json_object_set_new(out, "message_id", meta_field(meta, "message_id",
+	    json_null()));
+	json_object_set_new(out, "envelope", meta_field(meta, "envelope",
+	    json_null()));
 	json_object_set_new(out, "metadata", meta);
 	store_object_clear(&obj);
 
