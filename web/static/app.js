@@ -159,7 +159,7 @@ async function runSearch() {
 		td.appendChild(snippet(row.snippet));
 		tr.appendChild(td);
 		const fl = el('td', null, 'c-flags');
-		for (const f of row.flags) fl.appendChild(el('span', f === 'attachment' ? '📎' : f, 'flag'));
+		for (const f of row.flags) fl.appendChild(el('span', f === 'attachment' ? 'att.' : f, 'flag'));
 		tr.appendChild(fl);
 		tr.addEventListener('click', (ev) => { if (ev.target.tagName !== 'A') location.hash = '#/message/' + row.id; });
 		tb.appendChild(tr);
