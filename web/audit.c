@@ -48,7 +48,15 @@ int web_deny(struct web_req *r, const char *what, const char *ref)
 	json_object_set_new(x, "what", json_string(what));
 	json_object_set_new(x, "ref", json_string(ref ? ref : ""));
 	json_object_set_new(x, "path", json_string(r->url));
-	web_audit(r, r->sess.tenant, STORE_LOG_ACCESS, "denied", NULL, NULL, x);
+	if (sodium_is_zero(r->sess.tenant, STORE_TENANT_LEN)) {
+		/* an operator: no tenant log of its own */
+		ar_log(AR_LOG_INFO, "web denied what=%s client=%s", what,
+		    r->client);
+		json_decref(x);
+	} else {
+		web_audit(r, r->sess.tenant, STORE_LOG_ACCESS, "denied", NULL,
+		    NULL, x);
+	}
 	return web_reply_error(r, 404, "not_found", "no such item", NULL);
 }
 

@@ -83,7 +83,7 @@ static int do_search(struct web_req *r)
 	search_results_t *res = NULL;
 	search_query_t *pq = NULL;
 	char errbuf[512];
-	json_t *rows, *out, *x;
+	json_t *rows, *out;
 	int rc;
 
 	if (!q || !*q)
@@ -111,11 +111,9 @@ static int do_search(struct web_req *r)
 	if (cursor && *cursor)
 		o.cursor = cursor;
 	if (search_query_parse(q, &pq, errbuf, sizeof errbuf)) {
-		x = json_pack("{s:s}", "error", "query_syntax");
 		web_audit(r, r->sess.tenant, STORE_LOG_ACCESS, "search", NULL,
 		    NULL, json_pack("{s:s,s:s}", "query", q, "error",
 		    "query_syntax"));
-		json_decref(x);
 		return query_error(r, errbuf);
 	}
 	search_query_free(pq);
