@@ -85,7 +85,7 @@ check "CSP: frame-ancestors 'none'" grep -qi "frame-ancestors 'none'" "$T/hdr"
 check "X-Content-Type-Options nosniff" grep -qi '^x-content-type-options: nosniff' "$T/hdr"
 check "Referrer-Policy" grep -qi '^referrer-policy: no-referrer' "$T/hdr"
 check "no inline script in the console" \
-    sh -c "! grep -qiE '<script>|<script [^s]|on[a-z]+=\"' '$S'/web/static/*.html"
+    sh -c "! grep -qiE '<script>|<script [^s]|[[:space:]]on[a-z]+=' '$S'/web/static/*.html"
 
 login acme alice WRONG-password
 check "wrong password: 401 bad_credentials" code_is 401
