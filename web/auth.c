@@ -221,7 +221,9 @@ static int login(struct web_req *r)
 	uname = json_string_value(json_object_get(b, "user"));
 	pw = json_string_value(json_object_get(b, "password"));
 	code = json_string_value(json_object_get(b, "totp"));
-	if (!uname || !pw) {
+	if (!uname || !pw || (json_object_get(b, "tenant") && !tname &&
+	    !json_is_null(json_object_get(b, "tenant"))) ||
+	    (json_object_get(b, "totp") && !code)) {
 		json_decref(b);
 		return web_reply_error(r, 400, "bad_request", "give user and "
 		    "password (and tenant, except for operators)", NULL);

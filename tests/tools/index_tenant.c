@@ -2,7 +2,8 @@
  * index_tenant - index every stored message of one tenant into the search
  * index (tests of the web console; the daemon's own indexing is wired by
  * the search module).  usage: index_tenant DATADIR TENANT
- * Prints the number of messages indexed.
+ * Prints the number of messages indexed; one line on stderr for each
+ * message that could not be (exit status 1 only when none was indexed).
  */
 #include <gmime/gmime.h>
 #include <jansson.h>
@@ -68,6 +69,9 @@ static int one(void *arg, const store_object_t *o)
 		d->n_rcpt = 0;
 		search_doc_free(d);
 	} else {
+		char hex[2 * STORE_ID_LEN + 1];
+		fprintf(stderr, "index_tenant: id=%s status=not-parsed\n",
+		    ar_hex(o->id, STORE_ID_LEN, hex));
 		c->failed++;
 	}
 	if (m)
@@ -118,5 +122,5 @@ int main(int argc, char **argv)
 	store_close(st);
 	store_backend_close(be);
 	keysvc_close(ks);
-	return c.failed ? 1 : 0;
+	return c.n == 0 && c.failed ? 1 : 0;
 }

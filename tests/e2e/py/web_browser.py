@@ -124,9 +124,15 @@ try:
     check("XSS: no alert, page title intact", no_alert() and "pwned" not in drv.title)
     shot("05-xss-message")
 
+    # a query carrying markup: it is in the audit log, as text
+    search("<img src=x onerror=alert('query')> budget")
+    wait.until(lambda d: "match" in d.find_element(By.ID, "search-summary").text
+               or d.find_element(By.ID, "query-error").is_displayed())
     drv.get(url + "/#/audit")
     visible("audit-body")
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#audit-body tr")) > 0)
+    check("XSS: the markup query is in the audit log as text",
+          "onerror=alert('query')" in drv.find_element(By.ID, "audit-body").text)
     check("XSS: audit log rows hold no injected element",
           len(drv.find_elements(By.CSS_SELECTOR, "#audit-body img, #audit-body script")) == 0)
 
