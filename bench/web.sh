@@ -12,7 +12,7 @@ SECS=${2:-10}
 Q=${BENCH_QUERY:-linux kernel}
 W=$(mktemp -d "${TMPDIR:-/var/tmp}/ar-bench-web-XXXXXX")
 pids=()
-trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$W"' EXIT
+trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$W"' EXIT
 PW=Bench-passw0rd-1
 
 "$B/keysvc/archive-keysvc" -d "$W/keys" 2>"$W/keysvc.log" & pids+=($!)
