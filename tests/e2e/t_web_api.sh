@@ -324,8 +324,8 @@ check "after sign-out: 401" code_is 401
 archived_stop
 
 # --- session expiry, lockout end (injected clock), HTTPS -----------------
-set_conf web_session_idle 3s
-set_conf web_session_max 7s
+set_conf web_session_idle 5s
+set_conf web_session_max 8s
 mkdir -p "$DATA/tls"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -days 2 -subj "/CN=localhost" -keyout "$DATA/tls/key.pem" \

@@ -125,6 +125,7 @@ try:
     shot("05-xss-message")
 
     # a query carrying markup: it is in the audit log, as text
+    drv.get(url + "/#/search")
     search("<img src=x onerror=alert('query')> budget")
     wait.until(lambda d: "match" in d.find_element(By.ID, "search-summary").text
                or d.find_element(By.ID, "query-error").is_displayed())
