@@ -229,6 +229,17 @@ api POST /api/v1/users '{"name":"newbie","roles":["officer"],"password":"Another
 api POST /api/v1/users '{"name":"x2","roles":["operator"],"password":"Another-passw0rd"}'
 [ "$CODE" = 400 ] && err_is bad_roles; check "an admin cannot make an operator: 400" [ $? = 0 ]
 check "audit: user_add by adm" audit_has acme user_add adm
+api PATCH /api/v1/users/bob '{"disabled":true}'
+[ "$CODE" = 404 ] && err_is not_found; check "acme's admin cannot touch bravo's user: 404" [ $? = 0 ]
+nb=$(cat "$T/body")
+api PATCH /api/v1/users/nosuchuser '{"disabled":true}'
+check "... the same answer as for no user at all" [ "$(cat "$T/body")" = "$nb" ]
+api PATCH /api/v1/users/newbie '{"roles":["officer"],"disabled":"maybe"}'
+[ "$CODE" = 400 ] && err_is bad_request; check "a bad field: 400" [ $? = 0 ]
+api GET /api/v1/users
+check "... and nothing else changed" [ "$(js '[u["disabled"] for u in d["users"] if u["name"]=="newbie"][0]')" = False ]
+api GET /api/v1/tenants/bravo/users
+check "a tenant admin has no operator endpoints: 403" code_is 403
 api GET "/api/v1/search?q=budget"
 check "admin (no officer role) cannot search: 403" code_is 403
 login acme aud
