@@ -437,6 +437,10 @@ typedef int (*store_log_cb)(void *arg, const store_log_entry_t *e);
 /* Walk entries from seq 'from' (1 = all) in order, decrypting details. */
 int store_log_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
     uint64_t from, store_log_cb cb, void *arg);
+/* Sequence number of the tenant's last entry (store/log_head.c), without
+ * a walk.  AR_ENOENT for a tenant without a log. */
+int store_log_head_seq(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    uint64_t *seq);
 /* Sign the tenant's log head if a checkpoint is due: checkpoint_entries
  * unsigned entries, or the last checkpoint older than checkpoint_seconds.
  * *seq_out (may be NULL) receives the last signed seq. */

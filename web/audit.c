@@ -245,7 +245,17 @@ int web_api_audit(struct web_req *r, const char *path)
 		return web_reply_error(r, 400, "bad_request",
 		    "format: json or csv", NULL);
 	a.rows = json_array();
-	rc = store_log_walk(r->w->st, r->sess.tenant, 1, audit_cb, &a);
+	/* Without filters only the last `limit` entries before `before` are
+	 * read; with filters the whole log is walked (in order: it is a
+	 * forward-linked chain). */
+	uint64_t from = 1, head = 0;
+	if (!a.user && !a.action && !a.from && !a.to &&
+	    store_log_head_seq(r->w->st, r->sess.tenant, &head) == 0) {
+		uint64_t end = a.before && a.before <= head ? a.before :
+		    head + 1;
+		from = end > a.limit ? end - a.limit : 1;
+	}
+	rc = store_log_walk(r->w->st, r->sess.tenant, from, audit_cb, &a);
 	if (rc < 0) {
 		json_decref(a.rows);
 		return web_reply_error(r, 503, "unavailable",

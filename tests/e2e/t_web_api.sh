@@ -254,6 +254,15 @@ api GET "/api/v1/audit?user=alice&action=view"
 api GET "/api/v1/audit?action=search"
 check "a search's query is in the audit log (decrypted for the auditor)" \
     [ "$(js 'any(e["detail"].get("query")=="xsssubject" for e in d["entries"])')" = True ]
+api GET "/api/v1/audit?limit=3"
+p1=$(js '[e["seq"] for e in d["entries"]]')
+nbf=$(js 'd["next_before"]')
+api GET "/api/v1/audit?limit=3&before=$nbf"
+p2=$(js '[e["seq"] for e in d["entries"]]')
+python3 -c "
+a=$p1; b=$p2
+assert len(a)==3 and len(b)==3 and a==sorted(a,reverse=True) and b[0]==a[-1]-1 and b==sorted(b,reverse=True)"
+check "audit pages: newest first, 'before' continues ($p1 $p2)" [ $? = 0 ]
 api GET "/api/v1/audit?format=csv&action=search"
 grep -q '^seq,time,kind,action,user,client,object,detail' "$T/body" &&
     grep -qi '^content-type: text/csv' "$T/hdr"; check "audit CSV" [ $? = 0 ]
