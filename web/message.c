@@ -139,6 +139,16 @@ char *web_msg_text(struct web_msg *m, int *has_html)
 	return out;
 }
 
+/* <meta http-equiv="refresh" content="0;url=http://…"> would navigate the
+ * frame to a remote page (a read receipt) with no script at all: every
+ * http-equiv attribute is renamed so that the browser ignores it. */
+static void defuse_http_equiv(char *s)
+{
+	static const char name[] = "http-equiv";
+	for (char *p = s; (p = strcasestr(p, name)); p += sizeof name - 1)
+		memcpy(p, "data-equiv", sizeof name - 1);
+}
+
 char *web_msg_html(struct web_msg *m)
 {
 	struct walk w;
@@ -149,6 +159,7 @@ char *web_msg_html(struct web_msg *m)
 	h = g_mime_text_part_get_text(w.html);
 	out = web_utf8(h);
 	g_free(h);
+	defuse_http_equiv(out);
 	return out;
 }
 

@@ -24,7 +24,8 @@ void web_msg_close(struct web_msg *m);
 /* The text of the first text/plain part, or the first HTML part reduced
  * to text; *has_html (may be NULL) tells whether there is an HTML part. */
 char *web_msg_text(struct web_msg *m, int *has_html);
-/* The first text/html part as UTF-8, or NULL. */
+/* The first text/html part as UTF-8 (http-equiv attributes defused), or
+ * NULL. */
 char *web_msg_html(struct web_msg *m);
 
 /* Attachments, numbered from 1 in document order (a part with a file

@@ -158,6 +158,8 @@ api GET "/api/v1/messages/$XSS/body.html"
 check "HTML body: sandboxed, no remote content, no script" \
     grep -qi "^content-security-policy: default-src 'none'; img-src data:;.*sandbox" "$T/hdr"
 check "HTML body: framable by the console only" grep -qi "frame-ancestors 'self'" "$T/hdr"
+check "HTML body: a meta refresh (read receipt) is defused" \
+    sh -c "grep -q 'data-equiv=\"refresh\"' '$T/body' && ! grep -qi http-equiv '$T/body'"
 api GET "/api/v1/messages/$XSS/attachments/1"
 grep -qi '^content-type: application/octet-stream' "$T/hdr" &&
     grep -qi '^content-disposition: attachment; filename="_>' "$T/hdr"; check "an HTML attachment is served as octet-stream, attachment" [ $? = 0 ]
