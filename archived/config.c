@@ -49,7 +49,7 @@ static const struct ar_conf_def config_defs[] = {
 	{ "smtp_finishers", AR_CONF_INT, OFF(smtp_finishers), "8", 1, 256,
 	  "threads making received messages durable (fsync) before 250" },
 	{ "web_listen", AR_CONF_STR, OFF(web_listen), "127.0.0.1:8443", 0, 0,
-	  "address:port of the HTTPS console and API" },
+	  "address:port of the HTTPS console and API (empty: no console)" },
 	{ "dispose_interval", AR_CONF_SECONDS, OFF(dispose_interval), "1h", 1,
 	  86400 * 30, "run disposition (mail past retain-until, not held) "
 	  "this often" },
@@ -62,7 +62,7 @@ static const struct ar_conf_def config_defs[] = {
 
 /* The instance table: the entries above, then the SMTP engine's own table
  * with its offsets moved into struct ar_config's smtp member. */
-static struct ar_conf_def all_defs[AR_ARRAY_LEN(config_defs) + 64];
+static struct ar_conf_def all_defs[AR_ARRAY_LEN(config_defs) + 128];
 static size_t n_all_defs;
 static pthread_once_t defs_once = PTHREAD_ONCE_INIT;
 
@@ -75,6 +75,12 @@ static void defs_build(void)
 	    n < AR_ARRAY_LEN(all_defs); i++) {
 		all_defs[n] = smtp_config_defs[i];
 		all_defs[n].offset += offsetof(struct ar_config, smtp);
+		n++;
+	}
+	for (size_t i = 0; i < web_config_ndefs &&
+	    n < AR_ARRAY_LEN(all_defs); i++) {
+		all_defs[n] = web_config_defs[i];
+		all_defs[n].offset += offsetof(struct ar_config, web);
 		n++;
 	}
 	n_all_defs = n;

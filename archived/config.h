@@ -13,6 +13,7 @@
 #include "ingest/smtp_server.h"
 #include "keysvc/keysvc.h"
 #include "store/store.h"
+#include "web/web.h"
 
 #define AR_CONFIG_FILE "archived.conf"
 
@@ -41,6 +42,8 @@ struct ar_config {
 	int64_t dispose_interval;               /* seconds */
 	int64_t dispose_batch;
 	int     tenant_auto_advance;
+	/* the web module's web_* settings (its table, web_config_defs) */
+	struct web_config web;
 };
 
 /*

@@ -13,6 +13,7 @@
 #include "keysvc/keysvc.h"
 #include "search/search.h"
 #include "store/store.h"
+#include "web/web.h"
 
 struct daemon {
 	struct ar_config cfg;
@@ -37,6 +38,9 @@ struct daemon {
 	pthread_mutex_t index_lock;
 	pthread_cond_t index_cond;
 	int index_running, index_stopping, index_wake, index_reconciled;
+	/* web console and API (web.c) */
+	search_t *web_search;
+	web_t *web;
 };
 
 /* SMTP receiver, spool and pipeline: start listening and draining. */
@@ -49,6 +53,9 @@ void ingest_stop(struct daemon *d);
 int indexer_start(struct daemon *d);
 void indexer_wake(struct daemon *d);
 void indexer_stop(struct daemon *d);
+/* The console and JSON API (when web_listen is set). */
+int web_glue_start(struct daemon *d);
+void web_glue_stop(struct daemon *d);
 
 /* The scheduler: signed checkpoints at their interval (and, as features
  * arrive, retention and other periodic jobs). */

@@ -108,9 +108,17 @@ int main(int argc, char **argv)
 		close_all(&d);
 		return 1;
 	}
+	if ((rc = web_glue_start(&d))) {
+		web_glue_stop(&d);
+		ingest_stop(&d);
+		jobs_stop(&d);
+		close_all(&d);
+		return 1;
+	}
 	ar_log(AR_LOG_INFO, "archived data=%s status=ready", d.cfg.data_dir);
 	sigwait(&set, &sig);
 	ar_log(AR_LOG_INFO, "archived signal=%d status=stopping", sig);
+	web_glue_stop(&d);
 	ingest_stop(&d);
 	indexer_stop(&d);
 	jobs_stop(&d);

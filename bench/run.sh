@@ -4,3 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bench/store.sh build 3
 bench/ingest.sh build 5000
+bench/web.sh build 10

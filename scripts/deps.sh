@@ -15,6 +15,9 @@ PKGS=(
   zstd swaks postfix curl python3 procps time
   # bench/search: the reference indexer
   notmuch
+  # web console tests: headless Chromium driven by Selenium (WebDriver);
+  # web benchmark
+  chromium chromium-driver python3-selenium wrk
 )
 
 missing=()

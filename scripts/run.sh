@@ -43,10 +43,33 @@ for _ in $(seq 1 100); do
 done
 [ -S "$KEYS/keysvc.sock" ] || { echo "archive-keysvc did not start" >&2; stop; }
 
+# First start: a "demo" tenant with an admin, and an operator, each with a
+# random password printed once (only its Argon2id hash is kept).  Nothing
+# is created again once var/.console-initialised exists.
+first_login=""
+if [ ! -f "$VAR/.console-initialised" ]; then
+  $CTL tenant show demo >/dev/null 2>&1 ||
+    $CTL tenant add demo --journal-address journal@demo.example >/dev/null
+  admin_pw=$(openssl rand -base64 18)
+  op_pw=$(openssl rand -base64 18)
+  if echo "$admin_pw" | $CTL user add --tenant demo \
+       --role admin,officer,legal,auditor admin >/dev/null &&
+     echo "$op_pw" | $CTL user add --operator operator >/dev/null; then
+    touch "$VAR/.console-initialised"
+    first_login="  first sign-in    tenant demo, user admin, password $admin_pw
+                   (operator: no tenant, user operator, password $op_pw)
+                   shown this once: write them down, or reset with
+                   echo NEWPASS | $CTL user set --tenant demo admin --password"
+  fi
+  unset admin_pw op_pw
+fi
+
 "$BIN/archived/archived" -d "$DATA" &
 pids+=($!)
 
 conf() { sed -n "s/^$1 *= *//p" "$DATA/archived.conf"; }
+web_url="https://$(conf web_listen)/"
+[ "$(conf web_tls)" = no ] && web_url="http://$(conf web_listen)/"
 cat <<INFO
 
   archived is running (Ctrl-C stops it and the key service)
@@ -56,8 +79,10 @@ cat <<INFO
   SMTP             $(conf smtp_listen)  (journal reports, Google copies, BCC copies;
                    STARTTLS with $DATA/tls/cert.pem)
   configuration    $DATA/archived.conf
-  (the web console is not built yet: use archivectl)
-
+  console and API  $web_url  (self-signed certificate: accept it once)
+${first_login:+
+$first_login
+}
   add a tenant     $CTL tenant add acme --journal-address journal@acme.example
   import mail      $CTL import --tenant acme path/to/maildir-or-mbox-or.eml
   send a message   swaks --server $(conf smtp_listen) --to journal@acme.example

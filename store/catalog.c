@@ -21,6 +21,7 @@ static const char *dbi_names[DBI_COUNT] = {
 	"loghead", "checkpoints", "receipts",
 	/* jobs (issue 6) */
 	"retention", "holds",
+	"users",          /* store/users.c: console accounts */
 };
 
 int cat_err(store_t *st, int rc, const char *fmt, ...)

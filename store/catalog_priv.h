@@ -25,6 +25,7 @@ enum cat_dbi {
 	/* jobs (issue 6): new names go at the end */
 	DBI_RETENTION,    /* tenant id -> sealed retention rules */
 	DBI_HOLDS,        /* tenant id || u32 hold number -> sealed hold */
+	DBI_USERS,        /* tenant id (zero: operator) || name -> user */
 	DBI_COUNT
 };
 

@@ -451,6 +451,10 @@ typedef int (*store_log_cb)(void *arg, const store_log_entry_t *e);
 /* Walk entries from seq 'from' (1 = all) in order, decrypting details. */
 int store_log_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
     uint64_t from, store_log_cb cb, void *arg);
+/* Sequence number of the tenant's last entry (store/log_head.c), without
+ * a walk.  AR_ENOENT for a tenant without a log. */
+int store_log_head_seq(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    uint64_t *seq);
 /* Sign the tenant's log head if a checkpoint is due: checkpoint_entries
  * unsigned entries, or the last checkpoint older than checkpoint_seconds.
  * *seq_out (may be NULL) receives the last signed seq. */
@@ -628,5 +632,67 @@ int store_tenant_stats(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
     store_tenant_stats_t *out);
 /* LMDB map size and the part in use, in bytes. */
 int store_catalog_size(store_t *st, uint64_t *map_size, uint64_t *used);
+
+/* ======================================================================
+ * Console accounts (store/users.c)
+ *
+ * Users of the web console and API, per tenant, and operators (no tenant:
+ * they manage tenants and keys and read no mail).  A tenant user's record
+ * is sealed with the tenant's meta key (password hash and TOTP secret
+ * included); an operator's record holds only its name, Argon2id hash and
+ * counters, in clear.  User names: 1..63 of [a-z0-9._-], starting with a
+ * letter or digit (store_tenant_name_valid).
+ * ====================================================================== */
+
+/* Roles are bits: a user may hold several (e.g. officer,auditor); an
+ * operator holds STORE_ROLE_OPERATOR alone. */
+enum store_role {
+	STORE_ROLE_ADMIN    = 1 << 0,  /* users and policies of its tenant */
+	STORE_ROLE_OFFICER  = 1 << 1,  /* search, read, export */
+	STORE_ROLE_LEGAL    = 1 << 2,  /* holds (and search, read) */
+	STORE_ROLE_AUDITOR  = 1 << 3,  /* the audit log */
+	STORE_ROLE_OPERATOR = 1 << 4,  /* tenants and keys; no tenant */
+};
+#define STORE_ROLES_ALL 0x1fu
+
+#define STORE_TOTP_SECRET_LEN 20      /* RFC 6238 with HMAC-SHA-1 */
+
+typedef struct store_user {
+	uint8_t  tenant[STORE_TENANT_LEN];   /* all zero for an operator */
+	char     name[STORE_NAME_MAX];
+	uint32_t roles;                      /* enum store_role bits */
+	int      disabled;
+	int      totp_enabled;               /* sign-in needs a TOTP code */
+	uint8_t  totp_secret[STORE_TOTP_SECRET_LEN];
+	char     pwhash[STORE_PWHASH_MAX];   /* Argon2id string */
+	int64_t  created;
+	uint32_t failures;                   /* consecutive failed sign-ins */
+	int64_t  last_failure;
+	int64_t  locked_until;               /* 0: not locked */
+	uint64_t last_totp_step;             /* a TOTP code is used once */
+} store_user_t;
+
+/* Roles as text, "officer,auditor" (names in bit order) into buf, and
+ * back: a comma-separated list to bits, AR_EINVAL for an unknown name, an
+ * empty list, or operator mixed with another role. */
+const char *store_roles_format(uint32_t roles, char *buf, size_t len);
+int store_roles_parse(const char *text, uint32_t *roles);
+/* Wipe the secrets of *u (sodium_memzero). */
+void store_user_wipe(store_user_t *u);
+/*
+ * Write a user.  create != 0: AR_EEXIST if the name is taken in that
+ * tenant.  create == 0: AR_ENOENT if it is not.  An operator (roles
+ * STORE_ROLE_OPERATOR) must have a zero tenant, and a tenant user a
+ * tenant that exists (AR_EINVAL / AR_ENOENT).
+ */
+int store_user_put(store_t *st, const store_user_t *u, int create);
+/* tenant NULL: an operator.  AR_ENOENT. */
+int store_user_get(store_t *st, const uint8_t *tenant, const char *name,
+    store_user_t *out);
+/* Every user of a tenant (NULL: every operator) in name order; the record
+ * passed to cb is valid only during the call. */
+typedef int (*store_user_cb)(void *arg, const store_user_t *u);
+int store_user_walk(store_t *st, const uint8_t *tenant, store_user_cb cb,
+    void *arg);
 
 #endif /* STORE_H */

@@ -60,6 +60,13 @@ static const struct {
 	  "[--batch N] [--verbose]" },
 	{ "queue", cmd_queue, 1, "queue  (the SMTP spool: waiting and failing "
 	  "messages)" },
+	{ "user", cmd_user, 1, "user add (--tenant T | --operator) --role "
+	  "ROLE[,ROLE] NAME  (password on stdin)\n"
+	  "       user list (--tenant T | --operator)\n"
+	  "       user set (--tenant T | --operator) NAME [--role ROLES] "
+	  "[--disable|--enable]\n"
+	  "                [--password (stdin)] [--unlock] "
+	  "[--totp enable|disable]" },
 };
 
 static void usage(FILE *f)

@@ -105,6 +105,7 @@ set_conf() {
 archived_start() {
 	local i
 	set_conf smtp_listen 127.0.0.1:0
+	set_conf web_listen 127.0.0.1:0   # never a fixed port in tests
 	: >"$T/archived.log"
 	"$B/archived/archived" -d "$DATA" >>"$T/archived.log" 2>&1 &
 	ARCHIVED_PID=$!
@@ -142,4 +143,24 @@ wait_objects() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# archived_start_web: archived_start with the console on a free loopback
+# port over plain HTTP (web_tls = no); sets WEB_PORT and WEB (base URL).
+archived_start_web() {
+	local i
+	set_conf web_tls no
+	archived_start
+	for i in $(seq 1 200); do
+		WEB_PORT=$(sed -n 's/.*web listen=.* port=\([0-9]*\) .*status=ready.*/\1/p' \
+		    "$T/archived.log" | tail -1)
+		[ -n "$WEB_PORT" ] && break
+		sleep 0.05
+	done
+	if [ -z "$WEB_PORT" ]; then
+		echo "the console did not start:" >&2
+		cat "$T/archived.log" >&2
+		exit 1
+	fi
+	WEB=http://127.0.0.1:$WEB_PORT
 }

@@ -1,0 +1,58 @@
+/*
+ * web.c - archived's console and JSON API: a search index handle for it,
+ * then the web module's server on web_listen.  A console that cannot
+ * start is logged (status=failed) and archived goes on without it.
+ */
+#include <string.h>
+
+#include "ar.h"
+#include "daemon.h"
+
+int web_glue_start(struct daemon *d)
+{
+	search_open_params_t sp;
+	web_start_params_t wp;
+	char err[512];
+	int rc;
+
+	if (!d->cfg.web_listen[0]) {
+		ar_log(AR_LOG_INFO, "web status=off (web_listen is empty)");
+		return 0;
+	}
+	memset(&sp, 0, sizeof sp);
+	sp.data_dir = d->cfg.data_dir;
+	sp.ks = d->ks;
+	if ((rc = search_open(&d->web_search, &sp))) {
+		ar_log(AR_LOG_ERR, "web search status=failed error=\"%s\"",
+		    ar_strerror(rc));
+		return rc;
+	}
+	memset(&wp, 0, sizeof wp);
+	wp.listen = d->cfg.web_listen;
+	wp.tls_cert = d->cfg.tls_cert;
+	wp.tls_key = d->cfg.tls_key;
+	wp.cfg = &d->cfg.web;
+	wp.st = d->st;
+	wp.idx = d->web_search;
+	/* The console failing (no certificate yet, port taken) must not
+	 * stop ingest: it is logged and archived runs without it. */
+	if ((rc = web_start(&d->web, &wp, err, sizeof err))) {
+		ar_log(AR_LOG_ERR, "web listen=%s status=failed error=\"%s\"",
+		    d->cfg.web_listen, err);
+		search_close(d->web_search);
+		d->web_search = NULL;
+		return 0;
+	}
+	ar_log(AR_LOG_INFO, "web listen=%s port=%u tls=%s status=ready",
+	    d->cfg.web_listen, web_port(d->web), d->cfg.web.tls ? "yes" : "no");
+	return 0;
+}
+
+void web_glue_stop(struct daemon *d)
+{
+	web_stop(d->web);
+	d->web = NULL;
+	if (d->web_search)
+		search_close(d->web_search);
+	d->web_search = NULL;
+}

@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""web_browser.py URL TENANT USER PASSWORD SHOTS_DIR DOWNLOAD_DIR EML_DIR
+
+Drives the console in headless Chromium (Debian chromium + chromedriver,
+Selenium from python3-selenium): signs in, searches, opens a message,
+downloads its .eml, checks that HTML/JS payloads stay inert, reads the
+audit log and finds its own actions.  Screenshots go to SHOTS_DIR.  Prints
+"ok: ..." / "FAIL: ..." lines; the exit status is the number of failures.
+"""
+import os
+import sys
+import time
+
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+url, tenant, user, password, shots, downloads, emls = sys.argv[1:8]
+failed = 0
+
+
+def check(what, cond):
+    global failed
+    print(("ok: " if cond else "FAIL: ") + what, flush=True)
+    if not cond:
+        failed += 1
+
+
+opts = webdriver.ChromeOptions()
+opts.binary_location = "/usr/bin/chromium"
+for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
+          "--disable-dev-shm-usage", "--window-size=1366,900",
+          "--no-first-run", "--disable-extensions"):
+    opts.add_argument(a)
+opts.add_experimental_option("prefs", {
+    "download.default_directory": downloads,
+    "download.prompt_for_download": False,
+})
+drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+drv.set_page_load_timeout(30)
+wait = WebDriverWait(drv, 20)
+drv.execute_cdp_cmd("Page.setDownloadBehavior",
+                    {"behavior": "allow", "downloadPath": downloads})
+
+
+def shot(name):
+    drv.save_screenshot(os.path.join(shots, name + ".png"))
+
+
+def visible(id_):
+    return wait.until(EC.visibility_of_element_located((By.ID, id_)))
+
+
+def no_alert():
+    try:
+        drv.switch_to.alert
+        return False
+    except NoAlertPresentException:
+        return True
+
+
+def search(q):
+    box = visible("q")
+    box.clear()
+    box.send_keys(q)
+    drv.find_element(By.ID, "search-submit").click()
+
+
+try:
+    drv.get(url + "/")
+    visible("login-user")
+    shot("01-sign-in")
+    drv.find_element(By.ID, "login-tenant").send_keys(tenant)
+    drv.find_element(By.ID, "login-user").send_keys(user)
+    drv.find_element(By.ID, "login-password").send_keys(password)
+    drv.find_element(By.ID, "login-submit").click()
+    visible("q")
+    check("signed in: the search page is shown", True)
+    check("who is signed in is shown",
+          user in drv.find_element(By.ID, "who").text)
+
+    search("budget")
+    wait.until(lambda d: "match" in d.find_element(By.ID, "search-summary").text)
+    rows = drv.find_elements(By.CSS_SELECTOR, "#results-body tr")
+    check("search: one result with its subject",
+          len(rows) == 1 and "Quarterly budget review" in rows[0].text)
+    check("search: total shown",
+          "1 message match" in drv.find_element(By.ID, "search-summary").text)
+    check("search: snippet highlighted",
+          len(drv.find_elements(By.CSS_SELECTOR, "#results-body mark")) >= 1)
+    shot("02-results")
+
+    search("from:(")
+    visible("query-error")
+    caret = drv.find_element(By.ID, "query-error-caret").text
+    check("query error shown at its position", "^" in caret)
+    shot("03-query-error")
+
+    search("xsssubject")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results-body tr")) == 1)
+    cell = drv.find_element(By.CSS_SELECTOR, "#results-body tr").text
+    check("XSS subject shown as text in the list", "<script>alert('subject')</script>" in cell)
+    check("XSS: no element injected in the list",
+          len(drv.find_elements(By.CSS_SELECTOR, "#results img, #results script")) == 0)
+    check("XSS: no alert in the list", no_alert())
+    shot("04-xss-list")
+    drv.find_element(By.CSS_SELECTOR, "#results-body a.subject").click()
+    wait.until(lambda d: "xsssubject" in d.find_element(By.ID, "msg-subject").text)
+    time.sleep(1.0)    # let the iframe load (and try its payloads)
+    check("XSS: subject shown as text in the view",
+          "<img src=x onerror=alert(1)>" in drv.find_element(By.ID, "msg-subject").text)
+    check("XSS: sender (headers) and attachment name shown as text",
+          "<img src=x onerror=alert('from')>" in
+          drv.find_element(By.ID, "msg-headers").get_attribute("textContent")
+          and "onerror=alert('att')" in drv.find_element(By.ID, "msg-attachments").text)
+    check("XSS: no element injected in the view",
+          len(drv.find_elements(By.CSS_SELECTOR, "main article img, main article script")) == 0)
+    frame = drv.find_element(By.ID, "msg-html")
+    check("HTML body in an iframe sandboxed without scripts",
+          frame.get_attribute("sandbox") == "")
+    check("XSS: no alert, page title intact", no_alert() and "pwned" not in drv.title)
+    shot("05-xss-message")
+
+    # a query carrying markup: it is in the audit log, as text
+    drv.get(url + "/#/search")
+    search("<img src=x onerror=alert('query')> budget")
+    wait.until(lambda d: "match" in d.find_element(By.ID, "search-summary").text
+               or d.find_element(By.ID, "query-error").is_displayed())
+    drv.get(url + "/#/audit")
+    visible("audit-body")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#audit-body tr")) > 0)
+    check("XSS: the markup query is in the audit log as text",
+          "onerror=alert('query')" in drv.find_element(By.ID, "audit-body").text)
+    check("XSS: audit log rows hold no injected element",
+          len(drv.find_elements(By.CSS_SELECTOR, "#audit-body img, #audit-body script")) == 0)
+
+    drv.get(url + "/#/search?q=budget")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results-body tr")) == 1)
+    drv.find_element(By.CSS_SELECTOR, "#results-body tr td.c-from").click()
+    wait.until(lambda d: "Quarterly budget review" in d.find_element(By.ID, "msg-subject").text)
+    check("message view: envelope and attachment",
+          "carol@acme.example" in drv.find_element(By.ID, "msg-envelope").text
+          and "figures.txt" in drv.find_element(By.ID, "msg-attachments").text)
+    check("message view: text body",
+          "contract renewal" in drv.find_element(By.ID, "msg-text").text)
+    shot("06-message")
+    drv.find_element(By.ID, "msg-download").click()
+    got = None
+    for _ in range(100):
+        done = [f for f in os.listdir(downloads) if f.endswith(".eml")]
+        if done:
+            got = os.path.join(downloads, done[0])
+            break
+        time.sleep(0.1)
+    with open(os.path.join(emls, "budget.eml"), "rb") as f:
+        want = f.read()
+    check("the .eml is downloaded, byte for byte",
+          got is not None and open(got, "rb").read() == want)
+
+    drv.get(url + "/#/audit")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#audit-body tr")) > 5)
+    text = drv.find_element(By.ID, "audit-body").text
+    for action in ("signin", "search", "view", "download_original"):
+        check("audit log shows my " + action,
+              any(action in r.text and user in r.text
+                  for r in drv.find_elements(By.CSS_SELECTOR, "#audit-body tr")))
+    check("audit log shows the query I searched", "xsssubject" in text)
+    shot("07-audit")
+    sel = drv.find_element(By.ID, "audit-action")
+    for o in sel.find_elements(By.TAG_NAME, "option"):
+        if o.text == "view":
+            o.click()
+    drv.find_element(By.ID, "audit-submit").click()
+    time.sleep(0.5)
+    rows = drv.find_elements(By.CSS_SELECTOR, "#audit-body tr")
+    check("audit filter by action", rows and all(" view " in " " + r.text + " " for r in rows))
+    drv.find_element(By.ID, "signout").click()
+    visible("login-user")
+    check("signed out", True)
+    shot("08-signed-out")
+except Exception as e:  # a timeout or a missing element is a failure
+    check("browser run: %s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else ""), False)
+    try:
+        shot("99-failure")
+    except Exception:
+        pass
+finally:
+    drv.quit()
+sys.exit(min(failed, 100))

@@ -1,0 +1,421 @@
+/*
+ * server.c - the HTTP(S) server: settings, listening, request bodies and
+ * limits, security headers, dispatch to the API areas and static files.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "ar.h"
+#include "ingest/ingest.h"
+#include "web_priv.h"
+
+#define OFF(f) offsetof(struct web_config, f)
+
+const struct ar_conf_def web_config_defs[] = {
+	{ "web_tls", AR_CONF_BOOL, OFF(tls), "yes", 0, 0,
+	  "HTTPS with tls_cert/tls_key; 'no' serves plain HTTP and is "
+	  "refused unless web_listen is a loopback address" },
+	{ "web_max_body", AR_CONF_SIZE, OFF(max_body), "1M", 1024,
+	  64LL << 20, "largest request body accepted (413 beyond)" },
+	{ "web_request_timeout", AR_CONF_SECONDS, OFF(request_timeout), "30s",
+	  1, 3600, "a connection idle this long is closed" },
+	{ "web_max_connections", AR_CONF_INT, OFF(max_connections), "256", 1,
+	  65536, "connections served at once" },
+	{ "web_per_ip_connections", AR_CONF_INT, OFF(per_ip_connections), "64",
+	  1, 65536, "connections at once from one client address" },
+	{ "web_threads", AR_CONF_INT, OFF(threads), "4", 1, 256,
+	  "threads serving requests" },
+	{ "web_session_idle", AR_CONF_SECONDS, OFF(session_idle), "30m", 1,
+	  86400, "a session unused this long expires" },
+	{ "web_session_max", AR_CONF_SECONDS, OFF(session_max), "12h", 1,
+	  86400 * 7, "a session expires this long after sign-in, used or not" },
+	{ "web_max_sessions", AR_CONF_INT, OFF(max_sessions), "10000", 1,
+	  1000000, "sessions at once (the oldest is dropped beyond)" },
+	{ "web_login_slow_after", AR_CONF_INT, OFF(login_slow_after), "3", 1,
+	  1000, "failed sign-ins of one user before each next attempt must "
+	  "wait (2 s, doubling up to 64 s)" },
+	{ "web_login_lock_after", AR_CONF_INT, OFF(login_lock_after), "10", 1,
+	  1000, "failed sign-ins of one user that lock the account" },
+	{ "web_lockout", AR_CONF_SECONDS, OFF(lockout), "15m", 1, 86400 * 30,
+	  "how long a locked account stays locked (or until an admin "
+	  "unlocks it)" },
+};
+const size_t web_config_ndefs = AR_ARRAY_LEN(web_config_defs);
+
+/* --- responses --------------------------------------------------------- */
+
+#define CSP_DEFAULT "default-src 'self'; script-src 'self'; " \
+	"style-src 'self'; img-src 'self' data:; frame-src 'self'; " \
+	"connect-src 'self'; object-src 'none'; base-uri 'none'; " \
+	"form-action 'self'; frame-ancestors 'none'"
+
+int web_reply(struct web_req *r, unsigned status, struct MHD_Response *resp,
+    const char *csp)
+{
+	int ret;
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, "Content-Security-Policy",
+	    csp ? csp : CSP_DEFAULT);
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "Cross-Origin-Opener-Policy",
+	    "same-origin");
+	MHD_add_response_header(resp, "Cross-Origin-Resource-Policy",
+	    "same-origin");
+	MHD_add_response_header(resp, "Permissions-Policy",
+	    "camera=(), microphone=(), geolocation=()");
+	if (!csp)
+		MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	if (r->w->tls)
+		MHD_add_response_header(resp, "Strict-Transport-Security",
+		    "max-age=31536000; includeSubDomains");
+	ret = MHD_queue_response(r->conn, status, resp);
+	MHD_destroy_response(resp);
+	r->status = (int)status;
+	return ret;
+}
+
+int web_reply_json(struct web_req *r, unsigned status, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+	struct MHD_Response *resp;
+	json_decref(j);
+	if (!s)
+		return MHD_NO;
+	resp = MHD_create_response_from_buffer(strlen(s), s,
+	    MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(s);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, "Content-Type",
+	    "application/json; charset=utf-8");
+	return web_reply(r, status, resp, NULL);
+}
+
+int web_reply_error(struct web_req *r, unsigned status, const char *code,
+    const char *msg, json_t *extra)
+{
+	json_t *e = extra ? extra : json_object();
+	json_object_set_new(e, "code", json_string(code));
+	json_object_set_new(e, "message", json_string(msg));
+	return web_reply_json(r, status, json_pack("{s:o}", "error", e));
+}
+
+const char *web_arg(struct web_req *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND,
+	    name);
+}
+
+json_t *web_body_json(struct web_req *r)
+{
+	const char *ct = MHD_lookup_connection_value(r->conn,
+	    MHD_HEADER_KIND, "Content-Type");
+	json_error_t jerr;
+	json_t *j;
+	char msg[300];
+
+	if (!ct || strncmp(ct, "application/json", 16)) {
+		web_reply_error(r, 415, "unsupported_media_type",
+		    "send the body as application/json", NULL);
+		return NULL;
+	}
+	j = json_loadb(r->body ? r->body : "", r->body_len, JSON_REJECT_DUPLICATES,
+	    &jerr);
+	if (!j || !json_is_object(j)) {
+		snprintf(msg, sizeof msg, "the body is not a JSON object%s%s",
+		    j ? "" : ": ", j ? "" : jerr.text);
+		json_decref(j);
+		web_reply_error(r, 400, "bad_json", msg, NULL);
+		return NULL;
+	}
+	return j;
+}
+
+/* --- dispatch ---------------------------------------------------------- */
+
+static int dispatch(struct web_req *r)
+{
+	const char *url = r->url;
+	int rc;
+
+	if (strncmp(url, "/api/v1/", 8) == 0) {
+		const char *path = url + 8;
+		if ((rc = web_api_session(r, path)) != AR_ENOENT ||
+		    (rc = web_api_mail(r, path)) != AR_ENOENT ||
+		    (rc = web_api_audit(r, path)) != AR_ENOENT ||
+		    (rc = web_api_admin(r, path)) != AR_ENOENT)
+			return rc;
+		return web_reply_error(r, 404, "no_such_endpoint",
+		    "no such API endpoint (see docs/api.md)", NULL);
+	}
+	if (strncmp(url, "/api/", 5) == 0)
+		return web_reply_error(r, 404, "no_such_endpoint",
+		    "API versions: /api/v1/", NULL);
+	if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD"))
+		return web_reply_error(r, 405, "method_not_allowed",
+		    "static files are read with GET", NULL);
+	return web_static_serve(r, url);
+}
+
+static void client_addr(struct MHD_Connection *c, char *out, size_t len)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+	ar_strlcpy(out, "?", len);
+	if (!sa)
+		return;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr,
+		    out, (socklen_t)len);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6,
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr, out,
+		    (socklen_t)len);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+    const char *url, const char *method, const char *version,
+    const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct web *w = cls;
+	struct web_req *r = *con_cls;
+	int ret;
+
+	if (!r) {
+		if (!(r = calloc(1, sizeof *r)))
+			return MHD_NO;
+		r->w = w;
+		r->conn = conn;
+		r->start_us = ar_mono_us();
+		*con_cls = r;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		size_t n = *upload_size;
+		*upload_size = 0;
+		if (r->too_big || r->body_len + n > (size_t)w->cfg.max_body) {
+			r->too_big = 1;
+			return MHD_YES;
+		}
+		char *nb = realloc(r->body, r->body_len + n + 1);
+		if (!nb)
+			return MHD_NO;
+		r->body = nb;
+		memcpy(r->body + r->body_len, upload, n);
+		r->body_len += n;
+		r->body[r->body_len] = '\0';
+		return MHD_YES;
+	}
+	r->method = method;
+	r->url = url;
+	client_addr(conn, r->client, sizeof r->client);
+	if (r->too_big)
+		return web_reply_error(r, 413, "too_large",
+		    "the request body is over web_max_body", NULL) == MHD_YES ?
+		    MHD_YES : MHD_NO;
+	if (r->body && memchr(r->body, '\0', r->body_len))
+		return web_reply_error(r, 400, "bad_body",
+		    "the body holds a NUL byte", NULL) == MHD_YES ? MHD_YES :
+		    MHD_NO;
+	ret = dispatch(r);
+	return ret == MHD_YES ? MHD_YES : MHD_NO;
+}
+
+static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct web_req *r = *con_cls;
+	(void)cls;
+	(void)conn;
+	if (!r)
+		return;
+	if (r->method)
+		ar_log(AR_LOG_DEBUG, "web method=%s path=%s status=%d client=%s "
+		    "dur_ms=%lld", r->method, r->url, r->status, r->client,
+		    (long long)((ar_mono_us() - r->start_us) / 1000));
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->method)
+		ar_log(AR_LOG_DEBUG, "web path=%s end=%d", r->url, (int)toe);
+	if (r->body) {
+		sodium_memzero(r->body, r->body_len);   /* passwords */
+		free(r->body);
+	}
+	sodium_memzero(&r->sess, sizeof r->sess);
+	free(r);
+	*con_cls = NULL;
+}
+
+/* --- listening ----------------------------------------------------------- */
+
+static int parse_listen(const char *hostport, struct sockaddr_storage *ss,
+    socklen_t *sl, int *loopback, char *err, size_t errlen)
+{
+	char host[256];
+	const char *colon = strrchr(hostport, ':');
+	struct addrinfo hints, *ai = NULL;
+	size_t hl;
+	int rc;
+
+	if (!colon || colon == hostport) {
+		snprintf(err, errlen, "web_listen %s: use address:port",
+		    hostport);
+		return AR_ECONFIG;
+	}
+	hl = (size_t)(colon - hostport);
+	if (hostport[0] == '[' && hl >= 2 && hostport[hl - 1] == ']') {
+		hostport++;
+		hl -= 2;
+	}
+	if (hl >= sizeof host) {
+		snprintf(err, errlen, "web_listen %s: host too long", hostport);
+		return AR_ECONFIG;
+	}
+	memcpy(host, hostport, hl);
+	host[hl] = '\0';
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+	if ((rc = getaddrinfo(host, colon + 1, &hints, &ai)) || !ai) {
+		snprintf(err, errlen, "web_listen %s: %s", hostport,
+		    gai_strerror(rc));
+		return AR_ECONFIG;
+	}
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*sl = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	if (ss->ss_family == AF_INET)
+		*loopback = (ntohl(((struct sockaddr_in *)ss)->sin_addr.s_addr)
+		    >> 24) == 127;
+	else
+		*loopback = IN6_IS_ADDR_LOOPBACK(
+		    &((struct sockaddr_in6 *)ss)->sin6_addr);
+	return 0;
+}
+
+static char *read_pem(const char *path, char *err, size_t errlen)
+{
+	unsigned char *buf = NULL;
+	size_t len;
+	int rc = ar_file_read(path, 1 << 20, &buf, &len);
+	if (rc) {
+		snprintf(err, errlen, "%s: %s", path, rc == AR_EIO ?
+		    strerror(errno) : ar_strerror(rc));
+		return NULL;
+	}
+	char *s = realloc(buf, len + 1);
+	if (!s) {
+		sodium_memzero(buf, len);
+		free(buf);
+		return NULL;
+	}
+	s[len] = '\0';
+	return s;
+}
+
+static void free_pem(char *s)
+{
+	if (s) {
+		sodium_memzero(s, strlen(s));
+		free(s);
+	}
+}
+
+int web_start(web_t **out, const web_start_params_t *p, char *err,
+    size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int loopback = 0, rc;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	const union MHD_DaemonInfo *di;
+	struct web *w;
+
+	*out = NULL;
+	if ((rc = parse_listen(p->listen, &ss, &sl, &loopback, err, errlen)))
+		return rc;
+	if (!p->cfg->tls && !loopback) {
+		snprintf(err, errlen, "web_tls = no is allowed only on a "
+		    "loopback address, not %s", p->listen);
+		return AR_ECONFIG;
+	}
+	if (!(w = calloc(1, sizeof *w)))
+		return AR_ENOMEM;
+	w->cfg = *p->cfg;
+	w->st = p->st;
+	w->idx = p->idx;
+	w->tls = p->cfg->tls;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_mutex_init(&w->login_lock, NULL);
+	if ((rc = web_sessions_init(w))) {
+		web_stop(w);
+		return rc;
+	}
+	ingest_init();   /* GMime, for message views */
+	if (w->tls) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			snprintf(err, errlen, "libmicrohttpd was built without "
+			    "TLS");
+			web_stop(w);
+			return AR_ECONFIG;
+		}
+		if (!(w->cert_pem = read_pem(p->tls_cert, err, errlen)) ||
+		    !(w->key_pem = read_pem(p->tls_key, err, errlen))) {
+			web_stop(w);
+			return AR_ECONFIG;
+		}
+		flags |= MHD_USE_TLS;
+	}
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	w->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, w,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_done, w,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)w->cfg.request_timeout,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)w->cfg.max_connections,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)w->cfg.per_ip_connections,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)w->cfg.threads,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024,
+	    w->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, w->cert_pem,
+	    MHD_OPTION_HTTPS_MEM_KEY, w->key_pem,
+	    MHD_OPTION_END);
+	if (!w->mhd) {
+		snprintf(err, errlen, "cannot listen on %s (in use, or bad "
+		    "certificate)", p->listen);
+		web_stop(w);
+		return AR_EIO;
+	}
+	di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	w->port = di ? di->port : 0;
+	*out = w;
+	return 0;
+}
+
+unsigned web_port(const web_t *w)
+{
+	return w->port;
+}
+
+void web_stop(web_t *w)
+{
+	if (!w)
+		return;
+	if (w->mhd)
+		MHD_stop_daemon(w->mhd);
+	web_sessions_free(w);
+	free_pem(w->cert_pem);
+	free_pem(w->key_pem);
+	pthread_mutex_destroy(&w->lock);
+	pthread_mutex_destroy(&w->login_lock);
+	free(w);
+}

@@ -1,0 +1,451 @@
+/*
+ * app.js - the archived compliance console.  Plain JavaScript, no build
+ * step, no inline script (the CSP forbids it).  Every value from the API
+ * is put into the page with textContent, never as HTML, so subjects,
+ * addresses, bodies and file names carrying markup stay text.  The HTML
+ * part of a message is shown only in a sandboxed iframe (no scripts, a
+ * policy that blocks remote content).
+ */
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+let session = null;                  /* GET /api/v1/session */
+const search = { q: '', cursors: [null], page: 0 };
+let auditBefore = null;
+
+function el(tag, text, cls) {
+	const e = document.createElement(tag);
+	if (text !== undefined && text !== null) e.textContent = String(text);
+	if (cls) e.className = cls;
+	return e;
+}
+
+function flash(text) {
+	const f = $('flash');
+	f.textContent = text;
+	f.hidden = false;
+	setTimeout(() => { f.hidden = true; }, 6000);
+}
+
+/* fetch JSON; throws {status, error} on failure */
+async function api(method, path, body) {
+	const opt = { method, headers: {}, credentials: 'same-origin' };
+	if (body !== undefined) {
+		opt.headers['Content-Type'] = 'application/json';
+		opt.body = JSON.stringify(body);
+	}
+	if (method !== 'GET' && session) opt.headers['X-CSRF-Token'] = session.csrf_token;
+	const r = await fetch(path, opt);
+	let j = null;
+	try { j = await r.json(); } catch (e) { j = null; }
+	if (!r.ok) {
+		if (r.status === 401 && path !== '/api/v1/session') {
+			session = null;
+			location.hash = '#/login';
+		}
+		throw { status: r.status, error: (j && j.error) || { code: 'http', message: 'HTTP ' + r.status } };
+	}
+	return j;
+}
+
+function has(role) { return session && session.roles.indexOf(role) >= 0; }
+
+function show(view) {
+	for (const v of document.querySelectorAll('.view')) v.hidden = v.id !== 'view-' + view;
+	$('top').hidden = !session;
+	for (const a of document.querySelectorAll('header nav a'))
+		a.classList.toggle('active', a.id === 'nav-' + view);
+}
+
+function setupNav() {
+	$('who').textContent = session.operator ? session.user + ' (operator)'
+		: session.user + ' @ ' + session.tenant + ' — ' + session.roles.join(', ');
+	$('nav-search').hidden = !(has('officer') || has('legal'));
+	$('nav-audit').hidden = !(has('auditor') || has('admin'));
+	$('nav-users').hidden = !has('admin');
+	$('nav-tenants').hidden = !has('operator');
+}
+
+function home() {
+	if (has('officer') || has('legal')) return '#/search';
+	if (has('auditor') || has('admin')) return '#/audit';
+	if (has('operator')) return '#/tenants';
+	return '#/login';
+}
+
+/* --- sign-in --------------------------------------------------------- */
+
+async function onLogin(ev) {
+	ev.preventDefault();
+	$('login-error').textContent = '';
+	const body = { tenant: $('login-tenant').value.trim(), user: $('login-user').value.trim(),
+		password: $('login-password').value };
+	if (!$('login-totp-row').hidden) body.totp = $('login-totp').value.trim();
+	try {
+		session = await api('POST', '/api/v1/session', body);
+		$('login-password').value = '';
+		$('login-totp').value = '';
+		setupNav();
+		location.hash = home();
+	} catch (e) {
+		if (e.error.code === 'totp_required') {
+			$('login-totp-row').hidden = false;
+			$('login-totp').focus();
+		}
+		$('login-error').textContent = e.error.message;
+	}
+}
+
+async function onSignout() {
+	try { await api('DELETE', '/api/v1/session'); } catch (e) { /* gone */ }
+	session = null;
+	location.hash = '#/login';
+}
+
+/* --- search ---------------------------------------------------------- */
+
+function showQueryError(q, err) {
+	$('query-error').hidden = false;
+	const col = err.column || 0;
+	if (col) {
+		const input = $('q');
+		const pos = err.byte !== undefined ? err.byte : col - 1;
+		input.focus();
+		input.setSelectionRange(pos, pos + 1);
+	}
+	$('query-error-text').textContent = q;
+	$('query-error-caret').textContent = (col ? ' '.repeat(col - 1) + '^ ' : '') + err.message;
+}
+
+function snippet(parts) {
+	const s = el('div', null, 'snippet');
+	for (const p of parts || []) s.appendChild(p.match ? el('mark', p.text) : document.createTextNode(p.text));
+	return s;
+}
+
+async function runSearch() {
+	const q = search.q;
+	$('q').value = q;
+	$('query-error').hidden = true;
+	$('results').hidden = true;
+	$('search-summary').textContent = q ? 'Searching…' : 'Type a query; see Query help for the language.';
+	$('prev-page').hidden = $('next-page').hidden = true;
+	$('page-info').textContent = '';
+	if (!q) return;
+	const cur = search.cursors[search.page];
+	let path = '/api/v1/search?limit=25&q=' + encodeURIComponent(q);
+	if (cur) path += '&cursor=' + encodeURIComponent(cur);
+	let r;
+	try {
+		r = await api('GET', path);
+	} catch (e) {
+		$('search-summary').textContent = '';
+		if (e.error.code === 'query_syntax') showQueryError(q, e.error);
+		else flash(e.error.message);
+		return;
+	}
+	const tb = $('results-body');
+	tb.textContent = '';
+	for (const row of r.rows) {
+		const tr = el('tr', null, 'row');
+		tr.dataset.id = row.id;
+		tr.appendChild(el('td', row.date.replace('T', ' ').replace('Z', ''), 'c-date'));
+		tr.appendChild(el('td', row.from, 'c-from'));
+		tr.appendChild(el('td', row.to.split('\n').join(', '), 'c-to'));
+		const td = el('td');
+		const a = el('a', row.subject || '(no subject)', 'subject');
+		a.href = '#/message/' + row.id;
+		td.appendChild(a);
+		td.appendChild(snippet(row.snippet));
+		tr.appendChild(td);
+		const fl = el('td', null, 'c-flags');
+		for (const f of row.flags) fl.appendChild(el('span', f === 'attachment' ? 'att.' : f, 'flag'));
+		tr.appendChild(fl);
+		tr.addEventListener('click', (ev) => { if (ev.target.tagName !== 'A') location.hash = '#/message/' + row.id; });
+		tb.appendChild(tr);
+	}
+	$('results').hidden = r.rows.length === 0;
+	const first = search.page * 25 + 1;
+	$('search-summary').textContent = r.total === 0 ? 'No messages match.'
+		: r.total + (r.total === 1 ? ' message' : ' messages') + ' match.';
+	if (r.rows.length) $('page-info').textContent = 'Showing ' + first + '–' + (first + r.rows.length - 1) + ' of ' + r.total;
+	search.cursors[search.page + 1] = r.next_cursor;
+	$('next-page').hidden = !r.next_cursor;
+	$('prev-page').hidden = search.page === 0;
+}
+
+function onSearch(ev) {
+	ev.preventDefault();
+	const q = $('q').value.trim();
+	const h = '#/search?q=' + encodeURIComponent(q);
+	if (location.hash === h) { search.q = q; search.cursors = [null]; search.page = 0; runSearch(); }
+	else location.hash = h;
+}
+
+/* --- one message ----------------------------------------------------- */
+
+function field(dl, name, value) {
+	if (value === null || value === undefined || value === '' ||
+	    (Array.isArray(value) && value.length === 0)) return;
+	dl.appendChild(el('dt', name));
+	dl.appendChild(el('dd', Array.isArray(value) ? value.join(', ') : value));
+}
+
+function envelopeLines(env) {
+	const out = [];
+	if (!env || !Array.isArray(env.recipients)) return out;
+	for (const r of env.recipients) {
+		let s = r.address + (r.type ? ' (' + r.type + ')' : '');
+		if (r.expanded_from) s += ' expanded from ' + r.expanded_from;
+		if (r.forwarded_from) s += ' forwarded from ' + r.forwarded_from;
+		out.push(s);
+	}
+	return out;
+}
+
+async function showMessage(id) {
+	let m;
+	try {
+		m = await api('GET', '/api/v1/messages/' + encodeURIComponent(id));
+	} catch (e) {
+		flash(e.error.message);
+		location.hash = '#/search';
+		return;
+	}
+	$('msg-subject').textContent = m.subject || '(no subject)';
+	const dl = $('msg-envelope');
+	dl.textContent = '';
+	field(dl, 'From', m.from);
+	field(dl, 'To', m.to);
+	field(dl, 'Cc', m.cc);
+	field(dl, 'Date', m.date ? new Date(m.date * 1000).toISOString().replace('T', ' ').replace('.000Z', ' UTC') : null);
+	field(dl, 'Message-ID', m.message_id);
+	if (m.envelope) {
+		field(dl, 'Envelope sender', m.envelope.sender);
+		const lines = envelopeLines(m.envelope);
+		if (lines.length) field(dl, 'Recipients', lines.join('\n'));
+	}
+	field(dl, 'Received', m.received.replace('T', ' ').replace('Z', ' UTC'));
+	field(dl, 'Retain until', m.retain_until.replace('T', ' ').replace('Z', ' UTC'));
+	field(dl, 'Size', m.size + ' bytes');
+	field(dl, 'SHA-256', m.sha256);
+	$('msg-download').href = m.original_url;
+	$('msg-download').setAttribute('download', m.id + '.eml');
+	const ul = $('msg-attachments');
+	ul.textContent = '';
+	for (const a of m.attachments) {
+		const li = el('li');
+		const link = el('a', a.name);
+		link.href = a.url;
+		link.setAttribute('download', '');
+		li.appendChild(link);
+		li.appendChild(document.createTextNode(' — ' + a.content_type + ', ' + a.size + ' bytes'));
+		ul.appendChild(li);
+	}
+	if (!m.attachments.length) ul.appendChild(el('li', 'none'));
+	$('msg-text').textContent = m.text;
+	$('msg-html-box').hidden = !m.html_url;
+	$('msg-html').src = m.html_url || 'about:blank';
+	const ht = $('msg-headers');
+	ht.textContent = '';
+	for (const h of m.headers) {
+		const tr = el('tr');
+		tr.appendChild(el('td', h.name));
+		tr.appendChild(el('td', h.value));
+		ht.appendChild(tr);
+	}
+	$('msg-meta').textContent = JSON.stringify({ envelope: m.envelope, metadata: m.metadata, arrivals: m.arrivals }, null, 2);
+	$('back-to-results').href = '#/search?q=' + encodeURIComponent(search.q);
+}
+
+/* --- audit log ------------------------------------------------------- */
+
+function auditQuery() {
+	const p = new URLSearchParams();
+	if ($('audit-user').value.trim()) p.set('user', $('audit-user').value.trim());
+	if ($('audit-action').value) p.set('action', $('audit-action').value);
+	if ($('audit-from').value) p.set('from', $('audit-from').value);
+	if ($('audit-to').value) p.set('to', $('audit-to').value);
+	return p;
+}
+
+async function loadAudit(more) {
+	const p = auditQuery();
+	const csv = new URLSearchParams(p);
+	csv.set('format', 'csv');
+	csv.set('limit', '10000');
+	$('audit-csv').href = '/api/v1/audit?' + csv.toString();
+	p.set('limit', '100');
+	if (more && auditBefore) p.set('before', auditBefore);
+	let r;
+	try {
+		r = await api('GET', '/api/v1/audit?' + p.toString());
+	} catch (e) {
+		flash(e.error.message);
+		return;
+	}
+	const tb = $('audit-body');
+	if (!more) tb.textContent = '';
+	for (const e of r.entries) {
+		const tr = el('tr');
+		tr.appendChild(el('td', e.seq));
+		tr.appendChild(el('td', e.time.replace('T', ' ').replace('Z', '')));
+		tr.appendChild(el('td', e.user || ''));
+		tr.appendChild(el('td', e.client || ''));
+		tr.appendChild(el('td', e.action));
+		const o = el('td');
+		if (e.object) {
+			if (has('officer') || has('legal')) {
+				const a = el('a', e.object.slice(0, 12) + '…');
+				a.href = '#/message/' + e.object;
+				o.appendChild(a);
+			} else {
+				o.textContent = e.object.slice(0, 12) + '…';
+			}
+		}
+		tr.appendChild(o);
+		const d = Object.assign({}, e.detail);
+		delete d.by;
+		tr.appendChild(el('td', Object.keys(d).length ? JSON.stringify(d) : ''));
+		tb.appendChild(tr);
+	}
+	auditBefore = r.next_before;
+	$('audit-more').hidden = !r.next_before;
+}
+
+/* --- users and tenants ------------------------------------------------ */
+
+async function userChange(name, change) {
+	try {
+		const u = await api('PATCH', '/api/v1/users/' + encodeURIComponent(name), change);
+		if (u.totp_uri) {
+			$('users-note').hidden = false;
+			$('users-note').textContent = 'Give this to ' + name + ' for an authenticator app (shown once): ' + u.totp_uri;
+		}
+		loadUsers();
+	} catch (e) { flash(e.error.message); }
+}
+
+function button(text, fn) {
+	const b = el('button', text, 'secondary');
+	b.type = 'button';
+	b.addEventListener('click', fn);
+	return b;
+}
+
+async function loadUsers() {
+	let r;
+	try { r = await api('GET', '/api/v1/users'); } catch (e) { flash(e.error.message); return; }
+	const tb = $('users-body');
+	tb.textContent = '';
+	for (const u of r.users) {
+		const tr = el('tr');
+		tr.appendChild(el('td', u.name));
+		tr.appendChild(el('td', u.roles.join(', ')));
+		const st = [];
+		if (u.disabled) st.push('disabled');
+		if (u.locked) st.push('locked');
+		if (u.totp) st.push('TOTP');
+		tr.appendChild(el('td', st.join(', ') || 'active'));
+		tr.appendChild(el('td', u.created.replace('T', ' ').replace('Z', '')));
+		const td = el('td');
+		td.appendChild(button(u.disabled ? 'Enable' : 'Disable', () => userChange(u.name, { disabled: !u.disabled })));
+		if (u.locked) td.appendChild(button('Unlock', () => userChange(u.name, { unlock: true })));
+		td.appendChild(button(u.totp ? 'Remove TOTP' : 'Require TOTP', () => userChange(u.name, { totp: u.totp ? 'disable' : 'enable' })));
+		tr.appendChild(td);
+		tb.appendChild(tr);
+	}
+}
+
+async function onUserAdd(ev) {
+	ev.preventDefault();
+	$('user-error').textContent = '';
+	const roles = [];
+	for (const c of document.querySelectorAll('#user-form input[type=checkbox]')) if (c.checked) roles.push(c.value);
+	try {
+		await api('POST', '/api/v1/users', { name: $('new-name').value.trim(), roles, password: $('new-password').value });
+		$('new-password').value = '';
+		$('new-name').value = '';
+		loadUsers();
+	} catch (e) { $('user-error').textContent = e.error.message; }
+}
+
+async function loadTenants() {
+	let r;
+	try { r = await api('GET', '/api/v1/tenants'); } catch (e) { flash(e.error.message); return; }
+	const tb = $('tenants-body');
+	tb.textContent = '';
+	const states = ['active', 'terminated', 'inactive', 'shredded'];
+	for (const t of r.tenants) {
+		const tr = el('tr');
+		tr.appendChild(el('td', t.name));
+		tr.appendChild(el('td', states[t.state] || t.state));
+		tr.appendChild(el('td', t.key_version));
+		tr.appendChild(el('td', t.retention_days));
+		tr.appendChild(el('td', t.journal.join(', ')));
+		const td = el('td');
+		td.appendChild(button('Rotate key', async () => {
+			try { await api('POST', '/api/v1/tenants/' + encodeURIComponent(t.name) + '/rotate-key', {}); loadTenants(); }
+			catch (e) { flash(e.error.message); }
+		}));
+		tr.appendChild(td);
+		tb.appendChild(tr);
+	}
+}
+
+async function onTenantAdd(ev) {
+	ev.preventDefault();
+	$('tenant-error').textContent = '';
+	try {
+		await api('POST', '/api/v1/tenants', { name: $('tenant-name').value.trim(),
+			journal: [$('tenant-journal').value.trim()], retention_days: Number($('tenant-days').value) });
+		loadTenants();
+	} catch (e) { $('tenant-error').textContent = e.error.message; }
+}
+
+/* --- routing ---------------------------------------------------------- */
+
+async function route() {
+	const h = location.hash || '#/';
+	if (!session) {
+		try { session = await api('GET', '/api/v1/session'); setupNav(); } catch (e) { session = null; }
+	}
+	if (!session) { show('login'); $('login-user').focus(); return; }
+	if (h.startsWith('#/search')) {
+		const q = new URLSearchParams(h.split('?')[1] || '').get('q') || '';
+		show('search');
+		if (q !== search.q || search.cursors.length === 1) { search.q = q; search.cursors = [null]; search.page = 0; }
+		runSearch();
+	} else if (h.startsWith('#/message/')) {
+		show('message');
+		showMessage(h.slice(10));
+	} else if (h.startsWith('#/audit')) {
+		show('audit');
+		loadAudit(false);
+	} else if (h.startsWith('#/users')) {
+		show('users');
+		loadUsers();
+	} else if (h.startsWith('#/tenants')) {
+		show('tenants');
+		loadTenants();
+	} else {
+		location.hash = home();
+	}
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+	$('login-form').addEventListener('submit', onLogin);
+	$('signout').addEventListener('click', onSignout);
+	$('search-form').addEventListener('submit', onSearch);
+	$('help-toggle').addEventListener('click', () => { $('help').hidden = !$('help').hidden; });
+	for (const a of document.querySelectorAll('a.example'))
+		a.addEventListener('click', (ev) => { ev.preventDefault(); $('q').value = a.textContent; $('search-form').requestSubmit(); });
+	$('next-page').addEventListener('click', () => { search.page++; runSearch(); });
+	$('prev-page').addEventListener('click', () => { if (search.page > 0) search.page--; runSearch(); });
+	$('audit-form').addEventListener('submit', (ev) => { ev.preventDefault(); loadAudit(false); });
+	$('audit-more').addEventListener('click', () => loadAudit(true));
+	$('user-form').addEventListener('submit', onUserAdd);
+	$('tenant-form').addEventListener('submit', onTenantAdd);
+	window.addEventListener('hashchange', route);
+	route();
+});

@@ -1,0 +1,138 @@
+/*
+ * web_priv.h - private to web/: the server, requests, sessions and the
+ * handlers of each API area.
+ */
+#ifndef WEB_PRIV_H
+#define WEB_PRIV_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+
+#include "web.h"
+
+#define WEB_SID_LEN   32                /* session id: 256 random bits */
+#define WEB_CSRF_LEN  32
+#define WEB_COOKIE    "archived_session"
+#define WEB_ADDR_MAX  64
+
+/* One signed-in user (server memory only; ids are kept hashed). */
+struct web_session {
+	int      used;
+	uint8_t  sid_hash[32];          /* BLAKE2b-256 of the session id */
+	char     csrf[2 * WEB_CSRF_LEN + 1];
+	uint8_t  tenant[STORE_TENANT_LEN];   /* zero for an operator */
+	char     tenant_name[STORE_NAME_MAX];
+	char     user[STORE_NAME_MAX];
+	uint32_t roles;
+	int64_t  created, last_seen;
+	char     client[WEB_ADDR_MAX];
+};
+
+/* Sign-in attempts per client address (memory, sliding window). */
+struct web_ipfail {
+	char     addr[WEB_ADDR_MAX];
+	int64_t  window_start;
+	uint32_t count;
+};
+
+struct web {
+	struct MHD_Daemon *mhd;
+	struct web_config cfg;
+	store_t *st;
+	search_t *idx;
+	unsigned port;
+	int tls;
+	char *cert_pem, *key_pem;
+	pthread_mutex_t lock;           /* sessions and ipfail */
+	struct web_session *sessions;   /* cfg.max_sessions slots */
+	struct web_ipfail ipfail[256];
+	pthread_mutex_t login_lock;     /* one sign-in per user at a time */
+};
+
+/* One request being served. */
+struct web_req {
+	struct web *w;
+	struct MHD_Connection *conn;
+	const char *method, *url;
+	char client[WEB_ADDR_MAX];
+	char *body;                     /* NUL-terminated request body */
+	size_t body_len;
+	int too_big;
+	struct web_session sess;        /* copy of the caller's session */
+	int has_sess;
+	int status;                     /* answered status, for the log */
+	int64_t start_us;
+};
+
+/* --- responses (server.c) ------------------------------------------ */
+
+/* Queue a JSON response (takes j).  Adds the security headers. */
+int web_reply_json(struct web_req *r, unsigned status, json_t *j);
+/* An error: {"error":{"code":code,"message":msg}} (+ extra members of
+ * extra, taken, may be NULL). */
+int web_reply_error(struct web_req *r, unsigned status, const char *code,
+    const char *msg, json_t *extra);
+/* A response built by the caller: security headers added, queued,
+ * destroyed.  csp NULL: the default policy. */
+int web_reply(struct web_req *r, unsigned status, struct MHD_Response *resp,
+    const char *csp);
+/* Query argument or NULL. */
+const char *web_arg(struct web_req *r, const char *name);
+/* The body parsed as a JSON object, or NULL after answering 400. */
+json_t *web_body_json(struct web_req *r);
+
+/* --- sessions (session.c) ------------------------------------------ */
+
+int web_sessions_init(struct web *w);
+void web_sessions_free(struct web *w);
+/* Create a session for u; fills *out and the cookie id (hex, 65 bytes). */
+int web_session_new(struct web *w, const store_user_t *u,
+    const char *tenant_name, const char *client, struct web_session *out,
+    char sid_hex[2 * WEB_SID_LEN + 1]);
+/* Find the session of the request's cookie, checking idle and absolute
+ * expiry (expired ones are removed).  0 and *out, or AR_ENOENT. */
+int web_session_find(struct web *w, struct web_req *r,
+    struct web_session *out);
+void web_session_drop(struct web *w, const struct web_session *s);
+/* Drop every session of a user (disabled, password changed). */
+void web_session_drop_user(struct web *w, const uint8_t *tenant,
+    const char *user);
+/* Set-Cookie value for a new session id (or an expired one for NULL). */
+void web_session_cookie(struct web *w, const char *sid_hex, char *buf,
+    size_t len);
+/* Sliding window of failed sign-ins per client: 0 or AR_EAGAIN. */
+int web_ipfail_check(struct web *w, const char *client, int add);
+
+/* --- the API areas ------------------------------------------------- */
+
+/* Each answers the request (0) or returns AR_ENOENT when the path is not
+ * theirs.  path is the part after /api/v1/. */
+int web_api_session(struct web_req *r, const char *path);
+int web_api_mail(struct web_req *r, const char *path);
+int web_api_audit(struct web_req *r, const char *path);
+int web_api_admin(struct web_req *r, const char *path);
+
+/* Requires a session holding one of roles (0: any session); answers
+ * 401/403 itself and returns non-zero when refused. */
+int web_require(struct web_req *r, uint32_t roles);
+/* Requires the session's CSRF token in X-CSRF-Token (state-changing
+ * requests); answers 403 and returns non-zero when missing or wrong. */
+int web_require_csrf(struct web_req *r);
+
+/* --- audit (audit.c) ----------------------------------------------- */
+
+/* An entry in the tenant's log: kind, action, the session's user and
+ * client (or user/client given for sign-ins), object (may be NULL) and
+ * extra detail members (taken, may be NULL). */
+int web_audit(struct web_req *r, const uint8_t tenant[STORE_TENANT_LEN],
+    uint32_t kind, const char *action, const char *user,
+    const uint8_t *object, json_t *extra);
+/* A refused access to something that is not the caller's (404 + log). */
+int web_deny(struct web_req *r, const char *what, const char *ref);
+
+/* --- static files (static.c, generated table) ---------------------- */
+
+int web_static_serve(struct web_req *r, const char *path);
+
+#endif /* WEB_PRIV_H */
