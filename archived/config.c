@@ -46,7 +46,7 @@ static const struct ar_conf_def config_defs[] = {
 	  "nothing is drained until a restart with workers)" },
 	{ "pipeline_batch", AR_CONF_INT, OFF(pipeline_batch), "64", 1, 10000,
 	  "spooled messages per catalog transaction" },
-	{ "smtp_finishers", AR_CONF_INT, OFF(smtp_finishers), "8", 1, 256,
+	{ "smtp_finishers", AR_CONF_INT, OFF(smtp_finishers), "16", 1, 256,
 	  "threads making received messages durable (fsync) before 250" },
 	{ "web_listen", AR_CONF_STR, OFF(web_listen), "127.0.0.1:8443", 0, 0,
 	  "address:port of the HTTPS console and API (empty: no console)" },

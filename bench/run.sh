@@ -4,4 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bench/store.sh build 3
 bench/ingest.sh build 5000
+bench/drain.sh build
 bench/web.sh build 10
+bench/export.sh build
+bench/search.sh build 200000
