@@ -2,7 +2,8 @@
 # bench/export - legal export of a tenant (archivectl export: decrypt,
 # check, write .eml + decoded attachments + CSV + signed manifest) beside
 # `tar` of the same raw .eml files, in the same run, to the same disk.
-# Prints MB/s (of message bytes), messages/s and peak RSS of each.
+# Prints MB/s (of message bytes), messages/s, wall and CPU seconds (the
+# machine is shared: CPU time is the steadier figure) and peak RSS.
 #   bench/export.sh [BUILD_DIR] [SYNTHETIC_MESSAGES]
 # With SYNTHETIC_MESSAGES (e.g. 100000) a second tenant of that many
 # generated messages (copies of the corpus with a unique header, so none
@@ -22,9 +23,9 @@ $CTL init --keysvc-socket "$W/keys/keysvc.sock" >/dev/null
 
 run() {  # run LABEL NMSG BYTES COMMAND...: time and peak RSS of one command
   local label=$1 n=$2 bytes=$3; shift 3
-  /usr/bin/time -f "%e %M" -o "$W/time" "$@" >/dev/null
-  read -r secs rss <"$W/time"
-  python3 -c "s=max($secs,0.001); print(f'{\"$label\":<34s} {$bytes/s/1e6:7.1f} MB/s {$n/s:8.0f} msg/s  {s:7.2f} s  peak RSS {$rss/1024:6.1f} MB')"
+  /usr/bin/time -f "%e %M %U %S" -o "$W/time" "$@" >/dev/null
+  read -r secs rss usr sys <"$W/time"
+  python3 -c "s=max($secs,0.001); c=max($usr+$sys,0.001); print(f'{\"$label\":<34s} {$bytes/s/1e6:7.1f} MB/s {$n/s:8.0f} msg/s  {s:7.2f} s wall  {c:6.2f} s CPU ({$bytes/c/1e6:6.1f} MB/s of CPU)  peak RSS {$rss/1024:6.1f} MB')"
 }
 
 bench_tenant() {  # bench_tenant NAME DIR_OF_EML

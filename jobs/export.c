@@ -24,6 +24,8 @@ struct exp {
 	char *err;
 	size_t errlen;
 	uint64_t bytes;
+	int jfd;              /* .work/records, append only */
+	size_t done;          /* records already in it */
 };
 
 #define FAIL(x, rc, ...) jobs_fail((x)->err, (x)->errlen, rc, __VA_ARGS__)
@@ -304,8 +306,7 @@ static const char *str_of(json_t *o, const char *key)
 	return v ? v : "";
 }
 
-static int export_one(struct exp *x, const uint8_t id[STORE_ID_LEN],
-    const char *rec_path)
+static int export_one(struct exp *x, const uint8_t id[STORE_ID_LEN])
 {
 	const jobs_export_params_t *p = x->p;
 	char hex[2 * STORE_ID_LEN + 1], shex[65], rel[128], path[4300];
@@ -353,7 +354,8 @@ static int export_one(struct exp *x, const uint8_t id[STORE_ID_LEN],
 		    keysvc_errmsg(store_get_keysvc(p->st)) : ar_strerror(rc));
 		goto done;
 	}
-	if ((rc = jobs_out_open(&out, path))) {
+	/* in place: its record, written after it, says it is complete */
+	if ((rc = jobs_out_open_direct(&out, path))) {
 		rc = FAIL(x, rc, "%s: %s", path, strerror(errno));
 		goto done;
 	}
@@ -421,7 +423,22 @@ write_rec:
 		rc = AR_ENOMEM;
 		goto done;
 	}
-	rc = write_small(x, rec_path, s, strlen(s));
+	{
+		/* one line, one write(): a crash leaves at most a partial last
+		 * line, which the next run drops */
+		size_t len = strlen(s);
+		char *line = realloc(s, len + 2);
+		if (!line) {
+			free(s);
+			rc = AR_ENOMEM;
+			goto done;
+		}
+		s = line;
+		s[len] = '\n';
+		if ((rc = ar_write_full(x->jfd, s, len + 1)))
+			rc = FAIL(x, rc, "%s/records: %s", x->work,
+			    strerror(errno));
+	}
 	free(s);
 done:
 	if (r)
@@ -434,23 +451,78 @@ done:
 
 /* --- the load files, manifest, signature ------------------------------ */
 
-static int load_rec(struct exp *x, const uint8_t id[STORE_ID_LEN],
+/* Next record of the journal (f), which must be for id. */
+static int next_rec(struct exp *x, FILE *f, const uint8_t id[STORE_ID_LEN],
     json_t **out)
 {
-	char hex[2 * STORE_ID_LEN + 1], path[4300];
-	unsigned char *buf;
-	size_t len;
+	char hex[2 * STORE_ID_LEN + 1], *line = NULL;
+	const char *rid;
+	size_t cap = 0;
+	ssize_t n = getline(&line, &cap, f);
 	json_error_t je;
-	int rc;
 
-	snprintf(path, sizeof path, "%s/%s.rec", x->work,
-	    ar_hex(id, STORE_ID_LEN, hex));
-	if ((rc = ar_file_read(path, 64u << 20, &buf, &len)))
-		return FAIL(x, rc, "%s: %s", path, ar_strerror(rc));
-	*out = json_loadb((const char *)buf, len, 0, &je);
-	free(buf);
+	*out = NULL;
+	if (n <= 0 || line[n - 1] != '\n') {
+		free(line);
+		return FAIL(x, AR_ECORRUPT, "%s/records: ends early",
+		    x->work);
+	}
+	*out = json_loadb(line, (size_t)n - 1, 0, &je);
+	free(line);
 	if (!*out)
-		return FAIL(x, AR_ECORRUPT, "%s: %s", path, je.text);
+		return FAIL(x, AR_ECORRUPT, "%s/records: %s", x->work, je.text);
+	rid = json_string_value(json_object_get(*out, "id"));
+	if (!rid || strcmp(rid, ar_hex(id, STORE_ID_LEN, hex))) {
+		json_decref(*out);
+		*out = NULL;
+		return FAIL(x, AR_ECORRUPT, "%s/records: out of order",
+		    x->work);
+	}
+	return 0;
+}
+
+/* Open the records journal; keep the complete records that follow the
+ * id list in order (x->done of them), drop anything after. */
+static int journal_open(struct exp *x)
+{
+	char path[4300], hex[2 * STORE_ID_LEN + 1], *line = NULL;
+	size_t cap = 0;
+	off_t good = 0;
+	ssize_t n;
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/records", x->work);
+	if ((x->jfd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC,
+	    0600)) < 0)
+		return FAIL(x, ar_status_from_errno(errno), "%s: %s", path,
+		    strerror(errno));
+	if ((fd = dup(x->jfd)) < 0 || !(f = fdopen(fd, "r"))) {
+		if (fd >= 0)
+			close(fd);
+		return FAIL(x, AR_EIO, "%s: %s", path, strerror(errno));
+	}
+	x->done = 0;
+	while (x->done < x->n && (n = getline(&line, &cap, f)) > 0) {
+		json_t *j;
+		const char *rid;
+		int ok;
+		if (line[n - 1] != '\n')
+			break;
+		j = json_loadb(line, (size_t)n - 1, 0, NULL);
+		rid = json_string_value(json_object_get(j, "id"));
+		ok = rid && !strcmp(rid, ar_hex(x->ids + x->done *
+		    STORE_ID_LEN, STORE_ID_LEN, hex));
+		json_decref(j);
+		if (!ok)
+			break;
+		good += n;
+		x->done++;
+	}
+	free(line);
+	fclose(f);
+	if (ftruncate(x->jfd, good) != 0)
+		return FAIL(x, AR_EIO, "%s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -558,6 +630,7 @@ static int finish(struct exp *x)
 	char path[4300], hex[65], pem[256];
 	uint64_t man_size = 0;
 	int rc = 0, direct;
+	FILE *jf;
 
 	have[1] = !!(p->flags & JOBS_EXPORT_DAT);
 	have[2] = !!(p->flags & JOBS_EXPORT_MBOX);
@@ -590,12 +663,15 @@ static int finish(struct exp *x)
 			jobs_dat_field(&dat, dcols[i],
 			    i + 1 == AR_ARRAY_LEN(dcols));
 	}
+	snprintf(path, sizeof path, "%s/records", x->work);
+	if (!(jf = fopen(path, "r")))
+		rc = FAIL(x, AR_EIO, "%s: %s", path, strerror(errno));
 	for (size_t i = 0; i < x->n && !rc; i++) {
 		json_t *rec, *atts, *v;
 		char date[32], size[32], *f[13] = { 0 };
 		size_t k;
 
-		if ((rc = load_rec(x, x->ids + i * STORE_ID_LEN, &rec)))
+		if ((rc = next_rec(x, jf, x->ids + i * STORE_ID_LEN, &rec)))
 			break;
 		if (json_is_true(json_object_get(rec, "skipped"))) {
 			x->res->skipped++;
@@ -665,6 +741,8 @@ static int finish(struct exp *x)
 			free(f[k]);
 		json_decref(rec);
 	}
+	if (jf)
+		fclose(jf);
 	if (rc) {
 		jobs_out_abort(&csv);
 		jobs_out_abort(&part);
@@ -861,16 +939,13 @@ int jobs_export(const jobs_export_params_t *p, jobs_export_result_t *res,
 	}
 	if ((rc = prepare(&x)))
 		goto out;
+	if ((rc = journal_open(&x)))
+		goto out;
+	res->resumed = x.done;
 	memset(&pr, 0, sizeof pr);
 	pr.total = x.n;
-	for (size_t i = 0; i < x.n; i++) {
-		const uint8_t *id = x.ids + i * STORE_ID_LEN;
-		char hex[2 * STORE_ID_LEN + 1], rec[4400];
-		snprintf(rec, sizeof rec, "%s/%s.rec", x.work,
-		    ar_hex(id, STORE_ID_LEN, hex));
-		if (access(rec, F_OK) == 0)
-			res->resumed++;
-		else if ((rc = export_one(&x, id, rec)))
+	for (size_t i = x.done; i < x.n; i++) {
+		if ((rc = export_one(&x, x.ids + i * STORE_ID_LEN)))
 			goto out;
 		pr.done = i + 1;
 		pr.bytes = x.bytes;
@@ -891,6 +966,8 @@ int jobs_export(const jobs_export_params_t *p, jobs_export_result_t *res,
 		rm_tree(x.root);
 	}
 out:
+	if (x.jfd > 0)
+		close(x.jfd);
 	free(x.ids);
 	return rc;
 }

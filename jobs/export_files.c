@@ -68,13 +68,14 @@ int jobs_file_sha256(const char *path, uint8_t out[32], uint64_t *size)
 
 /* --- output files ---------------------------------------------------- */
 
-int jobs_out_open(jobs_out_t *o, const char *path)
+static int out_open(jobs_out_t *o, const char *path, int direct)
 {
 	int fd;
 
 	memset(o, 0, sizeof *o);
+	o->direct = direct;
 	if (ar_path(o->path, sizeof o->path, "%s", path) ||
-	    ar_path(o->tmp, sizeof o->tmp, "%s.tmp", path))
+	    ar_path(o->tmp, sizeof o->tmp, direct ? "%s" : "%s.tmp", path))
 		return AR_ETOOBIG;
 	/* a temp file left by an interrupted run is replaced */
 	fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -87,6 +88,16 @@ int jobs_out_open(jobs_out_t *o, const char *path)
 	}
 	crypto_hash_sha256_init(&o->sha);
 	return 0;
+}
+
+int jobs_out_open(jobs_out_t *o, const char *path)
+{
+	return out_open(o, path, 0);
+}
+
+int jobs_out_open_direct(jobs_out_t *o, const char *path)
+{
+	return out_open(o, path, 1);
 }
 
 void jobs_out_write(jobs_out_t *o, const void *buf, size_t len)
@@ -114,7 +125,7 @@ int jobs_out_close(jobs_out_t *o, uint8_t sha[32])
 	if (fclose(o->f) != 0)
 		bad = 1;
 	o->f = NULL;
-	if (bad || rename(o->tmp, o->path) != 0) {
+	if (bad || (!o->direct && rename(o->tmp, o->path) != 0)) {
 		int e = errno;
 		unlink(o->tmp);
 		return e == ENOSPC ? AR_ENOSPC : AR_EIO;

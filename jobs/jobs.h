@@ -32,7 +32,8 @@
  * directory next to it ("FILE.partial.d").
  *
  * Resumable: while it runs, the directory holds ".work/" (the scope, the
- * list of ids fixed at the start and one record a finished message).  Run
+ * list of ids fixed at the start and a journal with one record line a
+ * finished message).  Run
  * the same export again on the same directory and it continues where it
  * stopped; .work/ is removed when the export is complete.  Memory use does
  * not grow with the size of messages (streamed) and is 16 bytes a message

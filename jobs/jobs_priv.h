@@ -27,8 +27,12 @@ typedef struct jobs_out {
 	crypto_hash_sha256_state sha;
 	uint64_t size;
 	int failed;
+	int direct;           /* written in place: no temp name */
 } jobs_out_t;
 int jobs_out_open(jobs_out_t *o, const char *path);
+/* The same, written under its own name (O_TRUNC): for files whose
+ * completion is recorded elsewhere (an export's records journal). */
+int jobs_out_open_direct(jobs_out_t *o, const char *path);
 void jobs_out_write(jobs_out_t *o, const void *buf, size_t len);
 void jobs_out_puts(jobs_out_t *o, const char *s);
 /* Close and rename; fills sha (may be NULL).  AR_EIO on any failure. */

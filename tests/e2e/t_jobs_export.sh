@@ -93,7 +93,7 @@ Z=$T/acme.zip
     >"$T/zip1.out" 2>&1 &
 zpid=$!
 for i in $(seq 1 600); do
-	nrec=$(ls "$Z.partial.d/.work" 2>/dev/null | grep -c '\.rec$')
+	nrec=$(wc -l <"$Z.partial.d/.work/records" 2>/dev/null)
 	[ "${nrec:-0}" -ge 300 ] && break
 	kill -0 $zpid 2>/dev/null || break
 	sleep 0.05
