@@ -163,7 +163,8 @@ check "messages.csv: $TOTAL rows (the query's total)" [ "$ROWS" = "$TOTAL" ] && 
 check "sha256sum -c manifest.sha256 passes" \
     sh -c "cd '$T/unz' && sha256sum --quiet -c manifest.sha256"
 check "the manifest hash is the job's" [ "$(sha256sum "$T/unz/manifest.sha256" | cut -c1-64)" = "$MAN" ]
-check "the export is logged by the jobs module" log_has acme '"user":"olga"' '"action":"export_start"'
+check "the finished export is the jobs module's log entry (by olga, $TOTAL messages)" \
+    log_has acme '"action":"export"' '"by":"olga"' "\"messages\":$TOTAL" '"format":"zip"'
 
 login bravo bob
 api GET "/api/v1/exports/$EXP"
