@@ -185,6 +185,31 @@ check "delete is audited" log_has acme '"action":"export_delete"' "$EXP"
 api GET "/api/v1/exports/$EXP"
 check "a deleted export is 404" code_is 404
 
+# an export of a hold: the messages the hold covers
+api GET /api/v1/holds/wide
+WIDE=$(js 'd["messages"]')
+api POST /api/v1/exports '{"scope":"hold","hold":"wide","mbox":true}'
+EXP2=$(js 'd.get("id","")')
+for i in $(seq 1 300); do
+	api GET "/api/v1/exports/$EXP2"
+	st=$(js 'd["state"]')
+	[ "$st" = done ] || [ "$st" = failed ] && break
+	sleep 0.2
+done
+[ "$st" = done ] && [ "$(js 'd["messages"]')" = "$WIDE" ] && [ "$WIDE" -ge 1 ]
+check "export of a hold: done, the hold's $WIDE messages" [ $? = 0 ]
+check "the hold export is logged with its label" log_has acme '"action":"export"' '"label":"hold:wide"'
+ZIP2=$(ls "$DATA"/exports/*/"$EXP2".zip 2>/dev/null)
+check "... its ZIP exists" [ -f "$ZIP2" ]
+
+# job records live in memory: a restart forgets them and deletes the files
+archived_stop
+archived_start_web
+check "restart: the export files left are deleted" [ ! -e "$ZIP2" ]
+login acme olga
+api GET "/api/v1/exports/$EXP2"
+check "restart: the old export id is 404" code_is 404
+
 archived_stop
 check "verify passes" ctl verify
 check "nothing left under DATA/exports but directories" \
