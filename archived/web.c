@@ -34,6 +34,7 @@ int web_glue_start(struct daemon *d)
 	wp.cfg = &d->cfg.web;
 	wp.st = d->st;
 	wp.idx = d->web_search;
+	wp.data_dir = d->cfg.data_dir;
 	/* The console failing (no certificate yet, port taken) must not
 	 * stop ingest: it is logged and archived runs without it. */
 	if ((rc = web_start(&d->web, &wp, err, sizeof err))) {

@@ -244,6 +244,11 @@ static int hold_save(store_t *st, const store_tenant_t *t,
 	if (!fresh)
 		json_object_set_new(d, "reason",
 		    json_string(h->release_reason));
+	if (h->client[0]) {     /* a web request: who and from where */
+		json_object_set_new(d, "user", json_string(fresh ?
+		    h->created_by : h->released_by));
+		json_object_set_new(d, "client", json_string(h->client));
+	}
 	detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(d);
 	if (!s || !detail) {
@@ -322,6 +327,13 @@ int store_hold_create(store_t *st, const store_tenant_t *t, store_hold_t *h)
 int store_hold_release(store_t *st, const store_tenant_t *t,
     const char *name, const char *by, const char *reason)
 {
+	return store_hold_release_from(st, t, name, by, NULL, reason);
+}
+
+int store_hold_release_from(store_t *st, const store_tenant_t *t,
+    const char *name, const char *by, const char *client,
+    const char *reason)
+{
 	store_hold_t *h = malloc(sizeof *h);
 	int rc;
 
@@ -338,6 +350,8 @@ int store_hold_release(store_t *st, const store_tenant_t *t,
 			    sizeof h->released_by);
 			ar_strlcpy(h->release_reason, reason ? reason : "",
 			    sizeof h->release_reason);
+			ar_strlcpy(h->client, client ? client : "",
+			    sizeof h->client);
 			rc = hold_save(st, t, h, 0, "hold-release");
 		}
 	}

@@ -542,6 +542,9 @@ typedef struct store_hold {
 	int64_t  released_at;
 	char     released_by[64];
 	char     release_reason[512];
+	char     client[64];             /* who asked from where (e.g. the
+	                                    web client's address): put in the
+	                                    log entry only, not the record */
 } store_hold_t;
 
 /* Create a hold (number and created are set).  AR_EEXIST when an active
@@ -557,6 +560,10 @@ int store_hold_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
  * already released. */
 int store_hold_release(store_t *st, const store_tenant_t *t,
     const char *name, const char *by, const char *reason);
+/* The same, with the client address (may be NULL) in the log entry. */
+int store_hold_release_from(store_t *st, const store_tenant_t *t,
+    const char *name, const char *by, const char *client,
+    const char *reason);
 /* Does active hold h cover object o (meta needed)?  query_match: 1 the
  * hold's query matches o, 0 it does not, -1 unknown (a hold with a query
  * then covers o).  1 or 0. */

@@ -271,6 +271,7 @@ static int message_view(struct web_req *r, const uint8_t id[STORE_ID_LEN],
 	json_object_set_new(out, "envelope", meta_field(meta, "envelope",
 	    json_null()));
 	json_object_set_new(out, "metadata", meta);
+	json_object_set_new(out, "holds", web_holds_covering(r, &obj));
 	store_object_clear(&obj);
 
 	if ((rc = web_msg_open(r->w->st, r->sess.tenant, id, &m))) {

@@ -45,6 +45,13 @@ const struct ar_conf_def web_config_defs[] = {
 	{ "web_lockout", AR_CONF_SECONDS, OFF(lockout), "15m", 1, 86400 * 30,
 	  "how long a locked account stays locked (or until an admin "
 	  "unlocks it)" },
+	{ "web_export_jobs", AR_CONF_INT, OFF(export_jobs), "1", 1, 16,
+	  "export jobs of the console/API running at once (worker threads)" },
+	{ "web_export_queue", AR_CONF_INT, OFF(export_queue), "64", 1, 4096,
+	  "export jobs kept at once, queued, running or done (503 beyond)" },
+	{ "web_export_keep", AR_CONF_SECONDS, OFF(export_keep), "7d", 60,
+	  86400 * 365, "a finished export's ZIP file is deleted this long "
+	  "after it was made" },
 };
 const size_t web_config_ndefs = AR_ARRAY_LEN(web_config_defs);
 
@@ -153,7 +160,9 @@ static int dispatch(struct web_req *r)
 		if ((rc = web_api_session(r, path)) != AR_ENOENT ||
 		    (rc = web_api_mail(r, path)) != AR_ENOENT ||
 		    (rc = web_api_audit(r, path)) != AR_ENOENT ||
-		    (rc = web_api_admin(r, path)) != AR_ENOENT)
+		    (rc = web_api_admin(r, path)) != AR_ENOENT ||
+		    (rc = web_api_holds(r, path)) != AR_ENOENT ||
+		    (rc = web_api_exports(r, path)) != AR_ENOENT)
 			return rc;
 		return web_reply_error(r, 404, "no_such_endpoint",
 		    "no such API endpoint (see docs/api.md)", NULL);
@@ -360,6 +369,10 @@ int web_start(web_t **out, const web_start_params_t *p, char *err,
 		web_stop(w);
 		return rc;
 	}
+	if ((rc = web_exports_init(w, p->data_dir, err, errlen))) {
+		web_stop(w);
+		return rc;
+	}
 	ingest_init();   /* GMime, for message views */
 	if (w->tls) {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
@@ -412,6 +425,7 @@ void web_stop(web_t *w)
 		return;
 	if (w->mhd)
 		MHD_stop_daemon(w->mhd);
+	web_exports_free(w);
 	web_sessions_free(w);
 	free_pem(w->cert_pem);
 	free_pem(w->key_pem);

@@ -35,6 +35,9 @@ struct web_config {
 	int64_t login_slow_after;       /* failures before delays start */
 	int64_t login_lock_after;       /* failures that lock the account */
 	int64_t lockout;                /* seconds an account stays locked */
+	int64_t export_jobs;            /* export jobs running at once */
+	int64_t export_queue;           /* export jobs kept (any state) */
+	int64_t export_keep;            /* seconds a finished export stays */
 };
 extern const struct ar_conf_def web_config_defs[];
 extern const size_t web_config_ndefs;
@@ -48,6 +51,7 @@ typedef struct web_start_params {
 	const struct web_config *cfg;
 	store_t *st;                    /* borrowed; outlives the server */
 	search_t *idx;                  /* borrowed; outlives the server */
+	const char *data_dir;           /* exports go to DATA/exports/ */
 } web_start_params_t;
 
 /* Listen and serve (threads of libmicrohttpd).  err names the reason. */

@@ -48,6 +48,7 @@ struct web {
 	struct web_session *sessions;   /* cfg.max_sessions slots */
 	struct web_ipfail ipfail[256];
 	pthread_mutex_t login_lock;     /* one sign-in per user at a time */
+	struct web_exports *exports;    /* export jobs (exports.c) */
 };
 
 /* One request being served. */
@@ -112,6 +113,21 @@ int web_api_session(struct web_req *r, const char *path);
 int web_api_mail(struct web_req *r, const char *path);
 int web_api_audit(struct web_req *r, const char *path);
 int web_api_admin(struct web_req *r, const char *path);
+int web_api_holds(struct web_req *r, const char *path);    /* holds.c */
+int web_api_exports(struct web_req *r, const char *path);  /* exports.c */
+
+/* Names of the tenant's active holds covering obj (meta needed), as a
+ * JSON array (holds.c). */
+json_t *web_holds_covering(struct web_req *r, const store_object_t *obj);
+/* A query syntax error: 400 query_syntax with column and byte. */
+int web_reply_query_error(struct web_req *r, const char *msg);
+
+/* Export jobs: worker threads, job table, files under data_dir/exports
+ * (exports.c).  init removes files left by an earlier run. */
+int web_exports_init(struct web *w, const char *data_dir, char *err,
+    size_t errlen);
+/* Waits for running jobs to end. */
+void web_exports_free(struct web *w);
 
 /* Requires a session holding one of roles (0: any session); answers
  * 401/403 itself and returns non-zero when refused. */

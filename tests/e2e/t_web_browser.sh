@@ -11,7 +11,7 @@ SHOTS=$B/e2e-artifacts/t_web_browser
 rm -rf "$SHOTS" && mkdir -p "$SHOTS" "$T/downloads" "$T/acme"
 archive_init
 ctl tenant add acme --journal-address journal@acme.example >/dev/null
-echo "$PW" | ctl user add --tenant acme --role officer,auditor alice >/dev/null
+echo "$PW" | ctl user add --tenant acme --role officer,auditor,legal alice >/dev/null
 cp "$W/xss.eml" "$W/budget.eml" "$T/acme/"
 ctl import --tenant acme "$T/acme" >/dev/null 2>&1
 "$B/tests/tools/index_tenant" "$DATA" acme >/dev/null
@@ -26,7 +26,7 @@ cat "$T/browser.out"
 PASSED=$((PASSED + $(grep -c '^ok: ' "$T/browser.out")))
 FAILED=$((FAILED + $(grep -c '^FAIL: ' "$T/browser.out")))
 check "the browser run ended cleanly" [ "$rc" -eq 0 ]
-check "screenshots saved" [ "$(ls "$SHOTS"/*.png | wc -l)" -ge 7 ]
+check "screenshots saved" [ "$(ls "$SHOTS"/*.png | wc -l)" -ge 10 ]
 [ "$rc" -ne 0 ] && tail -20 "$T/chromium.log"
 archived_stop
 check "verify passes" ctl verify

@@ -62,6 +62,8 @@ function setupNav() {
 		: session.user + ' @ ' + session.tenant + ' — ' + session.roles.join(', ');
 	$('nav-search').hidden = !(has('officer') || has('legal'));
 	$('nav-audit').hidden = !(has('auditor') || has('admin'));
+	$('nav-holds').hidden = !(has('legal') || has('officer') || has('admin'));   /* jobs.js */
+	$('nav-exports').hidden = !has('officer');
 	$('nav-users').hidden = !has('admin');
 	$('nav-tenants').hidden = !has('operator');
 }
@@ -130,6 +132,7 @@ async function runSearch() {
 	$('results').hidden = true;
 	$('search-summary').textContent = q ? 'Searching…' : 'Type a query; see Query help for the language.';
 	$('prev-page').hidden = $('next-page').hidden = true;
+	$('export-results').hidden = true;
 	$('page-info').textContent = '';
 	if (!q) return;
 	const cur = search.cursors[search.page];
@@ -165,6 +168,7 @@ async function runSearch() {
 		tb.appendChild(tr);
 	}
 	$('results').hidden = r.rows.length === 0;
+	$('export-results').hidden = !(has('officer') && r.total > 0);   /* jobs.js */
 	const first = search.page * 25 + 1;
 	$('search-summary').textContent = r.total === 0 ? 'No messages match.'
 		: r.total + (r.total === 1 ? ' message' : ' messages') + ' match.';
@@ -254,6 +258,7 @@ async function showMessage(id) {
 		tr.appendChild(el('td', h.value));
 		ht.appendChild(tr);
 	}
+	$('msg-holds').textContent = m.holds && m.holds.length ? 'Under legal hold: ' + m.holds.join(', ') : 'Under no legal hold.';
 	$('msg-meta').textContent = JSON.stringify({ envelope: m.envelope, metadata: m.metadata, arrivals: m.arrivals }, null, 2);
 	$('back-to-results').href = '#/search?q=' + encodeURIComponent(search.q);
 }
@@ -419,6 +424,12 @@ async function route() {
 	} else if (h.startsWith('#/message/')) {
 		show('message');
 		showMessage(h.slice(10));
+	} else if (h.startsWith('#/holds')) {   /* jobs.js */
+		show('holds');
+		loadHolds();
+	} else if (h.startsWith('#/exports')) {
+		show('exports');
+		loadExports();
 	} else if (h.startsWith('#/audit')) {
 		show('audit');
 		loadAudit(false);
