@@ -3,7 +3,7 @@
 #   make test  install what is missing, build with sanitizers, run ctest
 JOBS ?= $(shell nproc)
 
-.PHONY: run test deps build build-test bench clean
+.PHONY: run test deps build build-test bench bench-search clean
 
 deps:
 	@scripts/deps.sh
@@ -25,6 +25,12 @@ test: build-test
 
 bench: build
 	bench/run.sh
+
+# the search index against notmuch (long: N=200000 takes about an hour on
+# 2 cores); not part of `make bench`
+N ?= 200000
+bench-search: build
+	bench/search.sh build $(N)
 
 clean:
 	rm -rf build build-test

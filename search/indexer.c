@@ -155,7 +155,8 @@ static size_t envelope_rcpts(const char *meta, json_t **root,
  * batch (key service, catalog); an object that cannot be read or parsed is
  * indexed with what the catalog knows and counted in *failed. */
 static int index_object(search_t *idx, store_t *st, const uint8_t *tenant,
-    const uint8_t *id, search_batch_t *b, int *failed, int *gone)
+    const uint8_t *id, int arrival, search_batch_t *b, int *failed,
+    int *gone)
 {
 	store_object_t o;
 	store_reader_t *r = NULL;
@@ -174,6 +175,18 @@ static int index_object(search_t *idx, store_t *st, const uint8_t *tenant,
 	}
 	if (rc)
 		return search_fail(rc, "catalog: %s", store_errmsg(st));
+	if (!(rcpt = calloc(RCPT_MAX, sizeof *rcpt))) {
+		rc = AR_ENOMEM;
+		goto out;
+	}
+	size_t n_rcpt = envelope_rcpts(o.meta, &meta, rcpt, RCPT_MAX);
+	/* an arrival changes what is indexed only through the envelope it
+	 * merged: one without recipients (an import of the same file) leaves
+	 * the row as it is */
+	if (arrival && n_rcpt == 0) {
+		*gone = -1;
+		goto out;
+	}
 	rc = store_reader_open(store_get_backend(st), store_get_keysvc(st),
 	    tenant, id, &r);
 	if (rc == AR_EKEYSVC || rc == AR_ENOMEM) {
@@ -210,12 +223,8 @@ static int index_object(search_t *idx, store_t *st, const uint8_t *tenant,
 		rc = 0;
 	}
 	search_doc_t *doc = d ? d : &local;
-	if (!(rcpt = calloc(RCPT_MAX, sizeof *rcpt))) {
-		rc = AR_ENOMEM;
-		goto out;
-	}
 	doc->rcpt = rcpt;
-	doc->n_rcpt = envelope_rcpts(o.meta, &meta, rcpt, RCPT_MAX);
+	doc->n_rcpt = n_rcpt;
 	doc->size = o.plain_size;
 	doc->flags = o.flags;
 	if (doc->date <= 0)
@@ -241,6 +250,7 @@ out:
 typedef struct item {
 	uint8_t id[SEARCH_ID_LEN];
 	int remove;
+	int arrival;               /* re-index only for a merged envelope */
 } item_t;
 
 typedef struct prep {
@@ -267,9 +277,11 @@ static void *prep_main(void *arg)
 			rc = search_batch_remove(p->b, it->id);
 			gone = 1;
 		} else {
-			rc = index_object(p->idx, p->st, p->tenant, it->id, p->b,
-			    &failed, &gone);
+			rc = index_object(p->idx, p->st, p->tenant, it->id,
+			    it->arrival, p->b, &failed, &gone);
 		}
+		if (rc == 0 && gone < 0)
+			continue;          /* nothing to change */
 		if (rc) {
 			int zero = 0;
 			atomic_compare_exchange_strong(&p->rc, &zero, rc);
@@ -291,16 +303,16 @@ static int prep_threads(void)
 	return n < 1 ? 1 : n > PREP_THREADS_MAX ? PREP_THREADS_MAX : (int)n;
 }
 
-/* Index or remove items[0..n) as one search batch. */
-static int apply(search_t *idx, store_t *st, const uint8_t *tenant,
-    const item_t *items, size_t n, search_sync_stats_t *stats)
+/* Prepare items[0..n) as one search batch (*out), not yet committed. */
+static int prepare(search_t *idx, store_t *st, const uint8_t *tenant,
+    const item_t *items, size_t n, search_sync_stats_t *stats,
+    search_batch_t **out)
 {
 	pthread_t th[PREP_THREADS_MAX];
 	int nth = 0, want = prep_threads(), rc;
 	prep_t p;
 
-	if (n == 0)
-		return 0;
+	*out = NULL;
 	ingest_init();             /* GMime, once per process */
 	memset(&p, 0, sizeof p);
 	p.idx = idx;
@@ -316,15 +328,31 @@ static int apply(search_t *idx, store_t *st, const uint8_t *tenant,
 	prep_main(&p);
 	for (int i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
-	rc = atomic_load(&p.rc);
-	if (rc == 0)
-		rc = search_batch_commit(p.b);
-	search_batch_free(p.b);
-	if (rc == 0 && stats) {
+	if ((rc = atomic_load(&p.rc))) {
+		search_batch_free(p.b);
+		return rc;
+	}
+	if (stats) {
 		stats->indexed += atomic_load(&p.indexed);
 		stats->removed += atomic_load(&p.removed);
 		stats->failed += atomic_load(&p.failed);
 	}
+	*out = p.b;
+	return 0;
+}
+
+/* Index or remove items[0..n) as one search batch. */
+static int apply(search_t *idx, store_t *st, const uint8_t *tenant,
+    const item_t *items, size_t n, search_sync_stats_t *stats)
+{
+	search_batch_t *b;
+	int rc;
+	if (n == 0)
+		return 0;
+	if ((rc = prepare(idx, st, tenant, items, n, stats, &b)))
+		return rc;
+	rc = search_batch_commit(b);
+	search_batch_free(b);
 	return rc;
 }
 
@@ -356,6 +384,7 @@ static int collect_cb(void *arg, const store_log_entry_t *e)
 		return 0;
 	memcpy(c->items[c->n].id, e->object, SEARCH_ID_LEN);
 	c->items[c->n].remove = e->kind == STORE_LOG_DISPOSE;
+	c->items[c->n].arrival = e->kind == STORE_LOG_ARRIVAL;
 	return ++c->n == c->max;       /* 1 stops the walk: batch full */
 }
 
@@ -481,14 +510,60 @@ static int index_cb(void *arg, const uint8_t id[SEARCH_ID_LEN], int64_t date)
 	return 0;
 }
 
-/* Apply items in batches of batch. */
+/* A batch committed by its own thread while the next one is prepared. */
+typedef struct committer {
+	pthread_t th;
+	search_batch_t *b;
+	int rc, active;
+} committer_t;
+
+static void *commit_main(void *arg)
+{
+	committer_t *c = arg;
+	c->rc = search_batch_commit(c->b);
+	return NULL;
+}
+
+/* Wait for the batch in flight; its status. */
+static int commit_wait(committer_t *c)
+{
+	if (!c->active)
+		return 0;
+	pthread_join(c->th, NULL);
+	search_batch_free(c->b);
+	c->b = NULL;
+	c->active = 0;
+	return c->rc;
+}
+
+/* Apply items in batches of batch: reading and parsing batch k + 1
+ * overlaps the commit of batch k. */
 static int apply_all(search_t *idx, store_t *st, const uint8_t *tenant,
     const item_t *items, size_t n, size_t batch, search_sync_stats_t *stats)
 {
-	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i += batch)
-		rc = apply(idx, st, tenant, items + i, n - i < batch ? n - i :
-		    batch, stats);
+	committer_t c = { 0 };
+	int rc = 0, wrc;
+	for (size_t i = 0; i < n && rc == 0; i += batch) {
+		search_batch_t *b = NULL;
+		rc = prepare(idx, st, tenant, items + i, n - i < batch ? n - i :
+		    batch, stats, &b);
+		if ((wrc = commit_wait(&c)) && rc == 0)
+			rc = wrc;
+		if (rc) {
+			search_batch_free(b);
+			break;
+		}
+		c.b = b;
+		if (pthread_create(&c.th, NULL, commit_main, &c)) {
+			rc = search_batch_commit(b);
+			search_batch_free(b);
+			c.b = NULL;
+		} else {
+			c.active = 1;
+		}
+	}
+	if ((wrc = commit_wait(&c)) && rc == 0)
+		rc = wrc;
 	return rc;
 }
 
