@@ -403,6 +403,18 @@ async function onTenantAdd(ev) {
 	} catch (e) { $('tenant-error').textContent = e.error.message; }
 }
 
+async function onTenantAdmin(ev) {
+	ev.preventDefault();
+	$('tadmin-error').textContent = '';
+	const t = $('tadmin-tenant').value.trim();
+	try {
+		await api('POST', '/api/v1/tenants/' + encodeURIComponent(t) + '/users',
+			{ name: $('tadmin-name').value.trim(), roles: ['admin'], password: $('tadmin-password').value });
+		$('tadmin-password').value = '';
+		flash('administrator ' + $('tadmin-name').value.trim() + ' added to ' + t);
+	} catch (e) { $('tadmin-error').textContent = e.error.message; }
+}
+
 /* --- routing ---------------------------------------------------------- */
 
 async function route() {
@@ -446,6 +458,7 @@ document.addEventListener('DOMContentLoaded', () => {
 	$('audit-more').addEventListener('click', () => loadAudit(true));
 	$('user-form').addEventListener('submit', onUserAdd);
 	$('tenant-form').addEventListener('submit', onTenantAdd);
+	$('tadmin-form').addEventListener('submit', onTenantAdmin);
 	window.addEventListener('hashchange', route);
 	route();
 });
