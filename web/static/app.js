@@ -128,6 +128,7 @@ async function runSearch() {
 	$('q').value = q;
 	$('query-error').hidden = true;
 	$('results').hidden = true;
+	$('results-body').textContent = '';
 	$('search-summary').textContent = q ? 'Searching…' : 'Type a query; see Query help for the language.';
 	$('prev-page').hidden = $('next-page').hidden = true;
 	$('page-info').textContent = '';
