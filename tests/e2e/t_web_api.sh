@@ -393,8 +393,8 @@ check "plain HTTP is not served on the TLS port" \
 sleep 7
 api GET /api/v1/session
 [ "$CODE" = 401 ] && err_is unauthenticated; check "idle session (6 s) expired: 401" [ $? = 0 ]
+t0=$(date +%s)   # before the sign-in: the session is no older than this
 login acme locky
-t0=$(date +%s)
 ok_all=1
 for _ in 1 2 3; do
 	sleep 1
