@@ -270,14 +270,13 @@ static int login(struct web_req *r)
 		uint32_t k = u.failures - (uint32_t)w->cfg.login_slow_after;
 		int64_t wait = (int64_t)2 << (k > 5 ? 5 : k);
 		if (now < u.last_failure + wait) {
-			char ra[24];
-			snprintf(ra, sizeof ra, "%lld",
-			    (long long)(u.last_failure + wait - now));
+			json_int_t ra = (json_int_t)(u.last_failure + wait -
+			    now);
 			web_audit(r, tid ? tid : u.tenant, STORE_LOG_ACCESS,
 			    "signin_throttled", uname, NULL, NULL);
 			ret = web_reply_error(r, 429, "too_many_attempts",
 			    "too many failed sign-ins: wait before trying "
-			    "again", json_pack("{s:s}", "retry_after", ra));
+			    "again", json_pack("{s:I}", "retry_after", ra));
 			goto out;
 		}
 	}

@@ -130,6 +130,7 @@ async function runSearch() {
 	$('q').value = q;
 	$('query-error').hidden = true;
 	$('results').hidden = true;
+	$('results-body').textContent = '';
 	$('search-summary').textContent = q ? 'Searching…' : 'Type a query; see Query help for the language.';
 	$('prev-page').hidden = $('next-page').hidden = true;
 	$('export-results').hidden = true;
@@ -408,6 +409,18 @@ async function onTenantAdd(ev) {
 	} catch (e) { $('tenant-error').textContent = e.error.message; }
 }
 
+async function onTenantAdmin(ev) {
+	ev.preventDefault();
+	$('tadmin-error').textContent = '';
+	const t = $('tadmin-tenant').value.trim();
+	try {
+		await api('POST', '/api/v1/tenants/' + encodeURIComponent(t) + '/users',
+			{ name: $('tadmin-name').value.trim(), roles: ['admin'], password: $('tadmin-password').value });
+		$('tadmin-password').value = '';
+		flash('administrator ' + $('tadmin-name').value.trim() + ' added to ' + t);
+	} catch (e) { $('tadmin-error').textContent = e.error.message; }
+}
+
 /* --- routing ---------------------------------------------------------- */
 
 async function route() {
@@ -457,6 +470,7 @@ document.addEventListener('DOMContentLoaded', () => {
 	$('audit-more').addEventListener('click', () => loadAudit(true));
 	$('user-form').addEventListener('submit', onUserAdd);
 	$('tenant-form').addEventListener('submit', onTenantAdd);
+	$('tadmin-form').addEventListener('submit', onTenantAdmin);
 	window.addEventListener('hashchange', route);
 	route();
 });

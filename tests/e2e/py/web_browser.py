@@ -12,7 +12,8 @@ import sys
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import (NoAlertPresentException,
+                                        StaleElementReferenceException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -41,7 +42,8 @@ opts.add_experimental_option("prefs", {
 })
 drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
 drv.set_page_load_timeout(30)
-wait = WebDriverWait(drv, 20)
+# the page re-renders while it is read: a stale element means "look again"
+wait = WebDriverWait(drv, 20, ignored_exceptions=[StaleElementReferenceException])
 drv.execute_cdp_cmd("Page.setDownloadBehavior",
                     {"behavior": "allow", "downloadPath": downloads})
 
@@ -83,7 +85,7 @@ try:
           user in drv.find_element(By.ID, "who").text)
 
     search("budget")
-    wait.until(lambda d: "match" in d.find_element(By.ID, "search-summary").text)
+    wait.until(lambda d: "Quarterly" in d.find_element(By.ID, "results-body").text)
     rows = drv.find_elements(By.CSS_SELECTOR, "#results-body tr")
     check("search: one result with its subject",
           len(rows) == 1 and "Quarterly budget review" in rows[0].text)
@@ -100,7 +102,7 @@ try:
     shot("03-query-error")
 
     search("xsssubject")
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results-body tr")) == 1)
+    wait.until(lambda d: "xsssubject" in d.find_element(By.ID, "results-body").text)
     cell = drv.find_element(By.CSS_SELECTOR, "#results-body tr").text
     check("XSS subject shown as text in the list", "<script>alert('subject')</script>" in cell)
     check("XSS: no element injected in the list",
@@ -138,8 +140,12 @@ try:
           len(drv.find_elements(By.CSS_SELECTOR, "#audit-body img, #audit-body script")) == 0)
 
     drv.get(url + "/#/search?q=budget")
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results-body tr")) == 1)
-    drv.find_element(By.CSS_SELECTOR, "#results-body tr td.c-from").click()
+    wait.until(lambda d: "Quarterly" in d.find_element(By.ID, "results-body").text)
+
+    def open_row(d):
+        d.find_element(By.CSS_SELECTOR, "#results-body tr td.c-from").click()
+        return True
+    wait.until(open_row)
     wait.until(lambda d: "Quarterly budget review" in d.find_element(By.ID, "msg-subject").text)
     check("message view: envelope and attachment",
           "carol@acme.example" in drv.find_element(By.ID, "msg-envelope").text
