@@ -50,6 +50,9 @@ static const struct ar_conf_def config_defs[] = {
 	  "threads making received messages durable (fsync) before 250" },
 	{ "web_listen", AR_CONF_STR, OFF(web_listen), "127.0.0.1:8443", 0, 0,
 	  "address:port of the HTTPS console and API (empty: no console)" },
+	{ "index_nice", AR_CONF_INT, OFF(index_nice), "10", 0, 19,
+	  "nice value of the indexer threads: SMTP and the pipeline come "
+	  "first, the index catches up (its lag is in archivectl stats)" },
 	{ "dispose_interval", AR_CONF_SECONDS, OFF(dispose_interval), "1h", 1,
 	  86400 * 30, "run disposition (mail past retain-until, not held) "
 	  "this often" },

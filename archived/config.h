@@ -39,6 +39,7 @@ struct ar_config {
 	/* web console */
 	char    web_listen[AR_CONF_STR_MAX];
 	/* records-management jobs (issue 6) */
+	int64_t index_nice;                     /* indexer threads */
 	int64_t dispose_interval;               /* seconds */
 	int64_t dispose_batch;
 	int     tenant_auto_advance;

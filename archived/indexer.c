@@ -11,7 +11,9 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ar.h"
 #include "daemon.h"
@@ -59,6 +61,12 @@ failed:
 static void *indexer_main(void *arg)
 {
 	struct daemon *d = arg;
+
+	/* on Linux the nice value is per thread, and the extraction threads
+	 * search_sync starts inherit it */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), (int)d->cfg.index_nice))
+		ar_log(AR_LOG_WARN, "indexer nice=%lld error=\"%s\"",
+		    (long long)d->cfg.index_nice, strerror(errno));
 
 	pthread_mutex_lock(&d->index_lock);
 	while (!d->index_stopping) {
