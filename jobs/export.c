@@ -310,7 +310,8 @@ static int export_one(struct exp *x, const uint8_t id[STORE_ID_LEN])
 {
 	const jobs_export_params_t *p = x->p;
 	char hex[2 * STORE_ID_LEN + 1], shex[65], rel[128], path[4300];
-	unsigned char buf[64 * 1024];
+	unsigned char buf[64 * 1024], hdr[16 * 1024];
+	size_t hlen = 0;
 	store_object_t o;
 	store_reader_t *r = NULL;
 	jobs_out_t out;
@@ -360,8 +361,14 @@ static int export_one(struct exp *x, const uint8_t id[STORE_ID_LEN])
 		goto done;
 	}
 	while ((rc = store_reader_read(r, buf, sizeof buf, &got)) == 0 &&
-	    got > 0)
+	    got > 0) {
 		jobs_out_write(&out, buf, got);
+		if (hlen < sizeof hdr) {
+			size_t k = got < sizeof hdr - hlen ? got : sizeof hdr - hlen;
+			memcpy(hdr + hlen, buf, k);
+			hlen += k;
+		}
+	}
 	if (rc) {
 		jobs_out_abort(&out);
 		rc = FAIL(x, rc, "%s: %s", hex, store_reader_errmsg(r));
@@ -381,8 +388,9 @@ static int export_one(struct exp *x, const uint8_t id[STORE_ID_LEN])
 	/* attachments, decoded */
 	atts = json_array();
 	snprintf(rel, sizeof rel, "attachments/%s", hex);
-	rc = jobs_attachments_extract(path, x->root, rel, atts, x->err,
-	    x->errlen);
+	/* GMime only for a message whose header could name an attachment */
+	rc = jobs_may_have_attachments(hdr, hlen) ? jobs_attachments_extract(
+	    path, x->root, rel, atts, x->err, x->errlen) : 0;
 	json_object_set_new(rec, "attachments", atts);
 	if (rc)
 		goto done;
