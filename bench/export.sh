@@ -27,6 +27,9 @@ $CTL init --keysvc-socket "$W/keys/keysvc.sock" >/dev/null
 
 run() {  # run LABEL NMSG BYTES COMMAND...: time and peak RSS of one command
   local label=$1 n=$2 bytes=$3 tp cp anon=0 file=0 a r; shift 3
+  # start clean: the export's syncfs would otherwise also pay for the
+  # writeback of whatever ran before it (the import, the previous run)
+  sync
   /usr/bin/time -f "%e %M %U %S" -o "$W/time" "$@" >/dev/null &
   tp=$!
   # peak RSS split: anonymous (heap, stacks: what the process allocated)

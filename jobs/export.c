@@ -343,11 +343,6 @@ static int export_one(struct exp *x, const uint8_t id[STORE_ID_LEN])
 
 	/* the original bytes, checked against the catalog's digest */
 	snprintf(rel, sizeof rel, "messages/%s.eml", hex);
-	snprintf(path, sizeof path, "%s/messages", x->root);
-	if (mkdir(path, 0700) && errno != EEXIST) {
-		rc = FAIL(x, AR_EIO, "%s: %s", path, strerror(errno));
-		goto done;
-	}
 	snprintf(path, sizeof path, "%s/%s", x->root, rel);
 	if ((rc = store_reader_open(store_get_backend(p->st),
 	    store_get_keysvc(p->st), p->tenant->id, id, &r))) {
@@ -950,6 +945,15 @@ int jobs_export(const jobs_export_params_t *p, jobs_export_result_t *res,
 	if ((rc = journal_open(&x)))
 		goto out;
 	res->resumed = x.done;
+	{
+		/* messages/ once, not a mkdir per message */
+		char path[4300];
+		snprintf(path, sizeof path, "%s/messages", x.root);
+		if (x.done < x.n && mkdir(path, 0700) && errno != EEXIST) {
+			rc = FAIL(&x, AR_EIO, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+	}
 	memset(&pr, 0, sizeof pr);
 	pr.total = x.n;
 	for (size_t i = x.done; i < x.n; i++) {
