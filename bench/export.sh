@@ -4,11 +4,15 @@
 # `tar` of the same raw .eml files, in the same run, to the same disk.
 # Prints MB/s (of message bytes), messages/s, wall and CPU seconds (the
 # machine is shared: CPU time is the steadier figure) and peak RSS.
-#   bench/export.sh [BUILD_DIR] [SYNTHETIC_MESSAGES]
+#   [BEFORE=OLD_BUILD_DIR] bench/export.sh [BUILD_DIR] [SYNTHETIC_MESSAGES]
+# With BEFORE, the directory export is also run with that build's
+# archivectl (e.g. of the previous commit), in the same run, for a
+# before/after on the same machine load.
 # With SYNTHETIC_MESSAGES (e.g. 100000) a second tenant of that many
 # generated messages (copies of the corpus with a unique header, so none
 # is a duplicate) is imported and exported too.
 set -euo pipefail
+uptime
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-$ROOT/build}
 N=${2:-0}
@@ -22,10 +26,28 @@ CTL="$B/tools/archivectl -d $W/data"
 $CTL init --keysvc-socket "$W/keys/keysvc.sock" >/dev/null
 
 run() {  # run LABEL NMSG BYTES COMMAND...: time and peak RSS of one command
-  local label=$1 n=$2 bytes=$3; shift 3
-  /usr/bin/time -f "%e %M %U %S" -o "$W/time" "$@" >/dev/null
+  local label=$1 n=$2 bytes=$3 tp cp anon=0 file=0 a r; shift 3
+  # start clean: the export's syncfs would otherwise also pay for the
+  # writeback of whatever ran before it (the import, the previous run)
+  sync
+  /usr/bin/time -f "%e %M %U %S" -o "$W/time" "$@" >/dev/null &
+  tp=$!
+  # peak RSS split: anonymous (heap, stacks: what the process allocated)
+  # and file-backed (mapped files, e.g. the LMDB catalog: reclaimable),
+  # sampled from /proc/PID/smaps_rollup every 50 ms
+  while kill -0 "$tp" 2>/dev/null; do
+    cp=$(pgrep -P "$tp" 2>/dev/null | head -1) || true
+    if [ -n "$cp" ] && [ -r "/proc/$cp/smaps_rollup" ]; then
+      read -r a r < <(awk '/^Rss:/{r=$2} /^Anonymous:/{a=$2} END{print a+0, r+0}' \
+          "/proc/$cp/smaps_rollup" 2>/dev/null || echo "0 0")
+      [ "$a" -gt "$anon" ] && anon=$a
+      [ $((r - a)) -gt "$file" ] && file=$((r - a))
+    fi
+    sleep 0.05
+  done
+  wait "$tp"
   read -r secs rss usr sys <"$W/time"
-  python3 -c "s=max($secs,0.001); c=max($usr+$sys,0.001); print(f'{\"$label\":<34s} {$bytes/s/1e6:7.1f} MB/s {$n/s:8.0f} msg/s  {s:7.2f} s wall  {c:6.2f} s CPU ({$bytes/c/1e6:6.1f} MB/s of CPU)  peak RSS {$rss/1024:6.1f} MB')"
+  python3 -c "s=max($secs,0.001); c=max($usr+$sys,0.001); print(f'{\"$label\":<34s} {$bytes/s/1e6:7.1f} MB/s {$n/s:8.0f} msg/s  {s:7.2f} s wall  {c:6.2f} s CPU ({$bytes/c/1e6:6.1f} MB/s of CPU)  peak RSS {$rss/1024:6.1f} MB (sampled: anon {$anon/1024:5.1f} MB, file-backed {$file/1024:5.1f} MB)')"
 }
 
 bench_tenant() {  # bench_tenant NAME DIR_OF_EML
@@ -38,6 +60,12 @@ bench_tenant() {  # bench_tenant NAME DIR_OF_EML
   run "tar of the raw .eml files" "$n" "$bytes" tar -cf "$W/$name.tar" -C "$dir" .
   run "export --dir (eml+attachments+csv)" "$n" "$bytes" \
       $CTL export --tenant "$name" --all --dir "$W/$name.dir"
+  if [ -n "${BEFORE:-}" ]; then
+    run "export --dir (BEFORE build)" "$n" "$bytes" \
+        "$BEFORE/tools/archivectl" -d "$W/data" export --tenant "$name" --all \
+        --dir "$W/$name.before"
+    rm -rf "$W/$name.before"
+  fi
   run "export --zip" "$n" "$bytes" \
       $CTL export --tenant "$name" --all --zip "$W/$name.zip"
   run "export --dir --mbox --dat" "$n" "$bytes" \

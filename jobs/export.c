@@ -310,7 +310,8 @@ static int export_one(struct exp *x, const uint8_t id[STORE_ID_LEN])
 {
 	const jobs_export_params_t *p = x->p;
 	char hex[2 * STORE_ID_LEN + 1], shex[65], rel[128], path[4300];
-	unsigned char buf[64 * 1024];
+	unsigned char buf[64 * 1024], hdr[16 * 1024];
+	size_t hlen = 0;
 	store_object_t o;
 	store_reader_t *r = NULL;
 	jobs_out_t out;
@@ -342,11 +343,6 @@ static int export_one(struct exp *x, const uint8_t id[STORE_ID_LEN])
 
 	/* the original bytes, checked against the catalog's digest */
 	snprintf(rel, sizeof rel, "messages/%s.eml", hex);
-	snprintf(path, sizeof path, "%s/messages", x->root);
-	if (mkdir(path, 0700) && errno != EEXIST) {
-		rc = FAIL(x, AR_EIO, "%s: %s", path, strerror(errno));
-		goto done;
-	}
 	snprintf(path, sizeof path, "%s/%s", x->root, rel);
 	if ((rc = store_reader_open(store_get_backend(p->st),
 	    store_get_keysvc(p->st), p->tenant->id, id, &r))) {
@@ -360,8 +356,14 @@ static int export_one(struct exp *x, const uint8_t id[STORE_ID_LEN])
 		goto done;
 	}
 	while ((rc = store_reader_read(r, buf, sizeof buf, &got)) == 0 &&
-	    got > 0)
+	    got > 0) {
 		jobs_out_write(&out, buf, got);
+		if (hlen < sizeof hdr) {
+			size_t k = got < sizeof hdr - hlen ? got : sizeof hdr - hlen;
+			memcpy(hdr + hlen, buf, k);
+			hlen += k;
+		}
+	}
 	if (rc) {
 		jobs_out_abort(&out);
 		rc = FAIL(x, rc, "%s: %s", hex, store_reader_errmsg(r));
@@ -381,8 +383,9 @@ static int export_one(struct exp *x, const uint8_t id[STORE_ID_LEN])
 	/* attachments, decoded */
 	atts = json_array();
 	snprintf(rel, sizeof rel, "attachments/%s", hex);
-	rc = jobs_attachments_extract(path, x->root, rel, atts, x->err,
-	    x->errlen);
+	/* GMime only for a message whose header could name an attachment */
+	rc = jobs_may_have_attachments(hdr, hlen) ? jobs_attachments_extract(
+	    path, x->root, rel, atts, x->err, x->errlen) : 0;
 	json_object_set_new(rec, "attachments", atts);
 	if (rc)
 		goto done;
@@ -942,6 +945,15 @@ int jobs_export(const jobs_export_params_t *p, jobs_export_result_t *res,
 	if ((rc = journal_open(&x)))
 		goto out;
 	res->resumed = x.done;
+	{
+		/* messages/ once, not a mkdir per message */
+		char path[4300];
+		snprintf(path, sizeof path, "%s/messages", x.root);
+		if (x.done < x.n && mkdir(path, 0700) && errno != EEXIST) {
+			rc = FAIL(&x, AR_EIO, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+	}
 	memset(&pr, 0, sizeof pr);
 	pr.total = x.n;
 	for (size_t i = x.done; i < x.n; i++) {

@@ -16,6 +16,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <gmime/gmime.h>
+#include <openssl/evp.h>
 
 #include "ar.h"
 #include "jobs_priv.h"
@@ -40,30 +41,37 @@ int jobs_fail_at(char *err, size_t errlen, int rc, const char *file,
 
 int jobs_file_sha256(const char *path, uint8_t out[32], uint64_t *size)
 {
-	crypto_hash_sha256_state sha;
 	unsigned char buf[64 * 1024];
 	uint64_t total = 0;
+	EVP_MD_CTX *sha;
 	ssize_t n;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
 
 	if (fd < 0)
 		return ar_status_from_errno(errno);
-	crypto_hash_sha256_init(&sha);
+	if (!(sha = EVP_MD_CTX_new()) ||
+	    EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(sha);
+		close(fd);
+		return AR_ENOMEM;
+	}
 	while ((n = read(fd, buf, sizeof buf)) != 0) {
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			close(fd);
-			return AR_EIO;
+			rc = AR_EIO;
+			break;
 		}
-		crypto_hash_sha256_update(&sha, buf, (size_t)n);
+		EVP_DigestUpdate(sha, buf, (size_t)n);
 		total += (uint64_t)n;
 	}
 	close(fd);
-	crypto_hash_sha256_final(&sha, out);
-	if (size)
+	if (!rc && EVP_DigestFinal_ex(sha, out, NULL) != 1)
+		rc = AR_EIO;
+	EVP_MD_CTX_free(sha);
+	if (!rc && size)
 		*size = total;
-	return 0;
+	return rc;
 }
 
 /* --- output files ---------------------------------------------------- */
@@ -81,12 +89,18 @@ static int out_open(jobs_out_t *o, const char *path, int direct)
 	fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return ar_status_from_errno(errno);
-	if (!(o->f = fdopen(fd, "w"))) {
-		close(fd);
+	if (!(o->f = fdopen(fd, "w")) || !(o->sha = EVP_MD_CTX_new()) ||
+	    EVP_DigestInit_ex(o->sha, EVP_sha256(), NULL) != 1) {
+		if (o->f)
+			fclose(o->f);
+		else
+			close(fd);
+		o->f = NULL;
+		EVP_MD_CTX_free(o->sha);
+		o->sha = NULL;
 		unlink(o->tmp);
 		return AR_ENOMEM;
 	}
-	crypto_hash_sha256_init(&o->sha);
 	return 0;
 }
 
@@ -108,7 +122,7 @@ void jobs_out_write(jobs_out_t *o, const void *buf, size_t len)
 		o->failed = 1;
 		return;
 	}
-	crypto_hash_sha256_update(&o->sha, buf, len);
+	EVP_DigestUpdate(o->sha, buf, len);
 	o->size += len;
 }
 
@@ -128,9 +142,16 @@ int jobs_out_close(jobs_out_t *o, uint8_t sha[32])
 	if (bad || (!o->direct && rename(o->tmp, o->path) != 0)) {
 		int e = errno;
 		unlink(o->tmp);
+		EVP_MD_CTX_free(o->sha);
+		o->sha = NULL;
 		return e == ENOSPC ? AR_ENOSPC : AR_EIO;
 	}
-	crypto_hash_sha256_final(&o->sha, d);
+	if (EVP_DigestFinal_ex(o->sha, d, NULL) != 1)
+		bad = 1;
+	EVP_MD_CTX_free(o->sha);
+	o->sha = NULL;
+	if (bad)
+		return AR_EIO;
 	if (sha)
 		memcpy(sha, d, 32);
 	return 0;
@@ -143,6 +164,8 @@ void jobs_out_abort(jobs_out_t *o)
 		o->f = NULL;
 		unlink(o->tmp);
 	}
+	EVP_MD_CTX_free(o->sha);
+	o->sha = NULL;
 }
 
 /* --- CSV and DAT --------------------------------------------------- */
@@ -426,6 +449,55 @@ static void att_one(GMimeObject *parent, GMimeObject *part, gpointer data)
 	json_object_set_new(j, "sha256", json_string(ar_hex(sha, 32, hex)));
 	json_object_set_new(j, "size", json_integer((json_int_t)size));
 	json_array_append_new(a->arr, j);
+}
+
+/* Case-insensitive: does [p, p+n) contain needle (lower case)? */
+static int has_ci(const unsigned char *p, size_t n, const char *needle)
+{
+	size_t k = strlen(needle);
+
+	for (size_t i = 0; i + k <= n; i++) {
+		size_t j = 0;
+		while (j < k && g_ascii_tolower(p[i + j]) == needle[j])
+			j++;
+		if (j == k)
+			return 1;
+	}
+	return 0;
+}
+
+int jobs_may_have_attachments(const unsigned char *hdr, size_t len)
+{
+	size_t i = 0;
+
+	/* field by field (a field runs on over folded lines) up to the
+	 * empty line that ends the header */
+	while (i < len) {
+		size_t f = i, e;
+		if (hdr[i] == '\n' || (hdr[i] == '\r' && i + 1 < len &&
+		    hdr[i + 1] == '\n'))
+			return 0;    /* end of header: nothing that could be */
+		for (e = i; e < len; e++)
+			if (hdr[e] == '\n' && (e + 1 >= len || (hdr[e + 1] !=
+			    ' ' && hdr[e + 1] != '\t')))
+				break;
+		if (e >= len)
+			return 1;    /* the header goes on past what we have */
+		i = e + 1;
+		/* anything GMime could turn into an attachment is named in
+		 * the top-level header: a multipart or message/ type (parts
+		 * within), a Content-Disposition, a name= or filename= */
+		if (e - f >= 20 && has_ci(hdr + f, 20, "content-disposition"))
+			return 1;
+		if (e - f >= 13 && has_ci(hdr + f, 13, "content-type:") &&
+		    (has_ci(hdr + f, e - f, "multipart") || has_ci(hdr + f,
+		    e - f, "message") || has_ci(hdr + f, e - f, "name")))
+			return 1;
+		if (e - f >= 12 && has_ci(hdr + f, 12, "content-type") &&
+		    !has_ci(hdr + f, 13, "content-type:"))
+			return 1;    /* "Content-Type :" or the like: parse */
+	}
+	return 1;
 }
 
 int jobs_attachments_extract(const char *eml, const char *root,

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <jansson.h>
 #include <sodium.h>
+#include <openssl/evp.h>
 
 #include "jobs/jobs.h"
 
@@ -16,6 +17,12 @@ int jobs_fail_at(char *err, size_t errlen, int rc, const char *file,
 #define jobs_fail(err, errlen, rc, ...) \
 	jobs_fail_at(err, errlen, rc, __FILE__, __LINE__, __VA_ARGS__)
 
+/* Could the message whose first len bytes are hdr have an attachment?
+ * 0 only when its header ends within hdr and names no multipart,
+ * message/..., file name or Content-Disposition: then GMime would find none
+ * and the parse is skipped.  1 (parse) when in doubt. */
+int jobs_may_have_attachments(const unsigned char *hdr, size_t len);
+
 /* SHA-256 of a whole file (streamed).  0 or AR_EIO; *size its length. */
 int jobs_file_sha256(const char *path, uint8_t out[32], uint64_t *size);
 
@@ -24,7 +31,7 @@ typedef struct jobs_out {
 	FILE *f;
 	char path[4096];
 	char tmp[4200];
-	crypto_hash_sha256_state sha;
+	EVP_MD_CTX *sha;      /* OpenSSL: SHA-NI where the CPU has it */
 	uint64_t size;
 	int failed;
 	int direct;           /* written in place: no temp name */
