@@ -8,7 +8,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-$ROOT/build}
-WORKERS=${2:-2}
+WORKERS=${2:-8}
 BATCH=${3:-64}
 W=$(mktemp -d "${TMPDIR:-/var/tmp}/ar-bench-drain-XXXXXX")
 pids=()

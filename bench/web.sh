@@ -3,7 +3,8 @@
 # request on one of 50 signed-in sessions, against archived's console
 # (HTTPS, as deployed, and plain HTTP on loopback), on the sample corpus;
 # in the same run the same query through the C search API (no HTTP) with
-# as many threads as the server has.  Prints requests/s and p99.
+# as many threads as the server has, and as whole `archivectl search`
+# commands.  Prints requests/s and p99.
 #   bench/web.sh [BUILD_DIR] [SECONDS]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -83,3 +84,18 @@ printf 'C API %-13s %s threads:         ' "no HTTP" "$threads"
 "$B/bench/search_api" "$W/data" bench "$Q" "$threads" "$SECS" 25
 printf 'C API %-13s 50 threads:        ' "no HTTP"
 "$B/bench/search_api" "$W/data" bench "$Q" 50 "$SECS" 25
+# the same query as a whole archivectl search command (a process each:
+# open, key derivation, every shard, the audited log entry), one at a time
+python3 - "$B/tools/archivectl" "$W/data" "$Q" "$SECS" <<'PY'
+import subprocess, sys, time
+ctl, data, q, secs = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+lat, t0 = [], time.time()
+while time.time() - t0 < secs:
+    t = time.time()
+    subprocess.run([ctl, "-d", data, "search", "--tenant", "bench", "--limit", "25", q],
+                   check=True, stdout=subprocess.DEVNULL)
+    lat.append(time.time() - t)
+lat.sort()
+print(f"archivectl search (no HTTP) 1 process at a time: {len(lat)/(time.time()-t0):8.1f} req/s"
+      f"  p50 {lat[len(lat)//2]*1000:7.1f}ms  p99 {lat[min(len(lat)-1, len(lat)*99//100)]*1000:7.1f}ms")
+PY
