@@ -164,3 +164,32 @@ archived_start_web() {
 	fi
 	WEB=http://127.0.0.1:$WEB_PORT
 }
+
+# A JSON API client for the web tests.  api METHOD PATH [JSON]: with the
+# cookie jar $JAR and the CSRF token $CSRF; sets CODE, the body in
+# $T/body and the headers in $T/hdr.  js EXPR: EXPR over the body as d.
+# login TENANT USER [PASSWORD]: a new jar; CSRF set on success (the
+# password defaults to $PW).
+JAR=${T:-/tmp}/jar
+CSRF=
+api() {
+	local args=(-s -o "$T/body" -D "$T/hdr" -w '%{http_code}' -X "$1"
+	    -b "$JAR" -c "$JAR")
+	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json'
+	    --data-binary "$3")
+	[ -n "$CSRF" ] && args+=(-H "X-CSRF-Token: $CSRF")
+	CODE=$(curl "${args[@]}" "$WEB$2")
+}
+js() { python3 -c "import json,sys
+d=json.load(open('$T/body'))
+print($1)"; }
+login() {
+	JAR=$T/jar.$2
+	rm -f "$JAR"
+	CSRF=
+	api POST /api/v1/session "{\"tenant\":\"$1\",\"user\":\"$2\",\"password\":\"${3:-$PW}\"}"
+	[ "$CODE" = 200 ] && CSRF=$(js 'd["csrf_token"]')
+	return 0
+}
+code_is() { [ "$CODE" = "$1" ]; }
+err_is() { [ "$(js 'd["error"]["code"]')" = "$1" ]; }

@@ -47,32 +47,7 @@ wait_objects acme 3
 "$B/tests/tools/index_tenant" "$DATA" bravo >/dev/null
 
 # --- helpers -----------------------------------------------------------
-# api METHOD PATH [JSON]: with cookie jar $JAR and token $CSRF; sets CODE,
-# the body in $T/body and the headers in $T/hdr.
-JAR=$T/jar
-CSRF=
-api() {
-	local args=(-s -o "$T/body" -D "$T/hdr" -w '%{http_code}' -X "$1"
-	    -b "$JAR" -c "$JAR")
-	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json'
-	    --data-binary "$3")
-	[ -n "$CSRF" ] && args+=(-H "X-CSRF-Token: $CSRF")
-	CODE=$(curl "${args[@]}" "$WEB$2")
-}
-js() { python3 -c "import json,sys
-d=json.load(open('$T/body'))
-print($1)"; }
-# login TENANT USER [PASSWORD]: a new jar; CSRF set on success
-login() {
-	JAR=$T/jar.$2
-	rm -f "$JAR"
-	CSRF=
-	api POST /api/v1/session "{\"tenant\":\"$1\",\"user\":\"$2\",\"password\":\"${3:-$PW}\"}"
-	[ "$CODE" = 200 ] && CSRF=$(js 'd["csrf_token"]')
-	return 0
-}
-code_is() { [ "$CODE" = "$1" ]; }
-err_is() { [ "$(js 'd["error"]["code"]')" = "$1" ]; }
+# api, js, login, code_is, err_is: lib.sh
 audit_has() {   # audit_has TENANT ACTION USER: an entry in the tenant's log
 	ctl log --tenant "$1" 2>/dev/null | grep "\"action\":\"$2\"" |
 	    grep -q "\"user\":\"$3\""

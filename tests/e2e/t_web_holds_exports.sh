@@ -26,29 +26,7 @@ ctl import --tenant bravo "$T/bravo" >/dev/null 2>&1
 "$B/tests/tools/index_tenant" "$DATA" bravo >/dev/null
 archived_start_web
 
-JAR=$T/jar
-CSRF=
-api() {
-	local args=(-s -o "$T/body" -D "$T/hdr" -w '%{http_code}' -X "$1"
-	    -b "$JAR" -c "$JAR")
-	[ $# -ge 3 ] && args+=(-H 'Content-Type: application/json'
-	    --data-binary "$3")
-	[ -n "$CSRF" ] && args+=(-H "X-CSRF-Token: $CSRF")
-	CODE=$(curl "${args[@]}" "$WEB$2")
-}
-js() { python3 -c "import json,sys
-d=json.load(open('$T/body'))
-print($1)"; }
-login() {
-	JAR=$T/jar.$2
-	rm -f "$JAR"
-	CSRF=
-	api POST /api/v1/session "{\"tenant\":\"$1\",\"user\":\"$2\",\"password\":\"$PW\"}"
-	[ "$CODE" = 200 ] && CSRF=$(js 'd["csrf_token"]')
-	return 0
-}
-code_is() { [ "$CODE" = "$1" ]; }
-err_is() { [ "$(js 'd["error"]["code"]')" = "$1" ]; }
+# api, js, login, code_is, err_is: lib.sh
 # log checks are collected and run at the end on one dump of each log
 # (archivectl under the sanitizers is slow to start on a loaded machine)
 LOGCHECKS=()
