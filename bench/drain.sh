@@ -10,28 +10,13 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-$ROOT/build}
 WORKERS=${2:-8}
 BATCH=${3:-64}
-W=$(mktemp -d "${TMPDIR:-/var/tmp}/ar-bench-drain-XXXXXX")
-pids=()
-trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$W"' EXIT
-
-"$B/keysvc/archive-keysvc" -d "$W/keys" 2>"$W/keysvc.log" & pids+=($!)
-for _ in $(seq 100); do [ -S "$W/keys/keysvc.sock" ] && break; sleep 0.05; done
-CTL="$B/tools/archivectl -d $W/data"
-$CTL init --keysvc-socket "$W/keys/keysvc.sock" >/dev/null
-sed -i 's/^smtp_listen = .*/smtp_listen = 127.0.0.1:0/' "$W/data/archived.conf"
+. "$ROOT/bench/lib.sh"
+bench_init drain
 echo "pipeline_workers = 0" >>"$W/data/archived.conf"
 $CTL tenant add corpus --journal-address journal@corpus.example >/dev/null
 tar --zstd -xf "$ROOT/../shared/corpus/sample.tar.zst" -C "$W"
 
-start() {
-  : >"$W/archived.log"
-  "$B/archived/archived" -d "$W/data" >>"$W/archived.log" 2>&1 & APID=$!; pids+=($APID)
-  for _ in $(seq 200); do
-    PORT=$(sed -n 's/.*smtp listen=.* port=\([0-9]*\) .*status=ready.*/\1/p' "$W/archived.log")
-    [ -n "$PORT" ] && break; sleep 0.05
-  done
-}
-start
+bench_archived_start
 python3 - "$PORT" "$W/sample" <<'PY'
 import os, smtplib, sys, threading
 port, d = int(sys.argv[1]), sys.argv[2]
@@ -50,7 +35,8 @@ spooled=$($CTL --json queue | python3 -c 'import json,sys; print(json.load(sys.s
 mb=$(du -sm "$W/data/spool" | cut -f1)
 sed -i "s/^pipeline_workers = 0/pipeline_workers = $WORKERS\npipeline_batch = $BATCH/" "$W/data/archived.conf"
 t0=$(date +%s.%N)
-start
+: >"$W/archived.log"
+bench_archived_start
 if [ -n "${PERF:-}" ]; then    # PERF=file.data: profile the drain
   perf record -g -o "$PERF" -p $APID >/dev/null 2>&1 & PERFPID=$!
 elif [ -n "${STRACE:-}" ]; then  # STRACE=file: syscall summary of the drain

@@ -16,14 +16,8 @@ uptime
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-$ROOT/build}
 N=${2:-0}
-W=$(mktemp -d "${TMPDIR:-/var/tmp}/ar-bench-export-XXXXXX")
-pids=()
-trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; chmod -R u+w "$W"; rm -rf "$W"' EXIT
-
-"$B/keysvc/archive-keysvc" -d "$W/keys" 2>"$W/keysvc.log" & pids+=($!)
-for _ in $(seq 100); do [ -S "$W/keys/keysvc.sock" ] && break; sleep 0.05; done
-CTL="$B/tools/archivectl -d $W/data"
-$CTL init --keysvc-socket "$W/keys/keysvc.sock" >/dev/null
+. "$ROOT/bench/lib.sh"
+bench_init export
 
 run() {  # run LABEL NMSG BYTES COMMAND...: time and peak RSS of one command
   local label=$1 n=$2 bytes=$3 tp cp anon=0 file=0 a r; shift 3

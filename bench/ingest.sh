@@ -10,22 +10,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-$ROOT/build}
 N=${2:-5000}
-W=$(mktemp -d "${TMPDIR:-/var/tmp}/ar-bench-ingest-XXXXXX")
-pids=()
-trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null; done; wait 2>/dev/null; rm -rf "$W"' EXIT
 PATH=$PATH:/usr/sbin
-
-"$B/keysvc/archive-keysvc" -d "$W/keys" 2>"$W/keysvc.log" & pids+=($!)
-for _ in $(seq 100); do [ -S "$W/keys/keysvc.sock" ] && break; sleep 0.05; done
-CTL="$B/tools/archivectl -d $W/data"
-$CTL init --keysvc-socket "$W/keys/keysvc.sock" >/dev/null
-sed -i 's/^smtp_listen = .*/smtp_listen = 127.0.0.1:0/' "$W/data/archived.conf"
+. "$ROOT/bench/lib.sh"
+bench_init ingest
 $CTL tenant add bench --journal-address journal@bench.example >/dev/null
-"$B/archived/archived" -d "$W/data" 2>"$W/archived.log" & APID=$!; pids+=($APID)
-for _ in $(seq 200); do
-  PORT=$(sed -n 's/.*smtp listen=.* port=\([0-9]*\) .*status=ready.*/\1/p' "$W/archived.log")
-  [ -n "$PORT" ] && break; sleep 0.05
-done
+bench_archived_start
 SINKPORT=$((20000 + RANDOM % 20000))
 smtp-sink -u nobody 127.0.0.1:$SINKPORT 256 >/dev/null 2>&1 & pids+=($!)
 sleep 0.3

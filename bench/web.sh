@@ -11,15 +11,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=${1:-$ROOT/build}
 SECS=${2:-10}
 Q=${BENCH_QUERY:-linux kernel}
-W=$(mktemp -d "${TMPDIR:-/var/tmp}/ar-bench-web-XXXXXX")
-pids=()
-trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$W"' EXIT
 PW=Bench-passw0rd-1
-
-"$B/keysvc/archive-keysvc" -d "$W/keys" 2>"$W/keysvc.log" & pids+=($!)
-for _ in $(seq 100); do [ -S "$W/keys/keysvc.sock" ] && break; sleep 0.05; done
-CTL="$B/tools/archivectl -d $W/data"
-$CTL init --keysvc-socket "$W/keys/keysvc.sock" >/dev/null
+. "$ROOT/bench/lib.sh"
+bench_init web
 $CTL tenant add bench --journal-address journal@bench.example >/dev/null
 echo "$PW" | $CTL user add --tenant bench --role officer reader >/dev/null
 mkdir -p "$W/corpus"
@@ -43,11 +37,7 @@ run() {   # run tls|plain
     sed -i 's/^web_tls = .*/web_tls = yes/' "$W/data/archived.conf"
   fi
   : >"$W/archived.log"
-  "$B/archived/archived" -d "$W/data" 2>"$W/archived.log" & APID=$!; pids+=($APID)
-  for _ in $(seq 200); do
-    PORT=$(sed -n 's/.*web listen=.* port=\([0-9]*\) .*status=ready.*/\1/p' "$W/archived.log")
-    [ -n "$PORT" ] && break; sleep 0.05
-  done
+  bench_archived_start web
   URL=$scheme://127.0.0.1:$PORT
   : >"$W/cookies.lua"
   echo "cookies = {" >>"$W/cookies.lua"

@@ -1,0 +1,30 @@
+# bench/lib.sh - shared by the benchmarks (sourced, not run).  Needs B
+# (the build directory).
+#   bench_init NAME       a work directory W removed at exit with every
+#                         daemon started (pids); archive-keysvc running;
+#                         the archive initialised (CTL), SMTP on a free port
+#   bench_archived_start [smtp|web]
+#                         archived in the background, its log appended to
+#                         $W/archived.log; APID, and PORT of the listener
+#                         named (smtp by default) once it is ready
+
+bench_init() {
+  W=$(mktemp -d "${TMPDIR:-/var/tmp}/ar-bench-$1-XXXXXX")
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null || true; done; wait 2>/dev/null; chmod -R u+w "$W"; rm -rf "$W"' EXIT
+  "$B/keysvc/archive-keysvc" -d "$W/keys" 2>"$W/keysvc.log" & pids+=($!)
+  for _ in $(seq 100); do [ -S "$W/keys/keysvc.sock" ] && break; sleep 0.05; done
+  CTL="$B/tools/archivectl -d $W/data"
+  $CTL init --keysvc-socket "$W/keys/keysvc.sock" >/dev/null
+  sed -i 's/^smtp_listen = .*/smtp_listen = 127.0.0.1:0/' "$W/data/archived.conf"
+}
+
+bench_archived_start() {
+  local what=${1:-smtp}
+  "$B/archived/archived" -d "$W/data" >>"$W/archived.log" 2>&1 & APID=$!; pids+=($APID)
+  PORT=
+  for _ in $(seq 200); do
+    PORT=$(sed -n "s/.*$what listen=.* port=\([0-9]*\) .*status=ready.*/\1/p" "$W/archived.log" | tail -1)
+    [ -n "$PORT" ] && break; sleep 0.05
+  done
+}
