@@ -97,30 +97,26 @@ static int pick_cb(void *arg, const spool_entry_t *e)
  * READY_MAX entries, not one per batch. */
 static size_t claim(ingest_pipeline_t *p, struct claim *out, size_t max)
 {
-	struct pick k = { p, p->ready, 0, READY_MAX };
+	size_t n;
 
 	if (p->rpos == p->nready) {
+		struct pick k = { p, p->ready, 0, READY_MAX };
 		p->nready = p->rpos = 0;
 		if (spool_walk(p->sp, NULL, 0, pick_cb, &k) < 0)
 			return 0;
 		p->nready = k.n;
 	}
-	k.n = p->nready - p->rpos < max ? p->nready - p->rpos : max;
-	if (k.n == 0)
+	n = p->nready - p->rpos < max ? p->nready - p->rpos : max;
+	if (n == 0)
 		return 0;
-	if (p->ninflight + k.n > p->capinflight) {
-		size_t cap = (p->ninflight + k.n) * 2;
-		struct claim *c = realloc(p->inflight, cap * sizeof *c);
-		if (!c)
-			return 0;
-		p->inflight = c;
-		p->capinflight = cap;
-	}
-	memcpy(out, p->ready + p->rpos, k.n * sizeof *out);
-	p->rpos += k.n;
-	memcpy(p->inflight + p->ninflight, out, k.n * sizeof *out);
-	p->ninflight += k.n;
-	return k.n;
+	if (ar_grow((void **)&p->inflight, &p->capinflight,
+	    p->ninflight + n - 1, sizeof *p->inflight))
+		return 0;
+	memcpy(out, p->ready + p->rpos, n * sizeof *out);
+	p->rpos += n;
+	memcpy(p->inflight + p->ninflight, out, n * sizeof *out);
+	p->ninflight += n;
+	return n;
 }
 
 static void unclaim(ingest_pipeline_t *p, const struct claim *c, size_t n)
