@@ -62,6 +62,8 @@ static void *indexer_main(void *arg)
 {
 	struct daemon *d = arg;
 
+	pthread_setname_np(pthread_self(), "ar-indexer");
+
 	/* on Linux the nice value is per thread, and the extraction threads
 	 * search_sync starts inherit it */
 	if (setpriority(PRIO_PROCESS, (id_t)gettid(), (int)d->cfg.index_nice))

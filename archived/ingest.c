@@ -24,7 +24,10 @@ static void committed(void *arg)
 static void *smtp_main(void *arg)
 {
 	struct daemon *d = arg;
-	int rc = ingest_receiver_run(d->receiver);
+	int rc;
+
+	pthread_setname_np(pthread_self(), "ar-smtp");
+	rc = ingest_receiver_run(d->receiver);
 	if (rc)
 		ar_log(AR_LOG_ERR, "smtp status=stopped error=\"%s\"",
 		    ar_strerror(rc));
@@ -51,9 +54,11 @@ int ingest_start(struct daemon *d)
 		    spool_errmsg());
 		return rc;
 	}
+	spool_group_sync(d->spool, d->cfg.group_sync);
 	memset(&po, 0, sizeof po);
 	po.workers = (int)d->cfg.pipeline_workers;
 	po.batch = (int)d->cfg.pipeline_batch;
+	po.nice = (int)d->cfg.pipeline_nice;
 	po.committed = committed;
 	po.committed_arg = d;
 	if (po.workers == 0)

@@ -130,6 +130,7 @@ static void *jobs_main(void *arg)
 	    d->cfg.checkpoint_interval : 60;
 	int64_t last_records = 0;
 
+	pthread_setname_np(pthread_self(), "ar-jobs");
 	if (d->cfg.dispose_interval < tick)
 		tick = d->cfg.dispose_interval;
 	pthread_mutex_lock(&d->jobs_lock);

@@ -2,7 +2,9 @@
 # (the build directory).
 #   bench_init NAME       a work directory W removed at exit with every
 #                         daemon started (pids); archive-keysvc running;
-#                         the archive initialised (CTL), SMTP on a free port
+#                         the archive initialised (CTL), SMTP on a free port;
+#                         lines in $BENCH_CONF (if set) appended to
+#                         archived.conf, e.g. BENCH_CONF='pipeline_workers = 0'
 #   bench_archived_start [smtp|web]
 #                         archived in the background, its log appended to
 #                         $W/archived.log; APID, and PORT of the listener
@@ -17,6 +19,7 @@ bench_init() {
   CTL="$B/tools/archivectl -d $W/data"
   $CTL init --keysvc-socket "$W/keys/keysvc.sock" >/dev/null
   sed -i 's/^smtp_listen = .*/smtp_listen = 127.0.0.1:0/' "$W/data/archived.conf"
+  if [ -n "${BENCH_CONF:-}" ]; then printf '%s\n' "$BENCH_CONF" >>"$W/data/archived.conf"; fi
 }
 
 bench_archived_start() {

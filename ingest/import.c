@@ -169,6 +169,8 @@ static void import_one(struct import *im, size_t i)
 static void *worker(void *arg)
 {
 	struct import *im = arg;
+
+	pthread_setname_np(pthread_self(), "ar-import");
 	for (;;) {
 		size_t i = atomic_fetch_add(&im->next, 1);
 		if (i >= im->last || atomic_load(&im->fatal))

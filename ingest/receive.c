@@ -436,6 +436,8 @@ static void finish(ingest_receiver_t *rv, struct rsink *k)
 static void *finisher_main(void *arg)
 {
 	ingest_receiver_t *rv = arg;
+
+	pthread_setname_np(pthread_self(), "ar-finisher");
 	pthread_mutex_lock(&rv->lock);
 	for (;;) {
 		struct rsink *k = rv->head;

@@ -269,6 +269,8 @@ static void *prep_main(void *arg)
 {
 	prep_t *p = arg;
 	size_t i;
+
+	pthread_setname_np(pthread_self(), "ar-index-prep");
 	while (atomic_load(&p->rc) == 0 &&
 	    (i = atomic_fetch_add(&p->next, 1)) < p->n) {
 		const item_t *it = &p->items[i];
@@ -520,6 +522,8 @@ typedef struct committer {
 static void *commit_main(void *arg)
 {
 	committer_t *c = arg;
+
+	pthread_setname_np(pthread_self(), "ar-index-commit");
 	c->rc = search_batch_commit(c->b);
 	return NULL;
 }

@@ -279,6 +279,8 @@ static void job_run(job_t *j)
 static void *worker(void *arg)
 {
 	pool_t *p = arg;
+
+	pthread_setname_np(pthread_self(), "ar-search");
 	for (;;) {
 		size_t k = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
 		if (k >= p->njobs)

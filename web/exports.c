@@ -232,6 +232,7 @@ static void *worker(void *arg)
 {
 	struct web_exports *x = arg;
 
+	pthread_setname_np(pthread_self(), "ar-export");
 	pthread_mutex_lock(&x->lock);
 	for (;;) {
 		struct export_job *pick = NULL;
