@@ -46,14 +46,6 @@ static const struct ar_conf_def config_defs[] = {
 	  "nothing is drained until a restart with workers)" },
 	{ "pipeline_batch", AR_CONF_INT, OFF(pipeline_batch), "64", 1, 10000,
 	  "spooled messages per catalog transaction" },
-	{ "pipeline_nice", AR_CONF_INT, OFF(pipeline_nice), "5", 0, 19,
-	  "nice value of the pipeline threads: the 250s come first while "
-	  "the CPU is short, the spool absorbs bursts and drains after" },
-	{ "group_sync", AR_CONF_BOOL, OFF(group_sync), "no", 0, 1,
-	  "make the objects and spool entries written meanwhile durable "
-	  "with one syncfs of the data filesystem instead of an fsync per "
-	  "file (group commit); for a data directory on a filesystem of its "
-	  "own" },
 	{ "smtp_finishers", AR_CONF_INT, OFF(smtp_finishers), "16", 1, 256,
 	  "threads making received messages durable (fsync) before 250" },
 	{ "web_listen", AR_CONF_STR, OFF(web_listen), "127.0.0.1:8443", 0, 0,
@@ -195,7 +187,6 @@ int ar_config_open_store(const struct ar_config *cfg, keysvc_t *ks,
 		    ar_strerror(rc));
 		return rc;
 	}
-	store_backend_fs_group_sync(*be, cfg->group_sync);
 	memset(&p, 0, sizeof p);
 	ar_config_path(cfg, "catalog", path, sizeof path);
 	p.catalog_dir = path;

@@ -54,11 +54,9 @@ int ingest_start(struct daemon *d)
 		    spool_errmsg());
 		return rc;
 	}
-	spool_group_sync(d->spool, d->cfg.group_sync);
 	memset(&po, 0, sizeof po);
 	po.workers = (int)d->cfg.pipeline_workers;
 	po.batch = (int)d->cfg.pipeline_batch;
-	po.nice = (int)d->cfg.pipeline_nice;
 	po.committed = committed;
 	po.committed_arg = d;
 	if (po.workers == 0)

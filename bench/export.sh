@@ -52,6 +52,10 @@ bench_tenant() {  # bench_tenant NAME DIR_OF_EML
   bytes=$(du -sb --apparent-size "$dir" | cut -f1)
   echo "$name: $n messages, $((bytes / 1000000)) MB of .eml"
   run "tar of the raw .eml files" "$n" "$bytes" tar -cf "$W/$name.tar" -C "$dir" .
+  # the floor of any export: every object read, decrypted and checked
+  # (GCM tags, Ed25519 manifest signature, digests) with nothing written
+  run "verify (read + check, no output)" "$n" "$bytes" \
+      $CTL verify --tenant "$name"
   run "export --dir (eml+attachments+csv)" "$n" "$bytes" \
       $CTL export --tenant "$name" --all --dir "$W/$name.dir"
   if [ -n "${BEFORE:-}" ]; then

@@ -10,15 +10,12 @@
  * exactly once.  An entry that fails is marked (spool_mark_failed) and
  * retried with a growing delay; it stays visible in archivectl queue.
  */
-#include <errno.h>
 #include <gmime/gmime.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "ar.h"
 #include "gstream.h"
@@ -474,9 +471,6 @@ static void *worker_main(void *arg)
 	struct entry *es = calloc(max, sizeof *es);
 
 	pthread_setname_np(pthread_self(), "ar-pipeline");
-	if (p->o.nice && setpriority(PRIO_PROCESS, (id_t)gettid(), p->o.nice))
-		ar_log(AR_LOG_WARN, "pipeline nice=%d status=ignored reason=\"%s\"",
-		    p->o.nice, strerror(errno));
 
 	if (!c || !es) {
 		free(c);

@@ -47,7 +47,6 @@ static const char trailer_magic[4] = { 'A', 'R', 'E', 'V' };
 #define SMALL_CHUNK  STORE_CHUNK_MIN   /* envelope and failure records */
 #define GC_GRACE_MS  (3600 * 1000ull)  /* leaves this far in the past */
 #define WALK_TRIES   3
-#define SPOOL_POOL_MAX 4096    /* emptied files kept for reuse */
 
 struct spool {
 	store_backend_t *be;
@@ -485,7 +484,6 @@ static int spool_open_mode(spool_t **out, const char *dir, keysvc_t *ks,
 		}
 		if ((rc = recover(sp)))
 			goto fail;
-		store_backend_fs_recycle(sp->be, SPOOL_POOL_MAX);
 	}
 	*out = sp;
 	return 0;
@@ -494,11 +492,6 @@ fail:
 	    ar_strerror(rc), errbuf);
 	spool_close(sp);
 	return rc;
-}
-
-void spool_group_sync(spool_t *sp, int on)
-{
-	store_backend_fs_group_sync(sp->be, on);
 }
 
 int spool_open(spool_t **out, const char *dir, keysvc_t *ks)

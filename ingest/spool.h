@@ -53,9 +53,6 @@ int spool_open(spool_t **out, const char *dir, keysvc_t *ks);
  * answer AR_EPERM.  A walk racing the owner's clean-up is retried.
  */
 int spool_open_readonly(spool_t **out, const char *dir, keysvc_t *ks);
-/* Group the fsyncs of concurrent puts into one syncfs (see
- * store_backend_fs_group_sync); off by default. */
-void spool_group_sync(spool_t *sp, int on);
 /* Every spool_put_t must be finished or aborted before. */
 void spool_close(spool_t *sp);
 /* Text of the calling thread's last failed spool call; thread-local,

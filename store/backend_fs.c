@@ -8,11 +8,6 @@
  * never replaced -> the directory is remembered as dirty and fsync'd once
  * by store_backend_sync().  A failure removes the temp file; nothing
  * partial is ever visible under a final name.
- *
- * With recycling on (store_backend_fs_recycle), a deleted object's file is
- * renamed to dir/tmp/pool.<n>, made writable and truncated to 0 instead of
- * unlinked, and the next put renames a pool file to its temp name and
- * writes it, instead of creating a new inode.
  */
 #include "store/backend_impl.h"
 
@@ -43,15 +38,6 @@ typedef struct fs_backend {
 	pthread_mutex_t sync_lock;     /* one sync at a time */
 	char **dirty;
 	size_t ndirty, cap;
-	int group_sync;                /* store_backend_fs_group_sync */
-	int root_fd;                   /* for syncfs; -1 until needed */
-	int unsynced;                  /* a put committed since the last sync
-	                                  (dirty_lock) */
-	pthread_mutex_t pool_lock;     /* guards the pool */
-	unsigned pool_max;             /* 0: recycling off */
-	uint32_t *pool;                /* numbers of the empty pool files */
-	size_t npool;
-	uint32_t pool_next;
 } fs_backend_t;
 
 typedef struct fs_put {
@@ -69,8 +55,6 @@ typedef struct fs_get {
 	int fd;
 	uint64_t size;
 } fs_get_t;
-
-static const struct store_backend_ops fs_ops;
 
 static fs_backend_t *fsb(store_backend_t *be) { return (fs_backend_t *)be; }
 
@@ -150,105 +134,6 @@ static int fs_mkdir(fs_backend_t *fb, const char *path, int *created)
 
 /* --- put ---------------------------------------------------------------- */
 
-/* --- the pool of emptied files (store_backend_fs_recycle) ------------------ */
-
-static int pool_path(fs_backend_t *fb, uint32_t n, char *buf, size_t size)
-{
-	return ar_path(buf, size, "%s/pool.%u", fb->tmpdir, (unsigned)n);
-}
-
-/* An empty pool file renamed to tmp and opened for writing, or -1. */
-static int pool_take(fs_backend_t *fb, const char *tmp)
-{
-	char path[PATH_MAX];
-	uint32_t n;
-	int fd;
-
-	for (;;) {
-		pthread_mutex_lock(&fb->pool_lock);
-		if (fb->npool == 0) {
-			pthread_mutex_unlock(&fb->pool_lock);
-			return -1;
-		}
-		n = fb->pool[--fb->npool];
-		pthread_mutex_unlock(&fb->pool_lock);
-		if (pool_path(fb, n, path, sizeof path) == 0 &&
-		    rename(path, tmp) == 0) {
-			if ((fd = open(tmp, O_WRONLY | O_CLOEXEC)) >= 0)
-				return fd;
-			unlink(tmp);
-		}
-	}
-}
-
-/* Keep final's inode in the pool instead of unlinking it: 0, or -1 when
- * the pool is off or full or a step failed (the caller unlinks). */
-static int pool_put(fs_backend_t *fb, const char *final)
-{
-	char path[PATH_MAX];
-	uint32_t n;
-
-	pthread_mutex_lock(&fb->pool_lock);
-	if (fb->npool >= fb->pool_max) {
-		pthread_mutex_unlock(&fb->pool_lock);
-		return -1;
-	}
-	n = fb->pool_next++;
-	pthread_mutex_unlock(&fb->pool_lock);
-	/* the name goes first, in one step, as unlink would take it; a crash
-	 * before the truncation leaves a file in tmp, which the next open
-	 * of the spool removes */
-	if (pool_path(fb, n, path, sizeof path) || rename(final, path) < 0)
-		return -1;
-	if (chmod(path, 0600) < 0 || truncate(path, 0) < 0) {
-		unlink(path);
-		return 0;
-	}
-	pthread_mutex_lock(&fb->pool_lock);
-	if (fb->npool < fb->pool_max) {
-		fb->pool[fb->npool++] = n;
-		n = UINT32_MAX;
-	}
-	pthread_mutex_unlock(&fb->pool_lock);
-	if (n != UINT32_MAX)        /* filled meanwhile */
-		unlink(path);
-	return 0;
-}
-
-void store_backend_fs_group_sync(store_backend_t *be, int on)
-{
-	if (be->ops == &fs_ops)
-		fsb(be)->group_sync = on;
-}
-
-void store_backend_fs_recycle(store_backend_t *be, unsigned max)
-{
-	fs_backend_t *fb = fsb(be);
-	uint32_t *v;
-
-	if (be->ops != &fs_ops)
-		return;
-	v = max ? calloc(max, sizeof *v) : NULL;
-	pthread_mutex_lock(&fb->pool_lock);
-	if (max && !v)
-		max = 0;
-	if (max < fb->npool) {
-		char path[PATH_MAX];
-		for (size_t i = max; i < fb->npool; i++)
-			if (pool_path(fb, fb->pool[i], path, sizeof path) == 0)
-				unlink(path);
-		fb->npool = max;
-	}
-	if (fb->npool)
-		memcpy(v, fb->pool, fb->npool * sizeof *v);
-	free(fb->pool);
-	fb->pool = v;
-	fb->pool_max = max;
-	pthread_mutex_unlock(&fb->pool_lock);
-}
-
-/* --- writing ------------------------------------------------------------- */
-
 static int fs_put_begin(store_backend_t *be, const uint8_t *tenant,
     const uint8_t *id, store_put_t **out)
 {
@@ -283,10 +168,7 @@ static int fs_put_begin(store_backend_t *be, const uint8_t *tenant,
 		    fb->tmpdir);
 		goto fail;
 	}
-	p->fd = pool_take(fb, p->tmp);
-	if (p->fd < 0)
-		p->fd = open(p->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		    0600);
+	p->fd = open(p->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (p->fd < 0) {
 		rc = fs_errno(be, errno, "create", p->tmp);
 		goto fail;
@@ -385,10 +267,7 @@ static int fs_put_commit(store_put_t *put, int64_t retain_until)
 		rc = fs_errno(put->be, errno, "chmod", p->tmp);
 		goto fail;
 	}
-	if (fb->group_sync) {
-		/* start the write-back now; the next sync waits for it */
-		(void)sync_file_range(p->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	} else if (fsync(p->fd) < 0) {
+	if (fsync(p->fd) < 0) {
 		rc = fs_errno(put->be, errno, "fsync", p->tmp);
 		goto fail;
 	}
@@ -406,11 +285,6 @@ static int fs_put_commit(store_put_t *put, int64_t retain_until)
 	if (rc)
 		goto fail;
 	rc = fs_mark_dirty(fb, p->sdir);
-	if (fb->group_sync) {
-		pthread_mutex_lock(&fb->dirty_lock);
-		fb->unsynced = 1;
-		pthread_mutex_unlock(&fb->dirty_lock);
-	}
 	fs_put_free(p, 0);
 	return rc;
 fail:
@@ -430,39 +304,16 @@ static int fs_sync(store_backend_t *be)
 	size_t n, kept = 0;
 	int rc = 0;
 
-	int unsynced;
-
 	pthread_mutex_lock(&fb->sync_lock);
 	pthread_mutex_lock(&fb->dirty_lock);
 	list = fb->dirty;
 	n = fb->ndirty;
 	fb->dirty = NULL;
 	fb->ndirty = fb->cap = 0;
-	unsynced = fb->unsynced;
-	fb->unsynced = 0;
 	pthread_mutex_unlock(&fb->dirty_lock);
 
-	if (fb->group_sync && (n || unsynced)) {
-		/* one flush for every file and directory written since the
-		 * last sync (and whatever else is dirty there); a write-back
-		 * error since root_fd was opened is reported here */
-		if (fb->root_fd < 0 && (fb->root_fd = open(fb->root,
-		    O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-			rc = fs_errno(be, errno, "open", fb->root);
-		else if (syncfs(fb->root_fd) < 0)
-			rc = fs_errno(be, errno, "syncfs", fb->root);
-		if (rc == 0) {
-			for (size_t i = 0; i < n; i++)
-				free(list[i]);
-			n = 0;
-		} else {
-			pthread_mutex_lock(&fb->dirty_lock);
-			fb->unsynced = 1;
-			pthread_mutex_unlock(&fb->dirty_lock);
-		}
-	}
 	for (size_t i = 0; i < n; i++) {
-		int r = fb->group_sync && rc ? rc : ar_fsync_dir(list[i]);
+		int r = ar_fsync_dir(list[i]);
 		if (r == 0) {
 			free(list[i]);
 			continue;
@@ -588,7 +439,7 @@ static int fs_delete(store_backend_t *be, const uint8_t *tenant,
 	if (ar_now() < h.retain_until)
 		return store_be_fail(be, AR_ERETAINED, "%s retained until %s",
 		    final, ar_time_fmt(h.retain_until, when, sizeof when));
-	if (pool_put(fb, final) < 0 && unlink(final) < 0)
+	if (unlink(final) < 0)
 		return fs_errno(be, errno, "unlink", final);
 	if (deferred)
 		return fs_mark_dirty(fb, sdir);
@@ -744,10 +595,6 @@ static void fs_close(store_backend_t *be)
 	for (size_t i = 0; i < fb->ndirty; i++)
 		free(fb->dirty[i]);
 	free(fb->dirty);
-	store_backend_fs_recycle(be, 0);
-	if (fb->root_fd >= 0)
-		close(fb->root_fd);
-	pthread_mutex_destroy(&fb->pool_lock);
 	pthread_mutex_destroy(&fb->dirty_lock);
 	pthread_mutex_destroy(&fb->sync_lock);
 	store_be_fini(be);
@@ -798,10 +645,8 @@ int store_backend_open_fs(store_backend_t **out, const char *dir)
 		return rc;
 	}
 	store_be_init(&fb->base, &fs_ops);
-	fb->root_fd = -1;
 	pthread_mutex_init(&fb->dirty_lock, NULL);
 	pthread_mutex_init(&fb->sync_lock, NULL);
-	pthread_mutex_init(&fb->pool_lock, NULL);
 	*out = &fb->base;
 	return 0;
 }

@@ -40,27 +40,6 @@ typedef struct store_get store_get_t;    /* an object open for reading */
  * temp files in dir/tmp/.
  */
 int store_backend_open_fs(store_backend_t **out, const char *dir);
-/*
- * fs backend only: keep the inodes of up to max deleted objects, emptied
- * (truncated to 0 bytes, so no ciphertext is left in them), as unnamed
- * files in dir/tmp, and reuse them for new objects.  For the spool, which
- * creates and deletes a file per message: on ext4 every new inode is
- * otherwise searched for past each inode freed in the last minutes
- * (recently_deleted), which grows with the churn.  0 turns it off (the
- * default); the files kept are removed by store_backend_close().
- */
-void store_backend_fs_recycle(store_backend_t *be, unsigned max);
-/*
- * fs backend only: group the fsyncs.  With on set, committing a put no
- * longer fsyncs its file; store_backend_sync() makes every file and
- * directory written since the last sync durable with one syncfs(2) of the
- * filesystem under dir, instead of one fsync per file and per directory.
- * Many puts then share one flush of the disk cache (group commit); the
- * cost is that the flush covers whatever else is dirty on that filesystem,
- * so the data directory should have a filesystem of its own.  Off by
- * default; archived's "sync" setting.
- */
-void store_backend_fs_group_sync(store_backend_t *be, int on);
 void store_backend_close(store_backend_t *be);
 /* Last error message; owned by the handle, valid until the next call. */
 const char *store_backend_errmsg(const store_backend_t *be);

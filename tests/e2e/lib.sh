@@ -193,10 +193,3 @@ login() {
 }
 code_is() { [ "$CODE" = "$1" ]; }
 err_is() { [ "$(js 'd["error"]["code"]')" = "$1" ]; }
-
-# Files left in spool directory $1 once drained: anything but the lock and
-# the emptied files kept for reuse (tmp/pool.N, 0 bytes; see
-# store_backend_fs_recycle).  Empty output: drained.
-spool_leftovers() {
-	find "$1" -type f ! -name lock ! \( -path '*/tmp/pool.*' -empty \)
-}

@@ -343,73 +343,6 @@ static void test_enospc(const char *root)
 	CHECK(umount2(dir, MNT_DETACH) == 0);
 }
 
-/* Recycling: a deleted object's inode is emptied and reused by the next
- * put; nothing of the old bytes is left; the pool is bounded and closing
- * the backend removes it.  Group sync: puts are readable and listed, and
- * one store_backend_sync() makes them durable. */
-static void test_recycle(const char *root)
-{
-	unsigned char obj[3000], back[4000];
-	uint8_t id[5][STORE_ID_LEN];
-	char dir[4096], tmp[4096], path[4096], pool[4096];
-	struct stat st;
-	ino_t ino[5];
-	store_backend_t *be;
-	size_t len;
-
-	(void)ar_path(dir, sizeof dir, "%s/recycle", root);
-	(void)ar_path(tmp, sizeof tmp, "%s/tmp", dir);
-	CHECK_RC(store_backend_open_fs(&be, dir), 0);
-	store_backend_fs_recycle(be, 2);
-	store_backend_fs_group_sync(be, 1);
-	for (int i = 0; i < 5; i++) {
-		randombytes_buf(id[i], sizeof id[i]);
-		fake_object(tenant_a, id[i], 0, obj, sizeof obj);
-		CHECK_RC(put_bytes(be, tenant_a, id[i], obj, sizeof obj, 0), 0);
-		obj_path(dir, tenant_a, id[i], path, sizeof path);
-		CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0400);
-		ino[i] = st.st_ino;
-	}
-	CHECK_RC(store_backend_sync(be), 0);
-	CHECK_RC(store_backend_sync(be), 0);      /* nothing new: no-op */
-	/* three deletions: two files kept in the pool, emptied, one unlinked */
-	for (int i = 0; i < 3; i++)
-		CHECK_RC(store_backend_delete_deferred(be, tenant_a, id[i]), 0);
-	CHECK(count_dir(tmp) == 2);
-	for (int n = 0; n < 2; n++) {
-		(void)ar_path(pool, sizeof pool, "%s/pool.%d", tmp, n);
-		CHECK(stat(pool, &st) == 0 && st.st_size == 0 &&
-		    (st.st_ino == ino[0] || st.st_ino == ino[1]));
-	}
-	/* the next puts take the pooled inodes, then new ones */
-	for (int i = 0; i < 3; i++) {
-		randombytes_buf(id[i], sizeof id[i]);
-		fake_object(tenant_b, id[i], 0, obj, sizeof obj);
-		obj[sizeof obj - 1] = (unsigned char)i;
-		CHECK_RC(put_bytes(be, tenant_b, id[i], obj, sizeof obj, 0), 0);
-		obj_path(dir, tenant_b, id[i], path, sizeof path);
-		CHECK(stat(path, &st) == 0 && st.st_size == sizeof obj &&
-		    (st.st_mode & 0777) == 0400);
-		CHECK((i < 2) == (st.st_ino == ino[0] || st.st_ino == ino[1]));
-		CHECK_RC(read_all(be, tenant_b, id[i], back, sizeof back,
-		    &len), 0);
-		CHECK(len == sizeof obj && memcmp(back, obj, len) == 0);
-	}
-	CHECK(count_dir(tmp) == 0);
-	CHECK_RC(store_backend_sync(be), 0);
-	/* a retained object is never recycled */
-	randombytes_buf(id[0], sizeof id[0]);
-	fake_object(tenant_a, id[0], ar_now() + 3600, obj, sizeof obj);
-	CHECK_RC(put_bytes(be, tenant_a, id[0], obj, sizeof obj,
-	    ar_now() + 3600), 0);
-	CHECK_RC(store_backend_delete(be, tenant_a, id[0]), AR_ERETAINED);
-	CHECK(count_dir(tmp) == 0);
-	CHECK_RC(store_backend_delete(be, tenant_a, id[3]), 0);
-	CHECK(count_dir(tmp) == 1);
-	store_backend_close(be);                  /* removes the pool */
-	CHECK(count_dir(tmp) == 0);
-}
-
 int main(void)
 {
 	char *root = tl_tmpdir("befs");
@@ -428,7 +361,6 @@ int main(void)
 	test_walk_drop(root);
 	test_threads(root);
 	test_enospc(root);
-	test_recycle(root);
 	tl_rmrf(root);
 	free(root);
 	return tl_done();
