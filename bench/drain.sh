@@ -17,19 +17,7 @@ $CTL tenant add corpus --journal-address journal@corpus.example >/dev/null
 tar --zstd -xf "$ROOT/../shared/corpus/sample.tar.zst" -C "$W"
 
 bench_archived_start
-python3 - "$PORT" "$W/sample" <<'PY'
-import os, smtplib, sys, threading
-port, d = int(sys.argv[1]), sys.argv[2]
-files = sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".eml"))
-def send(part):
-    s = smtplib.SMTP("127.0.0.1", port)
-    for f in part:
-        s.sendmail("bench@example.org", ["journal@corpus.example"], open(f, "rb").read())
-    s.quit()
-ts = [threading.Thread(target=send, args=(files[i::8],)) for i in range(8)]
-for t in ts: t.start()
-for t in ts: t.join()
-PY
+python3 "$ROOT/bench/send_corpus.py" "$PORT" "$W/sample" >/dev/null
 kill $APID; wait $APID || true
 spooled=$($CTL --json queue | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')
 mb=$(du -sm "$W/data/spool" | cut -f1)

@@ -51,23 +51,8 @@ echo "archived peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$APID/status)"
 # the sample corpus end to end, 8 client threads
 tar --zstd -xf "$ROOT/../shared/corpus/sample.tar.zst" -C "$W"
 $CTL tenant add corpus --journal-address journal@corpus.example >/dev/null
-python3 - "$PORT" "$W/sample" <<'PY'
-import os, smtplib, sys, time, threading
-port, d = int(sys.argv[1]), sys.argv[2]
-files = sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".eml"))
-def send(part):
-    s = smtplib.SMTP("127.0.0.1", port)
-    for f in part:
-        s.sendmail("bench@example.org", ["journal@corpus.example"], open(f, "rb").read())
-    s.quit()
-t0 = time.time()
-ts = [threading.Thread(target=send, args=(files[i::8],)) for i in range(8)]
-for t in ts: t.start()
-for t in ts: t.join()
-print(f"corpus: {len(files)} messages to 250 in {time.time()-t0:.2f} s ({len(files)/(time.time()-t0):.0f} msg/s, python smtplib client)")
-open(os.environ.get("TMPDIR", "/tmp") + "/ar-bench-t0", "w").write(str(t0))
-PY
-t0=$(cat "${TMPDIR:-/tmp}/ar-bench-t0")
+python3 "$ROOT/bench/send_corpus.py" "$PORT" "$W/sample" "$W/t0"
+t0=$(cat "$W/t0")
 for _ in $(seq 600); do
   n=$($CTL --json stats | python3 -c 'import json,sys; print([t for t in json.load(sys.stdin)["tenants"] if t["tenant"]=="corpus"][0]["objects"])')
   [ "$n" -ge 2865 ] && break; sleep 0.1

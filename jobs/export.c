@@ -51,36 +51,25 @@ static int id_cmp(const void *a, const void *b)
 	return memcmp(a, b, STORE_ID_LEN);
 }
 
+/* The ids a query export covers: the query run through the index
+ * (jobs_query_ids, as holds do); scope_ids sorts and dedups them with the
+ * others. */
 static int scope_query(struct exp *x)
 {
 	const jobs_export_params_t *p = x->p;
-	search_options_t so;
-	char cursor[SEARCH_CURSOR_MAX] = "";
+	uint8_t *ids;
+	size_t n;
 	int rc;
 
 	if (!p->idx)
 		return FAIL(x, AR_EINVAL, "a query export needs the index");
-	for (;;) {
-		search_results_t *r;
-		const char *next;
-		memset(&so, 0, sizeof so);
-		so.limit = SEARCH_LIMIT_MAX;
-		so.cursor = *cursor ? cursor : NULL;
-		so.order = SEARCH_BY_DATE;
-		if ((rc = search_run(p->idx, p->tenant->id, p->query, &so, &r)))
-			return FAIL(x, rc, "query: %s", search_errmsg(p->idx));
-		for (size_t i = 0; i < search_results_count(r) && !rc; i++)
-			rc = add_id(x, search_results_row(r, i)->id);
-		next = search_results_next_cursor(r);
-		if (next)
-			ar_strlcpy(cursor, next, sizeof cursor);
-		search_results_free(r);
-		if (rc)
-			return rc;
-		if (!next)
-			break;
-	}
-	return 0;
+	if ((rc = jobs_query_ids(p->idx, p->tenant->id, p->query, &ids, &n,
+	    x->err, x->errlen)))
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = add_id(x, ids + i * STORE_ID_LEN);
+	free(ids);
+	return rc;
 }
 
 /* Ids of the scope, sorted (id order is arrival order), no duplicates. */
