@@ -3,7 +3,12 @@
  * directory, each with its own fsync (and the directory fsync'd once at
  * the end), with T threads.  Prints files/s and MB/s.
  *
- *   copy_fsync THREADS DESTDIR FILE...
+ * With -d it does the file operations of the ingest pipeline's drain
+ * instead (bench/drain's floor): each file is copied to a temporary name,
+ * fsync'd, renamed into place and its source unlinked, and the destination
+ * directory is fsync'd after every 64 files, as a catalog batch does.
+ *
+ *   copy_fsync [-d] THREADS DESTDIR FILE...
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +26,26 @@ static int nfiles;
 static const char *dest;
 static atomic_int next;
 static atomic_llong bytes;
+static int drain;          /* -d: temp name, rename, unlink the source */
+
+/* -d: every 64 files one thread fsyncs the destination directory. */
+static void drain_step(int i, const char *tmp, const char *path)
+{
+	int dfd;
+
+	if (rename(tmp, path) < 0 || unlink(files[i]) < 0) {
+		perror(path);
+		exit(1);
+	}
+	if (i % 64 == 63) {
+		if ((dfd = open(dest, O_RDONLY | O_DIRECTORY)) < 0 ||
+		    fsync(dfd) < 0) {
+			perror(dest);
+			exit(1);
+		}
+		close(dfd);
+	}
+}
 
 static void *worker(void *arg)
 {
@@ -28,13 +53,15 @@ static void *worker(void *arg)
 	(void)arg;
 	for (;;) {
 		int i = atomic_fetch_add(&next, 1), in, out;
-		char path[4096];
+		char path[4096], tmp[4200];
 		ssize_t n;
 		if (i >= nfiles)
 			return NULL;
 		snprintf(path, sizeof path, "%s/%d", dest, i);
+		snprintf(tmp, sizeof tmp, "%s.tmp", path);
 		if ((in = open(files[i], O_RDONLY)) < 0 ||
-		    (out = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600)) < 0) {
+		    (out = open(drain ? tmp : path, O_WRONLY | O_CREAT | O_EXCL,
+		    0600)) < 0) {
 			perror(files[i]);
 			exit(1);
 		}
@@ -50,6 +77,8 @@ static void *worker(void *arg)
 			exit(1);
 		}
 		close(in);
+		if (drain)
+			drain_step(i, tmp, path);
 	}
 }
 
@@ -60,8 +89,13 @@ int main(int argc, char **argv)
 	int threads, dfd;
 	double s;
 
+	if (argc > 1 && strcmp(argv[1], "-d") == 0) {
+		drain = 1;
+		argc--, argv++;
+	}
 	if (argc < 4) {
-		fprintf(stderr, "usage: copy_fsync THREADS DESTDIR FILE...\n");
+		fprintf(stderr, "usage: copy_fsync [-d] THREADS DESTDIR "
+		    "FILE...\n");
 		return 2;
 	}
 	threads = atoi(argv[1]);
@@ -86,8 +120,10 @@ int main(int argc, char **argv)
 	close(dfd);
 	clock_gettime(CLOCK_MONOTONIC, &z);
 	s = (double)(z.tv_sec - a.tv_sec) + (double)(z.tv_nsec - a.tv_nsec) / 1e9;
-	printf("{\"threads\": %d, \"files\": %d, \"seconds\": %.3f, "
-	    "\"files_per_s\": %.0f, \"mb_per_s\": %.1f}\n", threads, nfiles, s,
+	printf("{\"mode\": \"%s\", \"threads\": %d, \"files\": %d, "
+	    "\"seconds\": %.3f, "
+	    "\"files_per_s\": %.0f, \"mb_per_s\": %.1f}\n",
+	    drain ? "drain" : "copy", threads, nfiles, s,
 	    nfiles / s, (double)atomic_load(&bytes) / 1e6 / s);
 	return 0;
 }

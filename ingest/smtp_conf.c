@@ -40,6 +40,8 @@ const struct ar_conf_def smtp_config_defs[] = {
 	{ "smtp_timeout_data_end", AR_CONF_MS, OFF(timeout_data_end_ms),
 	  "10m", 10, 86400000,
 	  "wait for the message to be stored after \".\" (RFC: 10 min)" },
+	{ "smtp_loops", AR_CONF_INT, OFF(loops), "2", 1, 64,
+	  "event-loop threads serving the SMTP sessions (each serves many)" },
 };
 
 const size_t smtp_config_ndefs = AR_ARRAY_LEN(smtp_config_defs);

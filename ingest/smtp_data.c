@@ -225,7 +225,7 @@ void smtp_data_answer(struct smtp_session *s, smtp_token_t *tok)
 	s->pause_read = 0;
 	smtp_proto_reset(s);
 	smtp_sess_set_timeout(s, srv->cfg.timeout_command_ms);
-	if (srv->stopping) {
+	if (s->loop->stopping) {
 		smtp_send(s, 421, "4.3.2", "%s Service shutting down",
 		    srv->hostname);
 		s->closing = 1;

@@ -45,10 +45,13 @@ struct smtp_token {
 	struct smtp_token *next;
 };
 
+struct smtp_loop;
+
 struct smtp_session {
 	int kind;
 	smtp_server_t *srv;
-	struct smtp_session *prev, *next;       /* all sessions */
+	struct smtp_loop *loop;                 /* the thread serving it */
+	struct smtp_session *prev, *next;       /* the loop's sessions */
 	struct smtp_session *ready_next;        /* more input to process */
 	int in_ready;
 	int fd;
@@ -109,30 +112,50 @@ struct smtp_session {
 	void *udata;
 };
 
+/*
+ * One event loop: a thread with its own epoll set, serving the sessions it
+ * accepted.  Every loop polls the listeners (EPOLLEXCLUSIVE: a connection
+ * wakes one idle loop), so the sessions spread over the loops.
+ */
+struct smtp_loop {
+	int kind;                               /* SMTP_K_WAKE: wakefd's tag */
+	smtp_server_t *srv;
+	pthread_t thread;
+	int epfd;
+	int wakefd;                             /* eventfd */
+	struct smtp_session *sessions;
+	struct smtp_session *ready;
+	int64_t next_deadline_us;
+	int stopping;
+	int rc;                                 /* why the loop ended */
+	smtp_token_t *replies, *replies_tail;   /* under srv->mu */
+};
+
+struct smtp_ipcount {                       /* live sessions of a client */
+	char ip[INET6_ADDRSTRLEN];
+	int n;
+};
+
 struct smtp_server {
 	struct smtp_config cfg;
 	struct smtp_callbacks cb;
 	char hostname[256];
 	SSL_CTX *tls;
-	int epfd;
-	int wakefd;                             /* eventfd */
-	int wake_kind;                          /* epoll tag for wakefd */
 	struct smtp_listener lst[SMTP_MAX_LISTENERS];
 	int nlst;
-	struct smtp_session *sessions;
-	size_t nsessions;                       /* live (not dead) */
-	struct smtp_session *ready;
-	int64_t next_deadline_us;
+	struct smtp_loop *loops;
+	int nloops;
 	atomic_int stop;
-	int stopping;
 	uint32_t id_base;
-	uint64_t id_counter;
+	atomic_uint_fast64_t id_counter;
 	char errmsg[256];
 
 	pthread_mutex_t mu;                     /* guards the fields below */
 	pthread_cond_t cv;
-	smtp_token_t *replies, *replies_tail;
 	size_t tokens_out;                      /* handed to consumers */
+	size_t nsessions;                       /* live, all loops */
+	struct smtp_ipcount *ips;               /* live sessions per client */
+	size_t nips, capips;
 };
 
 /* smtp_server.c */

@@ -1,6 +1,6 @@
 /*
- * smtp_server.c - the SMTP engine's event loop: listeners, sessions,
- * timeouts, connection limits and the thread-safe answer queue.
+ * smtp_server.c - the SMTP engine's event loops: listeners, sessions,
+ * timeouts, connection limits and the thread-safe answer queues.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "ingest/smtp_int.h"
@@ -65,13 +66,29 @@ static int check_config(const struct smtp_config *c, char *err, size_t len)
 	return 0;
 }
 
+/* The epoll set and wake-up eventfd of one loop. */
+static int loop_init(smtp_server_t *srv, struct smtp_loop *l)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	l->kind = SMTP_K_WAKE;
+	l->srv = srv;
+	l->next_deadline_us = INT64_MAX;
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	l->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ev.data.ptr = l;
+	if (l->epfd < 0 || l->wakefd < 0 ||
+	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev) < 0)
+		return -1;
+	return 0;
+}
+
 int smtp_server_new(const struct smtp_config *cfg,
     const struct smtp_callbacks *cb, smtp_server_t **out,
     char *err, size_t errlen)
 {
 	static const struct smtp_callbacks none;
 	smtp_server_t *srv;
-	struct epoll_event ev = { .events = EPOLLIN };
 	int rc;
 
 	*out = NULL;
@@ -82,8 +99,9 @@ int smtp_server_new(const struct smtp_config *cfg,
 		return AR_ENOMEM;
 	}
 	srv->cfg = *cfg;
+	if (srv->cfg.loops < 1)
+		srv->cfg.loops = 1;
 	srv->cb = cb ? *cb : none;
-	srv->epfd = srv->wakefd = -1;
 	pthread_mutex_init(&srv->mu, NULL);
 	pthread_cond_init(&srv->cv, NULL);
 	if (cfg->hostname[0])
@@ -95,18 +113,22 @@ int smtp_server_new(const struct smtp_config *cfg,
 		srv->id_base = (uint32_t)getpid() ^ (uint32_t)ar_mono_us();
 	if (cfg->tls_cert[0] && (rc = smtp_tls_ctx_new(srv, err, errlen)) < 0)
 		goto fail;
-	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
-	srv->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	srv->wake_kind = SMTP_K_WAKE;
-	ev.data.ptr = &srv->wake_kind;
-	if (srv->epfd < 0 || srv->wakefd < 0 ||
-	    epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->wakefd, &ev) < 0) {
-		snprintf(err, errlen, "smtp: epoll/eventfd: %s",
-		    strerror(errno));
-		rc = AR_EIO;
+	if (!(srv->loops = calloc((size_t)srv->cfg.loops,
+	    sizeof *srv->loops))) {
+		snprintf(err, errlen, "smtp: out of memory");
+		rc = AR_ENOMEM;
 		goto fail;
 	}
-	srv->next_deadline_us = INT64_MAX;
+	for (int i = 0; i < srv->cfg.loops; i++)
+		srv->loops[i].epfd = srv->loops[i].wakefd = -1;
+	srv->nloops = (int)srv->cfg.loops;
+	for (int i = 0; i < srv->nloops; i++)
+		if (loop_init(srv, &srv->loops[i]) < 0) {
+			snprintf(err, errlen, "smtp: epoll/eventfd: %s",
+			    strerror(errno));
+			rc = AR_EIO;
+			goto fail;
+		}
 	*out = srv;
 	return 0;
 fail:
@@ -120,7 +142,7 @@ int smtp_server_listen(smtp_server_t *srv, const char *host, unsigned port,
 	struct addrinfo hints = { .ai_family = AF_UNSPEC,
 		.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
 	struct addrinfo *res = NULL, *ai;
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
 	char portstr[16];
 	int fd = -1, one = 1, zero = 0, gai;
 	struct sockaddr_storage ss;
@@ -167,11 +189,15 @@ int smtp_server_listen(smtp_server_t *srv, const char *host, unsigned port,
 	srv->lst[srv->nlst].kind = SMTP_K_LISTENER;
 	srv->lst[srv->nlst].fd = fd;
 	ev.data.ptr = &srv->lst[srv->nlst];
-	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		srv_err(srv, "smtp: epoll_ctl: %s", strerror(errno));
-		close(fd);
-		return AR_EIO;
-	}
+	for (int i = 0; i < srv->nloops; i++)
+		if (epoll_ctl(srv->loops[i].epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			srv_err(srv, "smtp: epoll_ctl: %s", strerror(errno));
+			while (i-- > 0)
+				epoll_ctl(srv->loops[i].epfd, EPOLL_CTL_DEL,
+				    fd, NULL);
+			close(fd);
+			return AR_EIO;
+		}
 	srv->nlst++;
 	return 0;
 }
@@ -181,8 +207,8 @@ int smtp_server_listen(smtp_server_t *srv, const char *host, unsigned port,
 void smtp_sess_set_timeout(struct smtp_session *s, int64_t ms)
 {
 	s->deadline_us = ar_mono_us() + ms * 1000;
-	if (s->deadline_us < s->srv->next_deadline_us)
-		s->srv->next_deadline_us = s->deadline_us;
+	if (s->deadline_us < s->loop->next_deadline_us)
+		s->loop->next_deadline_us = s->deadline_us;
 }
 
 void smtp_sess_mark_ready(struct smtp_session *s)
@@ -190,8 +216,8 @@ void smtp_sess_mark_ready(struct smtp_session *s)
 	if (s->in_ready || s->dead)
 		return;
 	s->in_ready = 1;
-	s->ready_next = s->srv->ready;
-	s->srv->ready = s;
+	s->ready_next = s->loop->ready;
+	s->loop->ready = s;
 }
 
 static void sess_unready(struct smtp_session *s)
@@ -200,7 +226,7 @@ static void sess_unready(struct smtp_session *s)
 
 	if (!s->in_ready)
 		return;
-	for (pp = &s->srv->ready; *pp; pp = &(*pp)->ready_next)
+	for (pp = &s->loop->ready; *pp; pp = &(*pp)->ready_next)
 		if (*pp == s) {
 			*pp = s->ready_next;
 			break;
@@ -223,9 +249,58 @@ void smtp_sess_update_events(struct smtp_session *s)
 	if (ev.events == s->ep_events)
 		return;
 	ev.data.ptr = s;
-	if (epoll_ctl(s->srv->epfd, EPOLL_CTL_MOD, s->fd, &ev) == 0)
+	if (epoll_ctl(s->loop->epfd, EPOLL_CTL_MOD, s->fd, &ev) == 0)
 		s->ep_events = ev.events;
 }
+
+/* --- connection limits (all loops) ---------------------------------------- */
+
+/* Count a new session of ip unless a limit forbids it: NULL when counted,
+ * else the name of the limit. */
+static const char *conn_take(smtp_server_t *srv, const char *ip)
+{
+	const char *why = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&srv->mu);
+	for (i = 0; i < srv->nips; i++)
+		if (!strcmp(srv->ips[i].ip, ip))
+			break;
+	if (srv->nsessions >= (size_t)srv->cfg.max_connections)
+		why = "max_connections";
+	else if (i < srv->nips &&
+	    srv->ips[i].n >= srv->cfg.max_connections_per_ip)
+		why = "max_connections_per_ip";
+	else if (i == srv->nips && ar_grow((void **)&srv->ips, &srv->capips,
+	    srv->nips, sizeof *srv->ips))
+		why = "out_of_memory";
+	if (!why) {
+		if (i == srv->nips) {
+			ar_strlcpy(srv->ips[i].ip, ip, sizeof srv->ips[i].ip);
+			srv->ips[i].n = 0;
+			srv->nips++;
+		}
+		srv->ips[i].n++;
+		srv->nsessions++;
+	}
+	pthread_mutex_unlock(&srv->mu);
+	return why;
+}
+
+static void conn_release(smtp_server_t *srv, const char *ip)
+{
+	pthread_mutex_lock(&srv->mu);
+	for (size_t i = 0; i < srv->nips; i++)
+		if (!strcmp(srv->ips[i].ip, ip)) {
+			if (--srv->ips[i].n == 0)
+				srv->ips[i] = srv->ips[--srv->nips];
+			break;
+		}
+	srv->nsessions--;
+	pthread_mutex_unlock(&srv->mu);
+}
+
+/* --- sessions (on their loop's thread) ------------------------------------- */
 
 static void sess_free(struct smtp_session *s)
 {
@@ -239,7 +314,7 @@ static void sess_free(struct smtp_session *s)
 
 void smtp_sess_close(struct smtp_session *s, const char *reason)
 {
-	smtp_server_t *srv = s->srv;
+	struct smtp_loop *l = s->loop;
 
 	if (s->dead)
 		return;
@@ -251,10 +326,10 @@ void smtp_sess_close(struct smtp_session *s, const char *reason)
 	    s->auth_user[0] ? "yes" : "no", s->messages, s->errors,
 	    (long long)((ar_mono_us() - s->start_us) / 1000),
 	    reason ? reason : (s->close_reason ? s->close_reason : "close"));
-	if (srv->cb.disconnect)
-		srv->cb.disconnect(srv->cb.arg, s);
+	if (s->srv->cb.disconnect)
+		s->srv->cb.disconnect(s->srv->cb.arg, s);
 	sess_unready(s);
-	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, s->fd, NULL);
 	if (s->ssl) {
 		if (!s->handshake)
 			SSL_shutdown(s->ssl);
@@ -266,10 +341,10 @@ void smtp_sess_close(struct smtp_session *s, const char *reason)
 	if (s->prev)
 		s->prev->next = s->next;
 	else
-		srv->sessions = s->next;
+		l->sessions = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
-	srv->nsessions--;
+	conn_release(s->srv, s->ip);
 	s->dead = 1;
 	if (!s->token)
 		sess_free(s);
@@ -342,26 +417,18 @@ static void sess_run(struct smtp_session *s, uint32_t events)
 	smtp_sess_update_events(s);
 }
 
-static int count_ip(smtp_server_t *srv, const char *ip)
-{
-	int n = 0;
-
-	for (struct smtp_session *s = srv->sessions; s; s = s->next)
-		if (!strcmp(s->ip, ip))
-			n++;
-	return n;
-}
-
 static void refuse_fd(int fd, const char *line)
 {
 	(void)!write(fd, line, strlen(line));
 	close(fd);
 }
 
-static void sess_new(smtp_server_t *srv, int fd, struct sockaddr_storage *ss,
+static void sess_new(struct smtp_loop *l, int fd, struct sockaddr_storage *ss,
     socklen_t sl)
 {
+	smtp_server_t *srv = l->srv;
 	struct smtp_session *s;
+	const char *why;
 	struct smtp_reply r;
 	struct epoll_event ev = { .events = EPOLLIN };
 	char ip[INET6_ADDRSTRLEN] = "", line[400];
@@ -379,11 +446,9 @@ static void sess_new(smtp_server_t *srv, int fd, struct sockaddr_storage *ss,
 		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
 		port = ntohs(a->sin_port);
 	}
-	if (srv->nsessions >= (size_t)srv->cfg.max_connections ||
-	    count_ip(srv, ip) >= srv->cfg.max_connections_per_ip) {
+	if ((why = conn_take(srv, ip))) {
 		ar_log(AR_LOG_WARN, "event=refuse client=%s reason=%s", ip,
-		    srv->nsessions >= (size_t)srv->cfg.max_connections ?
-		    "max_connections" : "max_connections_per_ip");
+		    why);
 		snprintf(line, sizeof line, "421 4.7.0 %s Too many "
 		    "connections, try again later\r\n", srv->hostname);
 		refuse_fd(fd, line);
@@ -399,6 +464,7 @@ static void sess_new(smtp_server_t *srv, int fd, struct sockaddr_storage *ss,
 	if (!s || !s->in) {
 		if (s)
 			free(s);
+		conn_release(srv, ip);
 		snprintf(line, sizeof line, "421 4.3.0 %s Out of memory\r\n",
 		    srv->hostname);
 		refuse_fd(fd, line);
@@ -407,12 +473,14 @@ static void sess_new(smtp_server_t *srv, int fd, struct sockaddr_storage *ss,
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	s->kind = SMTP_K_SESSION;
 	s->srv = srv;
+	s->loop = l;
 	s->fd = fd;
 	s->start_us = ar_mono_us();
 	memcpy(&s->addr, ss, sl);
 	ar_strlcpy(s->ip, ip, sizeof s->ip);
 	snprintf(s->id, sizeof s->id, "%08x%06llx", srv->id_base,
-	    (unsigned long long)(++srv->id_counter & 0xffffff));
+	    (unsigned long long)((atomic_fetch_add(&srv->id_counter, 1) + 1) &
+	    0xffffff));
 	s->info.id = s->id;
 	s->info.client_ip = s->ip;
 	s->info.client_port = port;
@@ -425,18 +493,18 @@ static void sess_new(smtp_server_t *srv, int fd, struct sockaddr_storage *ss,
 	s->st = SMTP_S_INIT;
 	s->params.size = -1;
 	ev.data.ptr = s;
-	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		conn_release(srv, ip);
 		free(s->in);
 		free(s);
 		close(fd);
 		return;
 	}
 	s->ep_events = EPOLLIN;
-	s->next = srv->sessions;
-	if (srv->sessions)
-		srv->sessions->prev = s;
-	srv->sessions = s;
-	srv->nsessions++;
+	s->next = l->sessions;
+	if (l->sessions)
+		l->sessions->prev = s;
+	l->sessions = s;
 	ar_log(AR_LOG_INFO, "session=%s event=connect client=%s port=%u",
 	    s->id, s->ip, port);
 	smtp_reply_set(&r, 220, "", "%s ESMTP ready", srv->hostname);
@@ -455,8 +523,10 @@ static void sess_new(smtp_server_t *srv, int fd, struct sockaddr_storage *ss,
 	sess_run(s, 0);
 }
 
-static void do_accept(smtp_server_t *srv, struct smtp_listener *l)
+static void do_accept(struct smtp_loop *lp, struct smtp_listener *l)
 {
+	smtp_server_t *srv = lp->srv;
+
 	for (int n = 0; n < 64; n++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof ss;
@@ -465,16 +535,16 @@ static void do_accept(smtp_server_t *srv, struct smtp_listener *l)
 
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR &&
-			    errno != ECONNABORTED)
+			    errno != ECONNABORTED && !atomic_load(&srv->stop))
 				ar_log(AR_LOG_WARN, "event=accept error=\"%s\"",
 				    strerror(errno));
 			return;
 		}
-		if (srv->stopping) {
+		if (lp->stopping) {
 			close(fd);
 			continue;
 		}
-		sess_new(srv, fd, &ss, sl);
+		sess_new(lp, fd, &ss, sl);
 	}
 }
 
@@ -484,11 +554,13 @@ int smtp_session_reply(smtp_token_t *tok, int code, const char *enhanced,
     const char *text)
 {
 	smtp_server_t *srv;
+	struct smtp_loop *l;
 	uint64_t one = 1;
 
 	if (!tok)
 		return AR_EINVAL;
 	srv = tok->s->srv;
+	l = tok->s->loop;
 	if (code < 200 || code > 599 || code / 100 == 3) {
 		code = 451;
 		enhanced = "4.3.0";
@@ -498,27 +570,27 @@ int smtp_session_reply(smtp_token_t *tok, int code, const char *enhanced,
 	    text ? text : (code / 100 == 2 ? "Ok" : "Failed"));
 	pthread_mutex_lock(&srv->mu);
 	tok->next = NULL;
-	if (srv->replies_tail)
-		srv->replies_tail->next = tok;
+	if (l->replies_tail)
+		l->replies_tail->next = tok;
 	else
-		srv->replies = tok;
-	srv->replies_tail = tok;
+		l->replies = tok;
+	l->replies_tail = tok;
 	pthread_cond_broadcast(&srv->cv);
 	/* Under the lock: once it is released, srv may be freed. */
-	(void)!write(srv->wakefd, &one, sizeof one);
+	(void)!write(l->wakefd, &one, sizeof one);
 	pthread_mutex_unlock(&srv->mu);
 	return 0;
 }
 
-/* Take the queued answers (loop thread). */
-static smtp_token_t *take_replies(smtp_server_t *srv)
+/* Take the queued answers of a loop. */
+static smtp_token_t *take_replies(struct smtp_loop *l)
 {
 	smtp_token_t *t;
 
-	pthread_mutex_lock(&srv->mu);
-	t = srv->replies;
-	srv->replies = srv->replies_tail = NULL;
-	pthread_mutex_unlock(&srv->mu);
+	pthread_mutex_lock(&l->srv->mu);
+	t = l->replies;
+	l->replies = l->replies_tail = NULL;
+	pthread_mutex_unlock(&l->srv->mu);
 	return t;
 }
 
@@ -538,18 +610,18 @@ static void token_done(smtp_server_t *srv, smtp_token_t *t)
 	pthread_mutex_unlock(&srv->mu);
 }
 
-static void do_wake(smtp_server_t *srv)
+static void do_wake(struct smtp_loop *l)
 {
 	uint64_t v;
 	smtp_token_t *t, *next;
 
-	(void)!read(srv->wakefd, &v, sizeof v);
-	for (t = take_replies(srv); t; t = next) {
+	(void)!read(l->wakefd, &v, sizeof v);
+	for (t = take_replies(l); t; t = next) {
 		struct smtp_session *s = t->s;
 		int live = !s->dead;
 
 		next = t->next;
-		token_done(srv, t);
+		token_done(l->srv, t);
 		if (live)
 			sess_run(s, 0);
 	}
@@ -557,17 +629,17 @@ static void do_wake(smtp_server_t *srv)
 
 /* --- timeouts, shutdown, loop ------------------------------------------- */
 
-static void do_timeouts(smtp_server_t *srv)
+static void do_timeouts(struct smtp_loop *l)
 {
 	int64_t now = ar_mono_us();
 	struct smtp_session *s, *next;
 
-	srv->next_deadline_us = INT64_MAX;
-	for (s = srv->sessions; s; s = next) {
+	l->next_deadline_us = INT64_MAX;
+	for (s = l->sessions; s; s = next) {
 		next = s->next;
 		if (s->deadline_us > now) {
-			if (s->deadline_us < srv->next_deadline_us)
-				srv->next_deadline_us = s->deadline_us;
+			if (s->deadline_us < l->next_deadline_us)
+				l->next_deadline_us = s->deadline_us;
 			continue;
 		}
 		if (s->closing) {
@@ -581,24 +653,28 @@ static void do_timeouts(smtp_server_t *srv)
 			if (s->sink)
 				smtp_data_abort(s, AR_ETIMEOUT);
 			smtp_send(s, 421, "4.4.2", "%s Error: timeout exceeded",
-			    srv->hostname);
+			    l->srv->hostname);
 		}
 		(void)smtp_io_flush(s);
 		smtp_sess_close(s, "timeout");
 	}
 }
 
-static void begin_shutdown(smtp_server_t *srv)
+/* Stop accepting (the listeners close once every loop has ended). */
+static void begin_shutdown(struct smtp_loop *l)
 {
+	smtp_server_t *srv = l->srv;
 	struct smtp_session *s, *next;
 
-	srv->stopping = 1;
+	l->stopping = 1;
 	for (int i = 0; i < srv->nlst; i++) {
-		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->lst[i].fd, NULL);
-		close(srv->lst[i].fd);
+		/* new connections are refused from now on (the first loop
+		 * to get here does it, for all); the descriptor stays open
+		 * until every loop has let go of it */
+		shutdown(srv->lst[i].fd, SHUT_RDWR);
+		epoll_ctl(l->epfd, EPOLL_CTL_DEL, srv->lst[i].fd, NULL);
 	}
-	srv->nlst = 0;
-	for (s = srv->sessions; s; s = next) {
+	for (s = l->sessions; s; s = next) {
 		next = s->next;
 		if (s->st == SMTP_S_WAIT_END)
 			continue;       /* answered, then closed */
@@ -619,29 +695,32 @@ void smtp_server_stop(smtp_server_t *srv)
 	uint64_t one = 1;
 
 	atomic_store(&srv->stop, 1);
-	(void)!write(srv->wakefd, &one, sizeof one);
+	for (int i = 0; i < srv->nloops; i++)
+		(void)!write(srv->loops[i].wakefd, &one, sizeof one);
 }
 
-int smtp_server_run(smtp_server_t *srv)
+static int loop_run(struct smtp_loop *l)
 {
+	smtp_server_t *srv = l->srv;
 	struct epoll_event evs[SMTP_MAX_EVENTS];
 
 	for (;;) {
 		int n, woke, timeout = -1;
 
-		if (atomic_load(&srv->stop) && !srv->stopping)
-			begin_shutdown(srv);
-		if (srv->stopping && !srv->sessions)
+		if (atomic_load(&srv->stop) && !l->stopping)
+			begin_shutdown(l);
+		if (l->stopping && !l->sessions)
 			return 0;
-		if (srv->ready) {
+		if (l->ready) {
 			timeout = 0;
-		} else if (srv->next_deadline_us != INT64_MAX) {
-			int64_t d = srv->next_deadline_us - ar_mono_us();
+		} else if (l->next_deadline_us != INT64_MAX) {
+			int64_t d = l->next_deadline_us - ar_mono_us();
 			timeout = d <= 0 ? 0 : (int)((d + 999) / 1000);
 		}
-		n = epoll_wait(srv->epfd, evs, SMTP_MAX_EVENTS, timeout);
+		n = epoll_wait(l->epfd, evs, SMTP_MAX_EVENTS, timeout);
 		if (n < 0 && errno != EINTR) {
-			srv_err(srv, "smtp: epoll_wait: %s", strerror(errno));
+			ar_log(AR_LOG_ERR, "smtp: epoll_wait: %s",
+			    strerror(errno));
 			return AR_EIO;
 		}
 		woke = 0;
@@ -649,19 +728,19 @@ int smtp_server_run(smtp_server_t *srv)
 			int kind = *(int *)evs[i].data.ptr;
 
 			if (kind == SMTP_K_LISTENER)
-				do_accept(srv, evs[i].data.ptr);
+				do_accept(l, evs[i].data.ptr);
 			else if (kind == SMTP_K_WAKE)
 				woke = 1;       /* after the batch: it may free */
 			else
 				sess_run(evs[i].data.ptr, evs[i].events);
 		}
 		if (woke)
-			do_wake(srv);
+			do_wake(l);
 		/* Sessions that stopped for fairness (or TLS-buffered input). */
-		if (srv->ready) {
-			struct smtp_session *s, *list = srv->ready;
+		if (l->ready) {
+			struct smtp_session *s, *list = l->ready;
 
-			srv->ready = NULL;
+			l->ready = NULL;
 			while (list) {
 				s = list;
 				list = s->ready_next;
@@ -669,25 +748,69 @@ int smtp_server_run(smtp_server_t *srv)
 				sess_run(s, 0);
 			}
 		}
-		if (ar_mono_us() >= srv->next_deadline_us)
-			do_timeouts(srv);
+		if (ar_mono_us() >= l->next_deadline_us)
+			do_timeouts(l);
 	}
+}
+
+static void *loop_main(void *arg)
+{
+	struct smtp_loop *l = arg;
+
+	pthread_setname_np(pthread_self(), "ar-smtp");
+	l->rc = loop_run(l);
+	if (l->rc)              /* the others stop too */
+		smtp_server_stop(l->srv);
+	return NULL;
+}
+
+int smtp_server_run(smtp_server_t *srv)
+{
+	int started = 1, rc;
+
+	for (int i = 1; i < srv->nloops; i++, started++)
+		if (pthread_create(&srv->loops[i].thread, NULL, loop_main,
+		    &srv->loops[i])) {
+			ar_log(AR_LOG_WARN, "smtp: %d of %d event loops "
+			    "started: %s", started, srv->nloops,
+			    strerror(errno));
+			break;
+		}
+	rc = loop_run(&srv->loops[0]);
+	if (rc)
+		smtp_server_stop(srv);
+	for (int i = 1; i < started; i++) {
+		pthread_join(srv->loops[i].thread, NULL);
+		if (!rc && srv->loops[i].rc)
+			rc = srv->loops[i].rc;
+	}
+	for (int i = 0; i < srv->nlst; i++)
+		close(srv->lst[i].fd);
+	srv->nlst = 0;
+	if (rc)
+		srv_err(srv, "smtp: an event loop failed (see the log)");
+	return rc;
 }
 
 void smtp_server_free(smtp_server_t *srv)
 {
 	if (!srv)
 		return;
-	while (srv->sessions)
-		smtp_sess_close(srv->sessions, "shutdown");
+	for (int i = 0; i < srv->nloops; i++)
+		while (srv->loops[i].sessions)
+			smtp_sess_close(srv->loops[i].sessions, "shutdown");
 	for (int i = 0; i < srv->nlst; i++)
 		close(srv->lst[i].fd);
 	/* Wait for the consumers to answer every outstanding token. */
 	pthread_mutex_lock(&srv->mu);
 	for (;;) {
-		smtp_token_t *t = srv->replies, *next;
+		smtp_token_t *t = NULL, *next;
 
-		srv->replies = srv->replies_tail = NULL;
+		for (int i = 0; i < srv->nloops && !t; i++) {
+			t = srv->loops[i].replies;
+			srv->loops[i].replies = srv->loops[i].replies_tail =
+			    NULL;
+		}
 		if (t) {
 			pthread_mutex_unlock(&srv->mu);
 			for (; t; t = next) {
@@ -702,10 +825,14 @@ void smtp_server_free(smtp_server_t *srv)
 		pthread_cond_wait(&srv->cv, &srv->mu);
 	}
 	pthread_mutex_unlock(&srv->mu);
-	if (srv->epfd >= 0)
-		close(srv->epfd);
-	if (srv->wakefd >= 0)
-		close(srv->wakefd);
+	for (int i = 0; i < srv->nloops; i++) {
+		if (srv->loops[i].epfd >= 0)
+			close(srv->loops[i].epfd);
+		if (srv->loops[i].wakefd >= 0)
+			close(srv->loops[i].wakefd);
+	}
+	free(srv->loops);
+	free(srv->ips);
 	smtp_tls_ctx_free(srv);
 	pthread_mutex_destroy(&srv->mu);
 	pthread_cond_destroy(&srv->cv);

@@ -5,11 +5,14 @@
  * VRFY, HELP, STARTTLS, AUTH PLAIN/LOGIN) and knows nothing about storage:
  * every decision and every message byte goes through the callbacks below.
  *
- * Threading: smtp_server_run() runs one event loop (epoll, non-blocking
- * sockets, non-blocking OpenSSL) on the calling thread and serves every
- * session from it.  All callbacks are called on that thread and must not
- * block for long.  The only functions that may be called from other threads
- * are smtp_server_stop() and smtp_session_reply().
+ * Threading: smtp_server_run() runs cfg.loops event loops (epoll,
+ * non-blocking sockets, non-blocking OpenSSL), one on the calling thread and
+ * the others on threads of their own; each serves the sessions it accepted
+ * from start to end.  The callbacks of one session are always called on its
+ * loop's thread, those of different sessions possibly at the same time, and
+ * they must not block for long.  The connection limits hold across all the
+ * loops.  The only functions that may be called from other threads are
+ * smtp_server_stop() and smtp_session_reply().
  *
  * Message completion is asynchronous: data_end() hands the consumer a token;
  * the consumer makes the message durable at its own pace (on any thread) and
@@ -54,6 +57,7 @@ struct smtp_config {
 	int64_t timeout_command_ms;      /* greeting / command wait (5 min) */
 	int64_t timeout_data_ms;         /* between DATA blocks (3 min) */
 	int64_t timeout_data_end_ms;     /* consumer answer after "." (10 min) */
+	int64_t loops;                   /* event-loop threads */
 };
 
 extern const struct ar_conf_def smtp_config_defs[];

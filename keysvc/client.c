@@ -7,6 +7,11 @@
  * Derived keys are cached in sodium_malloc'd (locked, guarded) memory for
  * CACHE_TTL_US, so a tenant destroyed by another process stops deriving
  * here within that time; keysvc_tenant_destroy() drops them at once.
+ *
+ * Signatures asked for by several threads at once share round trips, as a
+ * database groups commits: a thread that finds no request in flight sends
+ * every queued message in one KSP_SIGN_MANY (one KSP_SIGN when alone),
+ * and the threads that queued meanwhile go in the next one.
  */
 #include "keysvc/keysvc.h"
 
@@ -41,8 +46,20 @@ struct cache_entry {
 	uint64_t tick;
 };
 
+struct sign_req {                /* one keysvc_sign() call, queued */
+	const void *msg;
+	size_t len;
+	uint8_t *sig;
+	int rc, done;
+	struct sign_req *next;
+};
+
 struct keysvc {
 	pthread_mutex_t mu;
+	pthread_mutex_t sign_mu;     /* the signing queue */
+	pthread_cond_t sign_cv;
+	struct sign_req *sign_head, *sign_tail;
+	int signing;                 /* a thread is sending a group */
 	struct sockaddr_un sa;
 	int timeout_ms;
 	int fd;
@@ -334,6 +351,8 @@ int keysvc_open(keysvc_t **out, const char *socket_path, int timeout_ms)
 		free(ks);
 		return AR_ENOMEM;
 	}
+	pthread_mutex_init(&ks->sign_mu, NULL);
+	pthread_cond_init(&ks->sign_cv, NULL);
 	ks->timeout_ms = timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS;
 	ks->fd = -1;
 	*out = ks;
@@ -348,6 +367,8 @@ void keysvc_close(keysvc_t *ks)
 	sodium_free(ks->cache);     /* wipes */
 	sodium_memzero(ks->pk, sizeof ks->pk);
 	pthread_mutex_destroy(&ks->mu);
+	pthread_mutex_destroy(&ks->sign_mu);
+	pthread_cond_destroy(&ks->sign_cv);
 	free(ks);
 }
 
@@ -518,22 +539,97 @@ int keysvc_derive(keysvc_t *ks, const uint8_t tenant[KEYSVC_TENANT_LEN],
 
 /* --- signing ----------------------------------------------------------- */
 
+/* Sign the n queued requests from r on (one round trip); sets each rc. */
+static void sign_group(keysvc_t *ks, struct sign_req *r, size_t n)
+{
+	uint8_t f[4], sigs[KSP_SIGN_BATCH_MAX * KEYSVC_SIG_LEN];
+	unsigned char *body = NULL;
+	size_t blen = 0, i;
+	struct sign_req *q;
+	int rc;
+
+	if (n == 1) {
+		ar_put_u32(f, (uint32_t)r->len);
+		pthread_mutex_lock(&ks->mu);
+		r->rc = rpc(ks, KSP_SIGN, f, 4, r->msg, r->len, 1, r->sig,
+		    KEYSVC_SIG_LEN);
+		pthread_mutex_unlock(&ks->mu);
+		return;
+	}
+	for (q = r, i = 0; i < n; q = q->next, i++)
+		blen += 4 + q->len;
+	if (!(body = malloc(blen))) {
+		rc = AR_ENOMEM;
+	} else {
+		blen = 0;
+		for (q = r, i = 0; i < n; q = q->next, i++) {
+			ar_put_u32(body + blen, (uint32_t)q->len);
+			if (q->len)
+				memcpy(body + blen + 4, q->msg, q->len);
+			blen += 4 + q->len;
+		}
+		ar_put_u16(f, (uint16_t)n);
+		pthread_mutex_lock(&ks->mu);
+		rc = rpc(ks, KSP_SIGN_MANY, f, 2, body, blen, 1, sigs,
+		    n * KEYSVC_SIG_LEN);
+		pthread_mutex_unlock(&ks->mu);
+		free(body);
+	}
+	for (q = r, i = 0; i < n; q = q->next, i++) {
+		q->rc = rc;
+		if (rc == 0)
+			memcpy(q->sig, sigs + i * KEYSVC_SIG_LEN,
+			    KEYSVC_SIG_LEN);
+	}
+}
+
 int keysvc_sign(keysvc_t *ks, const void *msg, size_t len,
     uint8_t sig[KEYSVC_SIG_LEN])
 {
-	uint8_t n[4];
-	int rc;
+	struct sign_req me = { msg, len, sig, 0, 0, NULL };
 
 	if (len > KEYSVC_SIGN_MAX || (len && !msg)) {
 		set_errmsg(ks, "keysvc: message to sign is larger than %u "
 		    "bytes", KEYSVC_SIGN_MAX);
 		return len > KEYSVC_SIGN_MAX ? AR_ETOOBIG : AR_EINVAL;
 	}
-	ar_put_u32(n, (uint32_t)len);
-	pthread_mutex_lock(&ks->mu);
-	rc = rpc(ks, KSP_SIGN, n, 4, msg, len, 1, sig, KEYSVC_SIG_LEN);
-	pthread_mutex_unlock(&ks->mu);
-	return rc;
+	pthread_mutex_lock(&ks->sign_mu);
+	if (ks->sign_tail)
+		ks->sign_tail->next = &me;
+	else
+		ks->sign_head = &me;
+	ks->sign_tail = &me;
+	while (!me.done) {
+		struct sign_req *first, *last, *q;
+		size_t n = 0, bytes = 0;
+
+		if (ks->signing) {
+			pthread_cond_wait(&ks->sign_cv, &ks->sign_mu);
+			continue;
+		}
+		/* take the queue's head: as many as one request holds */
+		first = last = ks->sign_head;
+		for (q = first; q && n < KSP_SIGN_BATCH_MAX &&
+		    (n == 0 || bytes + 4 + q->len <= KSP_REQ_MAX -
+		    KSP_REQ_FIXED - 2); q = q->next) {
+			bytes += 4 + q->len;
+			last = q;
+			n++;
+		}
+		ks->sign_head = last->next;
+		if (!ks->sign_head)
+			ks->sign_tail = NULL;
+		ks->signing = 1;
+		pthread_mutex_unlock(&ks->sign_mu);
+		sign_group(ks, first, n);
+		pthread_mutex_lock(&ks->sign_mu);
+		for (q = first; n--; q = q->next)
+			q->done = 1;
+		ks->signing = 0;
+		pthread_cond_broadcast(&ks->sign_cv);
+	}
+	pthread_mutex_unlock(&ks->sign_mu);
+	return me.rc;
 }
 
 int keysvc_public_key(keysvc_t *ks, uint8_t pk[KEYSVC_PK_LEN])

@@ -17,6 +17,11 @@
  *   KSP_INFO      tenant[16]                          u32 current, u8 destroyed
  *   KSP_DERIVE    tenant[16] u32 version u8 n ctx[n]  key[32]
  *   KSP_SIGN      u32 n msg[n]                        sig[64]
+ *   KSP_SIGN_MANY u16 k, k x (u32 n msg[n])           k x sig[64]
+ *
+ * KSP_SIGN_MANY (1 <= k <= KSP_SIGN_BATCH_MAX) signs several messages in
+ * one round trip: the client gathers the signatures its threads ask for at
+ * the same time (client.c).  The k messages must fill the body exactly.
  *
  * A request whose declared length exceeds KSP_REQ_MAX is answered with
  * AR_ETOOBIG and the connection is closed (its body is never read).  A
@@ -33,7 +38,8 @@
 #define KSP_HDR_LEN   4                       /* frame length prefix */
 #define KSP_REQ_FIXED 2                       /* version + op */
 #define KSP_REQ_MAX   (KEYSVC_SIGN_MAX + 64)  /* largest request body */
-#define KSP_RESP_MAX  128                     /* largest response body */
+#define KSP_SIGN_BATCH_MAX 64                 /* messages per SIGN_MANY */
+#define KSP_RESP_MAX  (4 + KSP_SIGN_BATCH_MAX * KEYSVC_SIG_LEN)
 
 enum ksp_op {
 	KSP_PING    = 1,
@@ -44,6 +50,7 @@ enum ksp_op {
 	KSP_INFO    = 6,
 	KSP_DERIVE  = 7,
 	KSP_SIGN    = 8,
+	KSP_SIGN_MANY = 9,
 };
 
 /* Context strings are printable ASCII without spaces (0x21..0x7e). */

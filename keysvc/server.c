@@ -46,7 +46,7 @@ struct server {
 static const char *op_name(unsigned op)
 {
 	static const char *names[] = { "unknown", "ping", "pubkey", "create",
-	    "rotate", "destroy", "info", "derive", "sign" };
+	    "rotate", "destroy", "info", "derive", "sign", "sign_many" };
 	return op < AR_ARRAY_LEN(names) ? names[op] : "unknown";
 }
 
@@ -196,6 +196,36 @@ static void handle(struct server *s, struct conn *c)
 		log_op(c, op, NULL, 0, extra, rc, t0);
 		respond(c, rc, res, KEYSVC_SIG_LEN);
 		return;
+	case KSP_SIGN_MANY: {
+		size_t k, total = 0;
+		if (n < 2 || (k = ar_get_u16(p)) < 1 ||
+		    k > KSP_SIGN_BATCH_MAX)
+			goto malformed;
+		p += 2;
+		n -= 2;
+		/* every length checked before anything is signed */
+		for (size_t i = 0, off = 0; i < k; i++) {
+			size_t m;
+			if (n - off < 4 || (m = ar_get_u32(p + off)) >
+			    n - off - 4)
+				goto malformed;
+			off += 4 + m;
+			total += m;
+			if (i == k - 1 && off != n)
+				goto malformed;
+		}
+		rc = 0;
+		for (size_t i = 0, off = 0; i < k && rc == 0; i++) {
+			size_t m = ar_get_u32(p + off);
+			rc = keystore_sign(s->ks, p + off + 4, m,
+			    res + i * KEYSVC_SIG_LEN);
+			off += 4 + m;
+		}
+		snprintf(extra, sizeof extra, " count=%zu size=%zu", k, total);
+		log_op(c, op, NULL, 0, extra, rc, t0);
+		respond(c, rc, res, k * KEYSVC_SIG_LEN);
+		return;
+	}
 	default:
 		refuse(c, AR_EPROTO, "unknown_op", len);
 		return;

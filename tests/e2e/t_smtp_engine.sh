@@ -239,6 +239,28 @@ def connlimit(n):
         time.sleep(0.05)
     raise AssertionError("slot not freed")
 
+def conntotal(per_ip, total):
+    # the limits hold across the event loops: per_ip from 127.0.0.1, the
+    # rest of total from 127.0.0.2, then 127.0.0.3 is refused for the total
+    per_ip, total = int(per_ip), int(total); held = []
+    def c(src):
+        s = socket.create_connection(("127.0.0.1", port), timeout=30,
+                                     source_address=(src, 0))
+        return s, s.makefile("rb")
+    for _ in range(per_ip):
+        s, f = c("127.0.0.1"); expect(f, 220); held.append((s, f))
+    s, f = c("127.0.0.1"); expect(f, 421, "4.7.0"); eof(f)
+    for _ in range(total - per_ip):
+        s, f = c("127.0.0.2"); expect(f, 220); held.append((s, f))
+    s, f = c("127.0.0.3"); expect(f, 421, "4.7.0"); eof(f)
+    held.pop(0)[0].close()
+    for _ in range(100):                 # until the server saw the close
+        s, f = c("127.0.0.3"); code, t = reply(f)
+        if code == 220:
+            s.sendall(b"QUIT\r\n"); expect(f, 221); return
+        time.sleep(0.05)
+    raise AssertionError("slot not freed")
+
 def starttls(user, pw, cafile):
     import base64
     s, f = conn(); expect(f, 220); t = ehlo(s, f)
@@ -321,11 +343,15 @@ stop tls
 
 # --- 3. timeouts and connection limits -------------------------------------
 start slow -o smtp_timeout_data=700ms -o smtp_timeout_command=1500ms \
-	-o smtp_max_connections_per_ip=3 -o smtp_max_message_size=100K
+	-o smtp_max_connections_per_ip=3 -o smtp_max_message_size=100K \
+	-o smtp_max_connections=5 -o smtp_loops=4
+n=$(grep -lx ar-smtp /proc/$PID/task/*/comm 2>/dev/null | wc -l)
+check "smtp_loops=4: three more event-loop threads (got $n)" test "$n" -eq 3
 check "SIZE limit -> 552 5.3.4 (MAIL and DATA)" py size 102400
 check "stalled DATA -> 421 4.4.2" py stall_data 5
 check "idle client -> 421 4.4.2" py stall_cmd 6
 check "4th connection -> 421 4.7.0, slot freed after close" py connlimit 3
+check "limits across 4 loops: 3 per address, 5 in all" py conntotal 3 5
 check "stalled message not stored" test -z "$(ls "$T/slow")"
 stop slow
 

@@ -676,6 +676,107 @@ static void test_threads(void)
 	free(dir);
 }
 
+/* --- signatures grouped into KSP_SIGN_MANY ---------------------------- */
+
+struct sign_arg {
+	keysvc_t *ks;
+	const uint8_t *pk;
+	int id;
+	int bad;
+};
+
+static void *sign_main(void *p)
+{
+	struct sign_arg *a = p;
+	for (int r = 0; r < 200; r++) {
+		unsigned char msg[400], sig[64];
+		size_t len = (size_t)((r * 37 + a->id * 11) % 300);
+		for (size_t i = 0; i < len; i++)
+			msg[i] = (unsigned char)(a->id * 131 + r + i);
+		if (keysvc_sign(a->ks, msg, len, sig) != 0 ||
+		    keysvc_verify(a->pk, msg, len, sig) != 0)
+			a->bad++;
+	}
+	return NULL;
+}
+
+/* A raw KSP_SIGN_MANY body: k messages "m0", "m1", ... */
+static size_t many_body(unsigned char *b, unsigned k)
+{
+	size_t n = 4;
+	b[0] = 1;
+	b[1] = 9;                               /* KSP_SIGN_MANY */
+	ar_put_u16(b + 2, (uint16_t)k);
+	for (unsigned i = 0; i < k; i++) {
+		int m = snprintf((char *)b + n + 4, 16, "m%u", i);
+		ar_put_u32(b + n, (uint32_t)m);
+		n += 4 + (size_t)m;
+	}
+	return n;
+}
+
+static void test_sign_group(void)
+{
+	char *dir = tl_tmpdir("keysvc-grp");
+	pid_t pid = tl_keysvc_start(dir);
+	keysvc_t *ks = handle(dir, 5000);
+	uint8_t pk[KEYSVC_PK_LEN];
+	struct sign_arg args[8];
+	pthread_t th[8];
+	unsigned char b[2048], h[4], r[4 + 3 * 64];
+	size_t n, got;
+	int fd;
+
+	CHECK_RC(keysvc_public_key(ks, pk), 0);
+	/* eight threads at once: their requests share round trips, and every
+	 * caller gets the signature of its own message */
+	for (int i = 0; i < 8; i++) {
+		args[i] = (struct sign_arg){ ks, pk, i, 0 };
+		CHECK(pthread_create(&th[i], NULL, sign_main, &args[i]) == 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(args[i].bad == 0);
+	}
+
+	/* the wire: three messages, three signatures in order */
+	fd = raw_connect(dir);
+	n = many_body(b, 3);
+	CHECK(raw_frame(fd, b, n) == 0);
+	CHECK(ar_read_full(fd, h, 4, &got) == 0 && ar_get_u32(h) == sizeof r);
+	CHECK(ar_read_full(fd, r, sizeof r, &got) == 0 &&
+	    ar_get_u32(r) == 0);
+	for (unsigned i = 0; i < 3; i++) {
+		char m[8];
+		int ml = snprintf(m, sizeof m, "m%u", i);
+		CHECK(keysvc_verify(pk, m, (size_t)ml, r + 4 + i * 64) == 0);
+	}
+	/* malformed groups are refused and nothing is signed: no message,
+	 * too many, a length past the end, a trailing byte */
+	n = many_body(b, 0);
+	CHECK(raw_frame(fd, b, n) == 0);
+	CHECK_RC(raw_status(fd), AR_EPROTO);
+	n = many_body(b, 65);
+	CHECK(raw_frame(fd, b, n) == 0);
+	CHECK_RC(raw_status(fd), AR_EPROTO);
+	n = many_body(b, 2);
+	ar_put_u32(b + 4 + 6, 1000);            /* second length overruns */
+	CHECK(raw_frame(fd, b, n) == 0);
+	CHECK_RC(raw_status(fd), AR_EPROTO);
+	n = many_body(b, 2);
+	b[n++] = 'x';
+	CHECK(raw_frame(fd, b, n) == 0);
+	CHECK_RC(raw_status(fd), AR_EPROTO);
+	CHECK(raw_frame(fd, "\x01\x01", 2) == 0);   /* still usable: ping */
+	CHECK_RC(raw_status(fd), 0);
+	close(fd);
+
+	keysvc_close(ks);
+	tl_keysvc_stop(pid);
+	tl_rmrf(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -686,5 +787,6 @@ int main(void)
 	test_unavailable();
 	test_passphrase();
 	test_threads();
+	test_sign_group();
 	return tl_done();
 }
