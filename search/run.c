@@ -154,10 +154,38 @@ static void bind_common(sqlite3_stmt *st, const qc_out_t *qc, int *i)
 	}
 }
 
+/* Rows of the shard, about (the highest rowid: cheap, and an upper bound). */
+static int64_t shard_rows(sconn_t *c)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t n = 0;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT max(rowid) FROM msg", -1, &st,
+	    NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/*
+ * One shard: the exact count, then the first page.
+ *
+ * A query that is all full text counts on the index alone: joining each
+ * match to its msg row (one B-tree lookup per match, over wide rows) would
+ * change nothing, since every fts row has its msg row.
+ *
+ * The page by date has two plans.  Few matches: take them from the index
+ * and sort them (a lookup per match).  Many (at least 1 in PROBE_SHARE of
+ * the shard): walk msg_date from the newest and ask the index about each
+ * row until the page is full, so a common word costs a page's worth of
+ * probes instead of a lookup per match.
+ */
+#define PROBE_SHARE 50
+
 static int job_sql(job_t *j, sconn_t *c)
 {
 	const qc_out_t *qc = j->qc;
-	int by_rank = j->order == SEARCH_BY_RANK && qc->match;
+	int by_rank = j->order == SEARCH_BY_RANK && qc->match, probe;
 	sbuf_t base = { 0 }, q = { 0 };
 	sqlite3_stmt *st = NULL;
 	int rc = 0, i = 1;
@@ -169,8 +197,12 @@ static int job_sql(job_t *j, sconn_t *c)
 		sb_puts(&base, " FROM msg m WHERE (");
 	sb_puts(&base, qc->where);
 	sb_puts(&base, ")");
-	sb_puts(&q, "SELECT count(*)");
-	sb_puts(&q, base.p ? base.p : "");
+	if (qc->match && !strcmp(qc->where, "1")) {
+		sb_puts(&q, "SELECT count(*) FROM fts WHERE fts MATCH ?");
+	} else {
+		sb_puts(&q, "SELECT count(*)");
+		sb_puts(&q, base.p ? base.p : "");
+	}
 	if (base.oom || q.oom) {
 		rc = AR_ENOMEM;
 		goto out;
@@ -183,12 +215,22 @@ static int job_sql(job_t *j, sconn_t *c)
 	j->count = (uint64_t)sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	st = NULL;
+	probe = qc->match && !by_rank && j->count > 0 &&
+	    (int64_t)j->count * PROBE_SHARE >= shard_rows(c);
 
 	q.len = 0;
 	sb_puts(&q, "SELECT m.oid, m.date, m.size, m.flags, m.has_att, "
 	    "m.display, ");
-	sb_puts(&q, qc->match ? "bm25(fts)" : "0.0");
-	sb_puts(&q, base.p);
+	if (probe) {
+		/* by date: no rank is shown (nor used by the cursor) */
+		sb_puts(&q, "0.0 FROM msg m INDEXED BY msg_date WHERE m.rowid "
+		    "IN (SELECT rowid FROM fts WHERE fts MATCH ?) AND (");
+		sb_puts(&q, qc->where);
+		sb_puts(&q, ")");
+	} else {
+		sb_puts(&q, qc->match ? "bm25(fts)" : "0.0");
+		sb_puts(&q, base.p);
+	}
 	if (j->cur->set)
 		sb_puts(&q, by_rank ? " AND (bm25(fts) > ? OR (bm25(fts) = ? AND "
 		    "m.oid > ?))" : " AND (m.date < ? OR (m.date = ? AND "

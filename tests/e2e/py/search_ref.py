@@ -2,7 +2,8 @@
 """An independent reference for archivectl search: the same corpus read
 with Python's email module, the documented semantics applied to it, and
 the counts compared with `archivectl search --json` for word, rare word,
-phrase, prefix, field, date-range and boolean queries.
+phrase, prefix, field, date-range and boolean queries, and the first page
+(the newest matches, by date).
 
 Reference semantics (docs/query-language.md, tenant without stemming):
   - a word is a run of letters and digits, compared lower-cased; words
@@ -180,6 +181,9 @@ def NOT(p):
     return lambda d: not p(d)
 
 
+PAGE = 20
+
+
 def main():
     ctl, data, tenant, corpus = sys.argv[1:5]
     docs = load(corpus)
@@ -215,15 +219,36 @@ def main():
     ] + [(w, word(w)) for w in rare]
     bad = 0
     for q, pred in queries:
-        want = sum(1 for d in docs if pred(d))
+        match = [d for d in docs if pred(d)]
+        want = len(match)
         r = subprocess.run([ctl, "-d", data, "--json", "search", "--tenant",
-                            tenant, "--limit", "1", q], capture_output=True,
-                           text=True)
-        got = json.loads(r.stdout)["total"] if r.returncode == 0 else None
+                            tenant, "--limit", str(PAGE), q],
+                           capture_output=True, text=True)
+        j = json.loads(r.stdout) if r.returncode == 0 else {}
+        got = j.get("total")
         ok = got == want
+        # the first page is the newest PAGE matches: compared by date
+        # (the same dates, newest first) where every match has a Date.
+        # A Date at or before 1970 is replaced by the arrival time (the
+        # newest of all here): those k rows come first, whatever their order
+        page = "-"
+        if all(d["date"] is not None for d in match):
+            k = min(PAGE, sum(1 for d in match if d["date"] <= 0))
+            top = sorted((int(d["date"]) for d in match if d["date"] > 0),
+                         reverse=True)
+            want_p = [datetime.fromtimestamp(t, timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%SZ") for t in top[:PAGE - k]]
+            got_p = [x["date"] for x in j.get("results", [])][k:]
+            page = "same"
+            if got_p != want_p:
+                k = next((i for i, (a, b) in enumerate(zip(got_p, want_p))
+                          if a != b), min(len(got_p), len(want_p)))
+                page = (f"DIFFERS at row {k + 1}: archivectl "
+                        f"{got_p[k:k + 2]}, reference {want_p[k:k + 2]}")
+            ok = ok and got_p == want_p
         bad += not ok
         print(f"{'ok ' if ok else 'BAD'} {q!r}: archivectl {got}, "
-              f"reference {want}")
+              f"reference {want}, first page {page}")
     nonzero = sum(1 for q, p in queries if any(p(d) for d in docs))
     print(f"{len(queries)} queries, {nonzero} with matches, {bad} differ")
     sys.exit(1 if bad or nonzero < len(queries) - 2 else 0)
