@@ -175,17 +175,17 @@ static int64_t shard_rows(sconn_t *c)
  * change nothing, since every fts row has its msg row.
  *
  * The page by date has two plans.  Few matches: take them from the index
- * and sort them (a lookup per match).  Many (at least 1 in PROBE_SHARE of
- * the shard): walk msg_date from the newest and ask the index about each
- * row until the page is full, so a common word costs a page's worth of
- * probes instead of a lookup per match.
+ * and sort them (a lookup per match).  Many (at least 1 in WALK_SHARE of
+ * the shard): SQLite materialises the match set once, then walks msg_date
+ * from the newest and stops when the page is full, so a common word costs
+ * a page's worth of steps instead of a lookup and a sort per match.
  */
-#define PROBE_SHARE 50
+#define WALK_SHARE 50
 
 static int job_sql(job_t *j, sconn_t *c)
 {
 	const qc_out_t *qc = j->qc;
-	int by_rank = j->order == SEARCH_BY_RANK && qc->match, probe;
+	int by_rank = j->order == SEARCH_BY_RANK && qc->match, walk;
 	sbuf_t base = { 0 }, q = { 0 };
 	sqlite3_stmt *st = NULL;
 	int rc = 0, i = 1;
@@ -215,13 +215,13 @@ static int job_sql(job_t *j, sconn_t *c)
 	j->count = (uint64_t)sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	st = NULL;
-	probe = qc->match && !by_rank && j->count > 0 &&
-	    (int64_t)j->count * PROBE_SHARE >= shard_rows(c);
+	walk = qc->match && !by_rank && j->count > 0 &&
+	    (int64_t)j->count * WALK_SHARE >= shard_rows(c);
 
 	q.len = 0;
 	sb_puts(&q, "SELECT m.oid, m.date, m.size, m.flags, m.has_att, "
 	    "m.display, ");
-	if (probe) {
+	if (walk) {
 		/* by date: no rank is shown (nor used by the cursor) */
 		sb_puts(&q, "0.0 FROM msg m INDEXED BY msg_date WHERE m.rowid "
 		    "IN (SELECT rowid FROM fts WHERE fts MATCH ?) AND (");
