@@ -30,12 +30,7 @@ if [ -n "${PERF:-}" ]; then    # PERF=file.data: profile the drain
 elif [ -n "${STRACE:-}" ]; then  # STRACE=file: syscall summary of the drain
   strace -c -f -w -o "$STRACE" -p $APID 2>/dev/null & PERFPID=$!
 fi
-# counted from the pipeline's log lines: polling archivectl stats would
-# add a process and a walk of the catalog every 50 ms to what is measured
-while :; do
-  n=$(grep -c "status=\(stored\|duplicate\|replayed\)" "$W/archived.log" || true)
-  [ "$n" -ge "$spooled" ] && break; sleep 0.02
-done
+bench_wait_committed "$spooled"; n=$COMMITTED
 t1=$(date +%s.%N)
 rss=$(awk '/VmHWM/ {print $2, $3}' /proc/$APID/status)
 cpuof() { awk -v hz="$(getconf CLK_TCK)" '{printf "user %.2f s, system %.2f s", $14/hz, $15/hz}' /proc/$1/stat; }

@@ -19,23 +19,19 @@ SINKPORT=$((20000 + RANDOM % 20000))
 smtp-sink -u nobody 127.0.0.1:$SINKPORT 256 >/dev/null 2>&1 & pids+=($!)
 sleep 0.3
 
-objects() { $CTL --json stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["tenants"][0]["objects"])'; }
 now() { date +%s.%N; }
 total=0
 for s in 8 32; do
   t0=$(now); smtp-source -c -s $s -l 10240 -m "$N" -t journal@bench.example \
       -f bench@example.org 127.0.0.1:$SINKPORT >/dev/null; t1=$(now)
   sink=$(python3 -c "print($N / ($t1 - $t0))")
-  : >"$W/mark"; lines0=$(wc -l <"$W/archived.log")
+  lines0=$(wc -l <"$W/archived.log")
   t0=$(now); smtp-source -c -s $s -l 10240 -m "$N" -t journal@bench.example \
       -f bench@example.org 127.0.0.1:$PORT >/dev/null; t1=$(now)
   total=$((total + N))
   # smtp-source sends the same bytes each time: dedup keeps one object per
   # run, so "committed" is counted from the pipeline's log lines
-  for _ in $(seq 600); do
-    done_n=$(tail -n +"$lines0" "$W/archived.log" | grep -c "status=\(stored\|duplicate\|replayed\)" || true)
-    [ "$done_n" -ge "$N" ] && break; sleep 0.1
-  done
+  bench_wait_committed "$N" "$lines0" 60
   t2=$(now)
   tail -n +"$lines0" "$W/archived.log" | python3 -c "
 import re,sys
@@ -51,10 +47,8 @@ echo "archived peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$APID/status)"
 # the sample corpus end to end, 8 client threads
 tar --zstd -xf "$ROOT/../shared/corpus/sample.tar.zst" -C "$W"
 $CTL tenant add corpus --journal-address journal@corpus.example >/dev/null
+lines0=$(($(wc -l <"$W/archived.log") + 1))
 python3 "$ROOT/bench/send_corpus.py" "$PORT" "$W/sample" "$W/t0"
 t0=$(cat "$W/t0")
-for _ in $(seq 600); do
-  n=$($CTL --json stats | python3 -c 'import json,sys; print([t for t in json.load(sys.stdin)["tenants"] if t["tenant"]=="corpus"][0]["objects"])')
-  [ "$n" -ge 2865 ] && break; sleep 0.1
-done
+bench_wait_committed 2865 "$lines0" 60; n=$COMMITTED
 python3 -c "import time; t=time.time()-$t0; print(f'corpus: {$n} messages in the catalog {t:.2f} s after the first was sent ({$n/t:.0f} msg/s end to end)')"

@@ -5,6 +5,13 @@
 #                         the archive initialised (CTL), SMTP on a free port;
 #                         lines in $BENCH_CONF (if set) appended to
 #                         archived.conf, e.g. BENCH_CONF='pipeline_workers = 0'
+#   bench_wait_committed N [FROM_LINE [SECONDS]]
+#                         wait until archived's log, from line FROM_LINE
+#                         (default 1), shows N messages committed by the
+#                         pipeline (stored, duplicate or replayed), at most
+#                         SECONDS (default: no limit); COMMITTED is the count.
+#                         Log lines, not archivectl stats: polling would add
+#                         a process and a walk of the catalog to what is timed
 #   bench_archived_start [smtp|web]
 #                         archived in the background, its log appended to
 #                         $W/archived.log; APID, and PORT of the listener
@@ -20,6 +27,16 @@ bench_init() {
   $CTL init --keysvc-socket "$W/keys/keysvc.sock" >/dev/null
   sed -i 's/^smtp_listen = .*/smtp_listen = 127.0.0.1:0/' "$W/data/archived.conf"
   if [ -n "${BENCH_CONF:-}" ]; then printf '%s\n' "$BENCH_CONF" >>"$W/data/archived.conf"; fi
+}
+
+bench_wait_committed() {
+  local n=$1 from=${2:-1} limit=${3:-0} t0=$SECONDS
+  while :; do
+    COMMITTED=$(tail -n +"$from" "$W/archived.log" | grep -c "status=\(stored\|duplicate\|replayed\)" || true)
+    [ "$COMMITTED" -ge "$n" ] && return 0
+    [ "$limit" -gt 0 ] && [ $((SECONDS - t0)) -ge "$limit" ] && return 0
+    sleep 0.02
+  done
 }
 
 bench_archived_start() {
