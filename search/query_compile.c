@@ -435,6 +435,23 @@ static void sql_expr(cc_t *c, sbuf_t *b, const qnode_t *n)
 	}
 }
 
+static int date_filter(const qnode_t *n)
+{
+	return n->type == QN_FILTER && (n->filter == QX_AFTER ||
+	    n->filter == QX_BEFORE || n->filter == QX_ON);
+}
+
+/* Is every part of the AND that is not full text a date bound? */
+static int and_dates_only(const qnode_t *n)
+{
+	for (size_t i = 0; i < n->nkids; i++) {
+		const qnode_t *k = n->kids[i];
+		if (!empty(k) && !fts_pos(k) && !fts_neg(k) && !date_filter(k))
+			return 0;
+	}
+	return 1;
+}
+
 static void date_range(qc_out_t *o, const qnode_t *n)
 {
 	if (n->type == QN_AND) {
@@ -484,6 +501,7 @@ int qc_compile(const search_query_t *q, int prefix_min, qc_out_t *out,
 		sql_and_rest(&c, &w, n, 1, &count);
 		if (!count)
 			sb_puts(&w, "1");
+		out->where_dates = count && and_dates_only(n);
 	} else {
 		sql_expr(&c, &w, n);
 	}

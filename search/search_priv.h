@@ -122,6 +122,8 @@ typedef struct qc_out {
 	qc_param_t *params;        /* bound in order after the MATCH */
 	size_t nparams;
 	int64_t date_min, date_max;   /* messages can only be in [min, max) */
+	int where_dates;           /* match set, and where only bounds the date
+	                              to [date_min, date_max) */
 } qc_out_t;
 
 /* Compile the AST.  AR_ESYNTAX (errbuf) for a prefix shorter than
@@ -217,6 +219,8 @@ void shard_forget_all(search_t *idx);
 void shard_refresh(search_t *idx, const uint8_t *tenant);
 /* Year (UTC) of a date, clamped to 1..9999. */
 int shard_year_of(int64_t date);
+/* Seconds since the epoch of YEAR-01-01T00:00:00Z. */
+int64_t shard_year_start(int year);
 /* Key to seal/open blobs of a tenant at a key version. */
 int shard_display_key(search_t *idx, const uint8_t *tenant, uint32_t kver,
     uint8_t key[32]);

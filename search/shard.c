@@ -42,6 +42,14 @@ int shard_year_of(int64_t date)
 	return y < 1 ? 1 : y > 9999 ? 9999 : y;
 }
 
+int64_t shard_year_start(int year)
+{
+	/* days from 1970-01-01 to YEAR-01-01, proleptic Gregorian */
+	int64_t y = (int64_t)year - 1;
+	int64_t days = 365 * y + y / 4 - y / 100 + y / 400 - 719162;
+	return days * 86400;
+}
+
 int shard_tenant_dir(const search_t *idx, const uint8_t *tenant, char *buf,
     size_t len)
 {

@@ -21,6 +21,7 @@
 
 #include "ar.h"
 #include "search/search.h"
+#include "search/search_priv.h"
 
 static const uint8_t TA[KEYSVC_TENANT_LEN] = { 0xa1, 0xa2, 0xa3, 1 };
 static const uint8_t TB[KEYSVC_TENANT_LEN] = { 0xb1, 0xb2, 0xb3, 2 };
@@ -190,6 +191,14 @@ static void test_operators(void)
 	expect(TA, "larger:10K", "2,6");
 	expect(TA, "larger:10M", "6");
 	expect(TA, "smaller:1500 after:2023-05-01", "7,8,9");
+	/* dates only beside the words: whole years of shards, and parts */
+	expect(TA, "pagination after:2003-01-01", "15,16,17,18,19,20,21,22,23,24");
+	expect(TA, "pagination after:2004-01-01", "16,18,20,22,24");
+	expect(TA, "pagination after:2003-02-01 before:2004-01-01", "17,19,23");
+	expect(TA, "contract after:2001-01-01 before:2002-01-01", "1,2");
+	expect(TA, "contract after:2001-03-02 before:2002-01-01", "2");
+	expect(TA, "pagination -page after:2003-01-01", "");
+	expect(TA, "pagination before:2004-01-01", "15,17,19,21,23");
 	expect(TA, "spam -ham", "14");
 	expect(TA, "spam OR ham", "12,13,14");
 	expect(TA, "spam AND NOT ham", "14");
@@ -371,6 +380,15 @@ static void test_threads(void)
 static void test_helpers(void)
 {
 	char *s = NULL;
+	static const int years[] = { 1, 4, 100, 1600, 1899, 1900, 1969, 1970,
+		1971, 2000, 2023, 2024, 2100, 2400, 9999 };
+	for (size_t i = 0; i < AR_ARRAY_LEN(years); i++) {
+		struct tm tm = { .tm_year = years[i] - 1900, .tm_mday = 1 };
+		CHECK(shard_year_start(years[i]) == (int64_t)timegm(&tm));
+		CHECK(shard_year_of(shard_year_start(years[i])) == years[i]);
+		CHECK(years[i] == 1 ||
+		    shard_year_of(shard_year_start(years[i]) - 1) == years[i] - 1);
+	}
 	static const char html[] = "<html><head><style>p{}</style></head>"
 	    "<p>Hello&nbsp;<b>W&eacute;rld</b> &#x41;&#66;</p><script>x=1"
 	    "</script><!-- hid -->end";

@@ -209,6 +209,8 @@ def main():
          date_range("2001-01-01", "2001-07-01")),
         ("after:2023-01-01 before:2024-01-01",
          date_range("2023-01-01", "2024-01-01")),
+        ("meeting after:2001-01-01",
+         AND(word("meeting"), date_range("2001-01-01", "9999-01-01"))),
         ("energy -gas", AND(word("energy"), NOT(word("gas")))),
         ("kernel OR pipeline", OR(word("kernel"), word("pipeline"))),
         ("(meeting OR call) enron",
