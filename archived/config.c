@@ -46,6 +46,9 @@ static const struct ar_conf_def config_defs[] = {
 	  "nothing is drained until a restart with workers)" },
 	{ "pipeline_batch", AR_CONF_INT, OFF(pipeline_batch), "64", 1, 10000,
 	  "spooled messages per catalog transaction" },
+	{ "pipeline_nice", AR_CONF_INT, OFF(pipeline_nice), "0", 0, 19,
+	  "nice value of the pipeline threads: above 0, receiving (SMTP and "
+	  "its fsyncs) comes before draining the spool into the store" },
 	{ "smtp_finishers", AR_CONF_INT, OFF(smtp_finishers), "16", 1, 256,
 	  "threads making received messages durable (fsync) before 250" },
 	{ "web_listen", AR_CONF_STR, OFF(web_listen), "127.0.0.1:8443", 0, 0,

@@ -35,6 +35,7 @@ struct ar_config {
 	char    tls_key[AR_CONF_STR_MAX];
 	int64_t pipeline_workers;
 	int64_t pipeline_batch;
+	int64_t pipeline_nice;                  /* pipeline threads */
 	int64_t smtp_finishers;
 	/* web console */
 	char    web_listen[AR_CONF_STR_MAX];

@@ -57,6 +57,7 @@ int ingest_start(struct daemon *d)
 	memset(&po, 0, sizeof po);
 	po.workers = (int)d->cfg.pipeline_workers;
 	po.batch = (int)d->cfg.pipeline_batch;
+	po.nice = (int)d->cfg.pipeline_nice;
 	po.committed = committed;
 	po.committed_arg = d;
 	if (po.workers == 0)

@@ -124,6 +124,7 @@ typedef struct ingest_pipeline ingest_pipeline_t;
 typedef struct ingest_pipeline_opts {
 	int workers;          /* threads */
 	int batch;            /* spool entries per catalog transaction */
+	int nice;             /* nice value of the threads (0..19) */
 	/* Called after each batch committed to the catalog (may be NULL):
 	 * archived wakes its indexer. */
 	void (*committed)(void *arg);

@@ -7,7 +7,21 @@
 . "$(dirname "$0")/lib.sh"
 archive_init
 ctl tenant add acme --journal-address journal@acme.example >/dev/null
+set_conf pipeline_nice 5
 archived_start
+
+# nice_of NAME: the nice values of archived's threads named NAME
+nice_of() {
+	local f
+	for f in /proc/$ARCHIVED_PID/task/*/comm; do
+		[ "$(cat "$f")" = "$1" ] && awk '{print $19}' "${f%comm}stat"
+	done | sort -u | tr '\n' ' '
+}
+check "pipeline_nice 5: the pipeline threads run at nice 5 ($(nice_of ar-pipeline))" \
+    [ "$(nice_of ar-pipeline)" = "5 " ]
+check "index_nice 10 (default): the indexer runs at nice 10 ($(nice_of ar-indexer))" \
+    [ "$(nice_of ar-indexer)" = "10 " ]
+check "SMTP loops stay at nice 0 ($(nice_of ar-smtp))" [ "$(nice_of ar-smtp)" = "0 " ]
 
 total() { ctl --json search --tenant acme --limit 1 "$1" 2>/dev/null |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])'; }
