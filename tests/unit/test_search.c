@@ -158,6 +158,13 @@ static void index_all(void)
 		m.date = day(2001, 3, 1);
 		add(TB, &m);
 	}
+	/* either side of a year's first second: shards 2004 and 2005 */
+	tmsg_t late = { 103, 0, 0, 0, 0, 0, "late", "midnightword", 0, 0, 0 },
+	    early = { 104, 0, 0, 0, 0, 0, "early", "midnightword", 0, 0, 0 };
+	late.date = day(2005, 1, 1) - 12 * 3600 - 1;
+	early.date = day(2005, 1, 1) - 12 * 3600;
+	add(TB, &late);
+	add(TB, &early);
 }
 
 static void test_operators(void)
@@ -228,6 +235,11 @@ static void test_operators(void)
 	expect(TB, "from:alice@example.com", "101");
 	expect(TB, "run", "");
 	expect(TB, "running", "102");
+	expect(TB, "midnightword after:2005-01-01", "104");
+	expect(TB, "midnightword before:2005-01-01", "103");
+	expect(TB, "midnightword after:2004-01-01 before:2006-01-01", "103,104");
+	expect(TB, "midnightword on:2005-01-01", "104");
+	expect(TB, "midnightword on:2004-12-31", "103");
 }
 
 static void test_errors(void)
