@@ -77,6 +77,8 @@ tid = json.loads(subprocess.run(ctl + ["--json", "tenant", "show", tenant],
                                 check=True).stdout)["id"]
 with open(work + "/queries.txt", "w") as f:
     f.write("".join(aq + "\n" for _, aq, _ in QUERIES))
+with open(work + "/nm_queries.txt", "w") as f:     # bench/notmuch_warm.py
+    f.write("".join(nq + "\n" for _, _, nq in QUERIES))
 out = subprocess.run([lat, work + "/keys/keysvc.sock", work + "/data", tid,
                       work + "/queries.txt", str(RUNS + 1)],
                      capture_output=True, text=True, check=True).stdout
