@@ -9,7 +9,8 @@
 # 5 times: archived in process (search_run: exact count + first page of
 # 50 by date, display rows decrypted) and as a whole command
 # (archivectl search), notmuch as commands (notmuch count + notmuch
-# search --output=messages --limit=50).
+# search --output=messages --limit=50) and warm in one process
+# (bench/notmuch_warm.py, the same count and first 50 through libnotmuch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
@@ -64,3 +65,6 @@ nm_n=$(notmuch count '*')
 
 python3 bench/search_queries.py "$CTL" bench "$W" "$N" "$t0" "$t1" "$t2" \
     "$t3" "$ar_idx" "$nm_idx" "$nm_n"
+echo
+echo "notmuch warm, in one process (bench/notmuch_warm.py): median ms per query"
+python3 bench/notmuch_warm.py "$W"
