@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """bench/notmuch_warm.py DIR: notmuch warm, in one process, for a fair
-beside bench/search_latency: libnotmuch (through ctypes: Debian has no
-Python bindings for 0.37 in this image) opens DIR's notmuch database once,
+beside bench/search_latency: libnotmuch (through ctypes: the notmuch
+package brings libnotmuch5, its Python bindings are a package the project
+does not install) opens DIR's notmuch database once,
 then each of DIR/nm_queries.txt (written by bench/search_queries.py) runs
 6 times, the first as a warm-up: exact count + the first 50 message ids,
 newest first (what `notmuch count` + `notmuch search --output=messages
