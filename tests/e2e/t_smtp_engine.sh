@@ -226,18 +226,23 @@ def stall_cmd(limit_s):
     expect(f, 421, "4.4.2"); eof(f)
     assert time.time() - t0 < float(limit_s)
 
+def slot_freed(connect):
+    # after a held connection closed: a new one is greeted once the server
+    # has seen the close
+    for _ in range(100):
+        s, f = connect(); c, t = reply(f)
+        if c == 220:
+            s.sendall(b"QUIT\r\n"); expect(f, 221); return
+        time.sleep(0.05)
+    raise AssertionError("slot not freed")
+
 def connlimit(n):
     n = int(n); held = []
     for _ in range(n):
         s, f = conn(); expect(f, 220); held.append((s, f))
     s, f = conn(); expect(f, 421, "4.7.0"); eof(f)
     held.pop()[0].close()
-    for _ in range(100):                 # until the server saw the close
-        s, f = conn(); c, t = reply(f)
-        if c == 220:
-            s.sendall(b"QUIT\r\n"); expect(f, 221); return
-        time.sleep(0.05)
-    raise AssertionError("slot not freed")
+    slot_freed(conn)
 
 def conntotal(per_ip, total):
     # the limits hold across the event loops: per_ip from 127.0.0.1, the
@@ -254,12 +259,7 @@ def conntotal(per_ip, total):
         s, f = c("127.0.0.2"); expect(f, 220); held.append((s, f))
     s, f = c("127.0.0.3"); expect(f, 421, "4.7.0"); eof(f)
     held.pop(0)[0].close()
-    for _ in range(100):                 # until the server saw the close
-        s, f = c("127.0.0.3"); code, t = reply(f)
-        if code == 220:
-            s.sendall(b"QUIT\r\n"); expect(f, 221); return
-        time.sleep(0.05)
-    raise AssertionError("slot not freed")
+    slot_freed(lambda: c("127.0.0.3"))
 
 def starttls(user, pw, cafile):
     import base64
