@@ -12,6 +12,12 @@
 #                         SECONDS (default: no limit); COMMITTED is the count.
 #                         Log lines, not archivectl stats: polling would add
 #                         a process and a walk of the catalog to what is timed
+#   bench_keysvc_start    archive-keysvc on $W/keys (in pids), once its
+#                         socket is there (bench_init runs it)
+#   bench_tls_cert        a self-signed certificate in $W/data/tls unless
+#                         one is there
+#   bench_signin URL TENANT USER PASSWORD
+#                         prints the session cookie (archived_session=...)
 #   bench_archived_start [smtp|web]
 #                         archived in the background, its log appended to
 #                         $W/archived.log; APID, and PORT of the listener
@@ -21,12 +27,29 @@ bench_init() {
   W=$(mktemp -d "${TMPDIR:-/var/tmp}/ar-bench-$1-XXXXXX")
   pids=()
   trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null || true; done; wait 2>/dev/null; chmod -R u+w "$W"; rm -rf "$W"' EXIT
-  "$B/keysvc/archive-keysvc" -d "$W/keys" 2>"$W/keysvc.log" & pids+=($!)
-  for _ in $(seq 100); do [ -S "$W/keys/keysvc.sock" ] && break; sleep 0.05; done
+  bench_keysvc_start
   CTL="$B/tools/archivectl -d $W/data"
   $CTL init --keysvc-socket "$W/keys/keysvc.sock" >/dev/null
   sed -i 's/^smtp_listen = .*/smtp_listen = 127.0.0.1:0/' "$W/data/archived.conf"
   if [ -n "${BENCH_CONF:-}" ]; then printf '%s\n' "$BENCH_CONF" >>"$W/data/archived.conf"; fi
+}
+
+bench_keysvc_start() {
+  "$B/keysvc/archive-keysvc" -d "$W/keys" 2>>"$W/keysvc.log" & pids+=($!)
+  for _ in $(seq 100); do [ -S "$W/keys/keysvc.sock" ] && break; sleep 0.05; done
+}
+
+bench_tls_cert() {
+  mkdir -p "$W/data/tls"
+  [ -f "$W/data/tls/cert.pem" ] || openssl req -x509 -newkey ec \
+    -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=localhost" \
+    -keyout "$W/data/tls/key.pem" -out "$W/data/tls/cert.pem" 2>/dev/null
+}
+
+bench_signin() {
+  curl -s -k -D - -o /dev/null -H 'Content-Type: application/json' \
+    -d "{\"tenant\":\"$2\",\"user\":\"$3\",\"password\":\"$4\"}" \
+    "$1/api/v1/session" | sed -n 's/^[Ss]et-[Cc]ookie: \(archived_session=[0-9a-f]*\).*/\1/p'
 }
 
 bench_wait_committed() {

@@ -12,31 +12,23 @@ B=$PWD/${1:?usage: bench/search_web.sh BUILD DIR}
 W=${2:?usage: bench/search_web.sh BUILD DIR}
 PW=Bench-passw0rd-1
 [ -f "$W/queries.txt" ] || { echo "$W has no queries.txt: run bench/search.sh with KEEP=1 BENCH_DIR=$W" >&2; exit 1; }
+. bench/lib.sh
+pids=()
+trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null || true; done; wait 2>/dev/null' EXIT
 CTL="$B/tools/archivectl -d $W/data"
-$B/keysvc/archive-keysvc -d "$W/keys" >/dev/null 2>&1 & K=$!
-trap 'kill $K ${A:-} 2>/dev/null || true' EXIT
-for _ in $(seq 50); do [ -S "$W/keys/keysvc.sock" ] && break; sleep 0.1; done
+bench_keysvc_start
 echo "$PW" | $CTL user add --tenant bench --role officer reader >/dev/null 2>&1 || true
-mkdir -p "$W/data/tls"
-[ -f "$W/data/tls/cert.pem" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj "/CN=localhost" -keyout "$W/data/tls/key.pem" -out "$W/data/tls/cert.pem" 2>/dev/null
+bench_tls_cert
 sed -i 's/^smtp_listen = .*/smtp_listen = 127.0.0.1:0/; s/^web_listen = .*/web_listen = 127.0.0.1:0/; s/^web_tls = .*/web_tls = yes/' "$W/data/archived.conf"
 : >"$W/archived.log"
-$B/archived/archived -d "$W/data" >>"$W/archived.log" 2>&1 & A=$!
-PORT=
-for _ in $(seq 600); do
-  PORT=$(sed -n "s/.*web listen=.* port=\([0-9]*\) .*status=ready.*/\1/p" "$W/archived.log" | tail -1)
-  [ -n "$PORT" ] && break; sleep 0.1
-done
+bench_archived_start web
 URL=https://127.0.0.1:$PORT
 # wait until archived is idle (indexer reconcile, jobs)
 for _ in $(seq 120); do
-  a=$(awk '{print $14+$15}' /proc/$A/stat); sleep 1; b=$(awk '{print $14+$15}' /proc/$A/stat)
+  a=$(awk '{print $14+$15}' /proc/$APID/stat); sleep 1; b=$(awk '{print $14+$15}' /proc/$APID/stat)
   [ $((b - a)) -le 2 ] && break
 done
-cookie=$(curl -s -k -D - -o /dev/null -H 'Content-Type: application/json' \
-  -d "{\"tenant\":\"bench\",\"user\":\"reader\",\"password\":\"$PW\"}" \
-  "$URL/api/v1/session" | sed -n 's/^[Ss]et-[Cc]ookie: \(archived_session=[0-9a-f]*\).*/\1/p')
+cookie=$(bench_signin "$URL" bench reader "$PW")
 python3 - "$URL" "$cookie" "$W/queries.txt" <<'PY'
 import http.client, ssl, sys, time, urllib.parse, statistics, json
 url, cookie, qf = sys.argv[1:4]

@@ -21,16 +21,14 @@ tar --zstd -xf "$ROOT/../shared/corpus/sample.tar.zst" -C "$W/corpus"
 $CTL import --tenant bench "$W/corpus" 2>/dev/null | tail -1
 n=$("$B/tests/tools/index_tenant" "$W/data" bench)
 echo "indexed $n messages"
-mkdir -p "$W/data/tls"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj "/CN=localhost" -keyout "$W/data/tls/key.pem" -out "$W/data/tls/cert.pem" 2>/dev/null
+bench_tls_cert
 sed -i 's/^smtp_listen = .*/smtp_listen = 127.0.0.1:0/; s/^web_listen = .*/web_listen = 127.0.0.1:0/' \
   "$W/data/archived.conf"
 threads=$(sed -n 's/^web_threads = //p' "$W/data/archived.conf")
 qenc=$(python3 -c "import urllib.parse,sys; print(urllib.parse.quote(sys.argv[1]))" "$Q")
 
 run() {   # run tls|plain
-  local scheme=https k=-k
+  local scheme=https
   if [ "$1" = plain ]; then
     sed -i 's/^web_tls = .*/web_tls = no/' "$W/data/archived.conf"; scheme=http
   else
@@ -42,9 +40,7 @@ run() {   # run tls|plain
   : >"$W/cookies.lua"
   echo "cookies = {" >>"$W/cookies.lua"
   for i in $(seq 50); do
-    c=$(curl -s $k -D - -o /dev/null -H 'Content-Type: application/json' \
-      -d "{\"tenant\":\"bench\",\"user\":\"reader\",\"password\":\"$PW\"}" \
-      "$URL/api/v1/session" | sed -n 's/^[Ss]et-[Cc]ookie: \(archived_session=[0-9a-f]*\).*/\1/p')
+    c=$(bench_signin "$URL" bench reader "$PW")
     echo "  \"$c\"," >>"$W/cookies.lua"
   done
   cat >>"$W/cookies.lua" <<LUA
