@@ -11,9 +11,7 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "ar.h"
 #include "daemon.h"
@@ -62,13 +60,8 @@ static void *indexer_main(void *arg)
 {
 	struct daemon *d = arg;
 
-	pthread_setname_np(pthread_self(), "ar-indexer");
-
-	/* on Linux the nice value is per thread, and the extraction threads
-	 * search_sync starts inherit it */
-	if (setpriority(PRIO_PROCESS, (id_t)gettid(), (int)d->cfg.index_nice))
-		ar_log(AR_LOG_WARN, "indexer nice=%lld error=\"%s\"",
-		    (long long)d->cfg.index_nice, strerror(errno));
+	/* the extraction threads search_sync starts inherit the nice value */
+	ar_thread_setup("ar-indexer", (int)d->cfg.index_nice);
 
 	pthread_mutex_lock(&d->index_lock);
 	while (!d->index_stopping) {

@@ -6,10 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -118,6 +120,14 @@ void ar_panic(const char *fmt, ...)
 	ar_vlog(AR_LOG_ERR, fmt, ap);
 	va_end(ap);
 	abort();
+}
+
+void ar_thread_setup(const char *name, int nice)
+{
+	pthread_setname_np(pthread_self(), name);
+	if (nice > 0 && setpriority(PRIO_PROCESS, (id_t)gettid(), nice) != 0)
+		ar_log(AR_LOG_WARN, "thread=%s nice=%d error=\"%s\"", name,
+		    nice, strerror(errno));
 }
 
 void ar_process_init(const char *prog)

@@ -60,6 +60,12 @@ void ar_log(enum ar_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void ar_vlog(enum ar_log_level lvl, const char *fmt, va_list ap);
 
+/* Name the calling thread (at most 15 characters shown by ps/top) and,
+ * when nice > 0, lower its priority to that nice value (on Linux a nice
+ * value is per thread; threads it starts inherit it).  A failure to lower
+ * it is logged, not fatal. */
+void ar_thread_setup(const char *name, int nice);
+
 /* Internal inconsistency: log and abort. */
 void ar_panic(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));

@@ -10,15 +10,12 @@
  * exactly once.  An entry that fails is marked (spool_mark_failed) and
  * retried with a growing delay; it stays visible in archivectl queue.
  */
-#include <errno.h>
 #include <gmime/gmime.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "ar.h"
 #include "gstream.h"
@@ -473,12 +470,7 @@ static void *worker_main(void *arg)
 	struct claim *c = calloc(max, sizeof *c);
 	struct entry *es = calloc(max, sizeof *es);
 
-	pthread_setname_np(pthread_self(), "ar-pipeline");
-	/* on Linux the nice value is per thread */
-	if (p->o.nice > 0 &&
-	    setpriority(PRIO_PROCESS, (id_t)gettid(), p->o.nice) != 0)
-		ar_log(AR_LOG_WARN, "pipeline nice=%d error=\"%s\"", p->o.nice,
-		    strerror(errno));
+	ar_thread_setup("ar-pipeline", p->o.nice);
 
 	if (!c || !es) {
 		free(c);
