@@ -55,7 +55,10 @@ struct sign_req {                /* one keysvc_sign() call, queued */
 };
 
 struct keysvc {
-	pthread_mutex_t mu;
+	pthread_mutex_t mu;          /* the connection: one request at a time */
+	pthread_mutex_t cache_mu;    /* cache, tick, pk: never held over a
+	                              * request, so a cached key does not wait
+	                              * for another thread's round trip */
 	pthread_mutex_t sign_mu;     /* the signing queue */
 	pthread_cond_t sign_cv;
 	struct sign_req *sign_head, *sign_tail;
@@ -351,6 +354,7 @@ int keysvc_open(keysvc_t **out, const char *socket_path, int timeout_ms)
 		free(ks);
 		return AR_ENOMEM;
 	}
+	pthread_mutex_init(&ks->cache_mu, NULL);
 	pthread_mutex_init(&ks->sign_mu, NULL);
 	pthread_cond_init(&ks->sign_cv, NULL);
 	ks->timeout_ms = timeout_ms ? timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -367,6 +371,7 @@ void keysvc_close(keysvc_t *ks)
 	sodium_free(ks->cache);     /* wipes */
 	sodium_memzero(ks->pk, sizeof ks->pk);
 	pthread_mutex_destroy(&ks->mu);
+	pthread_mutex_destroy(&ks->cache_mu);
 	pthread_mutex_destroy(&ks->sign_mu);
 	pthread_cond_destroy(&ks->sign_cv);
 	free(ks);
@@ -421,17 +426,17 @@ int keysvc_tenant_rotate(keysvc_t *ks, const uint8_t tenant[KEYSVC_TENANT_LEN],
 
 void keysvc_cache_purge(keysvc_t *ks, const uint8_t tenant[KEYSVC_TENANT_LEN])
 {
-	pthread_mutex_lock(&ks->mu);
+	pthread_mutex_lock(&ks->cache_mu);
 	cache_drop_tenant(ks, tenant);
-	pthread_mutex_unlock(&ks->mu);
+	pthread_mutex_unlock(&ks->cache_mu);
 }
 
 int keysvc_tenant_destroy(keysvc_t *ks,
     const uint8_t tenant[KEYSVC_TENANT_LEN])
 {
 	int rc;
+	keysvc_cache_purge(ks, tenant);
 	pthread_mutex_lock(&ks->mu);
-	cache_drop_tenant(ks, tenant);
 	rc = rpc(ks, KSP_DESTROY, tenant, KEYSVC_TENANT_LEN, NULL, 0, 1, NULL,
 	    0);
 	pthread_mutex_unlock(&ks->mu);
@@ -516,23 +521,26 @@ int keysvc_derive(keysvc_t *ks, const uint8_t tenant[KEYSVC_TENANT_LEN],
 		    "characters", KEYSVC_CONTEXT_MAX);
 		return AR_EINVAL;
 	}
-	pthread_mutex_lock(&ks->mu);
+	pthread_mutex_lock(&ks->cache_mu);
 	e = cache_find(ks, tenant, version, context, n);
-	if (e) {
+	if (e)
 		memcpy(key, e->key, KEYSVC_KEY_LEN);
-		pthread_mutex_unlock(&ks->mu);
+	pthread_mutex_unlock(&ks->cache_mu);
+	if (e)
 		return 0;
-	}
 	memcpy(f, tenant, KEYSVC_TENANT_LEN);
 	ar_put_u32(f + KEYSVC_TENANT_LEN, version);
 	f[KEYSVC_TENANT_LEN + 4] = (unsigned char)n;
 	memcpy(f + KEYSVC_TENANT_LEN + 5, context, n);
+	pthread_mutex_lock(&ks->mu);
 	rc = rpc(ks, KSP_DERIVE, f, KEYSVC_TENANT_LEN + 5 + n, NULL, 0, 1, key,
 	    KEYSVC_KEY_LEN);
+	pthread_mutex_lock(&ks->cache_mu);
 	if (rc == 0)
 		cache_put(ks, tenant, version, context, n, key);
 	else if (rc == AR_ESHREDDED)
 		cache_drop_tenant(ks, tenant);
+	pthread_mutex_unlock(&ks->cache_mu);
 	pthread_mutex_unlock(&ks->mu);
 	return rc;
 }
@@ -583,25 +591,23 @@ static void sign_group(keysvc_t *ks, struct sign_req *r, size_t n)
 	}
 }
 
-int keysvc_sign(keysvc_t *ks, const void *msg, size_t len,
-    uint8_t sig[KEYSVC_SIG_LEN])
+/* Queue the n requests r[0..n-1] and serve the queue until the last of
+ * them is done.  Groups leave the queue in order, so by then every one of
+ * them is done. */
+static void sign_queue(keysvc_t *ks, struct sign_req *r, size_t n)
 {
-	struct sign_req me = { msg, len, sig, 0, 0, NULL };
-
-	if (len > KEYSVC_SIGN_MAX || (len && !msg)) {
-		set_errmsg(ks, "keysvc: message to sign is larger than %u "
-		    "bytes", KEYSVC_SIGN_MAX);
-		return len > KEYSVC_SIGN_MAX ? AR_ETOOBIG : AR_EINVAL;
-	}
+	for (size_t i = 0; i + 1 < n; i++)
+		r[i].next = &r[i + 1];
+	r[n - 1].next = NULL;
 	pthread_mutex_lock(&ks->sign_mu);
 	if (ks->sign_tail)
-		ks->sign_tail->next = &me;
+		ks->sign_tail->next = r;
 	else
-		ks->sign_head = &me;
-	ks->sign_tail = &me;
-	while (!me.done) {
+		ks->sign_head = r;
+	ks->sign_tail = &r[n - 1];
+	while (!r[n - 1].done) {
 		struct sign_req *first, *last, *q;
-		size_t n = 0, bytes = 0;
+		size_t k = 0, bytes = 0;
 
 		if (ks->signing) {
 			pthread_cond_wait(&ks->sign_cv, &ks->sign_mu);
@@ -609,42 +615,96 @@ int keysvc_sign(keysvc_t *ks, const void *msg, size_t len,
 		}
 		/* take the queue's head: as many as one request holds */
 		first = last = ks->sign_head;
-		for (q = first; q && n < KSP_SIGN_BATCH_MAX &&
-		    (n == 0 || bytes + 4 + q->len <= KSP_REQ_MAX -
+		for (q = first; q && k < KSP_SIGN_BATCH_MAX &&
+		    (k == 0 || bytes + 4 + q->len <= KSP_REQ_MAX -
 		    KSP_REQ_FIXED - 2); q = q->next) {
 			bytes += 4 + q->len;
 			last = q;
-			n++;
+			k++;
 		}
 		ks->sign_head = last->next;
 		if (!ks->sign_head)
 			ks->sign_tail = NULL;
 		ks->signing = 1;
 		pthread_mutex_unlock(&ks->sign_mu);
-		sign_group(ks, first, n);
+		sign_group(ks, first, k);
 		pthread_mutex_lock(&ks->sign_mu);
-		for (q = first; n--; q = q->next)
+		for (q = first; k--; q = q->next)
 			q->done = 1;
 		ks->signing = 0;
 		pthread_cond_broadcast(&ks->sign_cv);
 	}
 	pthread_mutex_unlock(&ks->sign_mu);
+}
+
+static int sign_len_ok(keysvc_t *ks, const void *msg, size_t len)
+{
+	if (len <= KEYSVC_SIGN_MAX && (msg || !len))
+		return 0;
+	set_errmsg(ks, "keysvc: message to sign is larger than %u bytes",
+	    KEYSVC_SIGN_MAX);
+	return len > KEYSVC_SIGN_MAX ? AR_ETOOBIG : AR_EINVAL;
+}
+
+int keysvc_sign(keysvc_t *ks, const void *msg, size_t len,
+    uint8_t sig[KEYSVC_SIG_LEN])
+{
+	struct sign_req me = { msg, len, sig, 0, 0, NULL };
+	int rc;
+
+	if ((rc = sign_len_ok(ks, msg, len)))
+		return rc;
+	sign_queue(ks, &me, 1);
 	return me.rc;
+}
+
+int keysvc_sign_many(keysvc_t *ks, size_t n, const void *const *msg,
+    const size_t *len, uint8_t *sigs)
+{
+	struct sign_req *r;
+	int rc = 0;
+
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((rc = sign_len_ok(ks, msg[i], len[i])))
+			return rc;
+	if (!(r = calloc(n, sizeof *r)))
+		return AR_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		r[i].msg = msg[i];
+		r[i].len = len[i];
+		r[i].sig = sigs + i * KEYSVC_SIG_LEN;
+	}
+	sign_queue(ks, r, n);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = r[i].rc;
+	free(r);
+	return rc;
 }
 
 int keysvc_public_key(keysvc_t *ks, uint8_t pk[KEYSVC_PK_LEN])
 {
-	int rc = 0;
-	pthread_mutex_lock(&ks->mu);
-	if (!ks->have_pk) {
-		rc = rpc(ks, KSP_PUBKEY, NULL, 0, NULL, 0, 1, ks->pk,
-		    KEYSVC_PK_LEN);
-		ks->have_pk = rc == 0;
-	}
-	if (rc == 0)
+	uint8_t got[KEYSVC_PK_LEN];
+	int rc, have;
+
+	pthread_mutex_lock(&ks->cache_mu);
+	if ((have = ks->have_pk))
 		memcpy(pk, ks->pk, KEYSVC_PK_LEN);
+	pthread_mutex_unlock(&ks->cache_mu);
+	if (have)
+		return 0;
+	pthread_mutex_lock(&ks->mu);
+	rc = rpc(ks, KSP_PUBKEY, NULL, 0, NULL, 0, 1, got, KEYSVC_PK_LEN);
 	pthread_mutex_unlock(&ks->mu);
-	return rc;
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&ks->cache_mu);
+	memcpy(ks->pk, got, KEYSVC_PK_LEN);
+	ks->have_pk = 1;
+	pthread_mutex_unlock(&ks->cache_mu);
+	memcpy(pk, got, KEYSVC_PK_LEN);
+	return 0;
 }
 
 int keysvc_verify(const uint8_t pk[KEYSVC_PK_LEN], const void *msg,

@@ -77,6 +77,10 @@ int keysvc_derive(keysvc_t *ks, const uint8_t tenant[KEYSVC_TENANT_LEN],
  * service's signing key. */
 int keysvc_sign(keysvc_t *ks, const void *msg, size_t len,
     uint8_t sig[KEYSVC_SIG_LEN]);
+/* Signatures of n messages, into sigs (n x KEYSVC_SIG_LEN), in as few
+ * requests as the protocol allows (KSP_SIGN_MANY); the first failure. */
+int keysvc_sign_many(keysvc_t *ks, size_t n, const void *const *msg,
+    const size_t *len, uint8_t *sigs);
 /* The signing key's public half (cached after the first call). */
 int keysvc_public_key(keysvc_t *ks, uint8_t pk[KEYSVC_PK_LEN]);
 

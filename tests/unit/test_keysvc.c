@@ -739,6 +739,38 @@ static void test_sign_group(void)
 		CHECK(args[i].bad == 0);
 	}
 
+	/* keysvc_sign_many: 150 messages take three requests (at most 64
+	 * each); every signature is its own message's, in order */
+	{
+		enum { K = 150 };
+		static unsigned char msgs[K][40], sigs[K * KEYSVC_SIG_LEN];
+		static unsigned char big[KEYSVC_SIGN_MAX + 1];
+		const void *mp[K];
+		size_t ml[K];
+		for (size_t i = 0; i < K; i++) {
+			ml[i] = (size_t)snprintf((char *)msgs[i],
+			    sizeof msgs[i], "message %zu", i);
+			mp[i] = msgs[i];
+		}
+		CHECK_RC(keysvc_sign_many(ks, K, mp, ml, sigs), 0);
+		for (size_t i = 0; i < K; i++)
+			CHECK(keysvc_verify(pk, msgs[i], ml[i],
+			    sigs + i * KEYSVC_SIG_LEN) == 0);
+		CHECK(keysvc_verify(pk, msgs[1], ml[1], sigs) != 0);
+		/* one message too long: refused before anything is sent */
+		memset(sigs, 0, sizeof sigs);
+		mp[7] = big;
+		ml[7] = sizeof big;
+		CHECK_RC(keysvc_sign_many(ks, K, mp, ml, sigs), AR_ETOOBIG);
+		{
+			unsigned char any = 0;
+			for (size_t i = 0; i < sizeof sigs; i++)
+				any |= sigs[i];
+			CHECK(any == 0);
+		}
+		CHECK_RC(keysvc_sign_many(ks, 0, mp, ml, sigs), 0);
+	}
+
 	/* the wire: three messages, three signatures in order */
 	fd = raw_connect(dir);
 	n = many_body(b, 3);
