@@ -25,8 +25,8 @@ sed -i "s/^pipeline_workers = 0/pipeline_workers = $WORKERS\npipeline_batch = $B
 t0=$(date +%s.%N)
 : >"$W/archived.log"
 bench_archived_start
-if [ -n "${PERF:-}" ]; then    # PERF=file.data: profile the drain
-  perf record -g -o "$PERF" -p $APID >/dev/null 2>&1 & PERFPID=$!
+if [ -n "${PERF:-}" ]; then    # PERF=file.data: profile the drain (PERFARGS: perf record options, default -g)
+  perf record ${PERFARGS:--g} -o "$PERF" -p $APID >/dev/null 2>&1 & PERFPID=$!
 elif [ -n "${STRACE:-}" ]; then  # STRACE=file: syscall summary of the drain
   strace -c -f -w -o "$STRACE" -p $APID 2>/dev/null & PERFPID=$!
 fi

@@ -76,6 +76,23 @@ int store_put_commit(store_put_t *put, int64_t retain_until)
 	return put->be->ops->put_commit(put, retain_until);
 }
 
+int store_put_commit_many(store_put_t **puts, size_t n,
+    const int64_t *retain_until, int *rcs)
+{
+	int first = 0;
+
+	if (n == 0)
+		return 0;
+	if (puts[0]->be->ops->put_commit_many)
+		return puts[0]->be->ops->put_commit_many(puts, n, retain_until,
+		    rcs);
+	for (size_t i = 0; i < n; i++)
+		if ((rcs[i] = store_put_commit(puts[i], retain_until[i])) &&
+		    !first)
+			first = rcs[i];
+	return first;
+}
+
 void store_put_abort(store_put_t *put)
 {
 	if (put)

@@ -21,6 +21,10 @@ struct store_backend_ops {
 	/* frees put whatever the result */
 	int (*put_commit)(store_put_t *put, int64_t retain_until);
 	void (*put_abort)(store_put_t *put);
+	/* optional: n puts committed together (else put_commit each); rcs[i]
+	 * is put i's result, the first failure is returned */
+	int (*put_commit_many)(store_put_t **puts, size_t n,
+	    const int64_t *retain_until, int *rcs);
 	int (*sync)(store_backend_t *be);
 	int (*get_open)(store_backend_t *be, const uint8_t *tenant,
 	    const uint8_t *id, store_get_t **out);

@@ -224,6 +224,7 @@ struct batch_item {
 	unsigned char *detail;        /* sealed arrival detail (DUPLICATE) */
 	size_t detaillen;
 	char *meta;                   /* plain meta of an arrival, to merge */
+	store_sealer_t *sealer;       /* closed, finished at commit (SEALED) */
 	int ready;                    /* sealing finished */
 	uint8_t receipt[STORE_RECEIPT_MAX];
 	size_t receipt_len;
@@ -261,6 +262,7 @@ void store_batch_free(store_batch_t *b)
 		free(b->items[i].blob);
 		free(b->items[i].detail);
 		free(b->items[i].meta);
+		store_seal_abort(b->items[i].sealer);
 	}
 	free(b->items);
 	pthread_mutex_destroy(&b->lock);
@@ -333,9 +335,12 @@ static int seal_object(store_t *st, const store_ingest_t *m,
 			    store_backend_errmsg(st->be));
 		}
 	}
-	if ((rc = store_seal_finish(s, &it->res.info)))
-		return cat_err(st, rc, "seal: %s", rc == AR_EKEYSVC ?
-		    keysvc_errmsg(st->ks) : store_backend_errmsg(st->be));
+	/* signed and committed with the rest of the batch */
+	if ((rc = store_seal_close(s, &it->res.info))) {
+		store_seal_abort(s);
+		return cat_err(st, rc, "seal: %s", store_backend_errmsg(st->be));
+	}
+	it->sealer = s;
 	if (memcmp(it->res.info.plain_sha256, m->plain_sha256, STORE_HASH_LEN))
 		return cat_err(st, AR_EINVAL, "message changed while it was "
 		    "read (SHA-256 differs)");
@@ -430,6 +435,7 @@ fail:
 		/* Keep the slot but mark it failed: commit skips it. */
 		it->ready = -1;
 		it->res.status = rc;
+		store_seal_abort(proto.sealer);
 		free(proto.blob);
 		free(proto.detail);
 		free(proto.meta);
@@ -769,6 +775,55 @@ static int commit_txn(store_t *st, MDB_txn *txn, void *arg)
 	return 0;
 }
 
+/* Sign and commit the batch's new objects together; an object that fails
+ * fails its item alone. */
+static int finish_objects(store_batch_t *b)
+{
+	store_t *st = b->st;
+	store_sealer_t **s;
+	store_object_info_t *info;
+	size_t *which, n = 0;
+	int *rcs, rc = 0;
+
+	s = calloc(b->n, sizeof *s);
+	info = calloc(b->n, sizeof *info);
+	which = calloc(b->n, sizeof *which);
+	rcs = calloc(b->n, sizeof *rcs);
+	if (!s || !info || !which || !rcs) {
+		rc = cat_err(st, AR_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		struct batch_item *it = &b->items[i];
+		if (it->ready == 1 && it->sealer) {
+			s[n] = it->sealer;
+			it->sealer = NULL;
+			which[n++] = i;
+		}
+	}
+	if (n)
+		store_seal_finish_many(s, n, info, rcs);
+	for (size_t j = 0, told = 0; j < n; j++) {
+		struct batch_item *it = &b->items[which[j]];
+		if (rcs[j] == 0) {
+			it->res.info = info[j];
+			continue;
+		}
+		it->ready = -1;
+		it->res.status = rcs[j];
+		if (!told++)
+			cat_err(st, rcs[j], "seal: %s", rcs[j] == AR_EKEYSVC ?
+			    keysvc_errmsg(st->ks) :
+			    store_backend_errmsg(st->be));
+	}
+out:
+	free(s);
+	free(info);
+	free(which);
+	free(rcs);
+	return rc;
+}
+
 int store_batch_commit(store_batch_t *b)
 {
 	store_t *st = b->st;
@@ -776,6 +831,8 @@ int store_batch_commit(store_batch_t *b)
 
 	if (b->n == 0)
 		return 0;
+	if ((rc = finish_objects(b)))
+		return rc;
 	if ((rc = store_backend_sync(st->be)))
 		return cat_err(st, rc, "store sync: %s",
 		    store_backend_errmsg(st->be));

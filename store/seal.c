@@ -41,12 +41,14 @@ struct store_sealer {
 	size_t fill;
 	uint64_t nchunks, plain_size;
 	int status;                   /* sticky error */
+	int closed;                   /* last chunk written, trailer built */
+	uint8_t trailer[SEAL_TRAILER_LEN];  /* manifest, then its signature */
+	store_object_info_t info;     /* filled by seal_close */
 };
 
-static void sealer_free(store_sealer_t *s)
+/* The cipher state and buffers: not needed once the sealer is closed. */
+static void sealer_release(store_sealer_t *s)
 {
-	if (s->put)
-		store_put_abort(s->put);
 	if (s->buf) {
 		sodium_memzero(s->buf, s->h.chunk_size);
 		free(s->buf);
@@ -55,7 +57,18 @@ static void sealer_free(store_sealer_t *s)
 	EVP_CIPHER_CTX_free(s->gcm);
 	EVP_MD_CTX_free(s->plain_sha);
 	EVP_MD_CTX_free(s->sealed_sha);
+	s->buf = s->out = NULL;
+	s->gcm = NULL;
+	s->plain_sha = s->sealed_sha = NULL;
 	sodium_memzero(s->key, sizeof s->key);
+}
+
+static void sealer_free(store_sealer_t *s)
+{
+	if (s->put)
+		store_put_abort(s->put);
+	sealer_release(s);
+	sodium_memzero(&s->info, sizeof s->info);
 	free(s);
 }
 
@@ -159,18 +172,18 @@ int store_seal_write(store_sealer_t *s, const void *buf, size_t len)
 	return 0;
 }
 
-int store_seal_finish(store_sealer_t *s, store_object_info_t *info)
+/* Seal the last chunk and build the unsigned manifest; release the
+ * cipher state.  s->info is filled but for the manifest digest. */
+static int seal_close(store_sealer_t *s)
 {
-	unsigned char trailer[SEAL_TRAILER_LEN];
-	unsigned char msg[sizeof SEAL_CTX_MANIFEST + SEAL_MANIFEST_LEN];
-	uint8_t plain_sha[32];
+	store_object_info_t *info = &s->info;
 	seal_manifest_t m;
 	int rc;
 
-	if (!s)
-		return AR_EINVAL;
+	if (s->closed)
+		return 0;
 	if ((rc = s->status) || (rc = seal_flush(s, 1)))
-		goto out;
+		return s->status = rc;
 	memset(&m, 0, sizeof m);
 	memcpy(m.tenant, s->h.tenant, STORE_TENANT_LEN);
 	memcpy(m.id, s->h.id, STORE_ID_LEN);
@@ -182,38 +195,144 @@ int store_seal_finish(store_sealer_t *s, store_object_info_t *info)
 	m.received = s->h.received;
 	m.retain_until = s->h.retain_until;
 	memcpy(m.header_sha, s->aad, 32);
+	memset(info, 0, sizeof *info);
 	if ((rc = seal_sha_final(s->sealed_sha, m.sealed_sha)) ||
-	    (rc = seal_sha_final(s->plain_sha, plain_sha)) ||
-	    (rc = seal_plain_digest(s->key, plain_sha, m.plain_digest)))
-		goto out;
-	seal_manifest_encode(&m, trailer);
-	if ((rc = keysvc_sign(s->ks, msg, seal_manifest_msg(trailer, msg),
-	    trailer + SEAL_MANIFEST_LEN)) ||
-	    (rc = store_put_write(s->put, trailer, sizeof trailer)))
-		goto out;
-	if (info) {
-		memset(info, 0, sizeof *info);
-		memcpy(info->tenant, m.tenant, STORE_TENANT_LEN);
-		memcpy(info->id, m.id, STORE_ID_LEN);
-		info->key_version = m.key_version;
-		info->chunk_size = m.chunk_size;
-		info->received = m.received;
-		info->retain_until = m.retain_until;
-		info->plain_size = m.plain_size;
-		info->sealed_size = m.sealed_size;
-		memcpy(info->plain_sha256, plain_sha, 32);
-		memcpy(info->sealed_sha256, m.sealed_sha, 32);
-		if ((rc = seal_sha256(trailer, sizeof trailer,
-		    info->manifest_digest)))
-			goto out;
+	    (rc = seal_sha_final(s->plain_sha, info->plain_sha256)) ||
+	    (rc = seal_plain_digest(s->key, info->plain_sha256,
+	    m.plain_digest)))
+		return s->status = rc;
+	seal_manifest_encode(&m, s->trailer);
+	memcpy(info->tenant, m.tenant, STORE_TENANT_LEN);
+	memcpy(info->id, m.id, STORE_ID_LEN);
+	info->key_version = m.key_version;
+	info->chunk_size = m.chunk_size;
+	info->received = m.received;
+	info->retain_until = m.retain_until;
+	info->plain_size = m.plain_size;
+	info->sealed_size = m.sealed_size;
+	memcpy(info->sealed_sha256, m.sealed_sha, 32);
+	sealer_release(s);
+	s->closed = 1;
+	return 0;
+}
+
+int store_seal_close(store_sealer_t *s, store_object_info_t *info)
+{
+	int rc;
+
+	if (!s)
+		return AR_EINVAL;
+	if ((rc = seal_close(s))) {
+		if (info)
+			memset(info, 0, sizeof *info);
+		return rc;
 	}
-	rc = store_put_commit(s->put, s->h.retain_until);
-	s->put = NULL;   /* commit frees it whatever the result */
+	if (info)
+		*info = s->info;
+	return 0;
+}
+
+int store_seal_finish_many(store_sealer_t **s, size_t n,
+    store_object_info_t *info, int *rcs)
+{
+	enum { MSG_LEN = sizeof SEAL_CTX_MANIFEST + SEAL_MANIFEST_LEN };
+	unsigned char (*msg)[MSG_LEN] = NULL;
+	const void **mp = NULL;
+	size_t *ml = NULL, k = 0;
+	uint8_t *sigs = NULL;
+	store_put_t **puts = NULL;
+	int64_t *retain = NULL;
+	size_t *which = NULL;
+	int *prc = NULL, rc = 0, first = 0;
+
+	if (n == 0)
+		return 0;
+	if (!(msg = calloc(n, sizeof *msg)) || !(mp = calloc(n, sizeof *mp)) ||
+	    !(ml = calloc(n, sizeof *ml)) ||
+	    !(sigs = calloc(n, KEYSVC_SIG_LEN)) ||
+	    !(puts = calloc(n, sizeof *puts)) ||
+	    !(retain = calloc(n, sizeof *retain)) ||
+	    !(which = calloc(n, sizeof *which)) ||
+	    !(prc = calloc(n, sizeof *prc))) {
+		for (size_t i = 0; i < n; i++)
+			rcs[i] = AR_ENOMEM;
+		first = AR_ENOMEM;
+		goto out;
+	}
+	/* 1. close every sealer; the manifests of those that closed */
+	for (size_t i = 0; i < n; i++) {
+		if (!s[i]) {
+			rcs[i] = AR_EINVAL;
+			continue;
+		}
+		if ((rcs[i] = seal_close(s[i])))
+			continue;
+		ml[k] = seal_manifest_msg(s[i]->trailer, msg[k]);
+		mp[k] = msg[k];
+		which[k++] = i;
+	}
+	/* 2. one signing request (or as few as the protocol allows) */
+	if (k && (rc = keysvc_sign_many(s[which[0]]->ks, k, mp, ml, sigs)))
+		for (size_t j = 0; j < k; j++)
+			rcs[which[j]] = rc;
+	/* 3. the trailers, then every put committed together */
+	for (size_t j = 0; !rc && j < k; j++) {
+		store_sealer_t *x = s[which[j]];
+		memcpy(x->trailer + SEAL_MANIFEST_LEN, sigs + j * KEYSVC_SIG_LEN,
+		    KEYSVC_SIG_LEN);
+		if ((rcs[which[j]] = store_put_write(x->put, x->trailer,
+		    sizeof x->trailer)) == 0)
+			rcs[which[j]] = seal_sha256(x->trailer,
+			    sizeof x->trailer, x->info.manifest_digest);
+	}
+	if (!rc) {
+		size_t np = 0;
+		for (size_t j = 0; j < k; j++) {
+			store_sealer_t *x = s[which[j]];
+			if (rcs[which[j]])
+				continue;
+			puts[np] = x->put;
+			retain[np] = x->h.retain_until;
+			which[np++] = which[j];
+			x->put = NULL;    /* the commit frees it */
+		}
+		if (np)
+			store_put_commit_many(puts, np, retain, prc);
+		for (size_t j = 0; j < np; j++)
+			rcs[which[j]] = prc[j];
+	}
 out:
-	if (rc && info)
-		memset(info, 0, sizeof *info);
-	sodium_memzero(plain_sha, sizeof plain_sha);
-	sealer_free(s);
+	for (size_t i = 0; i < n; i++) {
+		if (rcs[i] && !first)
+			first = rcs[i];
+		if (info) {
+			if (rcs[i] == 0)
+				info[i] = s[i]->info;
+			else
+				memset(&info[i], 0, sizeof info[i]);
+		}
+		if (s[i])
+			sealer_free(s[i]);
+		s[i] = NULL;
+	}
+	free(msg);
+	free(mp);
+	free(ml);
+	free(sigs);
+	free(puts);
+	free(retain);
+	free(which);
+	free(prc);
+	return first;
+}
+
+int store_seal_finish(store_sealer_t *s, store_object_info_t *info)
+{
+	int rc;
+
+	if (!s)
+		return AR_EINVAL;
+	store_seal_finish_many(&s, 1, info, &rc);
 	return rc;
 }
 

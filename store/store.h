@@ -60,6 +60,11 @@ int store_put_write(store_put_t *put, const void *buf, size_t len);
 int store_put_commit(store_put_t *put, int64_t retain_until);
 /* Remove the temp file and free put. */
 void store_put_abort(store_put_t *put);
+/* store_put_commit of n puts of one backend, made durable together where
+ * the backend can (the fs backend: one syncfs instead of n fsyncs).
+ * rcs[i] is put i's result; every put is freed.  The first failure. */
+int store_put_commit_many(store_put_t **puts, size_t n,
+    const int64_t *retain_until, int *rcs);
 
 /* Make every committed put's directory entry durable (one fsync per
  * directory touched since the last sync).  Call before the catalog commit
@@ -150,6 +155,22 @@ int store_seal_write(store_sealer_t *s, const void *buf, size_t len);
  * result; on failure nothing is left in the backend.
  */
 int store_seal_finish(store_sealer_t *s, store_object_info_t *info);
+/*
+ * Seal the last chunk and build the manifest, without signing it; frees the
+ * cipher state, so a closed sealer holds little more than its open put.
+ * Fills *info but for manifest_digest.  The sealer still needs finishing
+ * (or aborting), whatever the result.
+ */
+int store_seal_close(store_sealer_t *s, store_object_info_t *info);
+/*
+ * store_seal_finish for n sealers at once: their manifests are signed in
+ * one keysvc request and their puts committed together (one filesystem
+ * sync in the fs backend).  rcs[i] and info[i] (info may be NULL) are each
+ * sealer's result.  Frees every sealer and sets s[i] to NULL.  Returns the
+ * first failure, 0 if none.
+ */
+int store_seal_finish_many(store_sealer_t **s, size_t n,
+    store_object_info_t *info, int *rcs);
 void store_seal_abort(store_sealer_t *s);
 
 /*

@@ -4,6 +4,7 @@
  * of damage (flipped bits, truncation, reordered chunks, another tenant's
  * file, wrong key) reported by its own error.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -467,6 +468,118 @@ static void test_keys(const char *root)
 	tl_keysvc_stop(pid2);
 }
 
+/* Start sealing n random bytes into a fresh id; the data is kept. */
+static store_sealer_t *begin(keysvc_t *k, const uint8_t *tenant,
+    uint8_t *id, unsigned char *data, size_t n)
+{
+	store_seal_params_t p;
+	store_sealer_t *s = NULL;
+
+	memset(&p, 0, sizeof p);
+	memcpy(p.tenant, tenant, 16);
+	randombytes_buf(id, 16);
+	memcpy(p.id, id, 16);
+	p.key_version = 1;
+	p.chunk_size = CS;
+	p.received = 1700000000;
+	fill_random(data, n);
+	CHECK_RC(store_seal_begin(be, k, &p, &s), 0);
+	CHECK_RC(store_seal_write(s, data, n), 0);
+	return s;
+}
+
+static size_t tmp_files(void)
+{
+	char dir[4096];
+	size_t n = 0;
+	DIR *d;
+	struct dirent *e;
+
+	(void)ar_path(dir, sizeof dir, "%s/tmp", store_dir);
+	if (!(d = opendir(dir)))
+		return 0;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Many objects finished together: one signing request per 64, one sync;
+ * each object exactly as store_seal_finish makes it.  A missing sealer
+ * fails alone; with keysvc gone every one fails and nothing is left. */
+static void test_finish_many(const char *root)
+{
+	enum { K = 70 };
+	static unsigned char data[K][3 * CS + 1];
+	store_sealer_t *s[K];
+	store_object_info_t info[K], closed;
+	uint8_t ids[K][16];
+	int rcs[K];
+
+	for (size_t i = 0; i < K; i++) {
+		size_t n = (i * 97) % sizeof data[i];
+		s[i] = i == 5 ? NULL : begin(ks, tenant_a, ids[i], data[i], n);
+	}
+	/* a closed sealer is finished like an open one */
+	CHECK_RC(store_seal_close(s[3], &closed), 0);
+	CHECK(closed.plain_size == (3 * 97) % sizeof data[3]);
+	CHECK_RC(store_seal_finish_many(s, K, info, rcs), AR_EINVAL);
+	CHECK_RC(store_backend_sync(be), 0);
+	for (size_t i = 0; i < K; i++) {
+		size_t n = (i * 97) % sizeof data[i], got;
+		unsigned char *back, *raw, md[32];
+		size_t rawlen;
+		char path[4096];
+		struct stat st;
+
+		CHECK(s[i] == NULL);
+		if (i == 5) {
+			CHECK_RC(rcs[i], AR_EINVAL);
+			continue;
+		}
+		CHECK_RC(rcs[i], 0);
+		CHECK_RC(read_back(ks, tenant_a, ids[i], &back, &got, NULL, 0),
+		    0);
+		CHECK(got == n && (n == 0 || memcmp(back, data[i], n) == 0));
+		free(back);
+		obj_path(tenant_a, ids[i], path, sizeof path);
+		CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0400 &&
+		    (uint64_t)st.st_size == info[i].sealed_size);
+		CHECK_RC(ar_file_read(path, 1u << 20, &raw, &rawlen), 0);
+		crypto_hash_sha256(md, raw + rawlen - TRAILER, TRAILER);
+		CHECK(memcmp(md, info[i].manifest_digest, 32) == 0);
+		free(raw);
+	}
+	CHECK(memcmp(closed.plain_sha256, info[3].plain_sha256, 32) == 0);
+	CHECK(tmp_files() == 0);
+
+	/* keysvc gone before the signatures: all fail, nothing published */
+	{
+		char dir[4096], sock[4096], path[4096];
+		keysvc_t *k2;
+		pid_t pid;
+		struct stat st;
+
+		(void)ar_path(dir, sizeof dir, "%s/ks-many", root);
+		CHECK(mkdir(dir, 0700) == 0);
+		pid = tl_keysvc_start(dir);
+		(void)ar_path(sock, sizeof sock, "%s/keysvc.sock", dir);
+		CHECK_RC(keysvc_open(&k2, sock, 1000), 0);
+		CHECK_RC(keysvc_tenant_create(k2, tenant_b), 0);
+		for (size_t i = 0; i < 4; i++)
+			s[i] = begin(k2, tenant_b, ids[i], data[i], 100 + i);
+		tl_keysvc_stop(pid);
+		CHECK_RC(store_seal_finish_many(s, 4, info, rcs), AR_EKEYSVC);
+		for (size_t i = 0; i < 4; i++) {
+			CHECK_RC(rcs[i], AR_EKEYSVC);
+			obj_path(tenant_b, ids[i], path, sizeof path);
+			CHECK(stat(path, &st) < 0 && errno == ENOENT);
+		}
+		CHECK(tmp_files() == 0);
+		keysvc_close(k2);
+	}
+}
+
 static void test_lifecycle(void)
 {
 	uint8_t id[16];
@@ -647,6 +760,7 @@ int main(void)
 	test_keys(root);
 	test_lifecycle();
 	test_seek();
+	test_finish_many(root);
 
 	store_backend_close(be);
 	keysvc_close(ks);
