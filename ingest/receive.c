@@ -5,7 +5,8 @@
  * tenant's policy (allowed client networks, TLS, AUTH).  DATA is written
  * to one spool entry per tenant among the recipients, sealed under that
  * tenant's key.  At the final dot the entries go to a finisher thread,
- * which makes them durable (fsync) and only then answers 250; a disk full
+ * which makes them durable together with every other message queued
+ * meanwhile (group commit) and only then answers 250; a disk full
  * answers 452 4.3.1, an unreachable key service 451 4.3.0, anything else
  * 451 4.3.0: never 250 for what is not durable, never 5xx for what is
  * temporary.
@@ -25,6 +26,7 @@
 #include "spool.h"
 
 #define MAX_TENANTS_PER_MSG 16
+#define FINISH_GROUP_MAX    64   /* entries made durable together */
 
 struct rtenant {                 /* one tenant among a message's rcpts */
 	store_tenant_t t;
@@ -382,38 +384,10 @@ static void on_disconnect(void *arg, smtp_session_t *s)
 
 /* --- finishers ------------------------------------------------------------- */
 
-static void finish(ingest_receiver_t *rv, struct rsink *k)
+/* Answer one message: 250 once every entry of it is durable. */
+static void reply(ingest_receiver_t *rv, struct rsink *k, int rc,
+    const char *ids)
 {
-	char ids[2 * SPOOL_ID_LEN + 1] = "", hex[33];   /* the first entry id */
-	int rc = k->status, first = 0;
-
-	for (size_t i = 0; i < k->n; i++) {
-		uint8_t id[SPOOL_ID_LEN];
-		int prc;
-		if (rc) {
-			spool_put_abort(k->e[i].put);
-			k->e[i].put = NULL;
-			continue;
-		}
-		prc = spool_put_finish(k->e[i].put, k->e[i].envelope, id);
-		k->e[i].put = NULL;
-		if (prc) {
-			/* copies already durable stay: the retry arrives
-			 * again and dedup merges it (a duplicate, not a loss) */
-			rc = prc;
-			ar_log(AR_LOG_WARN, "session=%s status=deferred "
-			    "reason=\"%s\"", k->session, spool_errmsg());
-			continue;
-		}
-		ar_hex(id, SPOOL_ID_LEN, hex);
-		if (!first++)
-			ar_strlcpy(ids, hex, sizeof ids);
-		ar_log(AR_LOG_INFO, "id=%s tenant=%s status=spooled size=%llu "
-		    "session=%s dur_ms=%lld", hex,
-		    ar_hex(k->e[i].tenant, STORE_TENANT_LEN, hex),
-		    (unsigned long long)k->bytes, k->session,
-		    (long long)(ar_mono_us() - k->started_us) / 1000);
-	}
 	if (rc == 0) {
 		char text[128];
 		snprintf(text, sizeof text, "Ok: queued as %s", ids);
@@ -430,28 +404,95 @@ static void finish(ingest_receiver_t *rv, struct rsink *k)
 		smtp_session_reply(k->tok, 451, "4.3.0", "Local error, try "
 		    "again later");
 	}
-	sink_free(k);
 }
 
+/*
+ * Make the entries of n messages durable together (spool_put_finish_many:
+ * one signing request, one sync), then answer each message.  A message
+ * whose entry fails gets 4xx; copies of it already durable stay: the retry
+ * arrives again and dedup merges it (a duplicate, not a loss).
+ */
+static void finish_group(ingest_receiver_t *rv, struct rsink **ks, size_t nk)
+{
+	spool_put_t *puts[FINISH_GROUP_MAX];
+	const char *env[FINISH_GROUP_MAX];
+	uint8_t ids[FINISH_GROUP_MAX][SPOOL_ID_LEN];
+	int rcs[FINISH_GROUP_MAX];
+	size_t n = 0;
+
+	for (size_t j = 0; j < nk; j++) {
+		struct rsink *k = ks[j];
+		for (size_t i = 0; i < k->n; i++) {
+			if (k->status) {
+				spool_put_abort(k->e[i].put);
+			} else {
+				puts[n] = k->e[i].put;
+				env[n++] = k->e[i].envelope;
+			}
+			k->e[i].put = NULL;
+		}
+	}
+	if (n && spool_put_finish_many(puts, n, env, ids, rcs))
+		ar_log(AR_LOG_WARN, "status=deferred group=%zu reason=\"%s\"",
+		    n, spool_errmsg());
+	n = 0;
+	for (size_t j = 0; j < nk; j++) {
+		struct rsink *k = ks[j];
+		char first[2 * SPOOL_ID_LEN + 1] = "", hex[33], th[33];
+		int rc = k->status;
+
+		for (size_t i = 0; i < k->n && !k->status; i++, n++) {
+			if (rcs[n]) {
+				if (!rc)
+					rc = rcs[n];
+				continue;
+			}
+			ar_hex(ids[n], SPOOL_ID_LEN, hex);
+			if (!first[0])
+				ar_strlcpy(first, hex, sizeof first);
+			ar_log(AR_LOG_INFO, "id=%s tenant=%s status=spooled "
+			    "size=%llu session=%s dur_ms=%lld", hex,
+			    ar_hex(k->e[i].tenant, STORE_TENANT_LEN, th),
+			    (unsigned long long)k->bytes, k->session,
+			    (long long)(ar_mono_us() - k->started_us) / 1000);
+		}
+		if (rc)
+			ar_log(AR_LOG_WARN, "session=%s status=deferred "
+			    "reason=\"%s\"", k->session, ar_strerror(rc));
+		reply(rv, k, rc, first);
+		sink_free(k);
+	}
+}
+
+/* Each finisher takes every message queued, up to FINISH_GROUP_MAX
+ * entries, as one group: while it syncs, the next arrivals queue up for
+ * the next finisher's group. */
 static void *finisher_main(void *arg)
 {
 	ingest_receiver_t *rv = arg;
+	struct rsink *ks[FINISH_GROUP_MAX];
 
 	pthread_setname_np(pthread_self(), "ar-finisher");
 	pthread_mutex_lock(&rv->lock);
 	for (;;) {
-		struct rsink *k = rv->head;
-		if (!k) {
+		size_t nk = 0, entries = 0;
+		while (rv->head && (nk == 0 ||
+		    entries + rv->head->n <= FINISH_GROUP_MAX)) {
+			struct rsink *k = rv->head;
+			rv->head = k->next;
+			if (!rv->head)
+				rv->tail = NULL;
+			entries += k->n;
+			ks[nk++] = k;
+		}
+		if (nk == 0) {
 			if (rv->stopping)
 				break;
 			pthread_cond_wait(&rv->cond, &rv->lock);
 			continue;
 		}
-		rv->head = k->next;
-		if (!rv->head)
-			rv->tail = NULL;
 		pthread_mutex_unlock(&rv->lock);
-		finish(rv, k);
+		finish_group(rv, ks, nk);
 		pthread_mutex_lock(&rv->lock);
 	}
 	pthread_mutex_unlock(&rv->lock);

@@ -11,13 +11,15 @@
  * All of an entry's objects share the fs backend's leaf directory (same
  * id prefix), so one directory fsync covers them.
  *
- * Durability (STYLE.md 7): store_seal_finish() writes the temp file,
- * fsyncs it and renames it; store_backend_sync() fsyncs the directories
- * touched since the last sync, once for every thread waiting on it (group
- * commit).  An entry is one object, complete once its name exists: 1 file
- * fsync + 1 directory fsync (shared) per entry.  Removal after the drain
- * is not fsync'd: an entry a crash brings back is replayed, and the
- * catalog's receipts make the replay change nothing.
+ * Durability (STYLE.md 7): store_seal_finish_many() writes the temp
+ * files, makes them durable (an fsync for one, a syncfs for a group) and
+ * renames them; store_backend_sync() fsyncs the directories touched since
+ * the last sync, once for every thread waiting on it.  An entry is one
+ * object, complete once its name exists.  The receiver's finishers hand
+ * every message that arrived meanwhile to spool_put_finish_many (group
+ * commit): one signing request and one sync per group.  Removal after
+ * the drain is not fsync'd: an entry a crash brings back is replayed, and
+ * the catalog's receipts make the replay change nothing.
  */
 #include "ingest/spool.h"
 
@@ -587,75 +589,131 @@ void spool_put_abort(spool_put_t *p)
 	free(p);
 }
 
+/* Append the envelope and its trailer after the message. */
+static int put_envelope(spool_put_t *p, const char *envelope_json)
+{
+	uint8_t trailer[TRAILER_LEN];
+	size_t elen;
+	int rc;
+
+	if (!envelope_json)
+		return sp_fail(AR_EINVAL, "no envelope");
+	if ((elen = strlen(envelope_json)) > SPOOL_ENVELOPE_MAX)
+		return sp_fail(AR_ETOOBIG, "envelope of %zu bytes", elen);
+	memcpy(trailer, trailer_magic, sizeof trailer_magic);
+	ar_put_u32(trailer + 4, (uint32_t)elen);
+	if ((rc = store_seal_write(p->s, envelope_json, elen)) ||
+	    (rc = store_seal_write(p->s, trailer, sizeof trailer)))
+		return sp_fail(rc, "write: %s", ar_strerror(rc));
+	return 0;
+}
+
+int spool_put_finish_many(spool_put_t **p, size_t n,
+    const char *const *envelope_json, uint8_t (*entry_id)[SPOOL_ID_LEN],
+    int *rcs)
+{
+	spool_t *sp;
+	store_sealer_t **s = NULL;
+	store_object_info_t *info = NULL;
+	size_t *which = NULL, k = 0;
+	int *src = NULL, first = 0, rc;
+	int64_t t0 = ar_mono_us();
+	char pfx[96], why[sizeof errbuf] = "";
+
+	if (n == 0)
+		return 0;
+	sp = p[0]->sp;
+	if (!(s = calloc(n, sizeof *s)) || !(info = calloc(n, sizeof *info)) ||
+	    !(which = calloc(n, sizeof *which)) ||
+	    !(src = calloc(n, sizeof *src))) {
+		sp_fail(AR_ENOMEM, "out of memory");
+		for (size_t i = 0; i < n; i++) {
+			rcs[i] = AR_ENOMEM;
+			spool_put_abort(p[i]);
+			p[i] = NULL;
+		}
+		goto out;
+	}
+	/* 1. the envelopes; a put that fails here fails alone */
+	for (size_t i = 0; i < n; i++) {
+		if ((rcs[i] = put_envelope(p[i], envelope_json[i]))) {
+			if (!why[0])
+				ar_strlcpy(why, errbuf, sizeof why);
+			store_seal_abort(p[i]->s);
+			p[i]->s = NULL;
+			continue;
+		}
+		s[k] = p[i]->s;
+		p[i]->s = NULL;
+		which[k++] = i;
+	}
+	/* 2. last chunks, one signing request, one sync for the files (the
+	 * sealers are freed) */
+	if (k && store_seal_finish_many(s, k, info, src)) {
+		rc = 0;
+		for (size_t j = 0; j < k && !rc; j++)
+			rc = src[j];
+		sp_fail(rc, "entry: %s", rc == AR_EKEYSVC ?
+		    keysvc_errmsg(sp->ks) : store_backend_errmsg(sp->be));
+		if (!why[0])
+			ar_strlcpy(why, errbuf, sizeof why);
+	}
+	/* 3. the directory fsync makes the names durable, shared with the
+	 * other finishers waiting on it */
+	if (k && (rc = store_backend_sync(sp->be))) {
+		sp_fail(rc, "sync: %s", store_backend_errmsg(sp->be));
+		ar_strlcpy(why, errbuf, sizeof why);
+		for (size_t j = 0; j < k; j++) {
+			if (src[j])
+				continue;
+			/* not acknowledged: take it away again (the client
+			 * retries, and a copy a failed deletion leaves is
+			 * merged by dedup) */
+			(void)obj_delete(sp, p[which[j]]->tenant,
+			    p[which[j]]->id, K_MSG, 0);
+			src[j] = rc;
+		}
+	}
+	for (size_t j = 0; j < k; j++)
+		rcs[which[j]] = src[j];
+	for (size_t i = 0; i < n; i++) {
+		ids(p[i]->tenant, p[i]->id, pfx, sizeof pfx);
+		if (rcs[i] == 0) {
+			if (entry_id)
+				memcpy(entry_id[i], p[i]->id, SPOOL_ID_LEN);
+			ar_log(AR_LOG_DEBUG, "%s status=spooled group=%zu "
+			    "dur_us=%lld", pfx, k,
+			    (long long)(ar_mono_us() - t0));
+		} else {
+			ar_log(AR_LOG_WARN, "%s status=%s action=not_spooled "
+			    "reason=\"%s\"", pfx, ar_strerror(rcs[i]), why);
+			rcs[i] = finish_status(rcs[i]);
+			if (!first)
+				first = rcs[i];
+		}
+		free(p[i]);
+		p[i] = NULL;
+	}
+	if (why[0])
+		ar_strlcpy(errbuf, why, sizeof errbuf);
+out:
+	free(s);
+	free(info);
+	free(which);
+	free(src);
+	return first;
+}
+
 int spool_put_finish(spool_put_t *p, const char *envelope_json,
     uint8_t entry_id[SPOOL_ID_LEN])
 {
-	spool_t *sp;
-	store_object_info_t info;
-	uint8_t trailer[TRAILER_LEN];
-	char pfx[96];
-	size_t elen;
-	int64_t t0 = ar_mono_us();
 	int rc;
 
 	if (!p)
 		return sp_fail(AR_EINVAL, "no put");
-	sp = p->sp;
-	ids(p->tenant, p->id, pfx, sizeof pfx);
-	if (!envelope_json) {
-		spool_put_abort(p);
-		return sp_fail(AR_EINVAL, "no envelope");
-	}
-	if ((elen = strlen(envelope_json)) > SPOOL_ENVELOPE_MAX) {
-		spool_put_abort(p);
-		return sp_fail(AR_ETOOBIG, "envelope of %zu bytes", elen);
-	}
-	/* 1. the envelope and the trailer after the message */
-	trailer[0] = trailer_magic[0];
-	trailer[1] = trailer_magic[1];
-	trailer[2] = trailer_magic[2];
-	trailer[3] = trailer_magic[3];
-	trailer[4] = (uint8_t)(elen >> 24);
-	trailer[5] = (uint8_t)(elen >> 16);
-	trailer[6] = (uint8_t)(elen >> 8);
-	trailer[7] = (uint8_t)elen;
-	if ((rc = store_seal_write(p->s, envelope_json, elen)) ||
-	    (rc = store_seal_write(p->s, trailer, sizeof trailer))) {
-		sp_fail(rc, "write: %s", ar_strerror(rc));
-		store_seal_abort(p->s);
-		p->s = NULL;
-		goto out;
-	}
-	/* 2. last chunk, signature, fsync, rename (frees the sealer) */
-	rc = store_seal_finish(p->s, &info);
-	p->s = NULL;
-	if (rc) {
-		sp_fail(rc, "entry: %s", rc == AR_EKEYSVC ?
-		    keysvc_errmsg(sp->ks) : store_backend_errmsg(sp->be));
-		goto out;
-	}
-	/* 3. the directory fsync makes the name durable, shared with the
-	 * other finishers waiting on it */
-	if ((rc = store_backend_sync(sp->be))) {
-		sp_fail(rc, "sync: %s", store_backend_errmsg(sp->be));
-		goto undo;
-	}
-	if (entry_id)
-		memcpy(entry_id, p->id, SPOOL_ID_LEN);
-	ar_log(AR_LOG_DEBUG, "%s status=spooled size=%llu dur_us=%lld", pfx,
-	    (unsigned long long)(info.plain_size - elen - TRAILER_LEN),
-	    (long long)(ar_mono_us() - t0));
-	free(p);
-	return 0;
-undo:
-	/* not acknowledged: take it away again (the client retries, and a
-	 * copy a failed deletion leaves is merged by dedup) */
-	(void)obj_delete(sp, p->tenant, p->id, K_MSG, 0);
-out:
-	ar_log(AR_LOG_WARN, "%s status=%s action=not_spooled reason=\"%s\"",
-	    pfx, ar_strerror(rc), errbuf);
-	free(p);
-	return finish_status(rc);
+	spool_put_finish_many(&p, 1, &envelope_json,
+	    (uint8_t (*)[SPOOL_ID_LEN])entry_id, &rc);
+	return rc;
 }
 
 /* --- reading and draining ------------------------------------------------- */

@@ -96,6 +96,16 @@ int spool_put_write(spool_put_t *p, const void *buf, size_t len);
  */
 int spool_put_finish(spool_put_t *p, const char *envelope_json,
     uint8_t entry_id[SPOOL_ID_LEN]);
+/*
+ * spool_put_finish for n puts at once (group commit): one keysvc request
+ * signs them all and one filesystem sync makes them durable, then one
+ * directory fsync.  rcs[i] and entry_id[i] (entry_id may be NULL) are put
+ * i's result, as spool_put_finish would return it.  Frees every put.
+ * Returns the first failure, 0 if none.
+ */
+int spool_put_finish_many(spool_put_t **p, size_t n,
+    const char *const *envelope_json, uint8_t (*entry_id)[SPOOL_ID_LEN],
+    int *rcs);
 /* Drop the entry (its temp file is removed) and free p. */
 void spool_put_abort(spool_put_t *p);
 

@@ -434,17 +434,83 @@ static void test_sigkill(void)
 	spool_close(sp);
 }
 
+/* Start a put of msg (written whole). */
+static spool_put_t *begin(spool_t *sp, const uint8_t *tenant, const char *msg)
+{
+	spool_put_t *p = NULL;
+	CHECK_RC(spool_put_begin(sp, tenant, 1, &p), 0);
+	CHECK_RC(spool_put_write(p, msg, strlen(msg)), 0);
+	return p;
+}
+
+/* Group commit: 20 entries of two tenants finished together; a bad
+ * envelope fails its entry alone, the others are listed and whole. */
+static void test_group(void)
+{
+	enum { K = 20 };
+	static char big[SPOOL_ENVELOPE_MAX + 2];
+	spool_t *sp;
+	spool_put_t *p[K];
+	const char *env[K];
+	char msg[K][64];
+	uint8_t ids[K][16];
+	int rcs[K];
+
+	memset(big, 'x', sizeof big - 1);
+	CHECK_RC(spool_open(&sp, spdir, ks), 0);
+	CHECK(count(sp, NULL) == 0);
+	for (size_t i = 0; i < K; i++) {
+		snprintf(msg[i], sizeof msg[i], "Subject: group %zu\r\n\r\n"
+		    "body %zu\r\n", i, i * 7);
+		p[i] = begin(sp, i % 2 ? tenant_b : tenant_a, msg[i]);
+		env[i] = i == 7 ? big : i == 12 ? NULL : "{\"rcpt\":1}";
+	}
+	CHECK_RC(spool_put_finish_many(p, K, env, ids, rcs), AR_ETOOBIG);
+	CHECK(count(sp, NULL) == K - 2);
+	CHECK(count(sp, tenant_b) == K / 2 - 1);
+	for (size_t i = 0; i < K; i++) {
+		unsigned char *back;
+		size_t len = 0;
+		CHECK(p[i] == NULL);
+		if (i == 7 || i == 12) {
+			CHECK_RC(rcs[i], i == 7 ? AR_ETOOBIG : AR_EINVAL);
+			continue;
+		}
+		CHECK_RC(rcs[i], 0);
+		back = read_message(sp, i % 2 ? tenant_b : tenant_a, ids[i],
+		    &len);
+		CHECK(back && len == strlen(msg[i]) &&
+		    memcmp(back, msg[i], len) == 0);
+		g_free(back);
+		CHECK_RC(spool_remove(sp, i % 2 ? tenant_b : tenant_a, ids[i]),
+		    0);
+	}
+	CHECK(count(sp, NULL) == 0);
+	spool_close(sp);
+}
+
 static void test_keysvc_down(void)
 {
 	spool_t *sp;
-	spool_put_t *p;
+	spool_put_t *p, *p2a, *p2b;
 	uint8_t id[16];
 
 	CHECK_RC(spool_open(&sp, spdir, ks), 0);
 	CHECK_RC(spool_put_begin(sp, tenant_a, 1, &p), 0);  /* key cached */
 	CHECK_RC(spool_put_write(p, "Subject: z\r\n\r\nbody\r\n", 20), 0);
+	p2a = begin(sp, tenant_a, "Subject: y\r\n\r\n");
+	p2b = begin(sp, tenant_a, "Subject: x\r\n\r\n");
 	tl_keysvc_stop(kspid);
 	CHECK_RC(spool_put_finish(p, "{}", id), AR_EKEYSVC);
+	{
+		/* a group: every entry fails, none is listed */
+		spool_put_t *g[2] = { p2a, p2b };
+		const char *env[2] = { "{}", "{}" };
+		int rcs[2];
+		CHECK_RC(spool_put_finish_many(g, 2, env, NULL, rcs),
+		    AR_EKEYSVC);
+		CHECK(rcs[0] == AR_EKEYSVC && rcs[1] == AR_EKEYSVC);
+	}
 	CHECK_RC(spool_put_begin(sp, tenant_c, 1, &p), AR_EKEYSVC);
 	CHECK(p == NULL);
 	CHECK(count(sp, NULL) == 0);
@@ -593,6 +659,7 @@ int main(void)
 	test_crash_leftovers();
 	test_sigkill();
 	test_enospc();
+	test_group();
 	bench(1, 200);
 	bench(8, 50);
 	test_keysvc_down();    /* last: restarts the key service */
