@@ -360,6 +360,8 @@ struct store_reader {
 	uint8_t *ct;                  /* chunk_size + tag */
 	uint8_t *pt;                  /* chunk_size */
 	size_t pt_len, pt_pos;
+	uint64_t cached;              /* 1 + the chunk ct and pt hold, or 0:
+	                               * read again, it is not read twice */
 	int hashing;                  /* every chunk so far read in order */
 	int status;                   /* sticky error */
 	char errmsg[256];
@@ -425,6 +427,14 @@ static int load_chunk(store_reader_t *r, uint64_t i)
 	char what[48];
 	int rc;
 
+	if (r->cached == i + 1) {
+		/* authenticated when it was read: a re-read (a rewind, the
+		 * first read after open) costs no read and no decryption */
+		r->pt_len = plen;
+		r->pt_pos = 0;
+		return 0;
+	}
+	r->cached = 0;
 	snprintf(what, sizeof what, "chunk %llu", (unsigned long long)i);
 	if ((rc = rd_pread(r, r->ct, plen + SEAL_TAG_LEN, off, what)))
 		return rc;
@@ -433,6 +443,7 @@ static int load_chunk(store_reader_t *r, uint64_t i)
 	if (rc == 0) {
 		r->pt_len = plen;
 		r->pt_pos = 0;
+		r->cached = i + 1;
 		return 0;
 	}
 	if (rc != AR_ECORRUPT)
@@ -566,8 +577,7 @@ static int reader_open(store_reader_t *r, store_backend_t *be, keysvc_t *ks,
 	/* the last chunk, flag and all, before anything is released */
 	if ((rc = load_chunk(r, r->nchunks - 1)))
 		return rc;
-	sodium_memzero(r->pt, r->pt_len);
-	r->pt_len = r->pt_pos = 0;
+	r->pt_len = r->pt_pos = 0;    /* kept (cached), not released */
 	r->next = 0;
 	r->hashing = 1;
 	return 0;
@@ -668,6 +678,7 @@ static int advance(store_reader_t *r, uint64_t i)
 	if (rc) {
 		sodium_memzero(r->pt, r->pt_len);
 		r->pt_len = r->pt_pos = 0;
+		r->cached = 0;
 		return r->status = rc;
 	}
 	return 0;
@@ -733,8 +744,7 @@ int store_reader_seek(store_reader_t *r, uint64_t plain_offset)
 		EVP_MD_CTX_free(r->plain_sha);
 		EVP_MD_CTX_free(r->sealed_sha);
 		r->plain_sha = r->sealed_sha = NULL;
-		sodium_memzero(r->pt, r->pt_len);
-		r->pt_len = r->pt_pos = 0;
+		r->pt_len = r->pt_pos = 0;    /* the chunk stays cached */
 		r->next = 0;
 		r->hashing = 1;
 		if ((rc = seal_sha_new(&r->plain_sha)) ||
@@ -746,7 +756,6 @@ int store_reader_seek(store_reader_t *r, uint64_t plain_offset)
 	}
 	if (plain_offset == r->info.plain_size) {
 		/* the end: nothing to authenticate, nothing to release */
-		sodium_memzero(r->pt, r->pt_len);
 		r->pt_len = r->pt_pos = 0;
 		r->next = r->nchunks;
 		r->hashing = 0;
@@ -754,7 +763,6 @@ int store_reader_seek(store_reader_t *r, uint64_t plain_offset)
 	}
 	i = plain_offset / cs;
 	if (r->pt_len == 0 || r->next - 1 != i) {
-		sodium_memzero(r->pt, r->pt_len);
 		if ((rc = advance(r, i)))
 			return rc;
 	}

@@ -709,6 +709,20 @@ static void test_seek(void)
 	CHECK_RC(store_reader_seek(r, 1), AR_EINVAL);
 	store_reader_close(r);
 
+	/* a one-chunk object is read from disk once: open authenticates the
+	 * chunk and keeps it, so the reads and a rewind use those bytes (a
+	 * change on disk after open does not reach them); a new open sees it */
+	CHECK_RC(seal(tenant_a, eid, data, 100, CS, 1, NULL), 0);
+	CHECK_RC(store_reader_open(be, ks, tenant_a, eid, &r), 0);
+	obj_path(tenant_a, eid, path, sizeof path);
+	xor_byte(path, chunk_off(0) + 10, 0x04);
+	seek_read(r, data, 100, 0, 101);
+	seek_read(r, data, 100, 0, 101);
+	crypto_hash_sha256(sha, data, 100);
+	CHECK(memcmp(store_reader_info(r)->plain_sha256, sha, 32) == 0);
+	store_reader_close(r);
+	CHECK_RC(store_reader_open(be, ks, tenant_a, eid, &r), AR_ECORRUPT);
+
 	/* a flipped bit in chunk 2: seeking there fails before any byte of it
 	 * is released; other chunks stay readable by random access */
 	obj_path(tenant_a, id, path, sizeof path);
