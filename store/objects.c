@@ -231,12 +231,20 @@ struct batch_item {
 	store_ingest_result_t res;
 };
 
+/* Sealed objects of a batch waiting to be finished (signed and made
+ * durable together); each holds an open file, so a larger batch finishes
+ * them in groups of this many as it goes. */
+#define BATCH_OPEN_MAX 64
+
 struct store_batch {
 	store_t *st;
 	pthread_mutex_t lock;
 	struct batch_item *items;
 	size_t n, cap;
+	size_t nopen;                 /* items holding a closed sealer */
 };
+
+static int finish_objects(store_batch_t *b);
 
 int store_batch_begin(store_t *st, store_batch_t **out)
 {
@@ -431,6 +439,13 @@ fail:
 	if (rc == 0) {
 		proto.ready = 1;
 		*it = proto;
+		if (proto.sealer && ++b->nopen >= BATCH_OPEN_MAX) {
+			/* a failure is the items' own (or, out of memory,
+			 * left for the commit to try again) */
+			pthread_mutex_unlock(&b->lock);
+			(void)finish_objects(b);
+			return 0;
+		}
 	} else {
 		/* Keep the slot but mark it failed: commit skips it. */
 		it->ready = -1;
@@ -775,25 +790,27 @@ static int commit_txn(store_t *st, MDB_txn *txn, void *arg)
 	return 0;
 }
 
-/* Sign and commit the batch's new objects together; an object that fails
- * fails its item alone. */
+/* Sign the batch's closed objects and make them durable together; an
+ * object that fails fails its item alone.  Other threads may be adding to
+ * the batch meanwhile: the items are touched under the lock only. */
 static int finish_objects(store_batch_t *b)
 {
 	store_t *st = b->st;
-	store_sealer_t **s;
-	store_object_info_t *info;
-	size_t *which, n = 0;
-	int *rcs, rc = 0;
+	store_sealer_t **s = NULL;
+	store_object_info_t *info = NULL;
+	size_t *which = NULL, n = 0;
+	int *rcs = NULL, rc = 0;
 
-	s = calloc(b->n, sizeof *s);
-	info = calloc(b->n, sizeof *info);
-	which = calloc(b->n, sizeof *which);
-	rcs = calloc(b->n, sizeof *rcs);
-	if (!s || !info || !which || !rcs) {
+	pthread_mutex_lock(&b->lock);
+	if (b->nopen && (!(s = calloc(b->nopen, sizeof *s)) ||
+	    !(info = calloc(b->nopen, sizeof *info)) ||
+	    !(which = calloc(b->nopen, sizeof *which)) ||
+	    !(rcs = calloc(b->nopen, sizeof *rcs)))) {
+		pthread_mutex_unlock(&b->lock);
 		rc = cat_err(st, AR_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < b->n; i++) {
+	for (size_t i = 0; i < b->n && n < b->nopen; i++) {
 		struct batch_item *it = &b->items[i];
 		if (it->ready == 1 && it->sealer) {
 			s[n] = it->sealer;
@@ -801,8 +818,12 @@ static int finish_objects(store_batch_t *b)
 			which[n++] = i;
 		}
 	}
-	if (n)
-		store_seal_finish_many(s, n, info, rcs);
+	b->nopen -= n;
+	pthread_mutex_unlock(&b->lock);
+	if (n == 0)
+		goto out;
+	store_seal_finish_many(s, n, info, rcs);
+	pthread_mutex_lock(&b->lock);
 	for (size_t j = 0, told = 0; j < n; j++) {
 		struct batch_item *it = &b->items[which[j]];
 		if (rcs[j] == 0) {
@@ -816,6 +837,7 @@ static int finish_objects(store_batch_t *b)
 			    keysvc_errmsg(st->ks) :
 			    store_backend_errmsg(st->be));
 	}
+	pthread_mutex_unlock(&b->lock);
 out:
 	free(s);
 	free(info);

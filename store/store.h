@@ -398,11 +398,13 @@ typedef struct store_ingest_result {
 } store_ingest_result_t;
 
 /*
- * Ingest in batches: store_batch_add seals and puts one object (thread-
- * safe: several threads may add to one batch), store_batch_commit makes
- * the backend durable and writes every catalog record, dedup entry and log
- * entry of the batch in one LMDB transaction, then signs a checkpoint when
- * one is due.  A message whose plaintext is already stored for the tenant
+ * Ingest in batches: store_batch_add seals one object (thread-safe:
+ * several threads may add to one batch); the batch's objects are signed
+ * in one keysvc request and made durable together (store_seal_finish_many)
+ * in groups of 64 as they come, the rest at commit.  store_batch_commit
+ * makes the backend durable and writes every catalog record, dedup entry
+ * and log entry of the batch in one LMDB transaction, then signs a
+ * checkpoint when one is due.  A message whose plaintext is already stored for the tenant
  * (keyed SHA-256 dedup) is not sealed again: it becomes an "arrival" log
  * entry on the existing object.  Results are filled at commit.
  * Objects put by a batch that is aborted or never committed are orphans:

@@ -3,8 +3,10 @@
  * forbid, whoever calls it: a shorter retention period or an earlier
  * retain-until (AR_EPERM), disposing before retain-until (AR_ERETAINED)
  * or under a hold (AR_EHOLD); and the export file formats (CSV quoting,
- * Concordance DAT delimiters, mboxrd quoting, the PEM key).
+ * Concordance DAT delimiters, mboxrd quoting, the PEM key).  Also the
+ * batch bound: a large ingest batch keeps at most 64 objects open.
  */
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,6 +80,64 @@ static uint64_t hits(search_t *idx, const store_tenant_t *t, const char *q)
 	n = search_results_total(r);
 	search_results_free(r);
 	return n;
+}
+
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+	while (d && (e = readdir(d)))
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* 200 messages in one batch: the objects are finished in groups as they
+ * come, so no more than 64 files are open before the commit; all 200 are
+ * stored by it. */
+static void test_large_batch(store_t *st, const store_tenant_t *t)
+{
+	enum { K = 200 };
+	static char text[K][96];
+	struct rd r[K];
+	size_t slot[K];
+	store_batch_t *b;
+	int fds0 = open_fds(), most = 0;
+
+	CHECK_RC(store_batch_begin(st, &b), 0);
+	for (size_t i = 0; i < K; i++) {
+		store_ingest_t m;
+		int fds;
+		snprintf(text[i], sizeof text[i], "From: a@x.example\r\n"
+		    "Subject: batch %zu\r\n\r\nbody %zu\r\n", i, i);
+		r[i] = (struct rd){ 0, text[i] };
+		memset(&m, 0, sizeof m);
+		m.tenant = t;
+		m.received = ar_now();
+		m.meta = meta;
+		m.read = read_cb;
+		m.read_arg = &r[i];
+		crypto_hash_sha256(m.plain_sha256,
+		    (const unsigned char *)text[i], strlen(text[i]));
+		CHECK_RC(store_batch_add(b, &m, &slot[i]), 0);
+		if ((fds = open_fds() - fds0) > most)
+			most = fds;
+	}
+	CHECK(most > 0 && most <= 64);
+	CHECK_RC(store_batch_commit(b), 0);
+	for (size_t i = 0; i < K; i++) {
+		const store_ingest_result_t *res = store_batch_result(b,
+		    slot[i]);
+		store_object_t o;
+		CHECK(res && res->status == 0 && !res->duplicate);
+		CHECK_RC(store_object_get(st, t->id, res->id, &o), 0);
+		CHECK(o.plain_size == strlen(text[i]));
+		store_object_clear(&o);
+	}
+	store_batch_free(b);
+	CHECK(open_fds() == fds0);
 }
 
 /* A hold by query keeps what the index finds; disposition removes the
@@ -387,6 +447,7 @@ int main(void)
 	}
 
 	test_query_hold(st, dir);
+	test_large_batch(st, &t);
 	store_close(st);
 	store_backend_close(be);
 	keysvc_close(ks);
