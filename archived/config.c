@@ -49,6 +49,10 @@ static const struct ar_conf_def config_defs[] = {
 	{ "pipeline_nice", AR_CONF_INT, OFF(pipeline_nice), "0", 0, 19,
 	  "nice value of the pipeline threads: above 0, receiving (SMTP and "
 	  "its fsyncs) comes before draining the spool into the store" },
+	{ "pipeline_defer", AR_CONF_INT, OFF(pipeline_defer), "10", 0, 3600,
+	  "seconds the pipeline may wait while SMTP messages keep arriving, "
+	  "so that a burst is acknowledged first: no message waits longer "
+	  "than this for it; 0: drain at once" },
 	{ "smtp_finishers", AR_CONF_INT, OFF(smtp_finishers), "16", 1, 256,
 	  "threads making received messages durable (fsync) before 250" },
 	{ "web_listen", AR_CONF_STR, OFF(web_listen), "127.0.0.1:8443", 0, 0,

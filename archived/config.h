@@ -36,6 +36,7 @@ struct ar_config {
 	int64_t pipeline_workers;
 	int64_t pipeline_batch;
 	int64_t pipeline_nice;                  /* pipeline threads */
+	int64_t pipeline_defer;                 /* seconds, receiving first */
 	int64_t smtp_finishers;
 	/* web console */
 	char    web_listen[AR_CONF_STR_MAX];

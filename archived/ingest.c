@@ -58,6 +58,7 @@ int ingest_start(struct daemon *d)
 	po.workers = (int)d->cfg.pipeline_workers;
 	po.batch = (int)d->cfg.pipeline_batch;
 	po.nice = (int)d->cfg.pipeline_nice;
+	po.defer = (int)d->cfg.pipeline_defer;
 	po.committed = committed;
 	po.committed_arg = d;
 	if (po.workers == 0)

@@ -125,6 +125,9 @@ typedef struct ingest_pipeline_opts {
 	int workers;          /* threads */
 	int batch;            /* spool entries per catalog transaction */
 	int nice;             /* nice value of the threads (0..19) */
+	/* seconds draining waits while messages keep arriving (receiving
+	 * first), at most, for any entry; 0: never waits */
+	int defer;
 	/* Called after each batch committed to the catalog (may be NULL):
 	 * archived wakes its indexer. */
 	void (*committed)(void *arg);
@@ -136,7 +139,8 @@ typedef struct ingest_pipeline_opts {
  * to 1 h. */
 int ingest_pipeline_start(ingest_pipeline_t **out, store_t *st, spool_t *sp,
     const ingest_pipeline_opts_t *o);
-/* New entries are there: look now rather than at the next tick. */
+/* A message was spooled: look now rather than at the next tick (or, with
+ * opts.defer, note that receiving goes on). */
 void ingest_pipeline_wake(ingest_pipeline_t *p);
 /* Messages stored, arrivals of stored ones, failed attempts, so far. */
 void ingest_pipeline_counts(ingest_pipeline_t *p, uint64_t *stored,

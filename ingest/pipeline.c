@@ -26,10 +26,12 @@
 #define PEEK (64 * 1024)
 #define MAX_PARTS 255
 #define READY_MAX 8192      /* entries one walk of the spool lists */
+#define QUIET_US  200000    /* no arrival for this long: receiving paused */
 
 struct claim {
 	uint8_t tenant[SPOOL_TENANT_LEN];
 	uint8_t id[SPOOL_ID_LEN];
+	int64_t arrived;            /* seconds since the epoch */
 };
 
 struct ingest_pipeline {
@@ -45,6 +47,8 @@ struct ingest_pipeline {
 	size_t ninflight, capinflight;
 	struct claim *ready;        /* listed by the last walk, not claimed */
 	size_t nready, rpos;
+	int64_t last_arrival_us;    /* ingest_pipeline_wake: a message spooled */
+	int deferring;              /* workers wait for receiving to pause */
 	uint64_t stored, duplicates, failed;
 };
 
@@ -88,6 +92,7 @@ static int pick_cb(void *arg, const spool_entry_t *e)
 	}
 	memcpy(k->out[k->n].tenant, e->tenant, SPOOL_TENANT_LEN);
 	memcpy(k->out[k->n].id, e->id, SPOOL_ID_LEN);
+	k->out[k->n].arrived = e->arrived;
 	return ++k->n == k->max;     /* stop the walk when full */
 }
 
@@ -95,17 +100,22 @@ static int pick_cb(void *arg, const spool_entry_t *e)
  * the spool lists up to READY_MAX entries, oldest first; claims take from
  * that list until it is used up, so a large backlog costs one walk per
  * READY_MAX entries, not one per batch. */
+static void ready_fill(ingest_pipeline_t *p)
+{
+	struct pick k = { p, p->ready, 0, READY_MAX };
+
+	if (p->rpos < p->nready)
+		return;
+	p->nready = p->rpos = 0;
+	if (spool_walk(p->sp, NULL, 0, pick_cb, &k) == 0)
+		p->nready = k.n;
+}
+
 static size_t claim(ingest_pipeline_t *p, struct claim *out, size_t max)
 {
 	size_t n;
 
-	if (p->rpos == p->nready) {
-		struct pick k = { p, p->ready, 0, READY_MAX };
-		p->nready = p->rpos = 0;
-		if (spool_walk(p->sp, NULL, 0, pick_cb, &k) < 0)
-			return 0;
-		p->nready = k.n;
-	}
+	ready_fill(p);
 	n = p->nready - p->rpos < max ? p->nready - p->rpos : max;
 	if (n == 0)
 		return 0;
@@ -117,6 +127,31 @@ static size_t claim(ingest_pipeline_t *p, struct claim *out, size_t max)
 	memcpy(p->inflight + p->ninflight, out, n * sizeof *out);
 	p->ninflight += n;
 	return n;
+}
+
+/*
+ * Receiving first (pipeline_defer): while messages keep arriving (one in
+ * the last QUIET_US), draining waits, so that a burst is acknowledged at
+ * the rate of the spool alone; but never once the oldest waiting entry has
+ * waited `defer` seconds, so every message reaches the catalog at most that
+ * much later than it would have.  Microseconds to wait, or 0 (lock held).
+ */
+static int64_t defer_us(ingest_pipeline_t *p)
+{
+	int64_t quiet, due;
+
+	if (p->o.defer <= 0)
+		return 0;
+	quiet = p->last_arrival_us + QUIET_US - ar_mono_us();
+	if (quiet <= 0)
+		return 0;
+	ready_fill(p);
+	if (p->rpos == p->nready)
+		return 0;
+	due = (p->ready[p->rpos].arrived + p->o.defer - ar_now()) * 1000000;
+	if (due <= 0)
+		return 0;
+	return quiet < due ? quiet : due;
 }
 
 static void unclaim(ingest_pipeline_t *p, const struct claim *c, size_t n)
@@ -479,7 +514,24 @@ static void *worker_main(void *arg)
 	}
 	pthread_mutex_lock(&p->lock);
 	while (!p->stopping) {
-		size_t n = claim(p, c, max);
+		int64_t wait = defer_us(p);
+		size_t n;
+
+		if (wait > 0) {
+			struct timespec until;
+			p->deferring = 1;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += wait / 1000000;
+			until.tv_nsec += (wait % 1000000) * 1000;
+			if (until.tv_nsec >= 1000000000) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&p->cond, &p->lock, &until);
+			continue;
+		}
+		p->deferring = 0;
+		n = claim(p, c, max);
 		if (n == 0) {
 			struct timespec until;
 			if (p->wake) {
@@ -540,8 +592,11 @@ int ingest_pipeline_start(ingest_pipeline_t **out, store_t *st, spool_t *sp,
 void ingest_pipeline_wake(ingest_pipeline_t *p)
 {
 	pthread_mutex_lock(&p->lock);
+	p->last_arrival_us = ar_mono_us();
 	p->wake = 1;
-	pthread_cond_broadcast(&p->cond);
+	/* workers deferring to receiving wake up on their own */
+	if (!p->deferring)
+		pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 }
 
