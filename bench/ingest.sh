@@ -33,6 +33,7 @@ for s in 8 32; do
   # run, so "committed" is counted from the pipeline's log lines
   bench_wait_committed "$N" "$lines0" 60
   t2=$(now)
+  bench_wait_indexed   # the next smtp-sink run gets the machine alone
   tail -n +"$lines0" "$W/archived.log" | python3 -c "
 import re,sys
 d=sorted(int(m.group(1)) for l in sys.stdin if 'event=message result=250' in l

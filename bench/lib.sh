@@ -12,6 +12,8 @@
 #                         SECONDS (default: no limit); COMMITTED is the count.
 #                         Log lines, not archivectl stats: polling would add
 #                         a process and a walk of the catalog to what is timed
+#   bench_wait_indexed    until the indexer has caught up (at most 120 s),
+#                         polling archivectl stats (outside what is timed)
 #   bench_keysvc_start    archive-keysvc on $W/keys (in pids), once its
 #                         socket is there (bench_init runs it)
 #   bench_tls_cert        a self-signed certificate in $W/data/tls unless
@@ -59,6 +61,21 @@ bench_wait_committed() {
     [ "$COMMITTED" -ge "$n" ] && return 0
     [ "$limit" -gt 0 ] && [ $((SECONDS - t0)) -ge "$limit" ] && return 0
     sleep 0.02
+  done
+}
+
+# Wait (at most 120 s) until archived's indexer has caught up with the
+# catalog for every tenant: nothing unindexed, no change pending.  So that
+# the next measurement does not share the CPU with indexing left over.
+bench_wait_indexed() {
+  local t0=$SECONDS
+  while [ $((SECONDS - t0)) -lt 120 ]; do
+    $CTL --json stats 2>/dev/null | python3 -c 'import json,sys
+t=json.load(sys.stdin)["tenants"]
+sys.exit(0 if all(x["index"]["unindexed_objects"] == 0 and
+                  x["index"]["pending_changes"] == 0 for x in t) else 1)' &&
+      return 0
+    sleep 0.2
   done
 }
 

@@ -50,7 +50,11 @@ struct store_sealer {
 static void sealer_release(store_sealer_t *s)
 {
 	if (s->buf) {
-		sodium_memzero(s->buf, s->h.chunk_size);
+		/* the plaintext the buffer ever held: no more than was
+		 * written (a small message does not wipe a whole chunk) */
+		uint64_t held = s->plain_size + s->fill;
+		sodium_memzero(s->buf, held < s->h.chunk_size ? (size_t)held :
+		    s->h.chunk_size);
 		free(s->buf);
 	}
 	free(s->out);
@@ -383,7 +387,9 @@ static void reader_free(store_reader_t *r)
 	if (r->get)
 		store_get_close(r->get);
 	if (r->pt) {
-		sodium_memzero(r->pt, r->h.chunk_size);
+		/* no chunk holds more than the object's plaintext */
+		sodium_memzero(r->pt, r->info.plain_size < r->h.chunk_size ?
+		    (size_t)r->info.plain_size : r->h.chunk_size);
 		free(r->pt);
 	}
 	free(r->ct);
