@@ -431,10 +431,26 @@ static void test_damage(void)
 	CHECK_RC(store_object_check(be, ks, tenant_a, id, NULL, NULL, 0), 0);
 }
 
+/* A key service of its own in root/name, with tenant created; its pid. */
+static pid_t other_keysvc(const char *root, const char *name,
+    const uint8_t *tenant, keysvc_t **out)
+{
+	char dir[4096], sock[4200];
+	pid_t pid;
+
+	(void)ar_path(dir, sizeof dir, "%s/%s", root, name);
+	CHECK(mkdir(dir, 0700) == 0);
+	pid = tl_keysvc_start(dir);
+	(void)ar_path(sock, sizeof sock, "%s/keysvc.sock", dir);
+	CHECK_RC(keysvc_open(out, sock, 1000), 0);
+	CHECK_RC(keysvc_tenant_create(*out, tenant), 0);
+	return pid;
+}
+
 static void test_keys(const char *root)
 {
 	uint8_t id[16];
-	char path[4096], ks2dir[4096], sock[4096];
+	char path[4096];
 	uint32_t v2 = 0;
 	keysvc_t *ks2;
 	pid_t pid2;
@@ -456,12 +472,7 @@ static void test_keys(const char *root)
 	expect(ks, tenant_a, id, 0, NULL);
 
 	/* another key service (another KEK, same tenant id): wrong key */
-	(void)ar_path(ks2dir, sizeof ks2dir, "%s/ks2", root);
-	CHECK(mkdir(ks2dir, 0700) == 0);
-	pid2 = tl_keysvc_start(ks2dir);
-	(void)ar_path(sock, sizeof sock, "%s/keysvc.sock", ks2dir);
-	CHECK_RC(keysvc_open(&ks2, sock, 0), 0);
-	CHECK_RC(keysvc_tenant_create(ks2, tenant_a), 0);
+	pid2 = other_keysvc(root, "ks2", tenant_a, &ks2);
 	mk(tenant_a, id, path, PLAIN_LEN);
 	expect(ks2, tenant_a, id, AR_EKEY, "wrong key");
 	keysvc_close(ks2);
@@ -555,17 +566,11 @@ static void test_finish_many(const char *root)
 
 	/* keysvc gone before the signatures: all fail, nothing published */
 	{
-		char dir[4096], sock[4096], path[4096];
+		char path[4096];
 		keysvc_t *k2;
-		pid_t pid;
+		pid_t pid = other_keysvc(root, "ks-many", tenant_b, &k2);
 		struct stat st;
 
-		(void)ar_path(dir, sizeof dir, "%s/ks-many", root);
-		CHECK(mkdir(dir, 0700) == 0);
-		pid = tl_keysvc_start(dir);
-		(void)ar_path(sock, sizeof sock, "%s/keysvc.sock", dir);
-		CHECK_RC(keysvc_open(&k2, sock, 1000), 0);
-		CHECK_RC(keysvc_tenant_create(k2, tenant_b), 0);
 		for (size_t i = 0; i < 4; i++)
 			s[i] = begin(k2, tenant_b, ids[i], data[i], 100 + i);
 		tl_keysvc_stop(pid);
