@@ -96,10 +96,10 @@ static int pick_cb(void *arg, const spool_entry_t *e)
 	return ++k->n == k->max;     /* stop the walk when full */
 }
 
-/* Claim up to max entries (lock held).  Returns how many.  One walk of
- * the spool lists up to READY_MAX entries, oldest first; claims take from
- * that list until it is used up, so a large backlog costs one walk per
- * READY_MAX entries, not one per batch. */
+/* List the next entries once the last list is used up (lock held): one
+ * walk of the spool lists up to READY_MAX entries, oldest first; claims
+ * take from that list, so a large backlog costs one walk per READY_MAX
+ * entries, not one per batch. */
 static void ready_fill(ingest_pipeline_t *p)
 {
 	struct pick k = { p, p->ready, 0, READY_MAX };
@@ -111,6 +111,7 @@ static void ready_fill(ingest_pipeline_t *p)
 		p->nready = k.n;
 }
 
+/* Claim up to max entries (lock held).  Returns how many. */
 static size_t claim(ingest_pipeline_t *p, struct claim *out, size_t max)
 {
 	size_t n;
