@@ -163,11 +163,12 @@ int store_seal_finish(store_sealer_t *s, store_object_info_t *info);
  */
 int store_seal_close(store_sealer_t *s, store_object_info_t *info);
 /*
- * store_seal_finish for n sealers at once: their manifests are signed in
- * one keysvc request and their puts committed together (one filesystem
- * sync in the fs backend).  rcs[i] and info[i] (info may be NULL) are each
- * sealer's result.  Frees every sealer and sets s[i] to NULL.  Returns the
- * first failure, 0 if none.
+ * store_seal_finish for n sealers at once (begun with one backend and one
+ * key service): their manifests are signed in one keysvc request and
+ * their puts committed together (one filesystem sync in the fs backend).
+ * rcs[i] and info[i] (info may be NULL) are each sealer's result.  Frees
+ * every sealer and sets s[i] to NULL.  Returns the first failure, 0 if
+ * none.
  */
 int store_seal_finish_many(store_sealer_t **s, size_t n,
     store_object_info_t *info, int *rcs);
