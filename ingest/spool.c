@@ -626,7 +626,7 @@ int spool_put_finish_many(spool_put_t **p, size_t n,
 	if (!(s = calloc(n, sizeof *s)) || !(info = calloc(n, sizeof *info)) ||
 	    !(which = calloc(n, sizeof *which)) ||
 	    !(src = calloc(n, sizeof *src))) {
-		sp_fail(AR_ENOMEM, "out of memory");
+		first = sp_fail(AR_ENOMEM, "out of memory");
 		for (size_t i = 0; i < n; i++) {
 			rcs[i] = AR_ENOMEM;
 			spool_put_abort(p[i]);
