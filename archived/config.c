@@ -53,8 +53,9 @@ static const struct ar_conf_def config_defs[] = {
 	  "seconds the pipeline may wait while SMTP messages keep arriving, "
 	  "so that a burst is acknowledged first: no message waits longer "
 	  "than this for it; 0: drain at once" },
-	{ "smtp_finishers", AR_CONF_INT, OFF(smtp_finishers), "16", 1, 256,
-	  "threads making received messages durable (fsync) before 250" },
+	{ "smtp_finishers", AR_CONF_INT, OFF(smtp_finishers), "4", 1, 256,
+	  "threads making received messages durable before 250, each "
+	  "syncing every message queued meanwhile together" },
 	{ "web_listen", AR_CONF_STR, OFF(web_listen), "127.0.0.1:8443", 0, 0,
 	  "address:port of the HTTPS console and API (empty: no console)" },
 	{ "index_nice", AR_CONF_INT, OFF(index_nice), "10", 0, 19,
