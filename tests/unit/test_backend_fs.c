@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <dirent.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -72,19 +71,6 @@ static int read_all(store_backend_t *be, const uint8_t *tenant,
 	return rc;
 }
 
-static int count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *de;
-	int n = 0;
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
 
 static void obj_path(const char *root, const uint8_t *tenant,
     const uint8_t *id, char *out, size_t len)
@@ -153,7 +139,7 @@ static void test_put_get(store_backend_t *be, const char *root)
 	/* the temp dir is empty after all of this */
 	char tmp[4096];
 	(void)ar_path(tmp, sizeof tmp, "%s/tmp", root);
-	CHECK(count_dir(tmp) == 0);
+	CHECK(tl_count_entries(tmp) == 0);
 
 	/* pread past the end */
 	store_get_t *g;
@@ -335,7 +321,7 @@ static void test_enospc(const char *root)
 	CHECK_RC(store_backend_walk(be, NULL, walk_cb, &w), 0);
 	CHECK(w.n_a == 0);
 	(void)ar_path(tmp, sizeof tmp, "%s/tmp", dir);
-	CHECK(count_dir(tmp) == 0);
+	CHECK(tl_count_entries(tmp) == 0);
 	/* space is back once the partial temp file is gone */
 	CHECK_RC(put_bytes(be, tenant_a, id, big, 4096, 0), 0);
 	free(big);

@@ -4,7 +4,6 @@
  * of damage (flipped bits, truncation, reordered chunks, another tenant's
  * file, wrong key) reported by its own error.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -499,20 +498,12 @@ static store_sealer_t *begin(keysvc_t *k, const uint8_t *tenant,
 	return s;
 }
 
-static size_t tmp_files(void)
+/* Files left in the store's temp directory. */
+static int tmp_files(void)
 {
 	char dir[4096];
-	size_t n = 0;
-	DIR *d;
-	struct dirent *e;
-
 	(void)ar_path(dir, sizeof dir, "%s/tmp", store_dir);
-	if (!(d = opendir(dir)))
-		return 0;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
+	return tl_count_entries(dir);
 }
 
 /* Many objects finished together: one signing request per 64, one sync;

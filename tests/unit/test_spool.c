@@ -5,7 +5,6 @@
  * entry), removal, failure records, no plaintext on disk, keysvc down,
  * disk full (tmpfs, when root), and spool_put_finish throughput.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -134,18 +133,6 @@ static int dir_contains(const char *dir, const char *needle)
 	return grep_found;
 }
 
-static int files_in(const char *dir)
-{
-	int n = 0;
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	if (!d)
-		return -1;
-	while ((de = readdir(d)))
-		n += de->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
 
 /* --- tests --------------------------------------------------------------- */
 
@@ -348,7 +335,7 @@ static void test_crash_leftovers(void)
 	spool_close(sp);
 	CHECK_RC(spool_open(&sp, spdir, ks), 0);   /* recovers */
 	CHECK(count(sp, NULL) == 1);
-	CHECK(files_in(tmp) == 0);
+	CHECK(tl_count_entries(tmp) == 0);
 	CHECK_RC(store_backend_open_fs(&be, spdir), 0);
 	CHECK_RC(store_backend_get_open(be, tenant_b, env_only, &g), AR_ENOENT);
 	CHECK_RC(store_backend_get_open(be, tenant_b, fail_only, &g),
@@ -557,7 +544,7 @@ static void test_enospc(void)
 		else
 			full++;
 		CHECK(count(sp, NULL) == ok);
-		CHECK(files_in(tmp) == 0);
+		CHECK(tl_count_entries(tmp) == 0);
 	}
 	printf("spool: tmpfs 256k: %zu entries stored, %zu refused with "
 	    "AR_ENOSPC\n", ok, full);

@@ -3,6 +3,7 @@
  */
 #include "testlib.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -42,6 +43,20 @@ void tl_rmrf(const char *path)
 		return;
 	(void)!system(cmd);
 	free(cmd);
+}
+
+int tl_count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
 }
 
 pid_t tl_keysvc_start(const char *dir)

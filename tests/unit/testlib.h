@@ -29,6 +29,9 @@ int tl_done(void);
  * per call is malloc'd; caller frees. */
 char *tl_tmpdir(const char *tag);
 void tl_rmrf(const char *path);
+/* Entries of dir but "." names (files, directories, /proc/self/fd's open
+ * descriptors); -1 if dir cannot be opened. */
+int tl_count_entries(const char *dir);
 
 /*
  * Start the real archive-keysvc (from $AR_BUILD_DIR/keysvc/) with data in
