@@ -432,9 +432,8 @@ static void finish_group(ingest_receiver_t *rv, struct rsink **ks, size_t nk)
 			k->e[i].put = NULL;
 		}
 	}
-	if (n && spool_put_finish_many(puts, n, env, ids, rcs))
-		ar_log(AR_LOG_WARN, "status=deferred group=%zu reason=\"%s\"",
-		    n, spool_errmsg());
+	if (n)
+		spool_put_finish_many(puts, n, env, ids, rcs);
 	n = 0;
 	for (size_t j = 0; j < nk; j++) {
 		struct rsink *k = ks[j];
@@ -458,7 +457,8 @@ static void finish_group(ingest_receiver_t *rv, struct rsink **ks, size_t nk)
 		}
 		if (rc)
 			ar_log(AR_LOG_WARN, "session=%s status=deferred "
-			    "reason=\"%s\"", k->session, ar_strerror(rc));
+			    "reason=\"%s\"", k->session, k->status ?
+			    ar_strerror(rc) : spool_errmsg());
 		reply(rv, k, rc, first);
 		sink_free(k);
 	}
