@@ -8,18 +8,21 @@
  *   0x01 reserved (the envelope object of spool format 1);
  *   0x02 / 0x03 failure record (two slots, so a new record is durable
  *        before the old one goes).
- * All of an entry's objects share the fs backend's leaf directory (same
- * id prefix), so one directory fsync covers them.
+ * The objects are records of the seg backend (store/backend_seg.c):
+ * appended to shared segment files, so a message costs no file of its own
+ * unless it is over 256 KiB.
  *
- * Durability (STYLE.md 7): store_seal_finish_many() writes the temp
- * files, makes them durable (an fsync for one, a syncfs for a group) and
- * renames them; store_backend_sync() fsyncs the directories touched since
- * the last sync, once for every thread waiting on it.  An entry is one
- * object, complete once its name exists.  The receiver's finishers hand
- * every message that arrived meanwhile to spool_put_finish_many (group
- * commit): one signing request and one sync per group.  Removal after
- * the drain is not fsync'd: an entry a crash brings back is replayed, and
- * the catalog's receipts make the replay change nothing.
+ * Durability (STYLE.md 7): store_seal_finish_many() seals the objects and
+ * signs their manifests in one request, and the seg backend appends them
+ * in one write and fdatasync()s the segment once (shared with the other
+ * finishers whose records that fdatasync covered).  An entry is one
+ * object, complete once committed.  The receiver's finishers hand every
+ * message that arrived meanwhile to spool_put_finish_many (group commit).
+ * Removal after the drain is not fsync'd: an entry a crash brings back is
+ * replayed, and the catalog's receipts make the replay change nothing.
+ *
+ * Spools written before segments (a file per object in the fs backend's
+ * layout under dir) are moved into segments when the spool is opened.
  */
 #include "ingest/spool.h"
 
@@ -47,7 +50,6 @@ enum { K_MSG = 0, K_ENV_V1 = 1, K_FAIL0 = 2, K_FAIL1 = 3, K_COUNT = 4 };
 static const char trailer_magic[4] = { 'A', 'R', 'E', 'V' };
 
 #define SMALL_CHUNK  STORE_CHUNK_MIN   /* envelope and failure records */
-#define GC_GRACE_MS  (3600 * 1000ull)  /* leaves this far in the past */
 #define WALK_TRIES   3
 
 struct spool {
@@ -56,7 +58,7 @@ struct spool {
 	char dir[PATH_MAX];
 	int lock_fd;                    /* -1 when read-only */
 	int rdonly;
-	pthread_mutex_t mark_lock;      /* failure records and dir clean-up */
+	pthread_mutex_t mark_lock;      /* failure records */
 };
 
 struct spool_put {
@@ -350,9 +352,9 @@ static int clean_tmp(const char *dir, unsigned *count)
 	return *count ? ar_fsync_dir(dir) : 0;
 }
 
-/* rmdir the empty leaf and middle directories of the fs layout whose time
- * span ended before before_ms (0: all). */
-static void clean_dirs(spool_t *sp, uint64_t before_ms)
+/* rmdir the empty directories of the fs layout (spools written before
+ * segments). */
+static void clean_dirs(spool_t *sp)
 {
 	char tdir[PATH_MAX], mdir[PATH_MAX], leaf[PATH_MAX];
 	struct dirent *te, *me, *le;
@@ -366,32 +368,83 @@ static void clean_dirs(spool_t *sp, uint64_t before_ms)
 		    !(td = opendir(tdir)))
 			continue;
 		while ((me = readdir(td))) {
-			unsigned long hi, lo;
-			char *end;
 			if (strlen(me->d_name) != 4 ||
-			    ar_path(mdir, sizeof mdir, "%s/%s", tdir, me->d_name))
+			    ar_path(mdir, sizeof mdir, "%s/%s", tdir, me->d_name)
+			    || !(md = opendir(mdir)))
 				continue;
-			hi = strtoul(me->d_name, &end, 16);
-			if (*end || !(md = opendir(mdir)))
-				continue;
-			while ((le = readdir(md))) {
-				if (strlen(le->d_name) != 4 ||
-				    ar_path(leaf, sizeof leaf, "%s/%s", mdir,
+			while ((le = readdir(md)))
+				if (strlen(le->d_name) == 4 &&
+				    !ar_path(leaf, sizeof leaf, "%s/%s", mdir,
 				    le->d_name))
-					continue;
-				lo = strtoul(le->d_name, &end, 16);
-				if (*end || (before_ms && ((uint64_t)(hi << 16 |
-				    lo) + 1) << 16 > before_ms))
-					continue;
-				(void)rmdir(leaf);    /* fails when not empty */
-			}
+					(void)rmdir(leaf);  /* fails unless empty */
 			closedir(md);
-			if (!before_ms || ((uint64_t)hi + 1) << 32 <= before_ms)
-				(void)rmdir(mdir);
+			(void)rmdir(mdir);
 		}
 		closedir(td);
+		(void)rmdir(tdir);
 	}
 	closedir(root);
+}
+
+/* Copy object (tenant, id) of the fs backend fs into the spool's. */
+static int move_object(spool_t *sp, store_backend_t *fs, const uint8_t *tenant,
+    const uint8_t *id)
+{
+	unsigned char buf[65536];
+	store_put_t *put;
+	store_get_t *g;
+	uint64_t off = 0;
+	size_t got;
+	int rc;
+
+	if ((rc = store_backend_get_open(fs, tenant, id, &g)))
+		return sp_fail(rc, "%s", store_backend_errmsg(fs));
+	if ((rc = store_backend_put_begin(sp->be, tenant, id, &put))) {
+		store_get_close(g);
+		return rc == AR_EEXIST ? 0 :   /* moved before a crash */
+		    sp_fail(rc, "%s", store_backend_errmsg(sp->be));
+	}
+	while ((rc = store_get_pread(g, buf, sizeof buf, off, &got)) == 0 &&
+	    got > 0 && (rc = store_put_write(put, buf, got)) == 0)
+		off += got;
+	store_get_close(g);
+	if (rc) {
+		store_put_abort(put);
+		return sp_fail(rc, "copy: %s", ar_strerror(rc));
+	}
+	if ((rc = store_put_commit(put, 0)))
+		return sp_fail(rc, "%s", store_backend_errmsg(sp->be));
+	return 0;
+}
+
+/* Spools written before segments kept a file per object in the fs
+ * backend's layout under the spool directory: each object is copied into a
+ * segment (durable), then its file removed. */
+static int move_fs_objects(spool_t *sp, unsigned *moved)
+{
+	struct seen_list l = { 0 };
+	store_backend_t *fs;
+	int rc;
+
+	if ((rc = store_backend_open_fs(&fs, sp->dir)))
+		return sp_fail(rc, "open %s: %s", sp->dir, ar_strerror(rc));
+	rc = store_backend_walk(fs, NULL, seen_cb, &l);
+	if (rc)
+		sp_fail(rc, "walk: %s", rc == AR_ENOMEM ? "out of memory" :
+		    store_backend_errmsg(fs));
+	for (size_t i = 0; i < l.n && rc == 0; i++) {
+		if ((rc = move_object(sp, fs, l.v[i].tenant, l.v[i].id)))
+			break;
+		if ((rc = store_backend_delete(fs, l.v[i].tenant, l.v[i].id)))
+			sp_fail(rc, "%s", store_backend_errmsg(fs));
+		else
+			(*moved)++;
+	}
+	store_backend_close(fs);
+	free(l.v);
+	if (rc == 0)
+		clean_dirs(sp);
+	return rc;
 }
 
 /* Crash recovery at open: partial entries and temp files go. */
@@ -399,12 +452,13 @@ static int recover(spool_t *sp)
 {
 	struct seen_list l = { 0 };
 	char tmp[PATH_MAX], pfx[96];
-	unsigned tmp_removed = 0, partial = 0, entries = 0;
+	unsigned tmp_removed = 0, partial = 0, entries = 0, moved = 0;
 	int rc;
 
 	if (ar_path(tmp, sizeof tmp, "%s/tmp", sp->dir))
 		return sp_fail(AR_ETOOBIG, "path too long");
 	if ((rc = clean_tmp(tmp, &tmp_removed)) ||
+	    (rc = move_fs_objects(sp, &moved)) ||
 	    (rc = list_objects(sp, NULL, &l)))
 		goto out;
 	for (size_t i = 0, next; i < l.n; i = next) {
@@ -435,10 +489,9 @@ static int recover(spool_t *sp)
 		rc = 0;
 		partial++;
 	}
-	clean_dirs(sp, 0);
 	ar_log(AR_LOG_INFO, "spool dir=%s status=recovered entries=%u "
-	    "partial_removed=%u tmp_removed=%u", sp->dir, entries, partial,
-	    tmp_removed);
+	    "partial_removed=%u tmp_removed=%u moved_to_segments=%u", sp->dir,
+	    entries, partial, tmp_removed, moved);
 out:
 	free(l.v);
 	return rc;
@@ -467,7 +520,7 @@ static int spool_open_mode(spool_t **out, const char *dir, keysvc_t *ks,
 		rc = sp_fail(AR_ETOOBIG, "path too long: %s", dir);
 		goto fail;
 	}
-	if ((rc = store_backend_open_fs(&sp->be, dir))) {
+	if ((rc = store_backend_open_seg(&sp->be, dir, rdonly))) {
 		sp_fail(rc, "open %s: %s", dir, ar_strerror(rc));
 		goto fail;
 	}
@@ -647,8 +700,8 @@ int spool_put_finish_many(spool_put_t **p, size_t n,
 		p[i]->s = NULL;
 		which[k++] = i;
 	}
-	/* 2. last chunks, one signing request, one sync for the files (the
-	 * sealers are freed) */
+	/* 2. last chunks, one signing request, one append and one
+	 * fdatasync (the sealers are freed) */
 	if (k && store_seal_finish_many(s, k, info, src)) {
 		rc = 0;
 		for (size_t j = 0; j < k && !rc; j++)
@@ -657,22 +710,6 @@ int spool_put_finish_many(spool_put_t **p, size_t n,
 		    keysvc_errmsg(sp->ks) : store_backend_errmsg(sp->be));
 		if (!why[0])
 			ar_strlcpy(why, errbuf, sizeof why);
-	}
-	/* 3. the directory fsync makes the names durable, shared with the
-	 * other finishers waiting on it */
-	if (k && (rc = store_backend_sync(sp->be))) {
-		sp_fail(rc, "sync: %s", store_backend_errmsg(sp->be));
-		ar_strlcpy(why, errbuf, sizeof why);
-		for (size_t j = 0; j < k; j++) {
-			if (src[j])
-				continue;
-			/* not acknowledged: take it away again (the client
-			 * retries, and a copy a failed deletion leaves is
-			 * merged by dedup) */
-			(void)obj_delete(sp, p[which[j]]->tenant,
-			    p[which[j]]->id, K_MSG, 0);
-			src[j] = rc;
-		}
 	}
 	for (size_t j = 0; j < k; j++)
 		rcs[which[j]] = src[j];
@@ -866,7 +903,6 @@ int spool_remove(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
     const uint8_t entry_id[SPOOL_ID_LEN])
 {
 	static const int order[] = { K_FAIL0, K_FAIL1, K_MSG };
-	uint64_t now_ms = (uint64_t)ar_now() * 1000;
 	int rc, found = 0;
 
 	if ((rc = entry_args(sp, tenant, entry_id, 1)))
@@ -877,12 +913,6 @@ int spool_remove(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
 			found = 1;
 		else if (rc != AR_ENOENT)
 			return rc;
-	}
-	/* tidy directories long out of use (new ids never land there) */
-	if (now_ms > id_ms(entry_id) + GC_GRACE_MS &&
-	    pthread_mutex_trylock(&sp->mark_lock) == 0) {
-		clean_dirs(sp, now_ms - GC_GRACE_MS);
-		pthread_mutex_unlock(&sp->mark_lock);
 	}
 	return found ? 0 : sp_fail(AR_ENOENT, "no such spool entry");
 }

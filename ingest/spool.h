@@ -4,18 +4,15 @@
  *
  * One entry per (message, tenant): a message whose recipients belong to two
  * tenants is spooled twice, each copy sealed under its own tenant's key, so
- * tenants never share ciphertext or keys.  An entry is two sealed objects
- * (store/store.h "Sealed objects", retain-until 0) in an fs object backend
- * rooted at the spool directory:
- *
- *   message   the bytes received, sealed with the tenant's "object" subkey
- *   envelope  JSON text given by the caller (MAIL FROM, recipients, client
- *             address, TLS, HELO, arrival time ...), sealed the same way
- *
- * plus, once a drain attempt failed, a small sealed failure record.  The
- * envelope is written last: an entry exists (is listed, can be opened)
- * exactly when its envelope does.  Nothing in the spool directory is
- * plaintext.  Layout and recovery rules: docs/formats.md "Spool".
+ * tenants never share ciphertext or keys.  An entry is one sealed object
+ * (store/store.h "Sealed objects", retain-until 0, sealed with the
+ * tenant's "object" subkey) in a seg object backend rooted at the spool
+ * directory: the bytes received, then the envelope JSON given by the
+ * caller (MAIL FROM, recipients, client address, TLS, HELO, arrival time
+ * ...) and an 8-byte trailer; plus, once a drain attempt failed, a small
+ * sealed failure record.  An entry exists (is listed, can be opened) once
+ * its object is committed.  Nothing in the spool directory is plaintext.
+ * Layout and recovery rules: docs/formats.md "Spool".
  *
  * Every call returns 0 or a negative AR_* status (common/ar.h).
  * spool_errmsg() gives the text of the calling thread's last failure.
@@ -42,15 +39,15 @@ typedef struct spool_put spool_put_t;
  * writing and draining.  One process at a time: the spool is locked
  * (flock on dir/lock); AR_EAGAIN when another process holds it.  Opening
  * recovers from a crash before anything else: temp files are removed,
- * and so is every partial entry (a message without its envelope, an
- * envelope or failure record without its message), then empty directories.
+ * entries of a spool written before segments are moved into segments, and
+ * every partial entry (a failure record without its message) is removed.
  * ks is borrowed and must outlive the spool; it may be shared.
  */
 int spool_open(spool_t **out, const char *dir, keysvc_t *ks);
 /*
  * Open for looking only (archivectl queue, while archived runs): walk,
  * stats, read; no lock, no recovery, and put, remove and mark_failed
- * answer AR_EPERM.  A walk racing the owner's clean-up is retried.
+ * answer AR_EPERM.  It sees the entries committed when it was opened.
  */
 int spool_open_readonly(spool_t **out, const char *dir, keysvc_t *ks);
 /* Every spool_put_t must be finished or aborted before. */
@@ -74,20 +71,21 @@ int spool_put_begin(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
 const uint8_t *spool_put_id(const spool_put_t *p);
 /*
  * Append message bytes.  Quick enough for the SMTP event loop: the bytes
- * are encrypted a chunk at a time and handed to the page cache (write(2),
- * no fsync).  An error is sticky and returned again by finish.
+ * are encrypted a chunk at a time and kept in memory (or, past 256 KiB,
+ * written to a temp file, no fsync).  An error is sticky and returned
+ * again by finish.
  */
 int spool_put_write(spool_put_t *p, const void *buf, size_t len);
 /*
  * Make the entry durable: append the envelope (the NUL-terminated JSON
  * text envelope_json, at most SPOOL_ENVELOPE_MAX bytes) and its trailer,
- * seal the last chunk, sign, fsync the file, rename; then fsync the
- * directory.  Returns 0 only when the entry survives a SIGKILL or a power
+ * seal the last chunk, sign, append to a segment and fdatasync it.
+ * Returns 0 only when the entry survives a SIGKILL or a power
  * loss; the caller answers 250 after that.  entry_id (may be NULL)
  * receives the entry id.  Blocks on disk and keysvc: call it from a worker
  * thread (p may be handed from the thread that wrote it, through any
  * synchronisation such as a mutex-protected queue).  Concurrent finishers
- * share directory fsyncs (group commit).
+ * share fdatasyncs (group commit).
  *
  * Frees p whatever the result.  On failure no entry is listed: the
  * message was not spooled and the client should be told to retry (4xx):
@@ -98,15 +96,15 @@ int spool_put_finish(spool_put_t *p, const char *envelope_json,
     uint8_t entry_id[SPOOL_ID_LEN]);
 /*
  * spool_put_finish for n puts at once (group commit): one keysvc request
- * signs them all and one filesystem sync makes them durable, then one
- * directory fsync.  rcs[i] and entry_id[i] (entry_id may be NULL) are put
+ * signs them all, one write appends them to a segment and one fdatasync
+ * makes them durable.  rcs[i] and entry_id[i] (entry_id may be NULL) are put
  * i's result, as spool_put_finish would return it.  Frees every put.
  * Returns the first failure, 0 if none.
  */
 int spool_put_finish_many(spool_put_t **p, size_t n,
     const char *const *envelope_json, uint8_t (*entry_id)[SPOOL_ID_LEN],
     int *rcs);
-/* Drop the entry (its temp file is removed) and free p. */
+/* Drop the entry (its temp file, if any, is removed) and free p. */
 void spool_put_abort(spool_put_t *p);
 
 /* --- reading and draining ------------------------------------------------ */

@@ -40,6 +40,16 @@ typedef struct store_get store_get_t;    /* an object open for reading */
  * temp files in dir/tmp/.
  */
 int store_backend_open_fs(store_backend_t **out, const char *dir);
+/*
+ * seg backend rooted at dir (store/backend_seg.c; the spool's): objects are
+ * records appended to shared files dir/seg/<n>.seg, objects over 256 KiB
+ * written to dir/tmp/ first.  A commit is durable when it returns (one
+ * fdatasync for all the puts of store_put_commit_many); store_backend_sync()
+ * makes deletions durable.  Opening scans every segment; rdonly: the view
+ * of another process, which refuses puts and deletions.
+ */
+int store_backend_open_seg(store_backend_t **out, const char *dir,
+    int rdonly);
 void store_backend_close(store_backend_t *be);
 /* Last error message; owned by the handle, valid until the next call. */
 const char *store_backend_errmsg(const store_backend_t *be);

@@ -140,7 +140,7 @@ static int dir_contains(const char *dir, const char *needle)
 
 static void test_round_trip(void)
 {
-	static const size_t sizes[NMSG] = { 0, 100, 65536, 65537, 200000, 3000 };
+	static const size_t sizes[NMSG] = { 0, 100, 65536, 65537, 300000, 3000 };
 	unsigned char *msgs[NMSG];
 	char envs[NMSG][256];
 	uint8_t ids[NMSG + 1][16];
@@ -316,7 +316,7 @@ static void test_crash_leftovers(void)
 	/* what a crash can leave: a failure record without its entry (killed
 	 * inside spool_remove), an envelope object of spool format 1 without
 	 * its message, a temp file (killed while writing) */
-	CHECK_RC(store_backend_open_fs(&be, spdir), 0);
+	CHECK_RC(store_backend_open_seg(&be, spdir, 0), 0);
 	store_object_id_new(env_only);
 	env_only[15] = 1;
 	raw_object(be, tenant_b, env_only);
@@ -336,7 +336,7 @@ static void test_crash_leftovers(void)
 	CHECK_RC(spool_open(&sp, spdir, ks), 0);   /* recovers */
 	CHECK(count(sp, NULL) == 1);
 	CHECK(tl_count_entries(tmp) == 0);
-	CHECK_RC(store_backend_open_fs(&be, spdir), 0);
+	CHECK_RC(store_backend_open_seg(&be, spdir, 1), 0);
 	CHECK_RC(store_backend_get_open(be, tenant_b, env_only, &g), AR_ENOENT);
 	CHECK_RC(store_backend_get_open(be, tenant_b, fail_only, &g),
 	    AR_ENOENT);
@@ -344,6 +344,75 @@ static void test_crash_leftovers(void)
 	store_get_close(g);
 	store_backend_close(be);
 	CHECK_RC(spool_remove(sp, tenant_a, good), 0);
+	spool_close(sp);
+}
+
+/* A spool written before segments (a file per object in the fs backend's
+ * layout) is moved into segments when opened: its entries are listed and
+ * read back whole, and no file of the old layout is left. */
+static void test_fs_layout_moved(void)
+{
+	static const char body[] = "From: a@example.org\r\n\r\nold layout\r\n";
+	uint8_t id[16], fid[16];
+	store_backend_t *seg, *fs;
+	unsigned char *raw, *m;
+	store_get_t *g;
+	size_t len, got, mlen;
+	char *env, tdir[4096], th[33];
+	spool_t *sp;
+
+	/* an entry and a failure record, written now, then moved by hand to
+	 * the old layout */
+	CHECK_RC(spool_open(&sp, spdir, ks), 0);
+	CHECK_RC(put(sp, tenant_b, body, sizeof body - 1,
+	    "{\"from\":\"a@example.org\"}", id), 0);
+	CHECK_RC(spool_mark_failed(sp, tenant_b, id, "old failure"), 0);
+	spool_close(sp);
+	CHECK_RC(store_backend_open_seg(&seg, spdir, 0), 0);
+	CHECK_RC(store_backend_open_fs(&fs, spdir), 0);
+	memcpy(fid, id, 16);
+	for (int k = 0; k < 4; k++) {
+		fid[15] = (uint8_t)k;
+		if (store_backend_get_open(seg, tenant_b, fid, &g))
+			continue;
+		len = (size_t)store_get_size(g);
+		raw = malloc(len);
+		CHECK(raw != NULL);
+		CHECK_RC(store_get_pread(g, raw, len, 0, &got), 0);
+		CHECK(got == len);
+		store_get_close(g);
+		{
+			store_put_t *p;
+			CHECK_RC(store_backend_put_begin(fs, tenant_b, fid, &p),
+			    0);
+			CHECK_RC(store_put_write(p, raw, len), 0);
+			CHECK_RC(store_put_commit(p, 0), 0);
+		}
+		CHECK_RC(store_backend_delete(seg, tenant_b, fid), 0);
+		free(raw);
+	}
+	CHECK_RC(store_backend_sync(fs), 0);
+	store_backend_close(fs);
+	store_backend_close(seg);
+	(void)ar_path(tdir, sizeof tdir, "%s/%s", spdir,
+	    ar_hex(tenant_b, 16, th));
+	CHECK(access(tdir, F_OK) == 0);
+
+	CHECK_RC(spool_open(&sp, spdir, ks), 0);
+	CHECK(count(sp, tenant_b) == 1);
+	CHECK(access(tdir, F_OK) < 0 && errno == ENOENT);
+	CHECK((m = read_message(sp, tenant_b, id, &mlen)) != NULL);
+	CHECK(m && mlen == sizeof body - 1 && memcmp(m, body, mlen) == 0);
+	free(m);
+	CHECK_RC(spool_read_envelope(sp, tenant_b, id, &env), 0);
+	CHECK(strcmp(env, "{\"from\":\"a@example.org\"}") == 0);
+	free(env);
+	{
+		spool_failure_t f;
+		CHECK_RC(spool_failure_get(sp, tenant_b, id, &f), 0);
+		CHECK(f.count == 1 && strcmp(f.reason, "old failure") == 0);
+	}
+	CHECK_RC(spool_remove(sp, tenant_b, id), 0);
 	spool_close(sp);
 }
 
@@ -644,6 +713,7 @@ int main(void)
 	test_round_trip();
 	test_failures();
 	test_crash_leftovers();
+	test_fs_layout_moved();
 	test_sigkill();
 	test_enospc();
 	test_group();
