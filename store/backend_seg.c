@@ -289,7 +289,13 @@ static int rec_remove(seg_backend_t *sb, seg_rec_t *r)
 	tdelete(r->key, &sb->index, key_cmp);
 	free(r);
 	s->dirty = 1;
-	s->live--;
+	if (--s->live == 0 && s->open_for_appends) {
+		/* drained: the next commit starts a new segment, so that no
+		 * file of dead records stays behind */
+		s->open_for_appends = 0;
+		if (sb->active == s)
+			sb->active = NULL;
+	}
 	seg_maybe_unlink(sb, s);
 	return rc;
 }
@@ -745,8 +751,13 @@ static int seg_delete(store_backend_t *be, const uint8_t *tenant,
 	s = r->seg;
 	s->refs++;
 	err = rec_remove(sb, r);
-	if (!err && !deferred && !s->unlinked && fdatasync(s->fd) < 0)
-		err = errno;
+	if (!err && !deferred) {
+		/* durable now: the mark, or the segment's unlinking */
+		if (!s->unlinked && fdatasync(s->fd) < 0)
+			err = errno;
+		else if (s->unlinked && (rc = ar_fsync_dir(sb->segdir)))
+			err = rc == AR_ENOSPC ? ENOSPC : EIO;
+	}
 	seg_release(sb, s);
 	pthread_mutex_unlock(&sb->lock);
 	return err ? seg_errno(be, err, "delete in segment", sb->segdir) : 0;
@@ -886,12 +897,20 @@ static int scan_segment(seg_backend_t *sb, uint64_t seq, int fd,
 			if (rc == AR_ENOMEM)
 				return store_be_fail(&sb->base, rc,
 				    "out of memory");
-			if (rc == AR_EEXIST)
-				ar_log(AR_LOG_WARN, "segment %s offset=%llu "
-				    "status=duplicate action=ignored", path,
-				    (unsigned long long)off);
-			else
-				kept++;
+			if (rc == AR_EEXIST) {
+				/* a deletion's mark lost in a crash, the name
+				 * put again later: the later record is it */
+				seg_rec_t *r = rec_find(sb, hdr + 8);
+				seg_t *old = r->seg;
+				old->live--;
+				if (old != s)    /* scanned: may go now */
+					seg_maybe_unlink(sb, old);
+				r->seg = s;
+				r->off = off;
+				r->len = len;
+				s->live++;
+			}
+			kept++;
 		}
 		off += HDR_LEN + len;
 	}
