@@ -381,6 +381,8 @@ static int seg_put_write(store_put_t *put, const void *buf, size_t len)
 		unsigned char *nb;
 		while (ncap < p->len + len)
 			ncap *= 2;
+		if (ncap > SEG_SPILL + HDR_LEN)    /* never more: it spills */
+			ncap = SEG_SPILL + HDR_LEN;
 		if (!(nb = malloc(ncap)))
 			return p->status = store_be_fail(put->be, AR_ENOMEM,
 			    "out of memory");
