@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "ar.h"
 
 void store_be_init(store_backend_t *be, const struct store_backend_ops *ops)
@@ -32,6 +34,16 @@ int store_be_fail(store_backend_t *be, int rc, const char *fmt, ...)
 	va_end(ap);
 	pthread_mutex_unlock(&be->err_lock);
 	return rc;
+}
+
+int store_be_open_args(store_backend_t **out, const char *dir)
+{
+	if (!out)
+		return AR_EINVAL;
+	*out = NULL;
+	if (!dir || !*dir)
+		return AR_EINVAL;
+	return sodium_init() < 0 ? AR_EIO : 0;
 }
 
 void store_backend_close(store_backend_t *be)

@@ -674,13 +674,8 @@ int store_backend_open_fs(store_backend_t **out, const char *dir)
 	fs_backend_t *fb;
 	int rc;
 
-	if (!out)
-		return AR_EINVAL;
-	*out = NULL;
-	if (!dir || !*dir)
-		return AR_EINVAL;
-	if (sodium_init() < 0)
-		return AR_EIO;
+	if ((rc = store_be_open_args(out, dir)))
+		return rc;
 	if (!(fb = calloc(1, sizeof *fb)))
 		return AR_ENOMEM;
 	if (ar_path(fb->root, sizeof fb->root, "%s", dir) ||

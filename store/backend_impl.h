@@ -56,6 +56,10 @@ struct store_get {
 	store_backend_t *be;
 };
 
+/* The checks a backend's open starts with (out set to NULL): 0, or the
+ * status to return. */
+int store_be_open_args(store_backend_t **out, const char *dir);
+
 /* Initialise / release the common part of a backend handle. */
 void store_be_init(store_backend_t *be, const struct store_backend_ops *ops);
 void store_be_fini(store_backend_t *be);

@@ -1029,13 +1029,8 @@ int store_backend_open_seg(store_backend_t **out, const char *dir,
 	seg_backend_t *sb;
 	int rc;
 
-	if (!out)
-		return AR_EINVAL;
-	*out = NULL;
-	if (!dir || !*dir)
-		return AR_EINVAL;
-	if (sodium_init() < 0)
-		return AR_EIO;
+	if ((rc = store_be_open_args(out, dir)))
+		return rc;
 	if (!(sb = calloc(1, sizeof *sb)))
 		return AR_ENOMEM;
 	if (ar_path(sb->segdir, sizeof sb->segdir, "%s/seg", dir) ||

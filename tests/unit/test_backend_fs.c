@@ -37,41 +37,6 @@ static void fake_object(const uint8_t *tenant, const uint8_t *id,
 		out[i] = (unsigned char)(i * 7);
 }
 
-static int put_bytes(store_backend_t *be, const uint8_t *tenant,
-    const uint8_t *id, const void *buf, size_t len, int64_t retain)
-{
-	store_put_t *p;
-	int rc = store_backend_put_begin(be, tenant, id, &p);
-	if (rc)
-		return rc;
-	if ((rc = store_put_write(p, buf, len))) {
-		store_put_abort(p);
-		return rc;
-	}
-	return store_put_commit(p, retain);
-}
-
-static int read_all(store_backend_t *be, const uint8_t *tenant,
-    const uint8_t *id, unsigned char *buf, size_t cap, size_t *len)
-{
-	store_get_t *g;
-	int rc = store_backend_get_open(be, tenant, id, &g);
-	if (rc)
-		return rc;
-	*len = (size_t)store_get_size(g);
-	if (*len > cap) {
-		store_get_close(g);
-		return AR_ETOOBIG;
-	}
-	size_t got;
-	rc = store_get_pread(g, buf, *len, 0, &got);
-	if (rc == 0 && got != *len)
-		rc = AR_ETRUNC;
-	store_get_close(g);
-	return rc;
-}
-
-
 static void obj_path(const char *root, const uint8_t *tenant,
     const uint8_t *id, char *out, size_t len)
 {
@@ -92,9 +57,9 @@ static void test_put_get(store_backend_t *be, const char *root)
 
 	randombytes_buf(id, sizeof id);
 	fake_object(tenant_a, id, 0, obj, sizeof obj);
-	CHECK_RC(put_bytes(be, tenant_a, id, obj, sizeof obj, 0), 0);
+	CHECK_RC(tl_put_bytes(be, tenant_a, id, obj, sizeof obj, 0), 0);
 	CHECK_RC(store_backend_sync(be), 0);
-	CHECK_RC(read_all(be, tenant_a, id, back, sizeof back, &len), 0);
+	CHECK_RC(tl_read_all(be, tenant_a, id, back, sizeof back, &len), 0);
 	CHECK(len == sizeof obj && memcmp(back, obj, len) == 0);
 
 	obj_path(root, tenant_a, id, path, sizeof path);
@@ -103,14 +68,14 @@ static void test_put_get(store_backend_t *be, const char *root)
 	/* write-once: refused at begin, original untouched */
 	memset(other, 'X', sizeof other);
 	CHECK_RC(store_backend_put_begin(be, tenant_a, id, &p), AR_EEXIST);
-	CHECK_RC(put_bytes(be, tenant_a, id, other, sizeof other, 0),
+	CHECK_RC(tl_put_bytes(be, tenant_a, id, other, sizeof other, 0),
 	    AR_EEXIST);
-	CHECK_RC(read_all(be, tenant_a, id, back, sizeof back, &len), 0);
+	CHECK_RC(tl_read_all(be, tenant_a, id, back, sizeof back, &len), 0);
 	CHECK(len == sizeof obj && memcmp(back, obj, len) == 0);
 
 	/* same id under another tenant is another object */
-	CHECK_RC(put_bytes(be, tenant_b, id, other, sizeof other, 0), 0);
-	CHECK_RC(read_all(be, tenant_a, id, back, sizeof back, &len), 0);
+	CHECK_RC(tl_put_bytes(be, tenant_b, id, other, sizeof other, 0), 0);
+	CHECK_RC(tl_read_all(be, tenant_a, id, back, sizeof back, &len), 0);
 	CHECK(memcmp(back, obj, len) == 0);
 
 	/* the name appearing between begin and commit: commit refuses */
@@ -124,7 +89,7 @@ static void test_put_get(store_backend_t *be, const char *root)
 	CHECK_RC(store_put_commit(p1, 0), 0);
 	CHECK_RC(store_put_commit(p2, 0), AR_EEXIST);
 	CHECK(strstr(store_backend_errmsg(be), "already exists") != NULL);
-	CHECK_RC(read_all(be, tenant_a, id2, back, sizeof back, &len), 0);
+	CHECK_RC(tl_read_all(be, tenant_a, id2, back, sizeof back, &len), 0);
 	CHECK(len == sizeof obj && memcmp(back, obj, len) == 0);
 
 	/* abort leaves nothing */
@@ -161,7 +126,7 @@ static void test_delete(store_backend_t *be)
 
 	randombytes_buf(id, sizeof id);
 	fake_object(tenant_a, id, now + 86400, obj, sizeof obj);
-	CHECK_RC(put_bytes(be, tenant_a, id, obj, sizeof obj, now + 86400), 0);
+	CHECK_RC(tl_put_bytes(be, tenant_a, id, obj, sizeof obj, now + 86400), 0);
 	CHECK_RC(store_backend_delete(be, tenant_a, id), AR_ERETAINED);
 	store_get_t *g0 = NULL;
 	CHECK_RC(store_backend_get_open(be, tenant_a, id, &g0), 0);
@@ -183,12 +148,12 @@ static void test_delete(store_backend_t *be)
 	/* a file without a readable header is never deleted */
 	randombytes_buf(id2, sizeof id2);
 	memset(obj, 0, sizeof obj);
-	CHECK_RC(put_bytes(be, tenant_a, id2, obj, sizeof obj, 0), 0);
+	CHECK_RC(tl_put_bytes(be, tenant_a, id2, obj, sizeof obj, 0), 0);
 	CHECK_RC(store_backend_delete(be, tenant_a, id2), AR_ECORRUPT);
 	/* a header naming another object is never deleted either */
 	fake_object(tenant_a, id, 0, obj, sizeof obj);
 	randombytes_buf(id2, sizeof id2);
-	CHECK_RC(put_bytes(be, tenant_a, id2, obj, sizeof obj, 0), 0);
+	CHECK_RC(tl_put_bytes(be, tenant_a, id2, obj, sizeof obj, 0), 0);
 	CHECK_RC(store_backend_delete(be, tenant_a, id2), AR_ECORRUPT);
 }
 
@@ -227,7 +192,7 @@ static void test_walk_drop(const char *root)
 		randombytes_buf(id, sizeof id);
 		fake_object(i < 20 ? tenant_a : tenant_b, id, 0, obj,
 		    sizeof obj);
-		CHECK_RC(put_bytes(be, i < 20 ? tenant_a : tenant_b, id, obj,
+		CHECK_RC(tl_put_bytes(be, i < 20 ? tenant_a : tenant_b, id, obj,
 		    sizeof obj, 0), 0);
 	}
 	/* a leftover temp file is not an object */
@@ -262,7 +227,7 @@ static void *put_thread(void *arg)
 	for (int i = 0; i < 25; i++) {
 		randombytes_buf(id, sizeof id);
 		fake_object(tenant_b, id, 0, obj, sizeof obj);
-		if (put_bytes(t->be, tenant_b, id, obj, sizeof obj, 0) ||
+		if (tl_put_bytes(t->be, tenant_b, id, obj, sizeof obj, 0) ||
 		    store_backend_sync(t->be))
 			t->fails++;
 	}
@@ -315,7 +280,7 @@ static void test_enospc(const char *root)
 	big = calloc(1, bigsz);
 	randombytes_buf(id, sizeof id);
 	fake_object(tenant_a, id, 0, big, bigsz);
-	rc = put_bytes(be, tenant_a, id, big, bigsz, 0);
+	rc = tl_put_bytes(be, tenant_a, id, big, bigsz, 0);
 	CHECK_RC(rc, AR_ENOSPC);
 	CHECK(ar_status_temporary(rc));
 	CHECK_RC(store_backend_walk(be, NULL, walk_cb, &w), 0);
@@ -323,7 +288,7 @@ static void test_enospc(const char *root)
 	(void)ar_path(tmp, sizeof tmp, "%s/tmp", dir);
 	CHECK(tl_count_entries(tmp) == 0);
 	/* space is back once the partial temp file is gone */
-	CHECK_RC(put_bytes(be, tenant_a, id, big, 4096, 0), 0);
+	CHECK_RC(tl_put_bytes(be, tenant_a, id, big, 4096, 0), 0);
 	free(big);
 	store_backend_close(be);
 	CHECK(umount2(dir, MNT_DETACH) == 0);

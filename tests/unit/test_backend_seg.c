@@ -97,20 +97,6 @@ static unsigned char *obj_bytes(const obj_t *o)
 	return b;
 }
 
-static int put_bytes(store_backend_t *be, const uint8_t *tenant,
-    const uint8_t *id, const void *buf, size_t len, int64_t retain)
-{
-	store_put_t *p;
-	int rc = store_backend_put_begin(be, tenant, id, &p);
-	if (rc)
-		return rc;
-	if ((rc = store_put_write(p, buf, len))) {
-		store_put_abort(p);
-		return rc;
-	}
-	return store_put_commit(p, retain);
-}
-
 /* Begin o's put and write its bytes in pieces of at most WRITE_MAX. */
 static int begin_obj(store_backend_t *be, const obj_t *o, store_put_t **out)
 {
@@ -179,26 +165,6 @@ static size_t commit_group(store_backend_t *be, obj_t *objs, size_t n,
 	return bad;
 }
 
-static int read_all(store_backend_t *be, const uint8_t *tenant,
-    const uint8_t *id, unsigned char *buf, size_t cap, size_t *len)
-{
-	store_get_t *g;
-	int rc = store_backend_get_open(be, tenant, id, &g);
-	if (rc)
-		return rc;
-	*len = (size_t)store_get_size(g);
-	if (*len > cap) {
-		store_get_close(g);
-		return AR_ETOOBIG;
-	}
-	size_t got = 0;
-	rc = store_get_pread(g, buf, *len, 0, &got);
-	if (rc == 0 && got != *len)
-		rc = AR_ETRUNC;
-	store_get_close(g);
-	return rc;
-}
-
 /* 0 when o reads back as the model says (alive: its bytes; deleted:
  * AR_ENOENT), else -1 with the reason in why. */
 static int check_obj(store_backend_t *be, const obj_t *o, char *why,
@@ -222,7 +188,7 @@ static int check_obj(store_backend_t *be, const obj_t *o, char *why,
 	got = malloc(o->len + 1);
 	if (!got)
 		abort();
-	rc = read_all(be, o->tenant, o->id, got, o->len + 1, &len);
+	rc = tl_read_all(be, o->tenant, o->id, got, o->len + 1, &len);
 	if (rc)
 		snprintf(why, wlen, "read: %s (%s)", ar_strerror(rc),
 		    store_backend_errmsg(be));
@@ -474,7 +440,7 @@ static void test_put_get(const char *root)
 	/* write-once: refused at begin, the original untouched */
 	CHECK_RC(store_backend_put_begin(be, tenant_a, small[3].id, &p),
 	    AR_EEXIST);
-	CHECK_RC(put_bytes(be, tenant_a, small[3].id, "other", 5, 0),
+	CHECK_RC(tl_put_bytes(be, tenant_a, small[3].id, "other", 5, 0),
 	    AR_EEXIST);
 	CHECK(verify(be, small, NS, 0, "after refused puts"));
 	free(b);
@@ -1015,12 +981,12 @@ static void test_retain(const char *root)
 	 * whose header names another object */
 	memset(zeros, 0, sizeof zeros);
 	randombytes_buf(id, sizeof id);
-	CHECK_RC(put_bytes(be, tenant_a, id, zeros, sizeof zeros, 0), 0);
+	CHECK_RC(tl_put_bytes(be, tenant_a, id, zeros, sizeof zeros, 0), 0);
 	CHECK_RC(store_backend_delete(be, tenant_a, id), AR_ECORRUPT);
 	obj_init(&bad, tenant_a, 300, 3, 0);
 	{
 		unsigned char *b = obj_bytes(&kept);    /* kept's header */
-		CHECK_RC(put_bytes(be, tenant_a, bad.id, b, bad.len, 0), 0);
+		CHECK_RC(tl_put_bytes(be, tenant_a, bad.id, b, bad.len, 0), 0);
 		free(b);
 	}
 	CHECK_RC(store_backend_delete(be, tenant_a, bad.id), AR_ECORRUPT);

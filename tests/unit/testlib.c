@@ -109,3 +109,37 @@ void tl_keysvc_stop(pid_t pid)
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 }
+
+int tl_put_bytes(store_backend_t *be, const uint8_t *tenant,
+    const uint8_t *id, const void *buf, size_t len, int64_t retain)
+{
+	store_put_t *p;
+	int rc = store_backend_put_begin(be, tenant, id, &p);
+	if (rc)
+		return rc;
+	if ((rc = store_put_write(p, buf, len))) {
+		store_put_abort(p);
+		return rc;
+	}
+	return store_put_commit(p, retain);
+}
+
+int tl_read_all(store_backend_t *be, const uint8_t *tenant,
+    const uint8_t *id, unsigned char *buf, size_t cap, size_t *len)
+{
+	store_get_t *g;
+	int rc = store_backend_get_open(be, tenant, id, &g);
+	if (rc)
+		return rc;
+	*len = (size_t)store_get_size(g);
+	if (*len > cap) {
+		store_get_close(g);
+		return AR_ETOOBIG;
+	}
+	size_t got;
+	rc = store_get_pread(g, buf, *len, 0, &got);
+	if (rc == 0 && got != *len)
+		rc = AR_ETRUNC;
+	store_get_close(g);
+	return rc;
+}

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "keysvc/keysvc.h"
+#include "store/store.h"
 
 extern int tl_failed, tl_passed;
 
@@ -24,6 +25,16 @@ extern int tl_failed, tl_passed;
 
 /* Print "N passed, N failed" and return the exit status. */
 int tl_done(void);
+
+/* Put object (tenant, id) of len bytes into a backend in one write and
+ * commit it: 0 or the first failure (the put aborted). */
+int tl_put_bytes(store_backend_t *be, const uint8_t *tenant,
+    const uint8_t *id, const void *buf, size_t len, int64_t retain);
+
+/* Read object (tenant, id) whole into buf (at most cap bytes): 0, the
+ * backend's failure, AR_ETOOBIG or AR_ETRUNC; *len is its size. */
+int tl_read_all(store_backend_t *be, const uint8_t *tenant,
+    const uint8_t *id, unsigned char *buf, size_t cap, size_t *len);
 
 /* A fresh directory under $TMPDIR (removed by tl_rmrf).  Static buffer
  * per call is malloc'd; caller frees. */
