@@ -50,7 +50,6 @@ enum { K_MSG = 0, K_ENV_V1 = 1, K_FAIL0 = 2, K_FAIL1 = 3, K_COUNT = 4 };
 static const char trailer_magic[4] = { 'A', 'R', 'E', 'V' };
 
 #define SMALL_CHUNK  STORE_CHUNK_MIN   /* envelope and failure records */
-#define WALK_TRIES   3
 
 struct spool {
 	store_backend_t *be;
@@ -290,20 +289,14 @@ static int same_entry(const struct seen *x, const struct seen *y)
 	    memcmp(x->tenant, y->tenant, SPOOL_TENANT_LEN) == 0;
 }
 
-/* Every object of the spool (or of one tenant), sorted; a walk racing a
- * directory clean-up (opendir ENOENT) is retried. */
+/* Every object of the spool (or of one tenant), sorted. */
 static int list_objects(spool_t *sp, const uint8_t *tenant,
     struct seen_list *l)
 {
-	int rc = 0;
+	int rc;
 
-	for (int i = 0; i < WALK_TRIES; i++) {
-		l->n = 0;
-		rc = store_backend_walk(sp->be, tenant, seen_cb, l);
-		if (rc != AR_ENOENT)
-			break;
-	}
-	if (rc)
+	l->n = 0;
+	if ((rc = store_backend_walk(sp->be, tenant, seen_cb, l)))
 		return sp_fail(rc, "walk: %s", rc == AR_ENOMEM ?
 		    "out of memory" : store_backend_errmsg(sp->be));
 	if (l->n)

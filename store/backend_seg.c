@@ -9,7 +9,8 @@
  * Record: a 64-byte header (magic, version, tenant, id, data length,
  * BLAKE2b-128 of data || tenant || id || length) and the data.  Deleting
  * overwrites the magic in place ("ARSX"); a segment is unlinked once none
- * of its records is live and nothing is appended to it any more.
+ * of its records is live (the active one too: the next commit then starts
+ * a new segment).
  *
  * Write order (STYLE.md 7): a commit appends its records at the active
  * segment's end under the lock, then fdatasync()s the segment (shared: a
