@@ -257,14 +257,8 @@ static int seen_cb(void *arg, const uint8_t *tenant, const uint8_t *id)
 {
 	struct seen_list *l = arg;
 
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? 2 * l->cap : 256;
-		struct seen *nv = realloc(l->v, ncap * sizeof *nv);
-		if (!nv)
-			return AR_ENOMEM;
-		l->v = nv;
-		l->cap = ncap;
-	}
+	if (ar_grow((void **)&l->v, &l->cap, l->n, sizeof *l->v))
+		return AR_ENOMEM;
 	memcpy(l->v[l->n].tenant, tenant, SPOOL_TENANT_LEN);
 	memcpy(l->v[l->n].id, id, SPOOL_ID_LEN);
 	l->n++;

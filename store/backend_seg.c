@@ -198,6 +198,16 @@ static seg_t *seg_add(seg_backend_t *sb, uint64_t seq, int fd, uint64_t end)
 	return s;
 }
 
+/* s takes no more appends (the next commit starts a new segment) and goes
+ * if it holds no live record. */
+static void seg_stop_appends(seg_backend_t *sb, seg_t *s)
+{
+	s->open_for_appends = 0;
+	if (sb->active == s)
+		sb->active = NULL;
+	seg_maybe_unlink(sb, s);
+}
+
 /* A segment taking appends, with room for len more bytes (a fresh one when
  * the active segment is full or failed). */
 static int seg_active(seg_backend_t *sb, uint64_t len, seg_t **out)
@@ -206,11 +216,8 @@ static int seg_active(seg_backend_t *sb, uint64_t len, seg_t **out)
 	seg_t *s = sb->active;
 	int fd, rc;
 
-	if (s && s->end > 0 && s->end + len > SEG_MAX) {
-		s->open_for_appends = 0;
-		sb->active = NULL;
-		seg_maybe_unlink(sb, s);
-	}
+	if (s && s->end > 0 && s->end + len > SEG_MAX)
+		seg_stop_appends(sb, s);
 	if (sb->active) {
 		*out = sb->active;
 		return 0;
@@ -241,10 +248,7 @@ static void seg_retire(seg_backend_t *sb, seg_t *s)
 	if (!s->open_for_appends)
 		return;
 	(void)!ftruncate(s->fd, (off_t)s->end);
-	s->open_for_appends = 0;
-	if (sb->active == s)
-		sb->active = NULL;
-	seg_maybe_unlink(sb, s);
+	seg_stop_appends(sb, s);
 }
 
 /* --- the index (under sb->lock) ------------------------------------------- */
@@ -290,14 +294,8 @@ static int rec_remove(seg_backend_t *sb, seg_rec_t *r)
 	tdelete(r->key, &sb->index, key_cmp);
 	free(r);
 	s->dirty = 1;
-	if (--s->live == 0 && s->open_for_appends) {
-		/* drained: the next commit starts a new segment, so that no
-		 * file of dead records stays behind */
-		s->open_for_appends = 0;
-		if (sb->active == s)
-			sb->active = NULL;
-	}
-	seg_maybe_unlink(sb, s);
+	if (--s->live == 0)      /* drained: no file of dead records stays */
+		seg_stop_appends(sb, s);
 	return rc;
 }
 
@@ -353,8 +351,7 @@ static int put_spill(seg_put_t *p)
 		return seg_errno(p->base.be, errno, "create", p->tmp);
 	if (ar_write_full(p->fd, p->buf, p->len))
 		return seg_errno(p->base.be, errno, "write", p->tmp);
-	if (p->buf)
-		sodium_memzero(p->buf, p->len);
+	sodium_memzero(p->buf, p->len);
 	free(p->buf);
 	p->buf = NULL;
 	p->cap = 0;
@@ -754,16 +751,16 @@ static int seg_delete(store_backend_t *be, const uint8_t *tenant,
 	s = r->seg;
 	s->refs++;
 	err = rec_remove(sb, r);
-	if (!err && !deferred) {
-		/* durable now: the mark, or the segment's unlinking */
-		if (!s->unlinked && fdatasync(s->fd) < 0)
-			err = errno;
-		else if (s->unlinked && (rc = ar_fsync_dir(sb->segdir)))
-			err = rc == AR_ENOSPC ? ENOSPC : EIO;
-	}
+	/* a plain delete is durable now: the mark, or the unlinking */
+	if (!err && !deferred && !s->unlinked && fdatasync(s->fd) < 0)
+		err = errno;
+	rc = !err && !deferred && s->unlinked ? ar_fsync_dir(sb->segdir) : 0;
 	seg_release(sb, s);
 	pthread_mutex_unlock(&sb->lock);
-	return err ? seg_errno(be, err, "delete in segment", sb->segdir) : 0;
+	if (err)
+		return seg_errno(be, err, "delete in segment", sb->segdir);
+	return rc ? store_be_fail(be, rc, "fsync directory %s: %s",
+	    sb->segdir, ar_strerror(rc)) : 0;
 }
 
 struct collect {
@@ -782,16 +779,8 @@ static void collect_cb(const void *node, VISIT v, void *arg)
 		return;
 	if (c->tenant && memcmp(r->key, c->tenant, STORE_TENANT_LEN))
 		return;
-	if (c->n == c->cap) {
-		size_t ncap = c->cap ? 2 * c->cap : 256;
-		void *nk = realloc(c->keys, ncap * KEY_LEN);
-		if (!nk) {
-			c->rc = AR_ENOMEM;
-			return;
-		}
-		c->keys = nk;
-		c->cap = ncap;
-	}
+	if ((c->rc = ar_grow((void **)&c->keys, &c->cap, c->n, KEY_LEN)))
+		return;
 	memcpy(c->keys[c->n++], r->key, KEY_LEN);
 }
 
@@ -861,11 +850,14 @@ static int scan_segment(seg_backend_t *sb, uint64_t seq, int fd,
 	seg_t *s;
 	int rc;
 
-	if (fstat(fd, &st) < 0 || !(s = seg_add(sb, seq, fd, 0))) {
-		rc = errno ? seg_errno(&sb->base, errno, "stat", path) :
-		    store_be_fail(&sb->base, AR_ENOMEM, "out of memory");
+	if (fstat(fd, &st) < 0) {
+		rc = seg_errno(&sb->base, errno, "stat", path);
 		close(fd);
 		return rc;
+	}
+	if (!(s = seg_add(sb, seq, fd, 0))) {
+		close(fd);
+		return store_be_fail(&sb->base, AR_ENOMEM, "out of memory");
 	}
 	while (off + HDR_LEN <= (uint64_t)st.st_size) {
 		int live;
@@ -954,16 +946,10 @@ static int scan_all(seg_backend_t *sb)
 		seq = strtoull(de->d_name, &end, 16);
 		if (end != de->d_name + 16)
 			continue;
-		if (n == cap) {
-			size_t ncap = cap ? 2 * cap : 64;
-			uint64_t *nv = realloc(seqs, ncap * sizeof *nv);
-			if (!nv) {
-				rc = store_be_fail(&sb->base, AR_ENOMEM,
-				    "out of memory");
-				break;
-			}
-			seqs = nv;
-			cap = ncap;
+		if (ar_grow((void **)&seqs, &cap, n, sizeof *seqs)) {
+			rc = store_be_fail(&sb->base, AR_ENOMEM,
+			    "out of memory");
+			break;
 		}
 		seqs[n++] = seq;
 	}
