@@ -25,14 +25,7 @@ static uint8_t tenant_a[STORE_TENANT_LEN], tenant_b[STORE_TENANT_LEN];
 static void fake_object(const uint8_t *tenant, const uint8_t *id,
     int64_t retain, unsigned char *out, size_t len)
 {
-	seal_header_t h;
-	memset(&h, 0, sizeof h);
-	h.chunk_size = STORE_CHUNK_DEFAULT;
-	memcpy(h.tenant, tenant, STORE_TENANT_LEN);
-	memcpy(h.id, id, STORE_ID_LEN);
-	h.key_version = 1;
-	h.retain_until = retain;
-	seal_header_encode(&h, out);
+	tl_seal_header(tenant, id, retain, out);
 	for (size_t i = SEAL_HEADER_LEN; i < len; i++)
 		out[i] = (unsigned char)(i * 7);
 }

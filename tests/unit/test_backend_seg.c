@@ -62,14 +62,7 @@ static void fake_object(const uint8_t *tenant, const uint8_t *id,
 	size_t i = 0;
 
 	if (len >= SEAL_HEADER_LEN) {
-		seal_header_t h;
-		memset(&h, 0, sizeof h);
-		h.chunk_size = STORE_CHUNK_DEFAULT;
-		memcpy(h.tenant, tenant, STORE_TENANT_LEN);
-		memcpy(h.id, id, STORE_ID_LEN);
-		h.key_version = 1;
-		h.retain_until = retain;
-		seal_header_encode(&h, out);
+		tl_seal_header(tenant, id, retain, out);
 		i = SEAL_HEADER_LEN;
 	}
 	for (; i < len; i++)
@@ -228,14 +221,8 @@ struct seen {
 static int seen_cb(void *arg, const uint8_t *tenant, const uint8_t *id)
 {
 	struct seen *s = arg;
-	if (s->n == s->cap) {
-		size_t ncap = s->cap ? 2 * s->cap : 64;
-		void *nk = realloc(s->keys, ncap * sizeof *s->keys);
-		if (!nk)
-			abort();
-		s->keys = nk;
-		s->cap = ncap;
-	}
+	if (ar_grow((void **)&s->keys, &s->cap, s->n, sizeof *s->keys))
+		abort();
 	memcpy(s->keys[s->n], tenant, STORE_TENANT_LEN);
 	memcpy(s->keys[s->n] + STORE_TENANT_LEN, id, STORE_ID_LEN);
 	s->n++;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ar.h"
+#include "store/seal_format.h"
 
 int tl_failed, tl_passed;
 
@@ -142,4 +143,18 @@ int tl_read_all(store_backend_t *be, const uint8_t *tenant,
 		rc = AR_ETRUNC;
 	store_get_close(g);
 	return rc;
+}
+
+void tl_seal_header(const uint8_t *tenant, const uint8_t *id, int64_t retain,
+    unsigned char *out)
+{
+	seal_header_t h;
+
+	memset(&h, 0, sizeof h);
+	h.chunk_size = STORE_CHUNK_DEFAULT;
+	memcpy(h.tenant, tenant, STORE_TENANT_LEN);
+	memcpy(h.id, id, STORE_ID_LEN);
+	h.key_version = 1;
+	h.retain_until = retain;
+	seal_header_encode(&h, out);
 }

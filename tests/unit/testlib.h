@@ -26,6 +26,12 @@ extern int tl_failed, tl_passed;
 /* Print "N passed, N failed" and return the exit status. */
 int tl_done(void);
 
+/* A valid sealed-object header (store/seal_format.h) for (tenant, id),
+ * key version 1, default chunk size, retain-until retain: the
+ * SEAL_HEADER_LEN bytes a backend reads before deleting. */
+void tl_seal_header(const uint8_t *tenant, const uint8_t *id, int64_t retain,
+    unsigned char *out);
+
 /* Put object (tenant, id) of len bytes into a backend in one write and
  * commit it: 0 or the first failure (the put aborted). */
 int tl_put_bytes(store_backend_t *be, const uint8_t *tenant,
