@@ -56,6 +56,21 @@ static const struct ar_conf_def config_defs[] = {
 	{ "smtp_finishers", AR_CONF_INT, OFF(smtp_finishers), "4", 1, 256,
 	  "threads making received messages durable before 250, each "
 	  "syncing every message queued meanwhile together" },
+	{ "spool_warn_age", AR_CONF_SECONDS, OFF(spool_warn_age), "5m", 0,
+	  86400 * 30, "log a warning (and show one in archivectl queue) "
+	  "while the oldest message waiting in the spool is older than "
+	  "this: the drain is not keeping up; 0: never" },
+	{ "spool_max_age", AR_CONF_SECONDS, OFF(spool_max_age), "1h", 0,
+	  86400 * 30, "back-pressure: while the oldest message waiting in "
+	  "the spool is older than this, SMTP answers MAIL FROM with 451 "
+	  "4.3.2 (senders retry later); 0: no limit" },
+	{ "spool_max_bytes", AR_CONF_SIZE, OFF(spool_max_bytes), "8G", 0,
+	  1LL << 50, "back-pressure: ... while the spool holds this many "
+	  "bytes of messages not yet archived; 0: no limit" },
+	{ "spool_max_entries", AR_CONF_INT, OFF(spool_max_entries), "500000",
+	  0, 100000000, "back-pressure: ... while this many messages wait "
+	  "(archived keeps about 160 bytes of memory per waiting message); "
+	  "0: no limit" },
 	{ "web_listen", AR_CONF_STR, OFF(web_listen), "127.0.0.1:8443", 0, 0,
 	  "address:port of the HTTPS console and API (empty: no console)" },
 	{ "index_nice", AR_CONF_INT, OFF(index_nice), "10", 0, 19,

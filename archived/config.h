@@ -38,6 +38,10 @@ struct ar_config {
 	int64_t pipeline_nice;                  /* pipeline threads */
 	int64_t pipeline_defer;                 /* seconds, receiving first */
 	int64_t smtp_finishers;
+	int64_t spool_warn_age;                 /* seconds, backlog warning */
+	int64_t spool_max_age;                  /* seconds, back-pressure */
+	int64_t spool_max_bytes;
+	int64_t spool_max_entries;
 	/* web console */
 	char    web_listen[AR_CONF_STR_MAX];
 	/* records-management jobs (issue 6) */

@@ -44,6 +44,7 @@ int ingest_start(struct daemon *d)
 {
 	struct smtp_config smtp = d->cfg.smtp;
 	ingest_pipeline_opts_t po;
+	ingest_receiver_opts_t ro;
 	char path[AR_CONF_STR_MAX + 16], err[512];
 	int rc;
 
@@ -59,6 +60,7 @@ int ingest_start(struct daemon *d)
 	po.batch = (int)d->cfg.pipeline_batch;
 	po.nice = (int)d->cfg.pipeline_nice;
 	po.defer = (int)d->cfg.pipeline_defer;
+	po.backlog_warn = (int)d->cfg.spool_warn_age;
 	po.committed = committed;
 	po.committed_arg = d;
 	if (po.workers == 0)
@@ -74,8 +76,15 @@ int ingest_start(struct daemon *d)
 		ar_strlcpy(smtp.tls_cert, d->cfg.tls_cert, sizeof smtp.tls_cert);
 		ar_strlcpy(smtp.tls_key, d->cfg.tls_key, sizeof smtp.tls_key);
 	}
+	memset(&ro, 0, sizeof ro);
+	ro.finishers = (int)d->cfg.smtp_finishers;
+	ro.max_backlog_age = d->cfg.spool_max_age;
+	ro.max_backlog_bytes = (uint64_t)d->cfg.spool_max_bytes;
+	ro.max_backlog_entries = (uint64_t)d->cfg.spool_max_entries;
+	ro.spooled = spooled;
+	ro.spooled_arg = d;
 	if ((rc = ingest_receiver_new(&d->receiver, d->st, d->spool, &smtp,
-	    (int)d->cfg.smtp_finishers, spooled, d, err, sizeof err))) {
+	    &ro, err, sizeof err))) {
 		ar_log(AR_LOG_ERR, "smtp error=\"%s\"", err);
 		return rc;
 	}

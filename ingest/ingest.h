@@ -102,12 +102,26 @@ int ingest_import(store_t *st, const store_tenant_t *t,
  * journal address and its policy at RCPT, one spool entry per tenant during
  * DATA, fsync on one of `finishers` threads before 250.  spooled(arg) is
  * called after each message made durable (to wake the pipeline).
+ *
+ * Back-pressure: while the spool's drain queue (spool.h) is over one of
+ * the max_backlog_* limits, MAIL FROM is answered 451 4.3.2 (the sender
+ * retries later) and a warning is logged every 10 s: the spool never grows
+ * to the disk's end because the drain cannot keep up or is stopped.
  */
 typedef struct ingest_receiver ingest_receiver_t;
 
+typedef struct ingest_receiver_opts {
+	int finishers;                /* threads making messages durable */
+	int64_t  max_backlog_age;     /* s, oldest entry not tried; 0: none */
+	uint64_t max_backlog_bytes;   /* of entries not drained; 0: none */
+	uint64_t max_backlog_entries; /* entries not drained; 0: none */
+	void (*spooled)(void *arg);   /* may be NULL */
+	void *spooled_arg;
+} ingest_receiver_opts_t;
+
 int ingest_receiver_new(ingest_receiver_t **out, store_t *st, spool_t *sp,
-    const struct smtp_config *cfg, int finishers,
-    void (*spooled)(void *arg), void *arg, char *err, size_t errlen);
+    const struct smtp_config *cfg, const ingest_receiver_opts_t *o,
+    char *err, size_t errlen);
 /* "host:port" ("[v6]:port"); port 0 picks a free one (*bound_port). */
 int ingest_receiver_listen(ingest_receiver_t *rv, const char *hostport,
     unsigned *bound_port, char *err, size_t errlen);
@@ -128,15 +142,18 @@ typedef struct ingest_pipeline_opts {
 	/* seconds draining waits while messages keep arriving (receiving
 	 * first), at most, for any entry; 0: never waits */
 	int defer;
+	/* seconds: a backlog whose oldest entry waited this long is logged
+	 * as a warning (the drain is not keeping up); 0: never */
+	int backlog_warn;
 	/* Called after each batch committed to the catalog (may be NULL):
 	 * archived wakes its indexer. */
 	void (*committed)(void *arg);
 	void *committed_arg;
 } ingest_pipeline_opts_t;
 
-/* Start draining sp into st; every entry already spooled (after a crash)
- * is drained first.  Failed entries are retried after 30 s, doubling up
- * to 1 h. */
+/* Start draining sp into st (from its drain queue, spool.h); every entry
+ * already spooled (after a crash) is drained first.  Failed entries are
+ * retried after 30 s, doubling up to 1 h. */
 int ingest_pipeline_start(ingest_pipeline_t **out, store_t *st, spool_t *sp,
     const ingest_pipeline_opts_t *o);
 /* A message was spooled: look now rather than at the next tick (or, with

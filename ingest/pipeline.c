@@ -9,6 +9,11 @@
  * receipt already committed changes nothing, so every message is stored
  * exactly once.  An entry that fails is marked (spool_mark_failed) and
  * retried with a growing delay; it stays visible in archivectl queue.
+ *
+ * Work comes from the spool's drain queue (spool_claim): no walk of the
+ * spool, whatever the backlog.  While entries wait, a line reports the
+ * backlog every 10 s, as a warning once its oldest entry is older than
+ * opts.backlog_warn.
  */
 #include <gmime/gmime.h>
 #include <jansson.h>
@@ -25,14 +30,8 @@
 
 #define PEEK (64 * 1024)
 #define MAX_PARTS 255
-#define READY_MAX 8192      /* entries one walk of the spool lists */
 #define QUIET_US  200000    /* no arrival for this long: receiving paused */
-
-struct claim {
-	uint8_t tenant[SPOOL_TENANT_LEN];
-	uint8_t id[SPOOL_ID_LEN];
-	int64_t arrived;            /* seconds since the epoch */
-};
+#define REPORT_US 10000000  /* a backlog line this often while one waits */
 
 struct ingest_pipeline {
 	store_t *st;
@@ -43,32 +42,14 @@ struct ingest_pipeline {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int stopping, wake;
-	struct claim *inflight;     /* entries some worker is processing */
-	size_t ninflight, capinflight;
-	struct claim *ready;        /* listed by the last walk, not claimed */
-	size_t nready, rpos;
 	int64_t last_arrival_us;    /* ingest_pipeline_wake: a message spooled */
 	int deferring;              /* workers wait for receiving to pause */
+	int64_t last_report_us;     /* the last backlog line */
+	int reported;               /* a backlog was reported, not its end */
 	uint64_t stored, duplicates, failed;
 };
 
-/* --- claiming entries ------------------------------------------------------- */
-
-static int claimed(const ingest_pipeline_t *p, const spool_entry_t *e)
-{
-	for (size_t i = 0; i < p->ninflight; i++)
-		if (!memcmp(p->inflight[i].id, e->id, SPOOL_ID_LEN) &&
-		    !memcmp(p->inflight[i].tenant, e->tenant,
-		    SPOOL_TENANT_LEN))
-			return 1;
-	return 0;
-}
-
-struct pick {
-	ingest_pipeline_t *p;
-	struct claim *out;
-	size_t n, max;
-};
+/* --- scheduling ------------------------------------------------------------ */
 
 /* Seconds to wait after the count-th failure: 30 s doubling, 1 h at most. */
 static int64_t backoff(uint32_t count)
@@ -77,57 +58,6 @@ static int64_t backoff(uint32_t count)
 	while (count-- > 1 && d < 3600)
 		d *= 2;
 	return d < 3600 ? d : 3600;
-}
-
-static int pick_cb(void *arg, const spool_entry_t *e)
-{
-	struct pick *k = arg;
-	if (claimed(k->p, e))
-		return 0;
-	if (e->failed) {
-		spool_failure_t f;
-		if (spool_failure_get(k->p->sp, e->tenant, e->id, &f) == 0 &&
-		    f.count && ar_now() - f.last < backoff(f.count))
-			return 0;
-	}
-	memcpy(k->out[k->n].tenant, e->tenant, SPOOL_TENANT_LEN);
-	memcpy(k->out[k->n].id, e->id, SPOOL_ID_LEN);
-	k->out[k->n].arrived = e->arrived;
-	return ++k->n == k->max;     /* stop the walk when full */
-}
-
-/* List the next entries once the last list is used up (lock held): one
- * walk of the spool lists up to READY_MAX entries, oldest first; claims
- * take from that list, so a large backlog costs one walk per READY_MAX
- * entries, not one per batch. */
-static void ready_fill(ingest_pipeline_t *p)
-{
-	struct pick k = { p, p->ready, 0, READY_MAX };
-
-	if (p->rpos < p->nready)
-		return;
-	p->nready = p->rpos = 0;
-	if (spool_walk(p->sp, NULL, 0, pick_cb, &k) == 0)
-		p->nready = k.n;
-}
-
-/* Claim up to max entries (lock held).  Returns how many. */
-static size_t claim(ingest_pipeline_t *p, struct claim *out, size_t max)
-{
-	size_t n;
-
-	ready_fill(p);
-	n = p->nready - p->rpos < max ? p->nready - p->rpos : max;
-	if (n == 0)
-		return 0;
-	if (ar_grow((void **)&p->inflight, &p->capinflight,
-	    p->ninflight + n - 1, sizeof *p->inflight))
-		return 0;
-	memcpy(out, p->ready + p->rpos, n * sizeof *out);
-	p->rpos += n;
-	memcpy(p->inflight + p->ninflight, out, n * sizeof *out);
-	p->ninflight += n;
-	return n;
 }
 
 /*
@@ -139,6 +69,7 @@ static size_t claim(ingest_pipeline_t *p, struct claim *out, size_t max)
  */
 static int64_t defer_us(ingest_pipeline_t *p)
 {
+	spool_queue_info_t qi;
 	int64_t quiet, due;
 
 	if (p->o.defer <= 0)
@@ -146,25 +77,67 @@ static int64_t defer_us(ingest_pipeline_t *p)
 	quiet = p->last_arrival_us + QUIET_US - ar_mono_us();
 	if (quiet <= 0)
 		return 0;
-	ready_fill(p);
-	if (p->rpos == p->nready)
+	spool_queue_info(p->sp, 0, &qi);
+	if (!qi.ready)
 		return 0;
-	due = (p->ready[p->rpos].arrived + p->o.defer - ar_now()) * 1000000;
+	due = (qi.oldest_ready + p->o.defer - ar_now()) * 1000000;
 	if (due <= 0)
 		return 0;
 	return quiet < due ? quiet : due;
 }
 
-static void unclaim(ingest_pipeline_t *p, const struct claim *c, size_t n)
+/*
+ * Every REPORT_US while entries wait, one line with the backlog: how many,
+ * how old the oldest, and a warning once it is older than backlog_warn
+ * seconds (the drain is not keeping up); one line when it is gone (lock
+ * held).
+ */
+static void report(ingest_pipeline_t *p)
 {
-	pthread_mutex_lock(&p->lock);
-	for (size_t j = 0; j < n; j++)
-		for (size_t i = 0; i < p->ninflight; i++)
-			if (!memcmp(&p->inflight[i], &c[j], sizeof c[j])) {
-				p->inflight[i] = p->inflight[--p->ninflight];
-				break;
-			}
-	pthread_mutex_unlock(&p->lock);
+	spool_queue_info_t qi;
+	int64_t now = ar_mono_us();
+	int warn;
+
+	if (now - p->last_report_us < REPORT_US)
+		return;
+	p->last_report_us = now;
+	spool_queue_info(p->sp, 1, &qi);
+	if (qi.ready + qi.retrying + qi.claimed == 0) {
+		if (p->reported)
+			ar_log(AR_LOG_INFO, "pipeline status=drained stored=%llu "
+			    "duplicates=%llu failed=%llu",
+			    (unsigned long long)p->stored,
+			    (unsigned long long)p->duplicates,
+			    (unsigned long long)p->failed);
+		p->reported = 0;
+		return;
+	}
+	p->reported = 1;
+	warn = p->o.backlog_warn > 0 && qi.backlog_age >= p->o.backlog_warn;
+	ar_log(warn ? AR_LOG_WARN : AR_LOG_INFO, "pipeline status=backlog "
+	    "waiting=%llu inflight=%llu failing=%llu bytes=%llu "
+	    "oldest_age_s=%lld oldest_failing_age_s=%lld%s",
+	    (unsigned long long)(qi.ready + qi.retrying),
+	    (unsigned long long)qi.claimed, (unsigned long long)qi.retrying,
+	    (unsigned long long)qi.bytes, (long long)qi.backlog_age,
+	    (long long)(qi.oldest_retrying ? ar_now() - qi.oldest_retrying :
+	    0), warn ? " note=\"the drain is not keeping up with what is "
+	    "received\"" : "");
+}
+
+/* Wait on the condition until wait_us from now at most (lock held). */
+static void wait_cond(ingest_pipeline_t *p, int64_t wait_us)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += wait_us / 1000000;
+	until.tv_nsec += (wait_us % 1000000) * 1000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&p->cond, &p->lock, &until);
 }
 
 /* --- one original ------------------------------------------------------------ */
@@ -311,7 +284,7 @@ static json_t *meta_extra(const journal_t *j, long i, json_t *smtp,
 }
 
 struct entry {
-	struct claim c;
+	spool_ref_t c;
 	size_t slots[MAX_PARTS + 1];
 	size_t nslots;
 	int status;                  /* first failure, 0 if none */
@@ -445,8 +418,14 @@ static void process(ingest_pipeline_t *p, struct entry *es, size_t n)
 	int64_t t0 = ar_mono_us();
 	int rc;
 
-	if ((rc = store_batch_begin(p->st, &b)))
+	if ((rc = store_batch_begin(p->st, &b))) {
+		ar_log(AR_LOG_WARN, "pipeline status=retry entries=%zu "
+		    "reason=\"batch: %s\"", n, store_errmsg(p->st));
+		for (size_t i = 0; i < n; i++)
+			spool_claim_retry(p->sp, &es[i].c,
+			    ar_now() + backoff(es[i].c.failures + 1));
 		return;
+	}
 	for (size_t i = 0; i < n; i++)
 		add_entry(p, b, &es[i]);
 	rc = store_batch_commit(b);
@@ -486,12 +465,16 @@ static void process(ingest_pipeline_t *p, struct entry *es, size_t n)
 			pthread_mutex_unlock(&p->lock);
 		}
 		if (en->status == 0) {
-			spool_remove(p->sp, en->c.tenant, en->c.id);
+			spool_claim_done(p->sp, &en->c);
 			continue;
 		}
-		ar_log(AR_LOG_WARN, "spool=%s tenant=%s status=retry reason=\"%s\"",
-		    hex, thex, en->why);
+		ar_log(AR_LOG_WARN, "spool=%s tenant=%s status=retry "
+		    "attempts=%u retry_in_s=%lld reason=\"%s\"", hex, thex,
+		    en->c.failures + 1, (long long)backoff(en->c.failures + 1),
+		    en->why);
 		spool_mark_failed(p->sp, en->c.tenant, en->c.id, en->why);
+		spool_claim_retry(p->sp, &en->c,
+		    ar_now() + backoff(en->c.failures + 1));
 		pthread_mutex_lock(&p->lock);
 		p->failed++;
 		pthread_mutex_unlock(&p->lock);
@@ -503,7 +486,7 @@ static void *worker_main(void *arg)
 {
 	ingest_pipeline_t *p = arg;
 	size_t max = p->o.batch > 0 ? (size_t)p->o.batch : 64;
-	struct claim *c = calloc(max, sizeof *c);
+	spool_ref_t *c = calloc(max, sizeof *c);
 	struct entry *es = calloc(max, sizeof *es);
 
 	ar_thread_setup("ar-pipeline", p->o.nice);
@@ -515,33 +498,26 @@ static void *worker_main(void *arg)
 	}
 	pthread_mutex_lock(&p->lock);
 	while (!p->stopping) {
-		int64_t wait = defer_us(p);
+		int64_t wait;
 		size_t n;
 
-		if (wait > 0) {
-			struct timespec until;
+		report(p);
+		if ((wait = defer_us(p)) > 0) {
 			p->deferring = 1;
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += wait / 1000000;
-			until.tv_nsec += (wait % 1000000) * 1000;
-			if (until.tv_nsec >= 1000000000) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000;
-			}
-			pthread_cond_timedwait(&p->cond, &p->lock, &until);
+			wait_cond(p, wait);
 			continue;
 		}
 		p->deferring = 0;
-		n = claim(p, c, max);
+		p->wake = 0;
+		pthread_mutex_unlock(&p->lock);
+		n = spool_claim(p->sp, c, max);
+		pthread_mutex_lock(&p->lock);
 		if (n == 0) {
-			struct timespec until;
-			if (p->wake) {
-				p->wake = 0;
-				continue;
-			}
-			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += 1;     /* failed entries come due */
-			pthread_cond_timedwait(&p->cond, &p->lock, &until);
+			/* a message spooled meanwhile sets wake: look again;
+			 * else sleep until woken, or a second for failed
+			 * entries coming due */
+			if (!p->wake && !p->stopping)
+				wait_cond(p, 1000000);
 			continue;
 		}
 		pthread_mutex_unlock(&p->lock);
@@ -549,9 +525,7 @@ static void *worker_main(void *arg)
 		for (size_t i = 0; i < n; i++)
 			es[i].c = c[i];
 		process(p, es, n);
-		unclaim(p, c, n);
 		pthread_mutex_lock(&p->lock);
-		pthread_cond_broadcast(&p->cond);   /* ingest_pipeline_idle */
 	}
 	pthread_mutex_unlock(&p->lock);
 	free(c);
@@ -574,9 +548,7 @@ int ingest_pipeline_start(ingest_pipeline_t **out, store_t *st, spool_t *sp,
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
 	p->nthreads = o->workers > 0 ? o->workers : 1;
-	if (!(p->threads = calloc((size_t)p->nthreads, sizeof *p->threads)) ||
-	    !(p->ready = calloc(READY_MAX, sizeof *p->ready))) {
-		free(p->threads);
+	if (!(p->threads = calloc((size_t)p->nthreads, sizeof *p->threads))) {
 		free(p);
 		return AR_ENOMEM;
 	}
@@ -622,8 +594,6 @@ void ingest_pipeline_stop(ingest_pipeline_t *p)
 	for (int i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
 	free(p->threads);
-	free(p->inflight);
-	free(p->ready);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 	free(p);

@@ -63,8 +63,8 @@ struct ingest_receiver {
 	store_t *st;
 	spool_t *sp;
 	smtp_server_t *srv;
-	void (*spooled)(void *arg);
-	void *spooled_arg;
+	ingest_receiver_opts_t o;
+	int64_t backlog_logged_us;   /* last back-pressure warning */
 	/* finishers */
 	pthread_t *threads;
 	int nthreads;
@@ -97,14 +97,50 @@ static void session_reset(struct rsession *rs)
 	rs->n = 0;
 }
 
+/* Is the spool's drain queue over a max_backlog_* limit?  (event loop) */
+static int backlogged(ingest_receiver_t *rv, const smtp_session_t *s)
+{
+	spool_queue_info_t qi;
+	uint64_t waiting;
+	const char *what;
+	int64_t now;
+
+	spool_queue_info(rv->sp, 0, &qi);
+	waiting = qi.ready + qi.retrying + qi.claimed;
+	if (rv->o.max_backlog_age > 0 && qi.backlog_age >= rv->o.max_backlog_age)
+		what = "age";
+	else if (rv->o.max_backlog_bytes && qi.bytes >= rv->o.max_backlog_bytes)
+		what = "bytes";
+	else if (rv->o.max_backlog_entries &&
+	    waiting >= rv->o.max_backlog_entries)
+		what = "entries";
+	else
+		return 0;
+	now = ar_mono_us();
+	if (now - rv->backlog_logged_us >= 10000000) {
+		rv->backlog_logged_us = now;
+		ar_log(AR_LOG_WARN, "session=%s status=backpressure limit=%s "
+		    "waiting=%llu bytes=%llu oldest_age_s=%lld note=\"MAIL "
+		    "FROM answered 451 4.3.2 until the drain catches up\"",
+		    smtp_session_info(s)->id, what, (unsigned long long)waiting,
+		    (unsigned long long)qi.bytes, (long long)qi.backlog_age);
+	}
+	return 1;
+}
+
 static void on_mail_from(void *arg, smtp_session_t *s, const char *addr,
     const struct smtp_mail_params *p, struct smtp_reply *r)
 {
+	ingest_receiver_t *rv = arg;
 	struct rsession *rs = session_of(s);
-	(void)arg;
 	(void)p;
 	if (!rs) {
 		smtp_reply_set(r, 451, "4.3.0", "Local error, try again later");
+		return;
+	}
+	if (backlogged(rv, s)) {
+		smtp_reply_set(r, 451, "4.3.2", "Archive busy: too much mail "
+		    "waiting to be archived, try again later");
 		return;
 	}
 	session_reset(rs);
@@ -392,8 +428,8 @@ static void reply(ingest_receiver_t *rv, struct rsink *k, int rc,
 		char text[128];
 		snprintf(text, sizeof text, "Ok: queued as %s", ids);
 		smtp_session_reply(k->tok, 250, "2.0.0", text);
-		if (rv->spooled)
-			rv->spooled(rv->spooled_arg);
+		if (rv->o.spooled)
+			rv->o.spooled(rv->o.spooled_arg);
 	} else if (rc == AR_ENOSPC) {
 		smtp_session_reply(k->tok, 452, "4.3.1", "Insufficient system "
 		    "storage");
@@ -502,8 +538,8 @@ static void *finisher_main(void *arg)
 /* --- the receiver ------------------------------------------------------------ */
 
 int ingest_receiver_new(ingest_receiver_t **out, store_t *st, spool_t *sp,
-    const struct smtp_config *cfg, int finishers,
-    void (*spooled)(void *arg), void *arg, char *err, size_t errlen)
+    const struct smtp_config *cfg, const ingest_receiver_opts_t *o,
+    char *err, size_t errlen)
 {
 	struct smtp_callbacks cb;
 	ingest_receiver_t *rv;
@@ -514,8 +550,8 @@ int ingest_receiver_new(ingest_receiver_t **out, store_t *st, spool_t *sp,
 		return AR_ENOMEM;
 	rv->st = st;
 	rv->sp = sp;
-	rv->spooled = spooled;
-	rv->spooled_arg = arg;
+	rv->o = *o;
+	rv->backlog_logged_us = ar_mono_us() - 10000000;
 	randombytes_buf(rv->cache_key, sizeof rv->cache_key);
 	pthread_mutex_init(&rv->lock, NULL);
 	pthread_mutex_init(&rv->cache_lock, NULL);
@@ -534,7 +570,7 @@ int ingest_receiver_new(ingest_receiver_t **out, store_t *st, spool_t *sp,
 		ingest_receiver_free(rv);
 		return rc;
 	}
-	rv->nthreads = finishers > 0 ? finishers : 1;
+	rv->nthreads = o->finishers > 0 ? o->finishers : 1;
 	rv->threads = calloc((size_t)rv->nthreads, sizeof *rv->threads);
 	if (!rv->threads) {
 		rv->nthreads = 0;

@@ -24,7 +24,7 @@
  * Spools written before segments (a file per object in the fs backend's
  * layout under dir) are moved into segments when the spool is opened.
  */
-#include "ingest/spool.h"
+#include "ingest/spool_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -58,6 +58,7 @@ struct spool {
 	int lock_fd;                    /* -1 when read-only */
 	int rdonly;
 	pthread_mutex_t mark_lock;      /* failure records */
+	spool_queue_t q;                /* entries waiting to be drained */
 };
 
 struct spool_put {
@@ -434,7 +435,23 @@ static int move_fs_objects(spool_t *sp, unsigned *moved)
 	return rc;
 }
 
-/* Crash recovery at open: partial entries and temp files go. */
+/* A complete entry found at open joins the drain queue. */
+static int queue_found(spool_t *sp, const uint8_t *tenant, const uint8_t *id)
+{
+	spool_ref_t r;
+
+	memset(&r, 0, sizeof r);
+	memcpy(r.tenant, tenant, SPOOL_TENANT_LEN);
+	kind_id(r.id, id, K_MSG);
+	r.arrived = (int64_t)(id_ms(r.id) / 1000);
+	(void)obj_exists(sp, tenant, r.id, K_MSG, &r.bytes);
+	if (sq_push(&sp->q, &r))
+		return sp_fail(AR_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* Crash recovery at open: partial entries and temp files go; complete
+ * entries are queued, oldest first. */
 static int recover(spool_t *sp)
 {
 	struct seen_list l = { 0 };
@@ -457,6 +474,8 @@ static int recover(spool_t *sp)
 			    "action=kept", ids(l.v[i].tenant, l.v[i].id, pfx,
 			    sizeof pfx));
 		if ((mask & COMPLETE) == COMPLETE) {
+			if ((rc = queue_found(sp, l.v[i].tenant, l.v[i].id)))
+				goto out;
 			entries++;
 			continue;
 		}
@@ -502,6 +521,7 @@ static int spool_open_mode(spool_t **out, const char *dir, keysvc_t *ks,
 	sp->rdonly = rdonly;
 	sp->lock_fd = -1;
 	pthread_mutex_init(&sp->mark_lock, NULL);
+	sq_init(&sp->q);
 	if (ar_path(sp->dir, sizeof sp->dir, "%s", dir) ||
 	    ar_path(lock, sizeof lock, "%s/lock", dir)) {
 		rc = sp_fail(AR_ETOOBIG, "path too long: %s", dir);
@@ -550,6 +570,7 @@ void spool_close(spool_t *sp)
 	if (sp->lock_fd >= 0)
 		close(sp->lock_fd);   /* releases the flock */
 	pthread_mutex_destroy(&sp->mark_lock);
+	sq_fini(&sp->q);
 	free(sp);
 }
 
@@ -698,8 +719,23 @@ int spool_put_finish_many(spool_put_t **p, size_t n,
 		if (!why[0])
 			ar_strlcpy(why, errbuf, sizeof why);
 	}
-	for (size_t j = 0; j < k; j++)
-		rcs[which[j]] = src[j];
+	for (size_t j = 0; j < k; j++) {
+		spool_put_t *pj = p[which[j]];
+		spool_ref_t r;
+		if ((rcs[which[j]] = src[j]))
+			continue;
+		memset(&r, 0, sizeof r);
+		memcpy(r.tenant, pj->tenant, SPOOL_TENANT_LEN);
+		memcpy(r.id, pj->id, SPOOL_ID_LEN);
+		r.arrived = (int64_t)(id_ms(r.id) / 1000);
+		r.bytes = info[j].sealed_size;
+		/* durable already: out of memory here only delays its drain
+		 * to the next open, which finds it */
+		if (sq_push(&sp->q, &r))
+			ar_log(AR_LOG_ERR, "%s status=not_queued reason=\"out of "
+			    "memory\" note=\"drained after a restart\"",
+			    ids(pj->tenant, pj->id, pfx, sizeof pfx));
+	}
 	for (size_t i = 0; i < n; i++) {
 		ids(p[i]->tenant, p[i]->id, pfx, sizeof pfx);
 		if (rcs[i] == 0) {
@@ -904,6 +940,35 @@ int spool_remove(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
 	return found ? 0 : sp_fail(AR_ENOENT, "no such spool entry");
 }
 
+/* --- the drain queue ------------------------------------------------------ */
+
+size_t spool_claim(spool_t *sp, spool_ref_t *out, size_t max)
+{
+	return sq_claim(&sp->q, ar_now(), out, max);
+}
+
+int spool_claim_done(spool_t *sp, const spool_ref_t *r)
+{
+	int rc = spool_remove(sp, r->tenant, r->id);
+	sq_done(&sp->q, r);
+	return rc;
+}
+
+void spool_claim_retry(spool_t *sp, const spool_ref_t *r, int64_t due)
+{
+	char pfx[96];
+
+	if (sq_retry(&sp->q, r, due))
+		ar_log(AR_LOG_ERR, "%s status=not_queued reason=\"out of "
+		    "memory\" note=\"retried after a restart\"",
+		    ids(r->tenant, r->id, pfx, sizeof pfx));
+}
+
+void spool_queue_info(spool_t *sp, int detail, spool_queue_info_t *out)
+{
+	sq_info(&sp->q, ar_now(), detail, out);
+}
+
 /* --- failing entries ------------------------------------------------------ */
 
 /* Parse a failure record; 0 or AR_ECORRUPT. */
@@ -1027,6 +1092,17 @@ int spool_failure_get(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
 	    (rc = entry_complete(sp, tenant, entry_id)))
 		return rc;
 	return failure_read(sp, tenant, entry_id, out, &slot);
+}
+
+int spool_damage(spool_t *sp, store_seg_damage_cb cb, void *arg)
+{
+	int rc;
+
+	if (!sp || !cb)
+		return sp_fail(AR_EINVAL, "no spool or callback");
+	if ((rc = store_backend_seg_damage(sp->be, cb, arg)) < 0)
+		sp_fail(rc, "%s", store_backend_errmsg(sp->be));
+	return rc;
 }
 
 /* --- stats ---------------------------------------------------------------- */

@@ -155,6 +155,54 @@ int spool_read_envelope(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
 int spool_remove(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
     const uint8_t entry_id[SPOOL_ID_LEN]);
 
+/* --- the drain queue -------------------------------------------------------
+ *
+ * A spool opened for writing keeps its complete entries in an in-memory
+ * queue: those found when it was opened (oldest first), then each entry as
+ * its put is finished.  A consumer (the ingest pipeline) claims entries and
+ * hands each one back: done (spool_claim_done removes it from the spool)
+ * or to be tried again later (spool_claim_retry).  An entry is claimed by
+ * one consumer at a time.  Claiming never walks the spool: a backlog of a
+ * million entries costs the same per claim as one of ten.  An entry
+ * claimed and never handed back stays on disk and is queued again when
+ * the spool is next opened.  Memory: about 64 bytes per entry waiting.
+ * A read-only spool has an empty queue.
+ */
+typedef struct spool_ref {
+	uint8_t  tenant[SPOOL_TENANT_LEN];
+	uint8_t  id[SPOOL_ID_LEN];
+	int64_t  arrived;      /* seconds since the epoch (from the id) */
+	uint64_t bytes;        /* bytes of the entry in the spool */
+	uint32_t failures;     /* failed attempts since the spool was opened */
+} spool_ref_t;
+
+typedef struct spool_queue_info {
+	uint64_t ready;           /* waiting: new, or due again */
+	uint64_t retrying;        /* waiting for a retry after a failure */
+	uint64_t claimed;         /* being drained */
+	uint64_t bytes;           /* of all of these */
+	int64_t  oldest_ready;    /* arrival (s) of the oldest ready; 0: none */
+	int64_t  backlog_age;     /* ar_now() - oldest_ready; 0: none */
+	int64_t  next_due;        /* earliest retry (s); 0: none */
+	int64_t  oldest_retrying; /* arrival (s) of the oldest retrying (with
+	                             detail; else of the next due); 0: none */
+} spool_queue_info_t;
+
+/*
+ * Claim up to max entries: retries whose time has come, then the oldest
+ * ready ones.  Returns how many were written to out (0: none waiting).
+ * Never blocks on disk; safe from any thread.
+ */
+size_t spool_claim(spool_t *sp, spool_ref_t *out, size_t max);
+/* A claimed entry was drained: spool_remove, and it leaves the queue
+ * (whatever spool_remove returns). */
+int spool_claim_done(spool_t *sp, const spool_ref_t *r);
+/* A claimed entry waits until due (seconds since the epoch) and is then
+ * claimed again; its failures count one more. */
+void spool_claim_retry(spool_t *sp, const spool_ref_t *r, int64_t due);
+/* The queue's counts, O(1) unless detail (which walks the retries). */
+void spool_queue_info(spool_t *sp, int detail, spool_queue_info_t *out);
+
 /* --- failing entries ----------------------------------------------------- */
 
 typedef struct spool_failure {
@@ -176,6 +224,13 @@ int spool_mark_failed(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
  * AR_ENOENT if no such entry. */
 int spool_failure_get(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
     const uint8_t entry_id[SPOOL_ID_LEN], spool_failure_t *out);
+
+/*
+ * Damage found in the spool's segments (store_backend_seg_damage): byte
+ * ranges holding no intact entry, in segments still draining the entries
+ * after them, or kept in DIR/corrupt/ once drained (never deleted).
+ */
+int spool_damage(spool_t *sp, store_seg_damage_cb cb, void *arg);
 
 /* --- stats ----------------------------------------------------------------- */
 

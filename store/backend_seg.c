@@ -26,7 +26,7 @@
  * tree in memory.  A read-only handle (another process's view, such as
  * archivectl's) scans the same way and changes nothing.
  */
-#include "store/backend_impl.h"
+#include "store/backend_seg.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -45,49 +45,10 @@
 #include "ar.h"
 #include "store/seal_format.h"
 
-#define KEY_LEN     (STORE_TENANT_LEN + STORE_ID_LEN)
-#define HDR_LEN     64
-#define HASH_LEN    16
-#define SEG_VERSION 1u
-#define SEG_MAX     (64u * 1024 * 1024)  /* a segment takes no more appends */
-#define SEG_SPILL   (256u * 1024)        /* larger objects get a segment each */
 #define IOV_BATCH   512
 
-static const char magic_live[4] = { 'A', 'R', 'S', 'R' };
-static const char magic_dead[4] = { 'A', 'R', 'S', 'X' };
-
-typedef struct seg {
-	uint64_t seq;
-	int fd;
-	uint64_t end;                  /* appends go here */
-	uint64_t synced;               /* durable up to here */
-	size_t live;                   /* records in the index */
-	unsigned refs;                 /* readers and committers */
-	int open_for_appends;          /* the active segment */
-	int unlinked;
-	int dirty;                     /* deletions not fdatasync'd */
-	struct seg *next;
-} seg_t;
-
-typedef struct seg_rec {
-	uint8_t key[KEY_LEN];          /* first: the tree compares it */
-	seg_t *seg;
-	uint64_t off;                  /* of the header */
-	uint64_t len;                  /* of the data */
-} seg_rec_t;
-
-typedef struct seg_backend {
-	store_backend_t base;          /* first */
-	char segdir[PATH_MAX];
-	char tmpdir[PATH_MAX];
-	int rdonly;
-	pthread_mutex_t lock;          /* index, segments, next_seq */
-	pthread_mutex_t sync_lock;     /* one fdatasync at a time */
-	void *index;
-	seg_t *segs;
-	seg_t *active;
-	uint64_t next_seq;
-} seg_backend_t;
+const char seg_magic_live[4] = { 'A', 'R', 'S', 'R' };
+const char seg_magic_dead[4] = { 'A', 'R', 'S', 'X' };
 
 typedef struct seg_put {
 	store_put_t base;              /* first */
@@ -108,9 +69,7 @@ typedef struct seg_get {
 	uint64_t size;
 } seg_get_t;
 
-static seg_backend_t *sgb(store_backend_t *be) { return (seg_backend_t *)be; }
-
-static int seg_errno(store_backend_t *be, int err, const char *what,
+int seg_errno(store_backend_t *be, int err, const char *what,
     const char *path)
 {
 	return store_be_fail(be, ar_status_from_errno(err), "%s %s: %s", what,
@@ -129,7 +88,7 @@ static void make_key(uint8_t key[KEY_LEN], const uint8_t *tenant,
 	memcpy(key + STORE_TENANT_LEN, id, STORE_ID_LEN);
 }
 
-static void seg_name(const seg_backend_t *sb, uint64_t seq, char *buf,
+void seg_name(const seg_backend_t *sb, uint64_t seq, char *buf,
     size_t size)
 {
 	(void)ar_path(buf, size, "%s/%016llx.seg", sb->segdir,
@@ -140,7 +99,7 @@ static void seg_name(const seg_backend_t *sb, uint64_t seq, char *buf,
 static void header_make(unsigned char hdr[HDR_LEN], const uint8_t *key,
     uint64_t len, crypto_generichash_state *hs)
 {
-	memcpy(hdr, magic_live, 4);
+	memcpy(hdr, seg_magic_live, 4);
 	ar_put_u32(hdr + 4, SEG_VERSION);
 	memcpy(hdr + 8, key, KEY_LEN);
 	ar_put_u64(hdr + 40, len);
@@ -153,16 +112,20 @@ static void header_make(unsigned char hdr[HDR_LEN], const uint8_t *key,
 static void seg_release(seg_backend_t *sb, seg_t *s);
 
 /* No live record and no appends to come: the file goes. */
-static void seg_maybe_unlink(seg_backend_t *sb, seg_t *s)
+void seg_maybe_unlink(seg_backend_t *sb, seg_t *s)
 {
 	char path[PATH_MAX];
 
 	if (s->live || s->open_for_appends || s->unlinked || sb->rdonly)
 		return;
-	seg_name(sb, s->seq, path, sizeof path);
-	if (unlink(path) < 0 && errno != ENOENT)
-		ar_log(AR_LOG_WARN, "segment %s unlink: %s", path,
-		    strerror(errno));
+	if (s->ndamage) {        /* never deleted: kept aside for a look */
+		seg_move_aside(sb, s);
+	} else {
+		seg_name(sb, s->seq, path, sizeof path);
+		if (unlink(path) < 0 && errno != ENOENT)
+			ar_log(AR_LOG_WARN, "segment %s unlink: %s", path,
+			    strerror(errno));
+	}
 	s->unlinked = 1;
 	seg_release(sb, s);      /* the list's reference */
 }
@@ -178,10 +141,11 @@ static void seg_release(seg_backend_t *sb, seg_t *s)
 			break;
 		}
 	close(s->fd);
+	free(s->damage);
 	free(s);
 }
 
-static seg_t *seg_add(seg_backend_t *sb, uint64_t seq, int fd, uint64_t end)
+seg_t *seg_add(seg_backend_t *sb, uint64_t seq, int fd, uint64_t end)
 {
 	seg_t *s = calloc(1, sizeof *s);
 
@@ -253,14 +217,14 @@ static void seg_retire(seg_backend_t *sb, seg_t *s)
 
 /* --- the index (under sb->lock) ------------------------------------------- */
 
-static seg_rec_t *rec_find(seg_backend_t *sb, const uint8_t *key)
+seg_rec_t *seg_rec_find(seg_backend_t *sb, const uint8_t *key)
 {
 	void *p = tfind(key, &sb->index, key_cmp);
 	return p ? *(seg_rec_t **)p : NULL;
 }
 
 /* 0, AR_EEXIST or AR_ENOMEM. */
-static int rec_insert(seg_backend_t *sb, const uint8_t *key, seg_t *s,
+int seg_rec_insert(seg_backend_t *sb, const uint8_t *key, seg_t *s,
     uint64_t off, uint64_t len)
 {
 	seg_rec_t *r = malloc(sizeof *r), **p;
@@ -289,7 +253,7 @@ static int rec_remove(seg_backend_t *sb, seg_rec_t *r)
 	seg_t *s = r->seg;
 	int rc = 0;
 
-	if (pwrite(s->fd, magic_dead, 4, (off_t)r->off) != 4)
+	if (pwrite(s->fd, seg_magic_dead, 4, (off_t)r->off) != 4)
 		rc = errno ? errno : EIO;
 	tdelete(r->key, &sb->index, key_cmp);
 	free(r);
@@ -314,7 +278,7 @@ static int seg_put_begin(store_backend_t *be, const uint8_t *tenant,
 		    "read-only", sb->segdir);
 	make_key(key, tenant, id);
 	pthread_mutex_lock(&sb->lock);
-	found = rec_find(sb, key) != NULL;
+	found = seg_rec_find(sb, key) != NULL;
 	pthread_mutex_unlock(&sb->lock);
 	if (found)
 		return store_be_fail(be, AR_EEXIST, "object exists");
@@ -452,7 +416,7 @@ static int commit_spilled(seg_put_t *p)
 		return seg_errno(p->base.be, errno ? errno : EIO, "write",
 		    p->tmp);
 	pthread_mutex_lock(&sb->lock);
-	if (rec_find(sb, p->key)) {
+	if (seg_rec_find(sb, p->key)) {
 		pthread_mutex_unlock(&sb->lock);
 		return store_be_fail(p->base.be, AR_EEXIST, "object exists");
 	}
@@ -471,7 +435,7 @@ static int commit_spilled(seg_put_t *p)
 		    path, rc ? ar_strerror(rc) : "out of memory");
 	}
 	p->fd = -1;                  /* the segment's now */
-	if ((rc = rec_insert(sb, p->key, s, 0, p->size)))
+	if ((rc = seg_rec_insert(sb, p->key, s, 0, p->size)))
 		seg_maybe_unlink(sb, s);     /* no live record: it goes */
 	pthread_mutex_unlock(&sb->lock);
 	return rc ? store_be_fail(p->base.be, rc, "%s: %s", path,
@@ -529,9 +493,9 @@ static void commit_buffered(seg_backend_t *sb, seg_put_t **puts, size_t n,
 	/* in the index now (readable), durable below */
 	off = s->end;
 	for (size_t i = 0; i < n; i++) {
-		rcs[i] = rec_insert(sb, puts[i]->key, s, off, puts[i]->size);
+		rcs[i] = seg_rec_insert(sb, puts[i]->key, s, off, puts[i]->size);
 		if (rcs[i])   /* the bytes stay, marked deleted */
-			(void)!pwrite(s->fd, magic_dead, 4, (off_t)off);
+			(void)!pwrite(s->fd, seg_magic_dead, 4, (off_t)off);
 		off += puts[i]->len;
 	}
 	end = s->end = off;
@@ -544,7 +508,7 @@ static void commit_buffered(seg_backend_t *sb, seg_put_t **puts, size_t n,
 		/* not durable: not acknowledged, so not kept either */
 		for (size_t i = 0; i < n; i++) {
 			seg_rec_t *r;
-			if (rcs[i] == 0 && (r = rec_find(sb, puts[i]->key)))
+			if (rcs[i] == 0 && (r = seg_rec_find(sb, puts[i]->key)))
 				(void)rec_remove(sb, r);
 		}
 		seg_retire(sb, s);
@@ -649,7 +613,7 @@ static int seg_get_open(store_backend_t *be, const uint8_t *tenant,
 		return store_be_fail(be, AR_ENOMEM, "out of memory");
 	make_key(key, tenant, id);
 	pthread_mutex_lock(&sb->lock);
-	if (!(r = rec_find(sb, key))) {
+	if (!(r = seg_rec_find(sb, key))) {
 		pthread_mutex_unlock(&sb->lock);
 		free(g);
 		return store_be_fail(be, AR_ENOENT, "no such object");
@@ -730,7 +694,7 @@ static int seg_delete(store_backend_t *be, const uint8_t *tenant,
 		    "read-only", sb->segdir);
 	make_key(key, tenant, id);
 	pthread_mutex_lock(&sb->lock);
-	if (!(r = rec_find(sb, key))) {
+	if (!(r = seg_rec_find(sb, key))) {
 		pthread_mutex_unlock(&sb->lock);
 		return store_be_fail(be, AR_ENOENT, "no such object");
 	}
@@ -825,7 +789,7 @@ static int seg_drop_tenant(store_backend_t *be, const uint8_t *tenant)
 		return rc;
 	pthread_mutex_lock(&sb->lock);
 	for (size_t i = 0; i < c.n; i++) {
-		seg_rec_t *r = rec_find(sb, c.keys[i]);
+		seg_rec_t *r = seg_rec_find(sb, c.keys[i]);
 		int e = r ? rec_remove(sb, r) : 0;
 		if (e && !err)
 			err = e;
@@ -835,142 +799,6 @@ static int seg_drop_tenant(store_backend_t *be, const uint8_t *tenant)
 	if (err)
 		return seg_errno(be, err, "delete in segment", sb->segdir);
 	return seg_sync(be);
-}
-
-/* --- open: scan every segment --------------------------------------------- */
-
-/* Index the live records of segment fd; a torn tail ends the scan. */
-static int scan_segment(seg_backend_t *sb, uint64_t seq, int fd,
-    const char *path)
-{
-	unsigned char hdr[HDR_LEN], hash[HASH_LEN], buf[65536];
-	crypto_generichash_state hs;
-	struct stat st;
-	uint64_t off = 0, len, kept = 0;
-	seg_t *s;
-	int rc;
-
-	if (fstat(fd, &st) < 0) {
-		rc = seg_errno(&sb->base, errno, "stat", path);
-		close(fd);
-		return rc;
-	}
-	if (!(s = seg_add(sb, seq, fd, 0))) {
-		close(fd);
-		return store_be_fail(&sb->base, AR_ENOMEM, "out of memory");
-	}
-	while (off + HDR_LEN <= (uint64_t)st.st_size) {
-		int live;
-		if (pread(fd, hdr, HDR_LEN, (off_t)off) != HDR_LEN)
-			break;
-		live = memcmp(hdr, magic_live, 4) == 0;
-		if ((!live && memcmp(hdr, magic_dead, 4)) ||
-		    ar_get_u32(hdr + 4) != SEG_VERSION)
-			break;
-		len = ar_get_u64(hdr + 40);
-		if (len > (uint64_t)st.st_size - off - HDR_LEN)
-			break;
-		if (live) {
-			uint64_t done = 0;
-			crypto_generichash_init(&hs, NULL, 0, HASH_LEN);
-			while (done < len) {
-				size_t want = len - done < sizeof buf ?
-				    (size_t)(len - done) : sizeof buf;
-				ssize_t n = pread(fd, buf, want,
-				    (off_t)(off + HDR_LEN + done));
-				if (n <= 0)
-					break;
-				crypto_generichash_update(&hs, buf, (size_t)n);
-				done += (uint64_t)n;
-			}
-			crypto_generichash_update(&hs, hdr + 8, KEY_LEN + 8);
-			crypto_generichash_final(&hs, hash, HASH_LEN);
-			if (done < len || sodium_memcmp(hash, hdr + 48,
-			    HASH_LEN))
-				break;
-			rc = rec_insert(sb, hdr + 8, s, off, len);
-			if (rc == AR_ENOMEM)
-				return store_be_fail(&sb->base, rc,
-				    "out of memory");
-			if (rc == AR_EEXIST) {
-				/* a deletion's mark lost in a crash, the name
-				 * put again later: the later record is it */
-				seg_rec_t *r = rec_find(sb, hdr + 8);
-				seg_t *old = r->seg;
-				old->live--;
-				if (old != s)    /* scanned: may go now */
-					seg_maybe_unlink(sb, old);
-				r->seg = s;
-				r->off = off;
-				r->len = len;
-				s->live++;
-			}
-			kept++;
-		}
-		off += HDR_LEN + len;
-	}
-	s->end = s->synced = off;
-	if (off < (uint64_t)st.st_size && !sb->rdonly)   /* else: in progress */
-		ar_log(AR_LOG_WARN, "segment %s status=torn offset=%llu "
-		    "ignored_bytes=%llu records=%llu", path,
-		    (unsigned long long)off,
-		    (unsigned long long)((uint64_t)st.st_size - off),
-		    (unsigned long long)kept);
-	seg_maybe_unlink(sb, s);
-	return 0;
-}
-
-static int seq_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static int scan_all(seg_backend_t *sb)
-{
-	uint64_t *seqs = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	char path[PATH_MAX];
-	DIR *d;
-	int rc = 0;
-
-	if (!(d = opendir(sb->segdir)))
-		return errno == ENOENT && sb->rdonly ? 0 :
-		    seg_errno(&sb->base, errno, "opendir", sb->segdir);
-	while ((de = readdir(d))) {
-		unsigned long long seq;
-		char *end;
-		if (strlen(de->d_name) != 20 || strcmp(de->d_name + 16, ".seg"))
-			continue;
-		seq = strtoull(de->d_name, &end, 16);
-		if (end != de->d_name + 16)
-			continue;
-		if (ar_grow((void **)&seqs, &cap, n, sizeof *seqs)) {
-			rc = store_be_fail(&sb->base, AR_ENOMEM,
-			    "out of memory");
-			break;
-		}
-		seqs[n++] = seq;
-	}
-	closedir(d);
-	if (n)
-		qsort(seqs, n, sizeof *seqs, seq_cmp);
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		int fd;
-		seg_name(sb, seqs[i], path, sizeof path);
-		fd = open(path, (sb->rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-		if (fd < 0) {
-			if (errno == ENOENT)     /* the owner removed it */
-				continue;
-			rc = seg_errno(&sb->base, errno, "open", path);
-			break;
-		}
-		if ((rc = scan_segment(sb, seqs[i], fd, path)))
-			break;
-	}
-	free(seqs);
-	return rc;
 }
 
 /* --- close, open ---------------------------------------------------------- */
@@ -984,6 +812,7 @@ static void seg_close(store_backend_t *be)
 	for (s = sb->segs; s; s = next) {
 		next = s->next;
 		close(s->fd);
+		free(s->damage);
 		free(s);
 	}
 	pthread_mutex_destroy(&sb->lock);
@@ -1021,7 +850,8 @@ int store_backend_open_seg(store_backend_t **out, const char *dir,
 	if (!(sb = calloc(1, sizeof *sb)))
 		return AR_ENOMEM;
 	if (ar_path(sb->segdir, sizeof sb->segdir, "%s/seg", dir) ||
-	    ar_path(sb->tmpdir, sizeof sb->tmpdir, "%s/tmp", dir)) {
+	    ar_path(sb->tmpdir, sizeof sb->tmpdir, "%s/tmp", dir) ||
+	    ar_path(sb->corruptdir, sizeof sb->corruptdir, "%s/corrupt", dir)) {
 		free(sb);
 		return AR_ETOOBIG;
 	}
@@ -1036,7 +866,7 @@ int store_backend_open_seg(store_backend_t **out, const char *dir,
 	sb->rdonly = rdonly;
 	pthread_mutex_init(&sb->lock, NULL);
 	pthread_mutex_init(&sb->sync_lock, NULL);
-	if ((rc = scan_all(sb))) {
+	if ((rc = seg_scan_all(sb))) {
 		ar_log(AR_LOG_ERR, "store dir=%s status=%s reason=\"%s\"", dir,
 		    ar_strerror(rc), store_backend_errmsg(&sb->base));
 		store_backend_close(&sb->base);

@@ -50,6 +50,25 @@ int store_backend_open_fs(store_backend_t **out, const char *dir);
  */
 int store_backend_open_seg(store_backend_t **out, const char *dir,
     int rdonly);
+/*
+ * Damage a seg backend found in its segments when it was opened: byte
+ * ranges that hold no intact record (the intact records after them are
+ * kept), in segments still holding records (moved 0) and in segments
+ * moved to dir/corrupt/ once drained (moved 1; never deleted).  A torn
+ * append at a segment's end (a crash while it was written, never
+ * acknowledged) is not damage.  cb's non-zero return stops and is
+ * returned; AR_EINVAL for a backend of another kind.
+ */
+typedef struct store_seg_damage {
+	char     file[4096];          /* the segment file */
+	uint64_t file_size;
+	uint64_t offset, length;      /* the damaged bytes */
+	uint64_t live_records;        /* intact records still in it */
+	int      moved;               /* 1: in dir/corrupt/ */
+} store_seg_damage_t;
+typedef int (*store_seg_damage_cb)(void *arg, const store_seg_damage_t *d);
+int store_backend_seg_damage(store_backend_t *be, store_seg_damage_cb cb,
+    void *arg);
 void store_backend_close(store_backend_t *be);
 /* Last error message; owned by the handle, valid until the next call. */
 const char *store_backend_errmsg(const store_backend_t *be);

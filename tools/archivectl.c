@@ -58,8 +58,8 @@ static const struct {
 	  "... (legal holds)" },
 	{ "dispose", cmd_dispose, 1, "dispose [--tenant NAME] [--dry-run] "
 	  "[--batch N] [--verbose]" },
-	{ "queue", cmd_queue, 1, "queue  (the SMTP spool: waiting and failing "
-	  "messages)" },
+	{ "queue", cmd_queue, 1, "queue [--limit N | --all]  (the SMTP spool: "
+	  "waiting, failing and damaged; the oldest 100 listed)" },
 	{ "user", cmd_user, 1, "user add (--tenant T | --operator) --role "
 	  "ROLE[,ROLE] NAME  (password on stdin)\n"
 	  "       user list (--tenant T | --operator)\n"

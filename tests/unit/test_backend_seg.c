@@ -7,9 +7,12 @@
  *     abort;
  *   - reopen: committed objects back byte for byte, deletions (immediate
  *     and deferred + sync) stay, a deleted name can be put again;
- *   - torn tails: garbage appended, last record chopped, a flipped byte in
- *     an earlier record (that record and the rest of its segment are not
- *     indexed, other segments are); puts after the reopen survive;
+ *   - torn tails (last record chopped, zeros appended: ignored) and
+ *     damage (garbage appended, a flipped byte in an earlier record: that
+ *     record alone is lost, every intact record after it is kept, the
+ *     damaged range is reported, and the drained segment is moved to
+ *     corrupt/ with its list of damaged ranges, never unlinked); puts
+ *     after the reopen survive;
  *   - objects over 256 KiB: spilled to dir/tmp while open, own segment,
  *     round trip before and after reopen, delete;
  *   - segment files go away once every object is deleted;
@@ -604,6 +607,47 @@ static void test_reopen(const char *root)
 
 /* --- 3. torn tails and corruption ----------------------------------------- */
 
+struct damage_list {
+	store_seg_damage_t d[8];
+	size_t n;
+};
+
+static int damage_cb(void *arg, const store_seg_damage_t *d)
+{
+	struct damage_list *l = arg;
+	if (l->n < AR_ARRAY_LEN(l->d))
+		l->d[l->n] = *d;
+	l->n++;
+	return 0;
+}
+
+/* The damage the backend reports: exactly one range, [off, off + len), in
+ * a segment moved aside or not. */
+static int damage_is(store_backend_t *be, uint64_t off, uint64_t len,
+    int moved, const char *what)
+{
+	struct damage_list l = { .n = 0 };
+	int rc = store_backend_seg_damage(be, damage_cb, &l);
+
+	if (rc || l.n != 1 || l.d[0].offset != off || l.d[0].length != len ||
+	    l.d[0].moved != moved) {
+		fprintf(stderr, "%s: damage rc=%d n=%zu first=%llu+%llu moved=%d"
+		    ", want %llu+%llu moved=%d\n", what, rc, l.n,
+		    l.n ? (unsigned long long)l.d[0].offset : 0ULL,
+		    l.n ? (unsigned long long)l.d[0].length : 0ULL,
+		    l.n ? l.d[0].moved : -1, (unsigned long long)off,
+		    (unsigned long long)len, moved);
+		return 0;
+	}
+	return 1;
+}
+
+static int no_damage(store_backend_t *be)
+{
+	struct damage_list l = { .n = 0 };
+	return store_backend_seg_damage(be, damage_cb, &l) == 0 && l.n == 0;
+}
+
 static void test_torn_garbage(const char *root)
 {
 	obj_t o[7];
@@ -619,12 +663,25 @@ static void test_torn_garbage(const char *root)
 	}
 	store_backend_close(be);
 
+	/* zeros after the last record (what a crash can leave of an append
+	 * that was never made durable): a torn tail, not damage */
 	CHECK(seg_file(dir, 1, seg, sizeof seg) == 0);
+	memset(junk, 0, sizeof junk);
+	CHECK(append_bytes(seg, junk, sizeof junk) == 0);
+	be = open_rw(dir);
+	CHECK(verify(be, o, 5, 1, "zeros appended"));
+	CHECK(no_damage(be));
+	store_backend_close(be);
+	CHECK(truncate(seg, file_size(seg) - (off_t)sizeof junk) == 0);
+
+	/* bytes that are no record of ours: damage, the records kept */
+	off_t end = file_size(seg);
 	for (size_t i = 0; i < sizeof junk; i++)
 		junk[i] = (unsigned char)(0x5a ^ i);
 	CHECK(append_bytes(seg, junk, sizeof junk) == 0);
 	be = open_rw(dir);
 	CHECK(verify(be, o, 5, 1, "garbage appended"));
+	CHECK(damage_is(be, (uint64_t)end, sizeof junk, 0, "garbage"));
 	obj_init(&o[5], tenant_a, 700, 5, 0);
 	CHECK_RC(put_obj(be, &o[5]), 0);
 	CHECK(verify(be, o, 6, 1, "put after garbage"));
@@ -635,6 +692,7 @@ static void test_torn_garbage(const char *root)
 
 	/* a short torn tail (less than a record header) on the newest */
 	CHECK(seg_file(dir, 1, seg, sizeof seg) == 0);
+	CHECK(count_in(dir, "seg") == 2);      /* the damaged one stays */
 	CHECK(append_bytes(seg, "ARSR\0\0\0\1", 8) == 0);
 	be = open_rw(dir);
 	CHECK(verify(be, o, 6, 1, "short garbage appended"));
@@ -734,17 +792,50 @@ static void test_flip(const char *root)
 		off += HDR_LEN + (off_t)o[i].len;
 	CHECK(flip_byte(oldest, off + HDR_LEN + 150) == 0);
 	be = open_rw(dir);
-	for (size_t i = 2; i < NA; i++)
-		o[i].alive = 0;
+	o[2].alive = 0;               /* that record alone is lost */
 	CHECK(verify(be, o, NA + NB, 1, "byte flipped in record 2"));
+	CHECK(damage_is(be, (uint64_t)off, HDR_LEN + o[2].len, 0, "flip"));
 	obj_init(&o[NA + NB], tenant_a, 777, 99, 0);
 	CHECK_RC(put_obj(be, &o[NA + NB]), 0);
 	store_backend_close(be);
 	be = open_rw(dir);
 	CHECK(verify(be, o, NA + NB + 1, 1, "reopen after flip"));
+
+	/* the records after the damage drain; the segment is then moved to
+	 * corrupt/, whole, with its damaged range listed beside it */
+	off_t size = file_size(oldest);
+	char moved[4096], list[4096], *text = NULL;
+	size_t tlen = 0;
+	const char *base = strrchr(oldest, '/') + 1;
+	for (size_t i = 0; i < NA; i++)
+		if (o[i].alive) {
+			CHECK_RC(store_backend_delete(be, o[i].tenant, o[i].id),
+			    0);
+			o[i].alive = 0;
+		}
+	CHECK(verify(be, o, NA + NB + 1, 1, "after draining the flipped"));
+	CHECK(file_size(oldest) < 0);
+	(void)ar_path(moved, sizeof moved, "%s/corrupt/%s", dir, base);
+	CHECK(file_size(moved) == size);
+	(void)ar_path(list, sizeof list, "%s/corrupt/%.16s.damage", dir, base);
+	CHECK_RC(ar_file_read(list, 4096, (unsigned char **)&text, &tlen), 0);
+	char want[128];
+	snprintf(want, sizeof want, "offset=%lld length=%zu\n",
+	    (long long)off, HDR_LEN + o[2].len);
+	CHECK(text && tlen == strlen(want) && !memcmp(text, want, tlen));
+	free(text);
+	CHECK(damage_is(be, (uint64_t)off, HDR_LEN + o[2].len, 1,
+	    "moved aside"));
 	store_backend_close(be);
-	/* the segment is kept for its first two records */
-	CHECK(file_size(oldest) > 0);
+	/* a reopen neither rescans nor reuses the moved segment */
+	be = open_rw(dir);
+	CHECK(verify(be, o, NA + NB + 1, 1, "reopen after moving aside"));
+	CHECK(damage_is(be, (uint64_t)off, HDR_LEN + o[2].len, 1,
+	    "moved aside, reopened"));
+	obj_init(&o[0], tenant_a, 500, 123, 0);
+	CHECK_RC(put_obj(be, &o[0]), 0);
+	CHECK(file_size(moved) == size);
+	store_backend_close(be);
 }
 
 /* --- 4. large objects ----------------------------------------------------- */

@@ -545,6 +545,102 @@ static void test_group(void)
 	spool_close(sp);
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, 16);
+}
+
+/* The drain queue: 10,000 entries (more than any list the pipeline ever
+ * had) are all claimed, oldest first, each once, after a reopen too;
+ * a retried entry waits until it is due; done removes the entry. */
+static void test_queue(void)
+{
+	enum { N = 10000, G = 64 };
+	spool_t *sp;
+	spool_queue_info_t qi;
+	spool_ref_t c[G], *all = calloc(N, sizeof *all);
+	uint8_t (*ids)[16] = calloc(N, 16), *seen = calloc(N, 1);
+	size_t claimed = 0, n;
+	int64_t t0 = ar_now();
+
+	CHECK(ids && seen && all);
+	CHECK_RC(spool_open(&sp, spdir, ks), 0);
+	CHECK(count(sp, NULL) == 0);
+	for (size_t i = 0; i < N; i += G) {
+		spool_put_t *p[G];
+		const char *env[G];
+		int rcs[G];
+		size_t k = N - i < G ? N - i : G;
+		for (size_t j = 0; j < k; j++) {
+			char msg[64];
+			snprintf(msg, sizeof msg, "Subject: q %zu\r\n\r\nx\r\n",
+			    i + j);
+			p[j] = begin(sp, (i + j) % 3 ? tenant_a : tenant_b, msg);
+			env[j] = "{}";
+		}
+		CHECK_RC(spool_put_finish_many(p, k, env, ids + i, rcs), 0);
+	}
+	spool_queue_info(sp, 1, &qi);
+	CHECK(qi.ready == N && qi.retrying == 0 && qi.claimed == 0);
+	CHECK(qi.oldest_ready >= t0 - 1 && qi.bytes > N * 100ULL);
+	spool_close(sp);
+
+	qsort(ids, N, 16, id_cmp);
+	/* reopened: every entry queued again, claimed oldest first, once */
+	CHECK_RC(spool_open(&sp, spdir, ks), 0);
+	spool_queue_info(sp, 1, &qi);
+	CHECK(qi.ready == N);
+	int order_ok = 1;
+	while ((n = spool_claim(sp, all + claimed, G)) > 0) {
+		for (size_t j = claimed; j < claimed + n; j++) {
+			size_t i;
+			/* time-ordered ids: never older than the one before */
+			if (j && memcmp(all[j].id, all[j - 1].id, 6) < 0)
+				order_ok = 0;
+			uint8_t (*hit)[16] = bsearch(all[j].id, ids, N, 16,
+			    id_cmp);
+			i = hit ? (size_t)(hit - ids) : N;
+			CHECK(i < N && !seen[i]);
+			if (i < N)
+				seen[i] = 1;
+		}
+		claimed += n;
+		CHECK(claimed <= N);
+	}
+	CHECK(order_ok && claimed == N);
+	spool_queue_info(sp, 0, &qi);
+	CHECK(qi.ready == 0 && qi.claimed == N);
+	/* the first G are never handed back; one is retried; the rest done */
+	for (size_t j = G; j < N - 1; j++)
+		CHECK_RC(spool_claim_done(sp, &all[j]), 0);
+	spool_claim_retry(sp, &all[N - 1], ar_now() + 2);
+	spool_queue_info(sp, 1, &qi);
+	CHECK(qi.ready == 0 && qi.retrying == 1 && qi.claimed == G);
+	CHECK(qi.next_due >= ar_now() && qi.oldest_retrying == all[N - 1].arrived);
+	CHECK(spool_claim(sp, c, G) == 0);          /* not due yet */
+	while (ar_now() < qi.next_due)
+		usleep(100000);
+	CHECK(spool_claim(sp, c, G) == 1);
+	CHECK(!memcmp(c[0].id, all[N - 1].id, 16) && c[0].failures == 1);
+	CHECK_RC(spool_claim_done(sp, &c[0]), 0);
+	CHECK(count(sp, NULL) == G);
+	spool_close(sp);
+	/* claimed and never handed back: still on disk, queued at open */
+	CHECK_RC(spool_open(&sp, spdir, ks), 0);
+	spool_queue_info(sp, 0, &qi);
+	CHECK(qi.ready == G);
+	while ((n = spool_claim(sp, c, G)) > 0)
+		for (size_t j = 0; j < n; j++)
+			CHECK_RC(spool_claim_done(sp, &c[j]), 0);
+	CHECK(count(sp, NULL) == 0);
+	spool_queue_info(sp, 0, &qi);
+	CHECK(qi.ready == 0 && qi.claimed == 0 && qi.bytes == 0);
+	spool_close(sp);
+	free(ids);
+	free(seen);
+	free(all);
+}
+
 static void test_keysvc_down(void)
 {
 	spool_t *sp;
@@ -717,6 +813,7 @@ int main(void)
 	test_sigkill();
 	test_enospc();
 	test_group();
+	test_queue();
 	bench(1, 200);
 	bench(8, 50);
 	test_keysvc_down();    /* last: restarts the key service */
