@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 #include "conf.h"
-#include "ingest/smtp_server.h"
+#include "smtp/smtp.h"
 #include "keysvc/keysvc.h"
 #include "store/store.h"
 #include "web/web.h"

@@ -9,7 +9,7 @@
 
 #include "archived/config.h"
 #include "ingest/ingest.h"
-#include "ingest/spool.h"
+#include "spool/spool.h"
 #include "keysvc/keysvc.h"
 #include "search/search.h"
 #include "store/store.h"

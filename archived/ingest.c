@@ -7,6 +7,7 @@
 
 #include "ar.h"
 #include "daemon.h"
+#include "mime/mime.h"
 
 static void spooled(void *arg)
 {
@@ -48,7 +49,7 @@ int ingest_start(struct daemon *d)
 	char path[AR_CONF_STR_MAX + 16], err[512];
 	int rc;
 
-	ingest_init();
+	mime_init();
 	ar_config_path(&d->cfg, "spool", path, sizeof path);
 	if ((rc = spool_open(&d->spool, path, d->ks))) {
 		ar_log(AR_LOG_ERR, "spool dir=%s error=\"%s\"", path,

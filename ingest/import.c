@@ -18,7 +18,8 @@
 #include <unistd.h>
 
 #include "ar.h"
-#include "ingest.h"
+#include "ingest/ingest.h"
+#include "mime/mime.h"
 
 #define HEADER_PEEK (64 * 1024)
 
@@ -138,7 +139,7 @@ static void import_one(struct import *im, size_t i)
 	r.off = s->offset;
 	r.end = s->offset + s->length;
 	memset(&m, 0, sizeof m);
-	if ((rc = ingest_digest(read_cb, &r, m.plain_sha256, buf, sizeof buf,
+	if ((rc = mime_digest(read_cb, &r, m.plain_sha256, buf, sizeof buf,
 	    &peek))) {
 		snprintf(why, sizeof why, "%s: %s", path, ar_strerror(rc));
 		close(fd);
@@ -147,7 +148,7 @@ static void import_one(struct import *im, size_t i)
 	}
 	m.tenant = im->t;
 	m.received = ar_now();
-	m.meta = ingest_header_summary(buf, peek, "{\"source\":\"import\"}",
+	m.meta = mime_header_summary(buf, peek, "{\"source\":\"import\"}",
 	    &parsed);
 	m.flags = parsed ? 0 : STORE_OBJ_UNPARSED;
 	/* Second pass: the bytes themselves, into the sealed object. */

@@ -1,8 +1,8 @@
 /*
- * ingest.h - how mail enters the archive: importers (eml, mbox, maildir)
- * and the header summary kept, encrypted, in the catalog.  The SMTP engine
- * (smtp_server.h) and journal unwrapping (journal.h) are this module's
- * other entry points.
+ * ingest.h - how journal mail enters the archive: importers (eml, mbox,
+ * maildir), the journal receiver (the SMTP engine, smtp/smtp.h, with
+ * archived's callbacks) and the pipeline draining the spool (spool/spool.h)
+ * into the store.  Journal unwrapping (journal.h) is private to it.
  */
 #ifndef INGEST_H
 #define INGEST_H
@@ -14,10 +14,6 @@
 
 struct smtp_config;
 typedef struct spool spool_t;
-
-/* Once per process, before any other ingest call from several threads
- * (GMime's global state).  Safe to call again. */
-void ingest_init(void);
 
 /* One message inside a file: bytes [offset, offset + length). */
 enum ingest_kind { INGEST_EML, INGEST_MBOX, INGEST_MAILDIR };
@@ -41,26 +37,6 @@ typedef int (*ingest_source_cb)(void *arg, const ingest_source_t *src);
  */
 int ingest_sources(const char *path, ingest_source_cb cb, void *arg,
     char *err, size_t errlen);
-
-/*
- * JSON text summarising a message's header (subject, from, to, cc, date,
- * message_id), from at most the first len bytes of the message; RFC 2047
- * words decoded to UTF-8.  *parsed is 0 when no header could be read.
- * Returns a malloc'd string the caller frees (never NULL unless out of
- * memory).  extra (may be NULL) is a JSON object text whose members are
- * added (e.g. the source).
- */
-char *ingest_header_summary(const unsigned char *buf, size_t len,
-    const char *extra, int *parsed);
-
-/*
- * Read a message to its end through read(arg, ...): its SHA-256 into sha,
- * and its first bytes (at most peekcap, *npeek of them) into peek for
- * ingest_header_summary.  0 or the read callback's status.
- */
-int ingest_digest(store_read_cb read, void *arg,
-    uint8_t sha[STORE_HASH_LEN], unsigned char *peek, size_t peekcap,
-    size_t *npeek);
 
 /* --- archivectl import -------------------------------------------------- */
 
@@ -98,7 +74,7 @@ int ingest_import(store_t *st, const store_tenant_t *t,
 
 /* --- the SMTP receiver (receive.c) ------------------------------------------
  *
- * The SMTP engine (smtp_server.h) with archived's callbacks: tenant by
+ * The SMTP engine (smtp/smtp.h) with archived's callbacks: tenant by
  * journal address and its policy at RCPT, one spool entry per tenant during
  * DATA, fsync on one of `finishers` threads before 250.  spooled(arg) is
  * called after each message made durable (to wake the pipeline).

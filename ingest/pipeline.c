@@ -23,10 +23,10 @@
 #include <time.h>
 
 #include "ar.h"
-#include "gstream.h"
-#include "ingest.h"
-#include "journal.h"
-#include "spool.h"
+#include "mime/mime.h"
+#include "ingest/ingest.h"
+#include "ingest/journal.h"
+#include "spool/spool.h"
 
 #define PEEK (64 * 1024)
 #define MAX_PARTS 255
@@ -317,7 +317,7 @@ static void add_entry(ingest_pipeline_t *p, store_batch_t *b,
 	}
 	if (!(smtp = json_loads(env, 0, NULL)))
 		smtp = json_object();
-	if (!(whole = ar_sealed_stream_new(r, 1))) {
+	if (!(whole = mime_sealed_stream_new(r, 1))) {
 		store_reader_close(r);
 		rc = AR_ENOMEM;
 		goto out;
@@ -352,10 +352,10 @@ static void add_entry(ingest_pipeline_t *p, store_batch_t *b,
 			break;
 		}
 		memset(&m, 0, sizeof m);
-		if ((rc = ingest_digest(stream_read_cb, s, m.plain_sha256, peek,
+		if ((rc = mime_digest(stream_read_cb, s, m.plain_sha256, peek,
 		    sizeof peek, &npeek))) {
-			rc = ar_sealed_stream_status(msg) ?
-			    ar_sealed_stream_status(msg) : rc;
+			rc = mime_sealed_stream_status(msg) ?
+			    mime_sealed_stream_status(msg) : rc;
 			snprintf(en->why, sizeof en->why, "reading part %zu: %s",
 			    i, ar_strerror(rc));
 			g_object_unref(s);
@@ -371,7 +371,7 @@ static void add_entry(ingest_pipeline_t *p, store_batch_t *b,
 		    "arrived_unix"));
 		if (m.received <= 0)
 			m.received = ar_now();
-		m.meta = ingest_header_summary(peek, npeek, extra_s, &parsed);
+		m.meta = mime_header_summary(peek, npeek, extra_s, &parsed);
 		free(extra_s);
 		m.flags = (journal_kind(j) != JOURNAL_PLAIN ? STORE_OBJ_JOURNAL
 		    : 0) | (i > 0 ? STORE_OBJ_LINKED : 0) |
@@ -541,7 +541,7 @@ int ingest_pipeline_start(ingest_pipeline_t **out, store_t *st, spool_t *sp,
 	*out = NULL;
 	if (!p)
 		return AR_ENOMEM;
-	ingest_init();
+	mime_init();
 	p->st = st;
 	p->sp = sp;
 	p->o = *o;

@@ -20,10 +20,10 @@
 #include <string.h>
 
 #include "ar.h"
-#include "ingest.h"
+#include "ingest/ingest.h"
 #include "net.h"
-#include "smtp_server.h"
-#include "spool.h"
+#include "smtp/smtp.h"
+#include "spool/spool.h"
 
 #define MAX_TENANTS_PER_MSG 16
 #define FINISH_GROUP_MAX    64   /* entries made durable together */

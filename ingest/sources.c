@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "ar.h"
-#include "ingest.h"
+#include "ingest/ingest.h"
 
 static int ends_with(const char *s, const char *suffix)
 {

@@ -35,8 +35,7 @@
 #include <jansson.h>
 
 #include "ar.h"
-#include "ingest/gstream.h"
-#include "ingest/ingest.h"
+#include "mime/mime.h"
 
 #define BATCH_DEFAULT 256
 #define PREP_THREADS_MAX 4
@@ -193,7 +192,7 @@ static int index_object(search_t *idx, store_t *st, const uint8_t *tenant,
 		rc = search_fail(rc, "reading object: %s", ar_strerror(rc));
 		goto out;
 	}
-	if (rc == 0 && (s = ar_sealed_stream_new(r, 1)) == NULL) {
+	if (rc == 0 && (s = mime_sealed_stream_new(r, 1)) == NULL) {
 		store_reader_close(r);
 		rc = AR_ENOMEM;
 		goto out;
@@ -207,19 +206,19 @@ static int index_object(search_t *idx, store_t *st, const uint8_t *tenant,
 		ps = g_mime_parser_new_with_stream(s);
 		m = g_mime_parser_construct_message(ps, po);
 		g_mime_parser_options_free(po);
-		if (ar_sealed_stream_status(s) == AR_EKEYSVC) {
+		if (mime_sealed_stream_status(s) == AR_EKEYSVC) {
 			rc = search_fail(AR_EKEYSVC, "reading object: %s",
 			    ar_strerror(AR_EKEYSVC));
 			goto out;
 		}
-		if (m && ar_sealed_stream_status(s) == 0 &&
+		if (m && mime_sealed_stream_status(s) == 0 &&
 		    (rc = search_doc_extract(m, idx->body_max, &d)) != 0)
 			goto out;
 	}
 	if (!d) {
 		/* unreadable or not a message: date and size still count */
 		memset(&local, 0, sizeof local);
-		*failed = rc != 0 || (s && ar_sealed_stream_status(s) != 0);
+		*failed = rc != 0 || (s && mime_sealed_stream_status(s) != 0);
 		rc = 0;
 	}
 	search_doc_t *doc = d ? d : &local;
@@ -315,7 +314,7 @@ static int prepare(search_t *idx, store_t *st, const uint8_t *tenant,
 	prep_t p;
 
 	*out = NULL;
-	ingest_init();             /* GMime, once per process */
+	mime_init();             /* GMime, once per process */
 	memset(&p, 0, sizeof p);
 	p.idx = idx;
 	p.st = st;

@@ -12,7 +12,7 @@
 
 #include "ar.h"
 #include "ctl.h"
-#include "ingest/spool.h"
+#include "spool/spool.h"
 
 #define LIST_DEFAULT 100
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "ar.h"
-#include "ingest/gstream.h"
+#include "mime/mime.h"
 #include "message.h"
 
 int web_msg_open(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
@@ -23,7 +23,7 @@ int web_msg_open(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
 	if ((rc = store_reader_open(store_get_backend(st),
 	    store_get_keysvc(st), tenant, id, &rd)))
 		return rc;
-	if (!(m->stream = ar_sealed_stream_new(rd, 1))) {
+	if (!(m->stream = mime_sealed_stream_new(rd, 1))) {
 		store_reader_close(rd);
 		return AR_ENOMEM;
 	}
@@ -31,7 +31,7 @@ int web_msg_open(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
 	m->msg = g_mime_parser_construct_message(p, NULL);
 	g_object_unref(p);
 	if (!m->msg) {
-		rc = ar_sealed_stream_status(m->stream);
+		rc = mime_sealed_stream_status(m->stream);
 		web_msg_close(m);
 		return rc ? rc : AR_EPROTO;
 	}

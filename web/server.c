@@ -12,7 +12,7 @@
 #include <sodium.h>
 
 #include "ar.h"
-#include "ingest/ingest.h"
+#include "mime/mime.h"
 #include "web_priv.h"
 
 #define OFF(f) offsetof(struct web_config, f)
@@ -373,7 +373,7 @@ int web_start(web_t **out, const web_start_params_t *p, char *err,
 		web_stop(w);
 		return rc;
 	}
-	ingest_init();   /* GMime, for message views */
+	mime_init();   /* GMime, for message views */
 	if (w->tls) {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
 			snprintf(err, errlen, "libmicrohttpd was built without "

@@ -1,5 +1,5 @@
 #!/bin/bash
-# t_smtp_engine.sh - the SMTP receiver engine (ingest/smtp_server.h) through
+# t_smtp_engine.sh - the SMTP receiver engine (smtp/smtp.h) through
 # tests/tools/smtp_testd, with real clients: swaks, Postfix's smtp-source and
 # a small raw-socket client for what swaks cannot send (NUL bytes, bare LF,
 # 10 MB lines, STARTTLS injection, stalled DATA).

@@ -13,7 +13,7 @@
 
 #include "ar.h"
 #include "archived/config.h"
-#include "ingest/gstream.h"
+#include "mime/mime.h"
 #include "ingest/ingest.h"
 #include "search/search.h"
 
@@ -43,7 +43,7 @@ static int one(void *arg, const store_object_t *o)
 		json_decref(meta);
 		return 0;
 	}
-	s = ar_sealed_stream_new(r, 1);
+	s = mime_sealed_stream_new(r, 1);
 	p = g_mime_parser_new_with_stream(s);
 	m = g_mime_parser_construct_message(p, NULL);
 	g_object_unref(p);
@@ -98,7 +98,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: index_tenant DATADIR TENANT\n");
 		return 2;
 	}
-	ingest_init();
+	mime_init();
 	if (ar_config_load(&cfg, argv[1], err, sizeof err) ||
 	    keysvc_open(&ks, cfg.keysvc_socket, 5000) ||
 	    ar_config_open_store(&cfg, ks, &be, &st, err, sizeof err)) {

@@ -1,5 +1,5 @@
 /*
- * smtp_testd - a test daemon on the SMTP engine (ingest/smtp_server.h).
+ * smtp_testd - a test daemon on the SMTP engine (smtp/smtp.h).
  *
  * Each accepted message is written to OUTDIR/<n>.eml (the bytes exactly as
  * received) and its envelope to OUTDIR/<n>.env, by a worker thread that
@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ingest/smtp_server.h"
+#include "smtp/smtp.h"
 
 struct sink {
 	int fd;

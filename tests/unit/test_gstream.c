@@ -15,7 +15,7 @@
 #include <sodium.h>
 
 #include "ar.h"
-#include "ingest/gstream.h"
+#include "mime/mime.h"
 #include "ingest/journal.h"
 #include "store/store.h"
 #include "testlib.h"
@@ -55,7 +55,7 @@ static GMimeStream *open_sealed(const uint8_t *id)
 
 	if (store_reader_open(be, ks, tenant, id, &r) != 0)
 		return NULL;
-	if (!(s = ar_sealed_stream_new(r, 1)))
+	if (!(s = mime_sealed_stream_new(r, 1)))
 		store_reader_close(r);
 	return s;
 }
@@ -150,7 +150,7 @@ static void test_semantics(void)
 		store_reader_t *r;
 		size_t got;
 		CHECK_RC(store_reader_open(be, ks, tenant, id, &r), 0);
-		s = ar_sealed_stream_new(r, 0);
+		s = mime_sealed_stream_new(r, 0);
 		CHECK(g_mime_stream_seek(s, 100, GMIME_STREAM_SEEK_SET) == 100);
 		CHECK(g_mime_stream_read(s, buf, 8) == 8);
 		g_object_unref(s);
@@ -291,7 +291,7 @@ static void test_damage(void)
 		char buf[4096];
 		CHECK(g_mime_stream_read(s, buf, sizeof buf) == sizeof buf);
 		CHECK(slurp(s) == NULL);
-		CHECK_RC(ar_sealed_stream_status(s), AR_ECORRUPT);
+		CHECK_RC(mime_sealed_stream_status(s), AR_ECORRUPT);
 		CHECK(g_mime_stream_seek(s, 2 * 4096, GMIME_STREAM_SEEK_SET) ==
 		    2 * 4096);
 		CHECK(g_mime_stream_read(s, buf, 10) == -1);  /* sticky */

@@ -21,8 +21,8 @@
 #include <sodium.h>
 
 #include "ar.h"
-#include "ingest/gstream.h"
-#include "ingest/spool.h"
+#include "mime/mime.h"
+#include "spool/spool.h"
 #include "store/store.h"
 #include "testlib.h"
 
@@ -89,7 +89,7 @@ static unsigned char *read_message(spool_t *sp, const uint8_t *tenant,
 
 	if (spool_open_entry(sp, tenant, id, &r, &mlen, NULL) != 0)
 		return NULL;
-	w = ar_sealed_stream_new(r, 1);
+	w = mime_sealed_stream_new(r, 1);
 	s = g_mime_stream_substream(w, 0, (gint64)mlen);
 	g_object_unref(w);
 	b = g_byte_array_new();

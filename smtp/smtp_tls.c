@@ -5,7 +5,7 @@
 #include <string.h>
 #include <openssl/err.h>
 
-#include "ingest/smtp_int.h"
+#include "smtp/smtp_int.h"
 
 static void ssl_errstr(char *buf, size_t len)
 {

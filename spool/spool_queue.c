@@ -14,7 +14,7 @@
  * Memory: one spool_ref_t (64 bytes) per entry waiting; the ring shrinks
  * as it drains.
  */
-#include "ingest/spool_int.h"
+#include "spool/spool_int.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * smtp_int.h - private structures of the SMTP engine (ingest/smtp_*.c).
+ * smtp_int.h - private structures of the SMTP engine (smtp/smtp_*.c).
  * Not part of the module's public interface.
  */
 #ifndef SMTP_INT_H
@@ -10,7 +10,7 @@
 #include <netinet/in.h>
 #include <openssl/ssl.h>
 
-#include "ingest/smtp_server.h"
+#include "smtp/smtp.h"
 
 enum smtp_kind { SMTP_K_LISTENER = 1, SMTP_K_WAKE, SMTP_K_SESSION };
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ingest/smtp_int.h"
+#include "smtp/smtp_int.h"
 
 enum { FAIL_NONE, FAIL_LINE, FAIL_SIZE, FAIL_WRITE };
 

@@ -7,7 +7,7 @@
 #include <strings.h>
 #include <sodium.h>
 
-#include "ingest/smtp_int.h"
+#include "smtp/smtp_int.h"
 
 enum { MECH_PLAIN = 1, MECH_LOGIN = 2 };
 

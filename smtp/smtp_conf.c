@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ingest/smtp_int.h"
+#include "smtp/smtp_int.h"
 
 #define OFF(f) offsetof(struct smtp_config, f)
 

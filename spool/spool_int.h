@@ -3,12 +3,12 @@
  * in-memory queue of entries waiting to be drained.  Every sq_ call takes
  * the queue's own lock.
  */
-#ifndef INGEST_SPOOL_INT_H
-#define INGEST_SPOOL_INT_H
+#ifndef SPOOL_SPOOL_INT_H
+#define SPOOL_SPOOL_INT_H
 
 #include <pthread.h>
 
-#include "ingest/spool.h"
+#include "spool/spool.h"
 
 typedef struct spool_queue {
 	pthread_mutex_t lock;

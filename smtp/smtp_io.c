@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <openssl/err.h>
 
-#include "ingest/smtp_int.h"
+#include "smtp/smtp_int.h"
 
 /*
  * Read what is available into the input buffer.  Returns the number of

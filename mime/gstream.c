@@ -1,9 +1,9 @@
 /*
  * gstream.c - ArSealedStream, a GMimeStream over a sealed object (see
- * gstream.h).  Seeks only move the stream's position; the shared reader is
+ * mime.h).  Seeks only move the stream's position; the shared reader is
  * positioned (and the chunk authenticated) by the next read.
  */
-#include "ingest/gstream.h"
+#include "mime/mime.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -197,7 +197,7 @@ static void ar_sealed_stream_init(ArSealedStream *s)
 	s->core = NULL;
 }
 
-GMimeStream *ar_sealed_stream_new(store_reader_t *r, int owns)
+GMimeStream *mime_sealed_stream_new(store_reader_t *r, int owns)
 {
 	ArSealedStream *s;
 	struct sealed_core *c;
@@ -214,7 +214,7 @@ GMimeStream *ar_sealed_stream_new(store_reader_t *r, int owns)
 	return GMIME_STREAM(s);
 }
 
-int ar_sealed_stream_status(GMimeStream *stream)
+int mime_sealed_stream_status(GMimeStream *stream)
 {
 	if (!AR_IS_SEALED_STREAM(stream) || !core_of(stream))
 		return AR_EINVAL;

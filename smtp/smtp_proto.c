@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "ingest/smtp_int.h"
+#include "smtp/smtp_int.h"
 
 void smtp_proto_reset(struct smtp_session *s)
 {

@@ -24,7 +24,7 @@
  * Spools written before segments (a file per object in the fs backend's
  * layout under dir) are moved into segments when the spool is opened.
  */
-#include "ingest/spool_int.h"
+#include "spool/spool_int.h"
 
 #include <dirent.h>
 #include <errno.h>

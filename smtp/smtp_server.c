@@ -16,7 +16,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
-#include "ingest/smtp_int.h"
+#include "smtp/smtp_int.h"
 
 #define SMTP_MAX_EVENTS 256
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "ar.h"
-#include "ingest.h"
+#include "mime/mime.h"
 
 static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
 
@@ -19,7 +19,7 @@ static void gmime_start(void)
 	g_mime_init();
 }
 
-void ingest_init(void)
+void mime_init(void)
 {
 	pthread_once(&gmime_once, gmime_start);
 }
@@ -143,7 +143,7 @@ static json_t *text(const char *value)
 	return j ? j : json_null();
 }
 
-int ingest_digest(store_read_cb read, void *arg,
+int mime_digest(store_read_cb read, void *arg,
     uint8_t sha[STORE_HASH_LEN], unsigned char *peek, size_t peekcap,
     size_t *npeek)
 {
@@ -164,7 +164,7 @@ int ingest_digest(store_read_cb read, void *arg,
 	return rc;
 }
 
-char *ingest_header_summary(const unsigned char *buf, size_t len,
+char *mime_header_summary(const unsigned char *buf, size_t len,
     const char *extra, int *parsed)
 {
 	static const char *fields[] = { "Subject", "From", "To", "Cc",

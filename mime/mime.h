@@ -1,12 +1,21 @@
 /*
- * gstream.h - a read-only, seekable GMimeStream over a sealed object
+ * mime.h - the MIME module: GMime's process-wide setup, a GMimeStream over
+ * a sealed object, and the header summary the catalog keeps.  Used by
+ * ingest/, gateway/, search/ and web/, which never include each other.
+ *
+ * --- mime_init --------------------------------------------------------------
+ * Once per process before any GMime use from several threads (GMime's
+ * global state); safe to call again.
+ *
+ * --- the sealed stream -----------------------------------------------------
+ * A read-only, seekable GMimeStream over a sealed object
  * (store_reader_t), so GMime and the journal parser read a spooled or
  * stored message without any plaintext reaching disk.
  *
  * Positions are plaintext offsets of the object.  Every byte returned was
  * in a chunk authenticated before release (store_reader_seek/_read); a
  * read that meets a damaged chunk returns -1 (errno EIO) and
- * ar_sealed_stream_status() tells why (AR_ECORRUPT, AR_EREORDER ...).
+ * mime_sealed_stream_status() tells why (AR_ECORRUPT, AR_EREORDER ...).
  * The whole-object digest is checked when the stream is read in order from
  * 0 to its end (see store_reader_seek).  Writes fail (errno EBADF).
  *
@@ -18,8 +27,8 @@
  *
  * g_mime_init() must have been called.
  */
-#ifndef INGEST_GSTREAM_H
-#define INGEST_GSTREAM_H
+#ifndef MIME_MIME_H
+#define MIME_MIME_H
 
 #include <gmime/gmime.h>
 
@@ -38,6 +47,8 @@ typedef struct _ArSealedStreamClass ArSealedStreamClass;
 
 GType ar_sealed_stream_get_type(void);
 
+void mime_init(void);
+
 /*
  * A new stream (one reference; g_object_unref() it) reading r from its
  * plaintext offset 0.  With owns != 0 the stream takes r and closes it
@@ -46,12 +57,34 @@ GType ar_sealed_stream_get_type(void);
  * else may read or seek r while the stream is in use.  NULL when r is NULL
  * or memory runs out; r then stays the caller's, whatever owns says.
  */
-GMimeStream *ar_sealed_stream_new(store_reader_t *r, int owns);
+GMimeStream *mime_sealed_stream_new(store_reader_t *r, int owns);
 
 /* 0, or the AR_* status of the failure behind the last -1 returned by a
  * read or seek of this stream or of a stream sharing its reader. */
-int ar_sealed_stream_status(GMimeStream *stream);
+int mime_sealed_stream_status(GMimeStream *stream);
+
+/* --- the header summary ---------------------------------------------------- */
+
+/*
+ * JSON text summarising a message's header (subject, from, to, cc, date,
+ * message_id), from at most the first len bytes of the message; RFC 2047
+ * words decoded to UTF-8.  *parsed is 0 when no header could be read.
+ * Returns a malloc'd string the caller frees (never NULL unless out of
+ * memory).  extra (may be NULL) is a JSON object text whose members are
+ * added (e.g. the source).
+ */
+char *mime_header_summary(const unsigned char *buf, size_t len,
+    const char *extra, int *parsed);
+
+/*
+ * Read a message to its end through read(arg, ...): its SHA-256 into sha,
+ * and its first bytes (at most peekcap, *npeek of them) into peek for
+ * mime_header_summary.  0 or the read callback's status.
+ */
+int mime_digest(store_read_cb read, void *arg,
+    uint8_t sha[STORE_HASH_LEN], unsigned char *peek, size_t peekcap,
+    size_t *npeek);
 
 G_END_DECLS
 
-#endif /* INGEST_GSTREAM_H */
+#endif /* MIME_MIME_H */

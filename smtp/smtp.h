@@ -1,5 +1,5 @@
 /*
- * smtp_server.h - an event-driven RFC 5321 ESMTP receiver engine.
+ * smtp.h - the smtp module: an event-driven RFC 5321 ESMTP receiver engine.
  *
  * The engine speaks SMTP (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT,
  * VRFY, HELP, STARTTLS, AUTH PLAIN/LOGIN) and knows nothing about storage:
@@ -22,8 +22,8 @@
  *
  * Status convention: 0 or a negative AR_* code (common/ar.h).
  */
-#ifndef SMTP_SERVER_H
-#define SMTP_SERVER_H
+#ifndef SMTP_SMTP_H
+#define SMTP_SMTP_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -210,4 +210,4 @@ void smtp_server_free(smtp_server_t *srv);
 /* The last error message of the server (never NULL). */
 const char *smtp_server_errmsg(const smtp_server_t *srv);
 
-#endif /* SMTP_SERVER_H */
+#endif /* SMTP_SMTP_H */

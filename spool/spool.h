@@ -17,8 +17,8 @@
  * Every call returns 0 or a negative AR_* status (common/ar.h).
  * spool_errmsg() gives the text of the calling thread's last failure.
  */
-#ifndef INGEST_SPOOL_H
-#define INGEST_SPOOL_H
+#ifndef SPOOL_SPOOL_H
+#define SPOOL_SPOOL_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -135,7 +135,7 @@ int spool_walk(spool_t *sp, const uint8_t *tenant, unsigned flags,
  * Open an entry for reading (AR_ENOENT if it does not exist).  The reader
  * checks what store_reader_open does and is at offset 0; the message is
  * its first *msg_len bytes (what follows is the envelope: bound the stream,
- * e.g. g_mime_stream_substream(ar_sealed_stream_new(r, 1), 0, *msg_len)).
+ * e.g. g_mime_stream_substream(mime_sealed_stream_new(r, 1), 0, *msg_len)).
  * *envelope_json (when not NULL) receives the envelope JSON, authenticated
  * and NUL-terminated, which the caller frees with free().  *out is the
  * caller's (store_reader_close); it must not outlive the spool.
@@ -243,4 +243,4 @@ typedef struct spool_stats {
 
 int spool_stats(spool_t *sp, spool_stats_t *out);
 
-#endif /* INGEST_SPOOL_H */
+#endif /* SPOOL_SPOOL_H */
