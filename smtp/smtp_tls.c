@@ -1,5 +1,7 @@
 /*
- * smtp_tls.c - STARTTLS with non-blocking OpenSSL (TLS 1.2 and later).
+ * smtp_tls.c - STARTTLS with non-blocking OpenSSL: TLS 1.2 and 1.3, and
+ * in TLS 1.2 only forward-secret AEAD suites (ECDHE with AES-GCM or
+ * ChaCha20-Poly1305; every TLS 1.3 suite is both).
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,6 +30,11 @@ int smtp_tls_ctx_new(smtp_server_t *srv, char *err, size_t errlen)
 		return AR_ENOMEM;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1) {
+		snprintf(err, errlen, "smtp: no TLS 1.2 cipher suite");
+		SSL_CTX_free(ctx);
+		return AR_ECONFIG;
+	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_COMPRESSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |

@@ -57,6 +57,12 @@ const size_t web_config_ndefs = AR_ARRAY_LEN(web_config_defs);
 
 /* --- responses --------------------------------------------------------- */
 
+/* TLS 1.2 and 1.3 only; in 1.2 only forward-secret (ECDHE) key exchange
+ * with AEAD ciphers (AES-GCM, ChaCha20-Poly1305): GnuTLS priorities. */
+#define WEB_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:" \
+	"-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:" \
+	"-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
+
 #define CSP_DEFAULT "default-src 'self'; script-src 'self'; " \
 	"style-src 'self'; img-src 'self' data:; frame-src 'self'; " \
 	"connect-src 'self'; object-src 'none'; base-uri 'none'; " \
@@ -401,6 +407,7 @@ int web_start(web_t **out, const web_start_params_t *p, char *err,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)128 * 1024,
 	    w->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, w->cert_pem,
 	    MHD_OPTION_HTTPS_MEM_KEY, w->key_pem,
+	    MHD_OPTION_HTTPS_PRIORITIES, WEB_TLS_PRIORITIES,
 	    MHD_OPTION_END);
 	if (!w->mhd) {
 		snprintf(err, errlen, "cannot listen on %s (in use, or bad "
