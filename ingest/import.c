@@ -36,6 +36,7 @@ struct import {
 	size_t npaths, pcap;
 	struct src *srcs;
 	size_t n, cap;
+	uint64_t skipped;       /* sources that are not messages */
 	/* the batch being worked on */
 	store_batch_t *batch;
 	size_t first, last;     /* sources [first, last) */
@@ -53,6 +54,12 @@ struct import {
 static int collect(void *arg, const ingest_source_t *s)
 {
 	struct import *im = arg;
+	if (s->problem && !im->o->force) {
+		im->skipped++;
+		if (im->o->skipped)
+			im->o->skipped(im->o->skipped_arg, s);
+		return 0;
+	}
 	if (im->npaths == 0 || strcmp(im->paths[im->npaths - 1], s->path)) {
 		if (ar_grow((void **)&im->paths, &im->pcap, im->npaths,
 		    sizeof *im->paths))
@@ -103,7 +110,7 @@ static void fail(struct import *im, size_t i, int rc, const char *why)
 {
 	const struct src *s = &im->srcs[i];
 	ingest_source_t src = { im->paths[s->path], s->offset, s->length,
-	    INGEST_EML };
+	    INGEST_EML, NULL };
 	im->status[i - im->first] = rc;
 	/* A failure that fails every message is reported once, at the end. */
 	if (im->o->failure && rc != AR_EKEYSVC && rc != AR_ENOSPC)
@@ -261,6 +268,7 @@ int ingest_import(store_t *st, const store_tenant_t *t,
 	pthread_mutex_init(&im.lock, NULL);
 	for (size_t i = 0; i < npaths && rc == 0; i++)
 		rc = ingest_sources(paths[i], collect, &im, err, errlen);
+	stats->skipped = im.skipped;
 	if (rc == 0) {
 		im.slots = calloc(batch, sizeof *im.slots);
 		im.status = calloc(batch, sizeof *im.status);

@@ -22,6 +22,11 @@ typedef struct ingest_source {
 	const char *path;
 	uint64_t offset, length;
 	enum ingest_kind kind;
+	/* NULL when the bytes begin with an RFC 5322 header block (every
+	 * line up to the first empty one a "Name: value" field or its
+	 * continuation; an mbox "From " line may come first), else why not
+	 * (a static string), e.g. a .tsv or a README among the mail. */
+	const char *problem;
 } ingest_source_t;
 
 typedef int (*ingest_source_cb)(void *arg, const ingest_source_t *src);
@@ -42,6 +47,8 @@ int ingest_sources(const char *path, ingest_source_cb cb, void *arg,
 
 typedef struct ingest_import_stats {
 	uint64_t messages, stored, duplicates, failed, bytes;
+	uint64_t skipped;         /* sources that are not messages (not in
+	                             messages) */
 	int64_t elapsed_us;
 	/* Per message, from the start of its sealing to the commit of its
 	 * batch (when it is durable in the catalog): percentiles in us. */
@@ -58,6 +65,12 @@ typedef struct ingest_import_opts {
 	void (*failure)(void *arg, const ingest_source_t *src, int status,
 	    const char *why);
 	void *failure_arg;
+	/* 0: a source that is not a message (src->problem) is skipped and
+	 * counted, and skipped() is called for it (may be NULL); 1: it is
+	 * stored like any other, flagged unparsed. */
+	int force;
+	void (*skipped)(void *arg, const ingest_source_t *src);
+	void *skipped_arg;
 } ingest_import_opts_t;
 
 /*
@@ -65,7 +78,8 @@ typedef struct ingest_import_opts {
  * stored for the tenant is counted as a duplicate (and logged as an
  * arrival).  Stops at the first error that would fail every further
  * message (key service unavailable, disk full) and returns it; returns 0
- * when every message was stored or was already there.
+ * when every message was stored or was already there (sources skipped as
+ * not messages are counted in stats->skipped, not as failures).
  * errbuf receives a one-line reason on failure.
  */
 int ingest_import(store_t *st, const store_tenant_t *t,

@@ -886,6 +886,9 @@ static int log_export(struct exp *x)
 	    (json_int_t)x->res->bytes));
 	json_object_set_new(d, "format", json_string(p->zip ? "zip" : "dir"));
 	json_object_set_new(d, "by", json_string(p->by ? p->by : "?"));
+	json_object_set_new(d, "user", json_string(p->by ? p->by : "?"));
+	if (p->client)
+		json_object_set_new(d, "client", json_string(p->client));
 	s = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(d);
 	if (!s)

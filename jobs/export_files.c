@@ -170,12 +170,23 @@ void jobs_out_abort(jobs_out_t *o)
 
 /* --- CSV and DAT --------------------------------------------------- */
 
+int jobs_csv_guarded(const char *s)
+{
+	return s && (*s == '=' || *s == '+' || *s == '-' || *s == '@' ||
+	    *s == '\t' || *s == '\r');
+}
+
 void jobs_csv_field(jobs_out_t *o, const char *s, int last)
 {
+	int guard;
+
 	if (!s)
 		s = "";
-	if (strpbrk(s, ",\"\r\n")) {
+	guard = jobs_csv_guarded(s);
+	if (guard || strpbrk(s, ",\"\r\n")) {
 		jobs_out_write(o, "\"", 1);
+		if (guard)
+			jobs_out_write(o, "'", 1);
 		for (const char *p = s; *p; p++) {
 			if (*p == '"')
 				jobs_out_write(o, "\"", 1);
@@ -194,6 +205,8 @@ void jobs_csv_field(jobs_out_t *o, const char *s, int last)
 void jobs_dat_field(jobs_out_t *o, const char *s, int last)
 {
 	jobs_out_puts(o, DAT_QUOTE);
+	if (jobs_csv_guarded(s))
+		jobs_out_puts(o, "'");
 	for (const char *p = s ? s : ""; *p; p++) {
 		if (p[0] == '\xc3' && p[1] == '\xbe') {
 			/* a þ inside a value would end it: U+FFFD instead */
@@ -341,35 +354,53 @@ struct att_ctx {
 	size_t errlen;
 };
 
-/* A file name safe in every tool: letters, digits, . - _ and UTF-8; at
- * most 100 bytes, cut on a character boundary; never "." or "..". */
+int jobs_char_hidden(uint32_t c)
+{
+	switch (g_unichar_type((gunichar)c)) {
+	case G_UNICODE_FORMAT:               /* bidi controls, zero widths */
+	case G_UNICODE_CONTROL:
+	case G_UNICODE_LINE_SEPARATOR:
+	case G_UNICODE_PARAGRAPH_SEPARATOR:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* A file name safe in every tool: letters, digits, . - _ and other
+ * visible UTF-8 characters (invisible and direction-changing ones become
+ * '_'; a name that is not valid UTF-8 keeps ASCII only); at most 100
+ * bytes, cut on a character boundary; never "." or "..". */
 static void safe_name(const char *in, char *out, size_t len)
 {
+	int utf8 = g_utf8_validate(in, -1, NULL);
+	const char *p = in;
 	size_t o = 0;
 
-	for (const unsigned char *p = (const unsigned char *)in; *p &&
-	    o + 1 < len && o < 100; p++) {
-		unsigned char ch = *p;
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	while (*p && o + 1 < len && o < 100) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch >= 0x80 && utf8) {
+			const char *next = g_utf8_next_char(p);
+			size_t n = (size_t)(next - p);
+			if (jobs_char_hidden(g_utf8_get_char(p))) {
+				out[o++] = '_';
+			} else {
+				if (o + n >= len || o + n > 100)
+					break;      /* cut before this character */
+				memcpy(out + o, p, n);
+				o += n;
+			}
+			p = next;
+			continue;
+		}
+		out[o++] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
 		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
-		    ch == '_' || ch >= 0x80)
-			out[o++] = (char)ch;
-		else
-			out[o++] = '_';
+		    ch == '_' ? (char)ch : '_';
+		p++;
 	}
-	/* do not end inside a UTF-8 sequence */
-	while (o > 0 && ((unsigned char)out[o - 1] & 0xc0) == 0x80)
-		o--;
-	if (o > 0 && ((unsigned char)out[o - 1] & 0xc0) == 0xc0)
-		o--;
 	out[o] = 0;
 	if (!o || !strcmp(out, ".") || !strcmp(out, ".."))
 		ar_strlcpy(out, "attachment", len);
-	/* not valid UTF-8 (e.g. Latin-1 bytes): keep it ASCII */
-	if (!g_utf8_validate(out, -1, NULL))
-		for (char *q = out; *q; q++)
-			if ((unsigned char)*q >= 0x80)
-				*q = '_';
 }
 
 static void att_one(GMimeObject *parent, GMimeObject *part, gpointer data)

@@ -43,6 +43,20 @@
  * (scope, count, files, bytes; digest = SHA-256 of manifest.sha256).
  * ====================================================================== */
 
+/* Is c invisible or does it change the direction of the text around it
+ * (a Unicode format character such as U+202E RIGHT-TO-LEFT OVERRIDE or
+ * U+200B ZERO WIDTH SPACE, a control, a line or paragraph separator)?
+ * Such characters are replaced in the file names of exports and
+ * downloads, where "invoice<U+202E>fdp.exe" would pass for a PDF. */
+int jobs_char_hidden(uint32_t c);
+
+/* Spreadsheet formula guard for one CSV (or load file) cell: 1 when s
+ * starts with = + - @, a tab or a carriage return, which a spreadsheet
+ * would run as a formula; such a cell is written with a leading '
+ * (OWASP "CSV injection").  Used by messages.csv, messages.dat and the
+ * audit log's CSV. */
+int jobs_csv_guarded(const char *s);
+
 enum jobs_scope {
 	JOBS_SCOPE_ALL = 0,        /* the whole tenant */
 	JOBS_SCOPE_QUERY = 1,      /* a search (query language) */
@@ -72,7 +86,10 @@ typedef struct jobs_export_params {
 	const char *dir;           /* directory export (NULL with zip) */
 	const char *zip;           /* ZIP file to write (NULL with dir) */
 	unsigned flags;            /* JOBS_EXPORT_* */
-	const char *by;            /* who asked, for the log; may be NULL */
+	const char *by;            /* who asked (user name), for the log;
+	                              may be NULL */
+	const char *client;        /* from where (address), for the log;
+	                              may be NULL */
 	jobs_progress_cb progress; /* may be NULL */
 	void *progress_arg;
 } jobs_export_params_t;

@@ -17,6 +17,7 @@
 #define CTL_FAIL      1    /* the command failed; the reason is printed */
 #define CTL_USAGE     2    /* the command line is wrong */
 #define CTL_PROBLEMS  3    /* verify found problems */
+#define CTL_SKIPPED   4    /* import skipped files that are not messages */
 #define CTL_TEMPFAIL 75    /* temporary: key service down, disk full */
 
 struct ctl {

@@ -66,6 +66,18 @@ static void failure(void *arg, const ingest_source_t *src, int status,
 	    src->path, (unsigned long long)src->offset, why);
 }
 
+static void skipped(void *arg, const ingest_source_t *src)
+{
+	(void)arg;
+	if (src->kind == INGEST_MBOX)
+		fprintf(stderr, "archivectl: import: %s (offset %llu): skipped, "
+		    "not a message: %s\n", src->path,
+		    (unsigned long long)src->offset, src->problem);
+	else
+		fprintf(stderr, "archivectl: import: %s: skipped, not a "
+		    "message: %s\n", src->path, src->problem);
+}
+
 int cmd_import(struct ctl *c, int argc, char **argv)
 {
 	ingest_import_opts_t o;
@@ -76,18 +88,21 @@ int cmd_import(struct ctl *c, int argc, char **argv)
 	double secs;
 	int rc;
 
-	/* --no-index: leave the new messages to archived's indexer */
-	int no_index = 0, out = 1;
+	/* --no-index: leave the new messages to archived's indexer;
+	 * --force: store files that are not messages too (flagged unparsed) */
+	int no_index = 0, force = 0, out = 1;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--no-index"))
 			no_index = 1;
+		else if (!strcmp(argv[i], "--force"))
+			force = 1;
 		else
 			argv[out++] = argv[i];
 	}
 	argc = out;
 	argv[argc] = NULL;
 	if ((rc = parse(argc, argv, &a, "import --tenant NAME [--no-index] "
-	    "PATH...")))
+	    "[--force] PATH...")))
 		return rc;
 	if (a.first >= argc)
 		return ctl_usage("import needs at least one PATH (.eml file, "
@@ -98,6 +113,8 @@ int cmd_import(struct ctl *c, int argc, char **argv)
 	o.threads = (int)c->cfg.import_threads;
 	o.batch = (int)c->cfg.import_batch;
 	o.failure = failure;
+	o.force = force;
+	o.skipped = skipped;
 	if (isatty(STDERR_FILENO) && !c->json)
 		o.progress = progress;
 	rc = ingest_import(c->st, &t, (const char *const *)argv + a.first,
@@ -118,6 +135,7 @@ int cmd_import(struct ctl *c, int argc, char **argv)
 		json_object_set_new(j, "duplicates",
 		    json_integer(s.duplicates));
 		json_object_set_new(j, "failed", json_integer(s.failed));
+		json_object_set_new(j, "skipped", json_integer(s.skipped));
 		json_object_set_new(j, "bytes", json_integer(s.bytes));
 		json_object_set_new(j, "seconds", json_real(secs));
 		json_object_set_new(j, "latency_p50_ms",
@@ -150,6 +168,11 @@ int cmd_import(struct ctl *c, int argc, char **argv)
 			printf("indexed %llu messages (index at log entry "
 			    "%llu)\n", (unsigned long long)ix.indexed,
 			    (unsigned long long)ix.seq);
+		if (s.skipped)
+			printf("skipped %llu files or mbox entries that are not "
+			    "messages (no header block; listed on stderr): "
+			    "--force imports them as unparsed\n",
+			    (unsigned long long)s.skipped);
 	}
 	if (rc)
 		return ctl_fail(rc, "import: %s", err);
@@ -157,6 +180,12 @@ int cmd_import(struct ctl *c, int argc, char **argv)
 		return irc;
 	/* The batch ends with a signed log head. */
 	store_log_checkpoint(c->st, t.id, NULL);
+	if (s.skipped) {
+		fprintf(stderr, "archivectl: import: %llu skipped: not messages "
+		    "(exit status %d; --force imports them)\n",
+		    (unsigned long long)s.skipped, CTL_SKIPPED);
+		return CTL_SKIPPED;
+	}
 	return CTL_OK;
 }
 

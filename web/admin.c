@@ -246,14 +246,23 @@ static int users(struct web_req *r, const uint8_t tenant[16],
 
 /* --- tenants (operators) ---------------------------------------------- */
 
+/* The names archivectl and the documentation use. */
+static const char *tenant_state(int s)
+{
+	static const char *const names[] = { "active", "terminated",
+	    "inactive", "shredded" };
+	return s >= 0 && (size_t)s < AR_ARRAY_LEN(names) ? names[s] :
+	    "unknown";
+}
+
 static int tenant_cb(void *arg, const store_tenant_t *t)
 {
 	json_t *a = arg, *j = json_array();
 	char c[32];
 	for (size_t i = 0; i < t->n_journal; i++)
 		json_array_append_new(j, json_string(t->journal[i]));
-	json_array_append_new(a, json_pack("{s:s,s:i,s:i,s:i,s:s,s:o}",
-	    "name", t->name, "state", t->state, "key_version",
+	json_array_append_new(a, json_pack("{s:s,s:s,s:i,s:i,s:s,s:o}",
+	    "name", t->name, "state", tenant_state(t->state), "key_version",
 	    (int)t->key_version, "retention_days", (int)t->retention_days,
 	    "created", ar_time_fmt(t->created, c, sizeof c), "journal", j));
 	return 0;

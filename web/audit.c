@@ -8,16 +8,25 @@
 #include <sodium.h>
 
 #include "ar.h"
+#include "jobs/jobs.h"
 #include "web_priv.h"
+
+struct web_audit_entry {
+	struct web_audit_entry *next;
+	uint8_t tenant[STORE_TENANT_LEN];
+	uint32_t kind;
+	int has_object;
+	uint8_t object[STORE_ID_LEN];
+	json_t *detail;
+};
 
 int web_audit(struct web_req *r, const uint8_t tenant[STORE_TENANT_LEN],
     uint32_t kind, const char *action, const char *user,
     const uint8_t *object, json_t *extra)
 {
 	json_t *d = extra ? extra : json_object();
+	struct web_audit_entry *e, **tail;
 	char who[STORE_NAME_MAX + 16];
-	char *s;
-	int rc;
 
 	if (user)
 		ar_strlcpy(who, user, sizeof who);
@@ -29,17 +38,53 @@ int web_audit(struct web_req *r, const uint8_t tenant[STORE_TENANT_LEN],
 	json_object_set_new(d, "by", json_string("web"));
 	json_object_set_new(d, "user", json_string(who));
 	json_object_set_new(d, "client", json_string(r->client));
-	s = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(d);
-	if (!s)
+	if (r->method)
+		json_object_set_new(d, "method", json_string(r->method));
+	if (!(e = calloc(1, sizeof *e))) {
+		json_decref(d);
+		ar_log(AR_LOG_ERR, "web audit action=%s status=failed "
+		    "error=\"out of memory\"", action);
 		return AR_ENOMEM;
-	rc = store_log_append(r->w->st, tenant, kind, object, NULL, s, NULL);
-	sodium_memzero(s, strlen(s));   /* may hold a query */
-	free(s);
-	if (rc)
-		ar_log(AR_LOG_ERR, "web audit action=%s status=failed error=\"%s\"",
-		    action, store_errmsg(r->w->st));
-	return rc;
+	}
+	memcpy(e->tenant, tenant, STORE_TENANT_LEN);
+	e->kind = kind;
+	if (object) {
+		e->has_object = 1;
+		memcpy(e->object, object, STORE_ID_LEN);
+	}
+	e->detail = d;
+	for (tail = &r->audit; *tail; tail = &(*tail)->next)
+		;
+	*tail = e;
+	return 0;
+}
+
+void web_audit_flush(struct web_req *r)
+{
+	struct web_audit_entry *e;
+
+	while ((e = r->audit)) {
+		char *s;
+		int rc = AR_ENOMEM;
+		r->audit = e->next;
+		if (r->status)
+			json_object_set_new(e->detail, "status",
+			    json_integer(r->status));
+		if ((s = json_dumps(e->detail, JSON_COMPACT | JSON_SORT_KEYS))) {
+			rc = store_log_append(r->w->st, e->tenant, e->kind,
+			    e->has_object ? e->object : NULL, NULL, s, NULL);
+			sodium_memzero(s, strlen(s));   /* may hold a query */
+			free(s);
+		}
+		if (rc)
+			ar_log(AR_LOG_ERR, "web audit action=%s status=failed "
+			    "error=\"%s\"", json_string_value(json_object_get(
+			    e->detail, "action")), rc == AR_ENOMEM ?
+			    ar_strerror(rc) : store_errmsg(r->w->st));
+		json_decref(e->detail);
+		sodium_memzero(e, sizeof *e);
+		free(e);
+	}
 }
 
 int web_deny(struct web_req *r, const char *what, const char *ref)
@@ -58,6 +103,82 @@ int web_deny(struct web_req *r, const char *what, const char *ref)
 		    NULL, x);
 	}
 	return web_reply_error(r, 404, "not_found", "no such item", NULL);
+}
+
+/* The path for a log line: at most 120 bytes, nothing but A-Z a-z 0-9
+ * / . _ - (the rest as '?'), so that it can neither break the key=value
+ * line nor carry text. */
+static void log_path(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+	for (; in && *in && o + 1 < len && o < 120; in++)
+		out[o++] = ((*in >= 'a' && *in <= 'z') || (*in >= 'A' &&
+		    *in <= 'Z') || (*in >= '0' && *in <= '9') ||
+		    strchr("/._-", *in)) ? *in : '?';
+	out[o] = '\0';
+}
+
+struct owner_find {
+	store_t *st;
+	const uint8_t *id;
+	uint8_t tenant[STORE_TENANT_LEN];
+	int found;
+};
+
+static int owner_cb(void *arg, const store_tenant_t *t)
+{
+	struct owner_find *f = arg;
+	store_object_t o;
+
+	memset(&o, 0, sizeof o);
+	if (store_object_get(f->st, t->id, f->id, &o) == 0) {
+		memcpy(f->tenant, t->id, STORE_TENANT_LEN);
+		f->found = 1;
+	}
+	store_object_clear(&o);
+	return f->found;
+}
+
+void web_refused(struct web_req *r, const char *action, json_t *extra)
+{
+	json_t *x = extra ? extra : json_object();
+	char path[128];
+	const char *p;
+	uint8_t id[STORE_ID_LEN];
+	char hex[2 * STORE_ID_LEN + 1];
+
+	json_object_set_new(x, "path", json_string(r->url));
+	if (!sodium_is_zero(r->sess.tenant, STORE_TENANT_LEN)) {
+		web_audit(r, r->sess.tenant, STORE_LOG_ACCESS, action, NULL,
+		    NULL, x);
+		return;
+	}
+	/* An operator: no tenant log of its own, so the daemon's log; and
+	 * a refused attempt at a tenant's message is in that tenant's log. */
+	log_path(r->url, path, sizeof path);
+	ar_log(AR_LOG_WARN, "web audit action=%s user=operator:%s method=%s "
+	    "path=%s client=%s", action, r->sess.user, r->method ? r->method :
+	    "?", path, r->client);
+	if (!strncmp(r->url, "/api/v1/messages/", 17)) {
+		struct owner_find f;
+		p = r->url + 17;
+		memset(&f, 0, sizeof f);
+		if (strspn(p, "0123456789abcdefABCDEF") == 2 * STORE_ID_LEN) {
+			memcpy(hex, p, 2 * STORE_ID_LEN);
+			hex[2 * STORE_ID_LEN] = '\0';
+			if (ar_unhex(hex, id, STORE_ID_LEN) == 0) {
+				f.st = r->w->st;
+				f.id = id;
+				store_tenant_walk(r->w->st, owner_cb, &f);
+			}
+		}
+		if (f.found) {
+			web_audit(r, f.tenant, STORE_LOG_ACCESS, action, NULL,
+			    id, x);
+			return;
+		}
+	}
+	json_decref(x);
 }
 
 /* --- GET /api/v1/audit ---------------------------------------------------- */
@@ -139,8 +260,7 @@ static int audit_cb(void *arg, const store_log_entry_t *e)
 static void csv_field(FILE *f, const char *s, int last)
 {
 	fputc('"', f);
-	if (s && (*s == '=' || *s == '+' || *s == '-' || *s == '@' ||
-	    *s == '\t' || *s == '\r'))
+	if (jobs_csv_guarded(s))
 		fputc('\'', f);
 	for (; s && *s; s++) {
 		if (*s == '"')

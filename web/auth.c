@@ -123,10 +123,7 @@ int web_require(struct web_req *r, uint32_t roles)
 		r->has_sess = 1;
 	}
 	if (roles && !(r->sess.roles & roles)) {
-		if (!sodium_is_zero(r->sess.tenant, STORE_TENANT_LEN))
-			web_audit(r, r->sess.tenant, STORE_LOG_ACCESS,
-			    "forbidden", NULL, NULL, json_pack("{s:s}", "path",
-			    r->url));
+		web_refused(r, "forbidden", NULL);
 		web_reply_error(r, 403, "forbidden", "your role does not "
 		    "allow this", NULL);
 		return 1;
@@ -140,6 +137,8 @@ int web_require_csrf(struct web_req *r)
 	    "X-CSRF-Token");
 	if (!t || strlen(t) != 2 * WEB_CSRF_LEN ||
 	    sodium_memcmp(t, r->sess.csrf, 2 * WEB_CSRF_LEN)) {
+		web_refused(r, "csrf_rejected", json_pack("{s:s}", "reason",
+		    t ? "wrong_token" : "no_token"));
 		web_reply_error(r, 403, "csrf", "missing or wrong X-CSRF-Token "
 		    "header (it is given at sign-in and by GET "
 		    "/api/v1/session)", NULL);
@@ -229,6 +228,16 @@ static int login(struct web_req *r)
 		    "password (and tenant, except for operators)", NULL);
 	}
 	if (web_ipfail_check(w, r->client, 0)) {
+		/* refused before any check of the password: audited where
+		 * the tenant exists, whatever the password was */
+		if (tname && *tname && store_tenant_get(w->st, tname, &t) == 0 &&
+		    t.state == STORE_TENANT_ACTIVE)
+			web_audit(r, t.id, STORE_LOG_ACCESS, "signin_throttled",
+			    uname, NULL, json_pack("{s:s}", "limit", "address"));
+		else
+			ar_log(AR_LOG_WARN, "web audit action=signin_throttled "
+			    "limit=address operator=%s client=%s",
+			    tname && *tname ? "no" : "yes", r->client);
 		json_decref(b);
 		return web_reply_error(r, 429, "too_many_attempts", "too many "
 		    "failed sign-ins from your address; wait a few minutes",
@@ -273,7 +282,8 @@ static int login(struct web_req *r)
 			json_int_t ra = (json_int_t)(u.last_failure + wait -
 			    now);
 			web_audit(r, tid ? tid : u.tenant, STORE_LOG_ACCESS,
-			    "signin_throttled", uname, NULL, NULL);
+			    "signin_throttled", uname, NULL, json_pack("{s:s,s:I}",
+			    "limit", "user", "retry_after", ra));
 			ret = web_reply_error(r, 429, "too_many_attempts",
 			    "too many failed sign-ins: wait before trying "
 			    "again", json_pack("{s:I}", "retry_after", ra));
@@ -311,6 +321,21 @@ static int login(struct web_req *r)
 	if (dirty)
 		store_user_put(w->st, &u, 0);
 	dirty = 0;
+	/* a browser signing in again: its old session ends here */
+	{
+		struct web_session old;
+		if (web_session_find(w, r, &old) == 0) {
+			web_session_drop(w, &old);
+			if (!sodium_is_zero(old.tenant, STORE_TENANT_LEN)) {
+				r->sess = old;
+				r->has_sess = 1;
+				web_audit(r, old.tenant, STORE_LOG_ACCESS,
+				    "signout", NULL, NULL, json_pack("{s:s}",
+				    "reason", "signed_in_again"));
+			}
+			sodium_memzero(&old, sizeof old);
+		}
+	}
 	web_session_new(w, &u, tname, r->client, &s, sid);
 	r->sess = s;
 	r->has_sess = 1;

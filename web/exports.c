@@ -38,6 +38,7 @@ struct export_job {
 	char id[2 * EXPORT_ID_LEN + 1];
 	uint8_t tenant[STORE_TENANT_LEN];
 	char user[STORE_NAME_MAX];
+	char client[WEB_ADDR_MAX];      /* address the job was started from */
 	int state;
 	int scope;                      /* enum jobs_scope, or -1: a hold */
 	char *query;                    /* query text (wiped when freed) */
@@ -196,6 +197,7 @@ static void job_run(struct web_exports *x, struct export_job *j)
 	p.zip = j->path;
 	p.flags = j->flags;
 	p.by = j->user;
+	p.client = j->client;
 	p.progress = on_progress;
 	p.progress_arg = &pa;
 	rc = jobs_export(&p, &res, err, sizeof err);
@@ -495,6 +497,7 @@ static int export_start(struct web_req *r)
 	ar_hex(rid, sizeof rid, j->id);
 	memcpy(j->tenant, r->sess.tenant, STORE_TENANT_LEN);
 	ar_strlcpy(j->user, r->sess.user, sizeof j->user);
+	ar_strlcpy(j->client, r->client, sizeof j->client);
 	j->state = EX_QUEUED;
 	j->scope = sc;
 	j->query = q ? strdup(q) : NULL;

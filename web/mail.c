@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "ar.h"
+#include "jobs/jobs.h"
 #include "message.h"
 #include "web_priv.h"
 
@@ -333,15 +334,29 @@ static int message_html(struct web_req *r, const uint8_t id[STORE_ID_LEN],
 	MHD_add_response_header(resp, "Content-Type",
 	    "text/html; charset=utf-8");
 	MHD_add_response_header(resp, "X-Frame-Options", "SAMEORIGIN");
+	web_audit(r, r->sess.tenant, STORE_LOG_ACCESS, "view_html", NULL, id,
+	    NULL);
 	return web_reply(r, 200, resp, CSP_MAIL);
 }
 
 /* Content-Disposition: attachment with an ASCII fallback name and the
- * UTF-8 name percent-encoded (RFC 6266 / 8187). */
-static char *disposition(const char *name)
+ * UTF-8 name percent-encoded (RFC 6266 / 8187).  Invisible and
+ * direction-changing characters (U+202E ...) are replaced by '_' in both:
+ * "invoice<U+202E>fdp.exe" must not be saved as if it were a PDF. */
+static char *disposition(const char *utf8name)
 {
-	GString *g = g_string_new("attachment; filename=\"");
+	GString *g = g_string_new("attachment; filename=\""), *clean;
 	const unsigned char *p;
+	const char *c;
+
+	clean = g_string_new(NULL);
+	for (c = utf8name; *c; c = g_utf8_next_char(c)) {
+		if (jobs_char_hidden(g_utf8_get_char(c)))
+			g_string_append_c(clean, '_');
+		else
+			g_string_append_len(clean, c, g_utf8_next_char(c) - c);
+	}
+	const char *name = clean->str;
 	for (p = (const unsigned char *)name; *p; p++)
 		g_string_append_c(g, (*p >= 0x20 && *p < 0x7f && *p != '"' &&
 		    *p != '\\' && *p != '/' && *p != ';') ? (char)*p : '_');
@@ -353,6 +368,7 @@ static char *disposition(const char *name)
 		else
 			g_string_append_printf(g, "%%%02X", *p);
 	}
+	g_string_free(clean, TRUE);
 	return g_string_free(g, FALSE);
 }
 

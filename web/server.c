@@ -25,6 +25,9 @@ const struct ar_conf_def web_config_defs[] = {
 	  64LL << 20, "largest request body accepted (413 beyond)" },
 	{ "web_request_timeout", AR_CONF_SECONDS, OFF(request_timeout), "30s",
 	  1, 3600, "a connection idle this long is closed" },
+	{ "web_body_timeout", AR_CONF_SECONDS, OFF(body_timeout), "30s", 1,
+	  3600, "a request body must have arrived this long after its "
+	  "request began (the connection is closed beyond)" },
 	{ "web_max_connections", AR_CONF_INT, OFF(max_connections), "256", 1,
 	  65536, "connections served at once" },
 	{ "web_per_ip_connections", AR_CONF_INT, OFF(per_ip_connections), "64",
@@ -199,6 +202,84 @@ static void client_addr(struct MHD_Connection *c, char *out, size_t len)
 		    (socklen_t)len);
 }
 
+/* Does the raw URL carry an escaped NUL (%00)?  libmicrohttpd would
+ * unescape it and hand over a path or argument cut at it. */
+static int has_escaped_nul(const char *uri)
+{
+	for (const char *p = uri; p && (p = strchr(p, '%')); p++)
+		if (p[1] == '0' && p[2] == '0')
+			return 1;
+	return 0;
+}
+
+/* libmicrohttpd's first look at a request: the raw URL, before it is
+ * unescaped.  The request record made here is the handler's *con_cls. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct web_req *r = calloc(1, sizeof *r);
+	if (!r)
+		return NULL;
+	r->w = cls;
+	r->conn = conn;
+	r->start_us = ar_mono_us();
+	r->bad_url = has_escaped_nul(uri);
+	r->raw_uri = uri;
+	r->raw_uri_len = uri ? strlen(uri) : 0;
+	return r;
+}
+
+static void set_timeout(struct web_req *r, int64_t secs)
+{
+	if (secs < 1)
+		secs = 1;
+	if (secs > r->w->cfg.request_timeout)
+		secs = r->w->cfg.request_timeout;
+	MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT,
+	    (unsigned int)secs);
+}
+
+/* The headers are in: refuse at once what cannot be served (a NUL in
+ * the URL, a declared body over web_max_body) and start the body's
+ * clock.  0 to go on, or the MHD result of the answer given. */
+static int headers_in(struct web_req *r, const char *version)
+{
+	struct web *w = r->w;
+	const char *cl = MHD_lookup_connection_value(r->conn,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = MHD_lookup_connection_value(r->conn,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+
+	/* A raw NUL byte in the request line cuts the URL that on_uri saw:
+	 * libmicrohttpd (0.9.7x) parses the line in place, the URL ending
+	 * at the space before the version, so the version string starts
+	 * right after the URL unless a NUL stopped the URL short.  (Only
+	 * checked when the version lies just past the URL in the same
+	 * buffer.) */
+	if (!r->bad_url && r->raw_uri && version && version > r->raw_uri &&
+	    (size_t)(version - r->raw_uri) <= 2 * 65536 &&
+	    version != r->raw_uri + r->raw_uri_len + 1)
+		r->bad_url = 1;
+	if (r->bad_url)
+		return web_reply_error(r, 400, "bad_url", "the URL holds a NUL "
+		    "byte (%00 or raw)", NULL);
+	if (cl) {
+		char *end;
+		unsigned long long n;
+		errno = 0;
+		n = strtoull(cl, &end, 10);
+		if (errno || end == cl || *end || n > (unsigned long long)
+		    w->cfg.max_body) {
+			r->too_big = 1;
+			return web_reply_error(r, 413, "too_large", "the request "
+			    "body is over web_max_body", NULL);
+		}
+	}
+	r->body_deadline_us = r->start_us + w->cfg.body_timeout * 1000000;
+	if ((cl && strcmp(cl, "0")) || te)
+		set_timeout(r, w->cfg.body_timeout);
+	return 0;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
     const char *url, const char *method, const char *version,
     const char *upload, size_t *upload_size, void **con_cls)
@@ -207,18 +288,36 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	struct web_req *r = *con_cls;
 	int ret;
 
-	if (!r) {
+	if (!r) {       /* on_uri could not allocate */
 		if (!(r = calloc(1, sizeof *r)))
 			return MHD_NO;
 		r->w = w;
 		r->conn = conn;
 		r->start_us = ar_mono_us();
 		*con_cls = r;
+	}
+	if (!r->seen) {
+		r->seen = 1;
+		r->method = method;
+		r->url = url;
+		client_addr(conn, r->client, sizeof r->client);
+		if ((ret = headers_in(r, version))) {
+			web_audit_flush(r);
+			return ret == MHD_YES ? MHD_YES : MHD_NO;
+		}
 		return MHD_YES;
 	}
 	if (*upload_size) {
 		size_t n = *upload_size;
+		int64_t now = ar_mono_us();
 		*upload_size = 0;
+		if (now >= r->body_deadline_us) {
+			ar_log(AR_LOG_INFO, "web method=%s status=body_timeout "
+			    "client=%s bytes=%zu", method, r->client,
+			    r->body_len + n);
+			return MHD_NO;   /* closes the connection */
+		}
+		set_timeout(r, (r->body_deadline_us - now + 999999) / 1000000);
 		if (r->too_big || r->body_len + n > (size_t)w->cfg.max_body) {
 			r->too_big = 1;
 			return MHD_YES;
@@ -232,18 +331,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		r->body[r->body_len] = '\0';
 		return MHD_YES;
 	}
-	r->method = method;
-	r->url = url;
-	client_addr(conn, r->client, sizeof r->client);
+	set_timeout(r, w->cfg.request_timeout);
 	if (r->too_big)
-		return web_reply_error(r, 413, "too_large",
-		    "the request body is over web_max_body", NULL) == MHD_YES ?
-		    MHD_YES : MHD_NO;
-	if (r->body && memchr(r->body, '\0', r->body_len))
-		return web_reply_error(r, 400, "bad_body",
-		    "the body holds a NUL byte", NULL) == MHD_YES ? MHD_YES :
-		    MHD_NO;
-	ret = dispatch(r);
+		ret = web_reply_error(r, 413, "too_large",
+		    "the request body is over web_max_body", NULL);
+	else if (r->body && memchr(r->body, '\0', r->body_len))
+		ret = web_reply_error(r, 400, "bad_body",
+		    "the body holds a NUL byte", NULL);
+	else
+		ret = dispatch(r);
+	web_audit_flush(r);
 	return ret == MHD_YES ? MHD_YES : MHD_NO;
 }
 
@@ -261,6 +358,7 @@ static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 		    (long long)((ar_mono_us() - r->start_us) / 1000));
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->method)
 		ar_log(AR_LOG_DEBUG, "web path=%s end=%d", r->url, (int)toe);
+	web_audit_flush(r);
 	if (r->body) {
 		sodium_memzero(r->body, r->body_len);   /* passwords */
 		free(r->body);
@@ -398,6 +496,7 @@ int web_start(web_t **out, const web_start_params_t *p, char *err,
 		flags |= MHD_USE_IPv6;
 	w->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, w,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, w,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_done, w,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)w->cfg.request_timeout,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)w->cfg.max_connections,

@@ -26,6 +26,7 @@ struct web_config {
 	int     tls;                    /* 0: plain HTTP, loopback only */
 	int64_t max_body;               /* bytes of a request body */
 	int64_t request_timeout;        /* seconds a connection may idle */
+	int64_t body_timeout;           /* seconds a request body may take */
 	int64_t max_connections;
 	int64_t per_ip_connections;
 	int64_t threads;

@@ -51,6 +51,9 @@ struct web {
 	struct web_exports *exports;    /* export jobs (exports.c) */
 };
 
+/* An audit entry waiting for the request's answer (audit.c). */
+struct web_audit_entry;
+
 /* One request being served. */
 struct web_req {
 	struct web *w;
@@ -60,10 +63,16 @@ struct web_req {
 	char *body;                     /* NUL-terminated request body */
 	size_t body_len;
 	int too_big;
+	int seen;                       /* the headers were looked at */
+	int bad_url;                    /* the raw URL holds %00 */
+	const char *raw_uri;            /* as on_uri saw it (server.c) */
+	size_t raw_uri_len;
+	int64_t body_deadline_us;       /* the body must be in by then */
 	struct web_session sess;        /* copy of the caller's session */
 	int has_sess;
 	int status;                     /* answered status, for the log */
 	int64_t start_us;
+	struct web_audit_entry *audit;  /* entries written with the status */
 };
 
 /* --- responses (server.c) ------------------------------------------ */
@@ -139,13 +148,23 @@ int web_require_csrf(struct web_req *r);
 /* --- audit (audit.c) ----------------------------------------------- */
 
 /* An entry in the tenant's log: kind, action, the session's user and
- * client (or user/client given for sign-ins), object (may be NULL) and
- * extra detail members (taken, may be NULL). */
+ * client (or user/client given for sign-ins), the HTTP method, object
+ * (may be NULL) and extra detail members (taken, may be NULL).  The
+ * entry is queued on the request and written by web_audit_flush with the
+ * status the request was answered with ("status"), before the answer
+ * leaves (libmicrohttpd sends it after the request handler returns). */
 int web_audit(struct web_req *r, const uint8_t tenant[STORE_TENANT_LEN],
     uint32_t kind, const char *action, const char *user,
     const uint8_t *object, json_t *extra);
+/* Write the queued entries (each with r->status); safe to call again. */
+void web_audit_flush(struct web_req *r);
 /* A refused access to something that is not the caller's (404 + log). */
 int web_deny(struct web_req *r, const char *what, const char *ref);
+/* A refusal (action "forbidden", "csrf_rejected" ...) by a signed-in
+ * caller: an entry in the caller's tenant log with the path (extra taken,
+ * may be NULL); for an operator, a "web audit" line in the daemon log,
+ * and an entry in the log of the tenant whose message the path names. */
+void web_refused(struct web_req *r, const char *action, json_t *extra);
 
 /* --- static files (static.c, generated table) ---------------------- */
 

@@ -52,6 +52,31 @@ echo "import_threads = 0" >>"$DATA/archived.conf"
 expect 1 "import_threads: 0 is outside 1..64" "config value out of range" -- ctl stats
 cp "$T/conf.bak" "$DATA/archived.conf"
 
+# files among the mail that are not messages (no header block): listed
+# with the reason, skipped, exit status 4; --force stores them (unparsed)
+mkdir -p "$T/mixed"
+cp "$S/tests/e2e/web/budget.eml" "$T/mixed/"
+printf 'file\tsource\tsha256\n000001.eml\tx\tab\n' >"$T/mixed/MANIFEST.tsv"
+printf 'Where these messages came from\n=====\n\ntext\n' >"$T/mixed/SOURCES.txt"
+printf 'From a Thu Jan  1 00:00:00 1970\nSubject: one\n\nfirst\n\nFrom b Thu Jan  1 00:00:00 1970\njust text\n\n' >"$T/mixed/box"
+expect 4 "MANIFEST.tsv: skipped, not a message: no header" \
+    "import skips a .tsv among the mail (exit 4)" -- ctl import --tenant acme "$T/mixed"
+ctl import --tenant acme "$T/mixed" >"$T/import.out" 2>&1
+check "... and lists SOURCES.txt and the mbox's message without a header" \
+    sh -c "grep -q 'SOURCES.txt: skipped, not a message: no header: the first line' '$T/import.out' &&
+        grep -q '/box (offset [0-9]*): skipped, not a message' '$T/import.out'"
+check "... the summary says how many and how to import them" \
+    grep -q 'skipped 3 files or mbox entries that are not messages.*--force' "$T/import.out"
+check "... the messages themselves are stored (2)" [ "$(objects_of acme)" = 2 ]
+out=$(ctl --json import --tenant acme "$T/mixed" 2>/dev/null)
+check "--json import counts them (skipped 3)" \
+    [ "$(python3 -c 'import json,sys; print(json.load(sys.stdin)["skipped"])' <<<"$out")" = 3 ]
+ctl import --tenant acme --force "$T/mixed" >/dev/null 2>&1
+check "--force: exit 0" [ $? = 0 ]
+check "--force: the three stored as they are, flagged unparsed" \
+    [ "$(ctl --json list --tenant acme | python3 -c 'import json,sys
+print(sum(1 for o in json.load(sys.stdin) if "unparsed" in o["flags"]))')" = 3 ]
+
 ntenants=$(ctl --json tenant list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 check "the refused commands changed nothing (1 tenant: $ntenants)" [ "$ntenants" -eq 1 ]
 check "verify passes" ctl verify

@@ -249,6 +249,42 @@ static void test_formats(const char *dir)
 	    "orn line\xc3\xbe\r\n"));
 	free(s);
 
+	/* spreadsheet formulas: a cell starting with = + - @ tab or CR gets
+	 * a leading ' (and quotes), in the CSV and the DAT file alike */
+	CHECK(jobs_csv_guarded("=1+1") && jobs_csv_guarded("+1") &&
+	    jobs_csv_guarded("-2") && jobs_csv_guarded("@SUM(A1)") &&
+	    jobs_csv_guarded("\tx") && jobs_csv_guarded("\rx"));
+	CHECK(!jobs_csv_guarded("a=1") && !jobs_csv_guarded("") &&
+	    !jobs_csv_guarded(NULL) && !jobs_csv_guarded(" =1"));
+	snprintf(path, sizeof path, "%s/g.csv", dir);
+	CHECK_RC(jobs_out_open(&o, path), 0);
+	jobs_csv_field(&o, "=HYPERLINK(\"http://evil.example/\",\"x\")", 0);
+	jobs_csv_field(&o, "-1", 0);
+	jobs_csv_field(&o, "@x", 1);
+	CHECK_RC(jobs_out_close(&o, NULL), 0);
+	s = slurp(path);
+	CHECK(s && !strcmp(s, "\"'=HYPERLINK(\"\"http://evil.example/\"\","
+	    "\"\"x\"\")\",\"'-1\",\"'@x\"\r\n"));
+	free(s);
+	snprintf(path, sizeof path, "%s/g.dat", dir);
+	CHECK_RC(jobs_out_open(&o, path), 0);
+	jobs_dat_field(&o, "+cmd", 1);
+	CHECK_RC(jobs_out_close(&o, NULL), 0);
+	s = slurp(path);
+	CHECK(s && !strcmp(s, "\xc3\xbe'+cmd\xc3\xbe\r\n"));
+	free(s);
+
+	/* characters that hide or turn text around */
+	CHECK(jobs_char_hidden(0x202e) && jobs_char_hidden(0x202a) &&
+	    jobs_char_hidden(0x2066) && jobs_char_hidden(0x2069) &&
+	    jobs_char_hidden(0x200b) && jobs_char_hidden(0x200f) &&
+	    jobs_char_hidden(0x061c) && jobs_char_hidden(0xfeff) &&
+	    jobs_char_hidden(0x2028) && jobs_char_hidden(0x7f) &&
+	    jobs_char_hidden(0xe0041));
+	CHECK(!jobs_char_hidden('a') && !jobs_char_hidden(0xe9) &&
+	    !jobs_char_hidden(0x05d0) && !jobs_char_hidden(0x4e2d) &&
+	    !jobs_char_hidden(0x1f600));
+
 	snprintf(path, sizeof path, "%s/m.eml", dir);
 	{
 		static const char eml[] = "Subject: x\n\nFrom here\n>From "

@@ -4,7 +4,11 @@
  * is put into the page with textContent, never as HTML, so subjects,
  * addresses, bodies and file names carrying markup stay text.  The HTML
  * part of a message is shown only in a sandboxed iframe (no scripts, a
- * policy that blocks remote content).
+ * policy that blocks remote content).  Characters that are invisible or
+ * turn the direction of the text around them (Unicode format characters:
+ * bidi overrides and isolates, zero-width spaces and joiners ...) are
+ * shown as visible marks, ⟨U+202E⟩, so that "invoice<U+202E>fdp.exe"
+ * cannot pass for "invoiceexe.pdf" (fill() and el() below).
  */
 'use strict';
 
@@ -13,9 +17,39 @@ let session = null;                  /* GET /api/v1/session */
 const search = { q: '', cursors: [null], page: 0 };
 let auditBefore = null;
 
+/* Format characters (Cf), line and paragraph separators: every one of
+ * them in names, addresses, subjects and headers; in a body's text only
+ * the ones that change direction (other format characters belong to
+ * scripts such as Persian there). */
+const HIDDEN = /[\p{Cf}\u2028\u2029]/u;
+const HIDDEN_ALL = /([\p{Cf}\u2028\u2029])/u;
+const BIDI_ONLY = /([\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069])/u;
+
+/* Put text into node e as text nodes, each hidden character as a
+ * visible mark <span class="cf">⟨U+XXXX⟩</span>. */
+function fill(e, text, bidiOnly) {
+	e.textContent = '';
+	const s = text === undefined || text === null ? '' : String(text);
+	if (!HIDDEN.test(s)) { e.textContent = s; return e; }
+	const parts = s.split(bidiOnly ? BIDI_ONLY : HIDDEN_ALL);
+	for (let i = 0; i < parts.length; i++) {
+		if (i % 2 === 0) {
+			if (parts[i]) e.appendChild(document.createTextNode(parts[i]));
+			continue;
+		}
+		const cp = parts[i].codePointAt(0).toString(16).toUpperCase().padStart(4, '0');
+		const m = document.createElement('span');
+		m.className = 'cf';
+		m.title = 'invisible or direction-changing character U+' + cp;
+		m.textContent = '⟨U+' + cp + '⟩';
+		e.appendChild(m);
+	}
+	return e;
+}
+
 function el(tag, text, cls) {
 	const e = document.createElement(tag);
-	if (text !== undefined && text !== null) e.textContent = String(text);
+	if (text !== undefined && text !== null) fill(e, text);
 	if (cls) e.className = cls;
 	return e;
 }
@@ -90,6 +124,9 @@ async function onLogin(ev) {
 		setupNav();
 		location.hash = home();
 	} catch (e) {
+		/* never leave a rejected password in the form */
+		if (e.error.code !== 'totp_required') $('login-password').value = '';
+		$('login-totp').value = '';
 		if (e.error.code === 'totp_required') {
 			$('login-totp-row').hidden = false;
 			$('login-totp').focus();
@@ -217,7 +254,7 @@ async function showMessage(id) {
 		location.hash = '#/search';
 		return;
 	}
-	$('msg-subject').textContent = m.subject || '(no subject)';
+	fill($('msg-subject'), m.subject || '(no subject)');
 	const dl = $('msg-envelope');
 	dl.textContent = '';
 	field(dl, 'From', m.from);
@@ -248,7 +285,7 @@ async function showMessage(id) {
 		ul.appendChild(li);
 	}
 	if (!m.attachments.length) ul.appendChild(el('li', 'none'));
-	$('msg-text').textContent = m.text;
+	fill($('msg-text'), m.text, true);
 	$('msg-html-box').hidden = !m.html_url;
 	$('msg-html').src = m.html_url || 'about:blank';
 	const ht = $('msg-headers');
@@ -259,8 +296,8 @@ async function showMessage(id) {
 		tr.appendChild(el('td', h.value));
 		ht.appendChild(tr);
 	}
-	$('msg-holds').textContent = m.holds && m.holds.length ? 'Under legal hold: ' + m.holds.join(', ') : 'Under no legal hold.';
-	$('msg-meta').textContent = JSON.stringify({ envelope: m.envelope, metadata: m.metadata, arrivals: m.arrivals }, null, 2);
+	fill($('msg-holds'), m.holds && m.holds.length ? 'Under legal hold: ' + m.holds.join(', ') : 'Under no legal hold.');
+	fill($('msg-meta'), JSON.stringify({ envelope: m.envelope, metadata: m.metadata, arrivals: m.arrivals }, null, 2));
 	$('back-to-results').href = '#/search?q=' + encodeURIComponent(search.q);
 }
 
@@ -273,6 +310,25 @@ function auditQuery() {
 	if ($('audit-from').value) p.set('from', $('audit-from').value);
 	if ($('audit-to').value) p.set('to', $('audit-to').value);
 	return p;
+}
+
+/* An entry's detail as "name: value" lines (the method and status are
+ * shown under the action; "by" is the channel, web or archivectl). */
+function auditDetail(detail) {
+	const td = el('td', null, 'c-detail');
+	for (const [k, v] of Object.entries(detail || {})) {
+		if (k === 'by' || k === 'method' || k === 'status') continue;
+		let val;
+		if (v === null) val = '—';
+		else if (Array.isArray(v)) val = v.map((x) => typeof x === 'object' ? JSON.stringify(x) : String(x)).join(', ');
+		else if (typeof v === 'object') val = Object.entries(v).map(([a, b]) => a + ' ' + (typeof b === 'object' ? JSON.stringify(b) : b)).join(', ');
+		else val = String(v);
+		const line = el('div', null, 'kv');
+		line.appendChild(el('span', k.replace(/_/g, ' ') + ': ', 'k'));
+		line.appendChild(el('span', val));
+		td.appendChild(line);
+	}
+	return td;
 }
 
 async function loadAudit(more) {
@@ -294,12 +350,16 @@ async function loadAudit(more) {
 	if (!more) tb.textContent = '';
 	for (const e of r.entries) {
 		const tr = el('tr');
-		tr.appendChild(el('td', e.seq));
-		tr.appendChild(el('td', e.time.replace('T', ' ').replace('Z', '')));
+		tr.appendChild(el('td', e.seq, 'c-seq'));
+		tr.appendChild(el('td', e.time.replace('T', ' ').replace('Z', ''), 'c-time'));
 		tr.appendChild(el('td', e.user || ''));
 		tr.appendChild(el('td', e.client || ''));
-		tr.appendChild(el('td', e.action));
-		const o = el('td');
+		const act = el('td', null, 'c-action');
+		act.appendChild(el('div', e.action));
+		const how = [e.detail.method, e.detail.status].filter((x) => x !== undefined && x !== null);
+		if (how.length) act.appendChild(el('div', how.join(' '), e.detail.status >= 400 ? 'outcome refused' : 'outcome'));
+		tr.appendChild(act);
+		const o = el('td', null, 'c-object');
 		if (e.object) {
 			if (has('officer') || has('legal')) {
 				const a = el('a', e.object.slice(0, 12) + '…');
@@ -310,9 +370,7 @@ async function loadAudit(more) {
 			}
 		}
 		tr.appendChild(o);
-		const d = Object.assign({}, e.detail);
-		delete d.by;
-		tr.appendChild(el('td', Object.keys(d).length ? JSON.stringify(d) : ''));
+		tr.appendChild(auditDetail(e.detail));
 		tb.appendChild(tr);
 	}
 	auditBefore = r.next_before;
@@ -381,11 +439,10 @@ async function loadTenants() {
 	try { r = await api('GET', '/api/v1/tenants'); } catch (e) { flash(e.error.message); return; }
 	const tb = $('tenants-body');
 	tb.textContent = '';
-	const states = ['active', 'terminated', 'inactive', 'shredded'];
 	for (const t of r.tenants) {
 		const tr = el('tr');
 		tr.appendChild(el('td', t.name));
-		tr.appendChild(el('td', states[t.state] || t.state));
+		tr.appendChild(el('td', t.state));
 		tr.appendChild(el('td', t.key_version));
 		tr.appendChild(el('td', t.retention_days));
 		tr.appendChild(el('td', t.journal.join(', ')));
@@ -423,12 +480,31 @@ async function onTenantAdmin(ev) {
 
 /* --- routing ---------------------------------------------------------- */
 
+/* Which pages a role may open; a link to another (a shared search link
+ * followed by an auditor, say) lands on the user's own first page. */
+function allowed(h) {
+	const mail = has('officer') || has('legal');
+	if (h.startsWith('#/search') || h.startsWith('#/message/')) return mail;
+	if (h.startsWith('#/holds')) return mail || has('admin');
+	if (h.startsWith('#/exports')) return has('officer');
+	if (h.startsWith('#/audit')) return has('auditor') || has('admin');
+	if (h.startsWith('#/users')) return has('admin');
+	if (h.startsWith('#/tenants')) return has('operator');
+	return true;
+}
+
 async function route() {
 	const h = location.hash || '#/';
 	if (!session) {
 		try { session = await api('GET', '/api/v1/session'); setupNav(); } catch (e) { session = null; }
 	}
 	if (!session) { show('login'); $('login-user').focus(); return; }
+	if (!allowed(h)) {
+		const page = h.replace(/^#\/([a-z]+).*$/, '$1');
+		flash('Your role does not include the ' + page + ' page: here is yours.');
+		location.replace(home());
+		return;
+	}
 	if (h.startsWith('#/search')) {
 		const q = new URLSearchParams(h.split('?')[1] || '').get('q') || '';
 		show('search');

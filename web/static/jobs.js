@@ -128,6 +128,8 @@ async function loadExports() {
 			td.appendChild(a);
 		}
 		if (x.state !== 'running') td.appendChild(button('Delete', async () => {
+			const what = exportScope(x) + ', started ' + utc(x.created) + ' by ' + x.created_by;
+			if (!window.confirm('Delete this export (' + what + ')?\n\nIts ZIP file is removed from the server; this cannot be undone.')) return;
 			try { await api('DELETE', '/api/v1/exports/' + x.id); } catch (e) { flash(e.error.message); }
 			loadExports();
 		}));
