@@ -1,10 +1,15 @@
 #!/usr/bin/python3
 """web_browser.py URL TENANT USER PASSWORD SHOTS_DIR DOWNLOAD_DIR EML_DIR
+                  AUDITOR OPERATOR
 
 Drives the console in headless Chromium (Debian chromium + chromedriver,
-Selenium from python3-selenium): signs in, searches, opens a message,
-downloads its .eml, checks that HTML/JS payloads stay inert, reads the
-audit log and finds its own actions.  Screenshots go to SHOTS_DIR.  Prints
+Selenium from python3-selenium): a failed sign-in, signs in, searches,
+opens a message, downloads its .eml, checks that HTML/JS payloads stay
+inert and that bidi controls in names show as marks, reads the audit log
+(its filter, its layout at 1366 px) and finds its own actions, makes a
+hold and an export and deletes it (confirmed), then signs in as AUDITOR
+and OPERATOR (same password; OPERATOR has no tenant) and follows links to
+pages their roles do not include.  Screenshots go to SHOTS_DIR.  Prints
 "ok: ..." / "FAIL: ..." lines; the exit status is the number of failures.
 """
 import os
@@ -19,7 +24,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-url, tenant, user, password, shots, downloads, emls = sys.argv[1:8]
+url, tenant, user, password, shots, downloads, emls, auditor, operator = \
+    sys.argv[1:10]
 failed = 0
 
 
@@ -71,14 +77,40 @@ def search(q):
     drv.find_element(By.ID, "search-submit").click()
 
 
+def sign_in(t, u, pw):
+    for f, v in (("login-tenant", t), ("login-user", u), ("login-password", pw)):
+        e = visible(f)
+        e.clear()
+        e.send_keys(v)
+    drv.find_element(By.ID, "login-submit").click()
+
+
+HIDDEN = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u200e\u200f\u061c"
+
+
+def has_hidden(text):
+    return any(c in text for c in HIDDEN)
+
+
 try:
     drv.get(url + "/")
     visible("login-user")
     shot("01-sign-in")
-    drv.find_element(By.ID, "login-tenant").send_keys(tenant)
-    drv.find_element(By.ID, "login-user").send_keys(user)
-    drv.find_element(By.ID, "login-password").send_keys(password)
-    drv.find_element(By.ID, "login-submit").click()
+    check("a favicon is linked",
+          drv.execute_script("const l = document.querySelector('link[rel=icon]');"
+                             " return l ? l.getAttribute('href') : null") == "/favicon.svg")
+    check("... and served as an image",
+          drv.execute_async_script(
+              "const done = arguments[0]; fetch('/favicon.svg').then("
+              "r => done(r.status + ' ' + r.headers.get('content-type')))"
+              ".catch(e => done(String(e)))") == "200 image/svg+xml")
+    sign_in(tenant, user, "not-the-password")
+    wait.until(lambda d: d.find_element(By.ID, "login-error").text != "")
+    check("a failed sign-in says so",
+          "wrong" in drv.find_element(By.ID, "login-error").text)
+    check("... and empties the password field",
+          drv.find_element(By.ID, "login-password").get_attribute("value") == "")
+    sign_in(tenant, user, password)
     visible("q")
     check("signed in: the search page is shown", True)
     check("who is signed in is shown",
@@ -126,8 +158,41 @@ try:
     check("XSS: no alert, page title intact", no_alert() and "pwned" not in drv.title)
     shot("05-xss-message")
 
+    # names and subjects with bidi controls and invisible characters
+    drv.get(url + "/#/search?q=spoofcheck")
+    wait.until(lambda d: "spoofcheck" in d.find_element(By.ID, "results-body").text)
+    row = drv.find_element(By.CSS_SELECTOR, "#results-body tr")
+    check("list: the subject's U+202E shown as a mark, not applied",
+          "Invoice \u27e8U+202E\u27e9fdp.exe spoofcheck" in row.text
+          and not has_hidden(row.get_attribute("textContent")))
+    row.find_element(By.CSS_SELECTOR, "a.subject").click()
+    wait.until(lambda d: "spoofcheck" in d.find_element(By.ID, "msg-subject").text)
+    atts = drv.find_element(By.ID, "msg-attachments")
+    check("message: attachment names with their marks (invoice\u27e8U+202E\u27e9fdp.exe)",
+          "invoice\u27e8U+202E\u27e9fdp.exe \u2014 application/octet-stream" in atts.text
+          and "re\u27e8U+200B\u27e9port\u27e8U+2066\u27e9.pdf \u2014 application/pdf" in atts.text)
+    check("message: no bidi control or invisible character left on the page",
+          not has_hidden(drv.find_element(By.TAG_NAME, "main").get_attribute("textContent")))
+    check("message: the marks are styled elements (span.cf)",
+          len(drv.find_elements(By.CSS_SELECTOR, "#msg-attachments span.cf")) == 3
+          and len(drv.find_elements(By.CSS_SELECTOR, "#msg-subject span.cf")) == 1)
+    # nothing after the name is turned around: the text that follows the
+    # link is laid out to its right
+    first = drv.find_element(By.CSS_SELECTOR, "#msg-attachments li")
+    lx = drv.execute_script(
+        "const li = arguments[0], a = li.querySelector('a');"
+        "const r = document.createRange(); r.setStart(li.lastChild, 0);"
+        "r.setEnd(li.lastChild, li.lastChild.length);"
+        "return [a.getBoundingClientRect().right, r.getBoundingClientRect().left];", first)
+    check("message: the text after a name stays after it (%s)" % lx, lx[1] >= lx[0] - 1)
+    shot("05b-bidi-names")
+
     # a query carrying markup: it is in the audit log, as text
     drv.get(url + "/#/search")
+    # a query word too long for any column: the audit log must still fit
+    search("unbrokenquerywordthatgoesonandon" * 6 + " budget")
+    wait.until(lambda d: "match" in d.find_element(By.ID, "search-summary").text
+               or d.find_element(By.ID, "query-error").is_displayed())
     search("<img src=x onerror=alert('query')> budget")
     wait.until(lambda d: "match" in d.find_element(By.ID, "search-summary").text
                or d.find_element(By.ID, "query-error").is_displayed())
@@ -174,15 +239,44 @@ try:
               any(action in r.text and user in r.text
                   for r in drv.find_elements(By.CSS_SELECTOR, "#audit-body tr")))
     check("audit log shows the query I searched", "xsssubject" in text)
+    opts = [o.get_attribute("value") or o.text for o in
+            drv.find_elements(By.CSS_SELECTOR, "#audit-action option")]
+    want = ["hold-create", "hold-release", "export_start", "export", "export_download",
+            "export_delete", "signin_throttled", "account_locked", "ingest", "view_html",
+            "csrf_rejected", "forbidden", "denied", "dispose", "signin_failed"]
+    check("audit filter lists every action officers need (missing: %s)"
+          % [w for w in want if w not in opts], all(w in opts for w in want))
+    sw = drv.execute_script("return [document.documentElement.scrollWidth,"
+                            " document.documentElement.clientWidth, window.innerWidth]")
+    check("audit log at 1366 px: no sideways scroll (%s)" % sw, sw[0] <= sw[1])
+    lines = drv.execute_script(
+        "return Array.from(document.querySelectorAll('#audit-body td.c-time')).map(td => {"
+        " const r = document.createRange(); r.selectNodeContents(td);"
+        " const rects = Array.from(r.getClientRects()).filter(x => x.width > 0);"
+        " return [rects.length, td.scrollWidth <= td.clientWidth]; })")
+    check("audit log: every time on one line, inside its cell (%d rows)" % len(lines),
+          lines and all(n == 1 and fits for n, fits in lines))
+    detail = " ".join(c.text for c in drv.find_elements(By.CSS_SELECTOR, "#audit-body td.c-detail"))
+    check("audit log: details as name: value text, not JSON",
+          "query: " in detail and '{"' not in detail and '":"' not in detail)
+    check("audit log: method and status under the action",
+          any("GET 200" in c.text for c in drv.find_elements(By.CSS_SELECTOR, "#audit-body td.c-action")))
     shot("07-audit")
     sel = drv.find_element(By.ID, "audit-action")
     for o in sel.find_elements(By.TAG_NAME, "option"):
         if o.text == "view":
             o.click()
     drv.find_element(By.ID, "audit-submit").click()
-    time.sleep(0.5)
-    rows = drv.find_elements(By.CSS_SELECTOR, "#audit-body tr")
-    check("audit filter by action", rows and all(" view " in " " + r.text + " " for r in rows))
+
+    def actions(d):
+        a = [c.text.split("\n")[0] for c in
+             d.find_elements(By.CSS_SELECTOR, "#audit-body td.c-action")]
+        return a if a and all(x == "view" for x in a) else False
+    try:
+        got = wait.until(actions)
+    except Exception:
+        got = []
+    check("audit filter by action (%d view entries)" % len(got), len(got) >= 1)
     # legal holds: create one by custodian, see its count, then the
     # message view naming it (the user holds legal besides officer)
     drv.get(url + "/#/holds")
@@ -235,10 +329,58 @@ try:
                 n.endswith(".eml") for n in zf.namelist())
     check("the export ZIP downloads and holds the .eml and manifest", ok)
 
+    def delete_button(d):
+        b = [x for x in d.find_elements(By.CSS_SELECTOR, "#exports-body button")
+             if x.text == "Delete"]
+        return b[0] if b else False
+    wait.until(delete_button).click()
+    wait.until(EC.alert_is_present())
+    al = drv.switch_to.alert
+    check("deleting an export asks first (%s)" % al.text.splitlines()[0],
+          "Delete this export" in al.text)
+    al.dismiss()
+    time.sleep(0.5)
+    check("... and 'Cancel' keeps it",
+          len(drv.find_elements(By.CSS_SELECTOR, "#exports-body tr")) == 1)
+    wait.until(delete_button).click()
+    wait.until(EC.alert_is_present())
+    drv.switch_to.alert.accept()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#exports-body tr")) == 0)
+    check("... 'OK' deletes it", True)
+
     drv.find_element(By.ID, "signout").click()
     visible("login-user")
     check("signed out", True)
     shot("11-signed-out")
+
+    # links to pages a role does not include land on the role's own page
+    sign_in(tenant, auditor, password)
+    visible("audit-body")
+    for link in ("/#/search?q=budget", "/#/message/00000000000000000000000000000000"):
+        drv.get(url + link)
+        wait.until(lambda d: d.execute_script("return location.hash").startswith("#/audit"))
+        visible("audit-body")
+        check("auditor following %s: the audit log, no search form, no error" % link,
+              not drv.find_element(By.ID, "view-search").is_displayed()
+              and not drv.find_element(By.ID, "query-error").is_displayed()
+              and not drv.find_element(By.ID, "view-message").is_displayed())
+    check("... with a note saying why",
+          "does not include" in drv.find_element(By.ID, "flash").get_attribute("textContent"))
+    shot("12-auditor-link")
+    drv.find_element(By.ID, "signout").click()
+    visible("login-user")
+    sign_in("", operator, password)
+    visible("tenants-body")
+    drv.get(url + "/#/search?q=budget")
+    wait.until(lambda d: d.execute_script("return location.hash").startswith("#/tenants"))
+    visible("tenants-body")
+    check("operator following a search link: the tenants page, no search form",
+          not drv.find_element(By.ID, "view-search").is_displayed()
+          and not drv.find_element(By.ID, "query-error").is_displayed())
+    wait.until(lambda d: "acme" in d.find_element(By.ID, "tenants-body").text)
+    check("tenants page: the state by name",
+          "active" in drv.find_element(By.ID, "tenants-body").text)
+    shot("13-operator-link")
 except Exception as e:  # a timeout or a missing element is a failure
     check("browser run: %s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else ""), False)
     try:
