@@ -345,23 +345,23 @@ static int message_html(struct web_req *r, const uint8_t id[STORE_ID_LEN],
  * "invoice<U+202E>fdp.exe" must not be saved as if it were a PDF. */
 static char *disposition(const char *utf8name)
 {
-	GString *g = g_string_new("attachment; filename=\""), *clean;
-	const unsigned char *p;
+	GString *g = g_string_new("attachment; filename=\"");
+	GString *clean = g_string_new(NULL);
+	const unsigned char *p, *name;
 	const char *c;
 
-	clean = g_string_new(NULL);
 	for (c = utf8name; *c; c = g_utf8_next_char(c)) {
 		if (jobs_char_hidden(g_utf8_get_char(c)))
 			g_string_append_c(clean, '_');
 		else
 			g_string_append_len(clean, c, g_utf8_next_char(c) - c);
 	}
-	const char *name = clean->str;
-	for (p = (const unsigned char *)name; *p; p++)
+	name = (const unsigned char *)clean->str;
+	for (p = name; *p; p++)
 		g_string_append_c(g, (*p >= 0x20 && *p < 0x7f && *p != '"' &&
 		    *p != '\\' && *p != '/' && *p != ';') ? (char)*p : '_');
 	g_string_append(g, "\"; filename*=UTF-8''");
-	for (p = (const unsigned char *)name; *p; p++) {
+	for (p = name; *p; p++) {
 		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		    (*p >= '0' && *p <= '9') || strchr(".-_~", *p))
 			g_string_append_c(g, (char)*p);

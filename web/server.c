@@ -275,9 +275,17 @@ static int headers_in(struct web_req *r, const char *version)
 		}
 	}
 	r->body_deadline_us = r->start_us + w->cfg.body_timeout * 1000000;
-	if ((cl && strcmp(cl, "0")) || te)
+	if ((cl && strcmp(cl, "0")) || te) {
+		r->in_body = 1;
 		set_timeout(r, w->cfg.body_timeout);
+	}
 	return 0;
+}
+
+static void log_body_timeout(struct web_req *r)
+{
+	ar_log(AR_LOG_INFO, "web method=%s status=body_timeout client=%s "
+	    "bytes=%zu", r->method ? r->method : "?", r->client, r->body_len);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -312,9 +320,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		int64_t now = ar_mono_us();
 		*upload_size = 0;
 		if (now >= r->body_deadline_us) {
-			ar_log(AR_LOG_INFO, "web method=%s status=body_timeout "
-			    "client=%s bytes=%zu", method, r->client,
-			    r->body_len + n);
+			r->in_body = 0;
+			log_body_timeout(r);
 			return MHD_NO;   /* closes the connection */
 		}
 		set_timeout(r, (r->body_deadline_us - now + 999999) / 1000000);
@@ -331,6 +338,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		r->body[r->body_len] = '\0';
 		return MHD_YES;
 	}
+	r->in_body = 0;
 	set_timeout(r, w->cfg.request_timeout);
 	if (r->too_big)
 		ret = web_reply_error(r, 413, "too_large",
@@ -358,6 +366,10 @@ static void on_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 		    (long long)((ar_mono_us() - r->start_us) / 1000));
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && r->method)
 		ar_log(AR_LOG_DEBUG, "web path=%s end=%d", r->url, (int)toe);
+	/* the connection's timeout, shortened to what was left of
+	 * web_body_timeout, ended a body that was still coming */
+	if (r->in_body && toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+		log_body_timeout(r);
 	web_audit_flush(r);
 	if (r->body) {
 		sodium_memzero(r->body, r->body_len);   /* passwords */

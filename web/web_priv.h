@@ -68,6 +68,7 @@ struct web_req {
 	const char *raw_uri;            /* as on_uri saw it (server.c) */
 	size_t raw_uri_len;
 	int64_t body_deadline_us;       /* the body must be in by then */
+	int in_body;                    /* a body is expected, not all in */
 	struct web_session sess;        /* copy of the caller's session */
 	int has_sess;
 	int status;                     /* answered status, for the log */
