@@ -20,13 +20,14 @@ Every second a CSV row: time, those counts, archived's VmRSS and VmHWM
 
 Once F holds a number (the target: how many messages must reach the
 catalog), it records when `committed` reached it (catalog_done_epoch) and
-when the index did (index_done_epoch): from the log's count, or, once
-the catalog is done, from `CMD --json stats` at most once a second (every
-tenant: no unindexed object, no pending change; objects >= target).
+when the index did (index_done_epoch): once the catalog is done, from
+`CMD --json stats` once a second (every tenant: no unindexed object, no
+pending change; objects >= target), 5 times a second once the log's
+count says the index is complete (index_log_epoch).
 Then it writes OUT.json and exits; also after --limit seconds past the
 target's appearance (what was reached is in OUT.json), and on SIGTERM.
 """
-import argparse, json, os, re, signal, subprocess, sys, time
+import argparse, array, json, os, re, signal, subprocess, sys, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--log", required=True)
@@ -48,9 +49,10 @@ st = dict(acks=0, tempfail=0, committed=0, indexed=0, waiting=None,
           max_waiting=None, max_oldest_age_s=None, max_gap=0,
           vmrss_kb=None, vmhwm_kb=None, target=None, first_commit_epoch=None,
           last_commit_epoch=None, catalog_done_epoch=None,
-          index_done_epoch=None, index_done_by=None, stats_ok=None,
+          index_done_epoch=None, index_log_epoch=None, stats_ok=None,
           start_epoch=time.time(), end_epoch=None, finished=False)
 stop = False
+commit_times = array.array("d")   # when each commit line was read
 
 
 def on_term(*_):
@@ -70,6 +72,7 @@ def line(l, now):
             st["tempfail"] += 1
     elif "status=stored " in l or "status=duplicate " in l or "status=replayed " in l:
         st["committed"] += 1
+        commit_times.append(now)
         if st["first_commit_epoch"] is None:
             st["first_commit_epoch"] = now
         st["last_commit_epoch"] = now
@@ -160,17 +163,18 @@ while not stop:
             pass
     if st["target"] is not None:
         if st["catalog_done_epoch"] is None and st["committed"] >= st["target"]:
-            st["catalog_done_epoch"] = now
+            # when the target-th commit was read (maybe before the target was known)
+            st["catalog_done_epoch"] = commit_times[st["target"] - 1] if st["target"] else now
         if st["index_done_epoch"] is None and st["catalog_done_epoch"] is not None:
-            if st["indexed"] >= st["target"]:
-                st["index_done_epoch"], st["index_done_by"] = now, "log"
-            elif now - last_stats >= 1.0:
+            if st["index_log_epoch"] is None and st["indexed"] >= st["target"]:
+                st["index_log_epoch"] = now
+            # the indexer logs once per pass (a pass can take minutes):
+            # its progress and its end are taken from stats
+            if now - last_stats >= 1.0 or (st["index_log_epoch"] and now - last_stats >= 0.2):
                 last_stats = now
                 if stats_done():
-                    st["index_done_epoch"], st["index_done_by"] = time.time(), "stats"
+                    st["index_done_epoch"] = time.time()
         if st["catalog_done_epoch"] and st["index_done_epoch"]:
-            if st["stats_ok"] is None:
-                stats_done()      # confirm the log's count once, outside the timing
             st["finished"] = True
             break
         if a.limit and now - target_seen > a.limit:

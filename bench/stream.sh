@@ -108,7 +108,7 @@ def after(t):
     return f"{t - last:.1f} s" if t else f"NOT REACHED within {w['end_epoch'] - last:.0f} s"
 print(f"  last 250 -> all {w['target']} in the catalog: {after(w['catalog_done_epoch'])} "
       f"(committed {w['committed']}); -> all in the index: {after(w['index_done_epoch'])} "
-      f"(indexed {w['indexed']}, by {w['index_done_by']}, stats agree: {w['stats_ok']}) (goal <= 60 s)")
+      f"(archivectl stats; the indexer's log said so {after(w['index_log_epoch'])}) (goal <= 60 s)")
 mw = w["max_waiting"]
 print(f"  largest backlog: pipeline waiting= {mw if mw is not None else 'n/a (no backlog line in the log)'}"
       f", oldest_age_s {w['max_oldest_age_s']}; acknowledged and not yet committed {w['max_gap']}")
