@@ -117,22 +117,26 @@ EOF
 
   if command -v gnuplot >/dev/null; then
     t0=$(result "$OUT/archived-$s.txt" | sed 's/.* start_epoch=\([0-9.]*\) .*/\1/')
+    waiting=   # the pipeline's backlog lines, when its log has them
+    awk -F, 'NR > 1 && $7 != "" {f=1} END {exit !f}' "$OUT/watch-$s.csv" &&
+      waiting=", \"$OUT/watch-$s.csv\" using (\$2-$t0):7 axes x1y2 with lines title \"archived: pipeline waiting= (right)\""
     gnuplot <<EOF || echo "(gnuplot failed: no plot)"
 set terminal pngcairo size 1100,600
 set output "$OUT/stream-$s.png"
 set datafile separator ","
 set key top left
-set title "$N messages, $s sessions: 250/s per 10 s window, and the backlog"
+set title "$N messages, $s sessions: 250/s per 10 s window (same client, same messages), and archived's backlog"
 set xlabel "seconds since the first message"
 set ylabel "250/s"
-set y2label "messages acknowledged, not in the catalog"
+set y2label "messages"
 set ytics nomirror
 set y2tics
 set yrange [0:*]
 set y2range [0:*]
-plot "$OUT/sink-$s.csv" using 1:4 every ::1 with steps lw 2 title "smtp-sink", \
-     "$OUT/archived-$s.csv" using 1:4 every ::1 with steps lw 2 title "archived", \
-     "$OUT/watch-$s.csv" using (\$2-$t0):6 every ::1 axes x1y2 with lines title "archived backlog (right)"
+set key autotitle columnhead
+plot "$OUT/sink-$s.csv" using ((\$1+\$2)/2):4 with linespoints lw 2 pt 7 ps 0.6 title "smtp-sink 250/s", \
+     "$OUT/archived-$s.csv" using ((\$1+\$2)/2):4 with linespoints lw 2 pt 7 ps 0.6 title "archived 250/s", \
+     "$OUT/watch-$s.csv" using (\$2-$t0):6 axes x1y2 with lines title "archived: acknowledged, not in the catalog (right)" $waiting
 EOF
   fi
 done
