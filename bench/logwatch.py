@@ -12,7 +12,9 @@ Counts, from the log (from byte N on):
   indexed    objects the indexer indexed (sum of `job=index indexed=N`
              and `job=reconcile missing=N`)
   waiting    the pipeline's backlog line (`pipeline status=backlog
-             waiting=N ... oldest_age_s=A`): last and largest N, largest A
+             waiting=N ... oldest_age_s=A`, every 10 s while entries
+             wait; `pipeline status=drained` sets it to 0): last and
+             largest N, largest A
   gap        acks - committed: acknowledged and not in the catalog yet
              (the backlog as this log shows it, whatever the pipeline logs)
 Every second a CSV row: time, those counts, archived's VmRSS and VmHWM
@@ -82,6 +84,8 @@ def line(l, now):
     elif "job=reconcile missing=" in l:
         m = RE_REC.search(l)
         st["indexed"] += int(m.group(1)) if m else 0
+    elif "pipeline status=drained" in l:
+        st["waiting"] = 0
     elif "status=backlog" in l:
         m = RE_WAIT.search(l)
         if m:
