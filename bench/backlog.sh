@@ -52,8 +52,9 @@ result() { sed -n 's/^smtpload-result //p' "$1"; }
 field() { result "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
 # watch NAME TARGET_FILE: logwatch.py on archived's log (fresh per phase)
-watch() {
-  python3 "$ROOT/bench/logwatch.py" --log "$W/archived.log" --pid "$APID" \
+watch() {  # started before archived: every commit line is seen as it comes
+  rm -f "$W/archived.pid"
+  python3 "$ROOT/bench/logwatch.py" --log "$W/archived.log" --pid-file "$W/archived.pid" \
     --csv "$OUT/watch-$1.csv" --state "$OUT/watch-$1.json" --target-file "$2" \
     --limit "$DRAIN_LIMIT" --ctl "$CTL" & WPID=$!; pids+=($WPID)
 }
@@ -71,8 +72,8 @@ echo "== 1. idle: $STREAM messages, $SESSIONS sessions, to an idle archived"
 bench_archive_fresh
 $CTL tenant add bench --journal-address journal@bench.example >/dev/null
 : >"$W/archived.log"; rm -f "$W/target"
-bench_archived_start
 watch idle "$W/target"
+bench_archived_start
 stream idle
 field "$OUT/idle.txt" acked >"$W/target"
 wait $WPID || true
@@ -98,9 +99,10 @@ echo "backlog: $queued messages in the spool ($spool_mb MB sealed); archived pea
 echo "== 3. drain: archived restarted with its pipeline; $STREAM messages sent meanwhile"
 sed -i '/^pipeline_workers = 0$/d' "$W/data/archived.conf"
 : >"$W/archived.log"; rm -f "$W/target"
+watch drain "$W/target"
 t0=$(date +%s.%N)
 bench_archived_start
-watch drain "$W/target"
+t_ready=$(date +%s.%N)
 after=$((STREAM_AFTER < queued ? STREAM_AFTER : queued))
 for _ in $(seq 600); do   # at most 120 s for the drain to start
   c=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["committed"])' \
@@ -114,9 +116,10 @@ wait $WPID || true
 keep_log drain
 bench_archived_stop
 
-python3 - "$OUT" "$t0" "$queued" "$spool_mb" "$fill_rss" <<'EOF' | tee "$OUT/summary.txt"
+python3 - "$OUT" "$t0" "$queued" "$spool_mb" "$fill_rss" "$t_ready" <<'EOF' | tee "$OUT/summary.txt"
 import csv, json, statistics, sys
 out, t0, queued, mb, fill_rss = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+t_ready = float(sys.argv[6])
 def res(name):
     for l in open(f"{out}/{name}.txt"):
         if l.startswith("smtpload-result "):
@@ -131,6 +134,9 @@ def rate(t, what):
     if not t:
         return f"NOT REACHED: {wd[what]} of {total} after {wd['end_epoch'] - t0:.0f} s"
     return f"{total} in {t - t0:.1f} s: {total / (t - t0):.0f} msg/s"
+fc = wd["first_commit_epoch"]
+print(f"drain: archived's SMTP ready {t_ready - t0:.1f} s after its start, its first commit at "
+      f"{fc - t0 if fc else float('nan'):.1f} s")
 print(f"drain (backlog + stream, from archived's start): to the catalog {rate(wd['catalog_done_epoch'], 'committed')}; "
       f"to the index {rate(wd['index_done_epoch'], 'indexed')}")
 rows = list(csv.DictReader(open(f"{out}/watch-drain.csv")))

@@ -22,8 +22,9 @@
 #                         prints the session cookie (archived_session=...)
 #   bench_archived_start [smtp|web]
 #                         archived in the background, its log appended to
-#                         $W/archived.log; APID, and PORT of the listener
-#                         named (smtp by default) once it is ready
+#                         $W/archived.log; APID (also in $W/archived.pid
+#                         at once), and PORT of the listener named (smtp
+#                         by default) once it is ready
 #   bench_archived_stop [SIGNAL]
 #                         stop archived (SIGTERM by default) and wait for it
 #   bench_archive_fresh   stop archived if it runs, and make a new, empty
@@ -123,6 +124,7 @@ sys.exit(0 if all(x["index"]["unindexed_objects"] == 0 and
 bench_archived_start() {
   local what=${1:-smtp}
   "$B/archived/archived" -d "$W/data" >>"$W/archived.log" 2>&1 & APID=$!; pids+=($APID)
+  echo "$APID" >"$W/archived.pid"
   PORT=
   for _ in $(seq 200); do
     PORT=$(sed -n "s/.*$what listen=.* port=\([0-9]*\) .*status=ready.*/\1/p" "$W/archived.log" | tail -1)

@@ -3,7 +3,7 @@
 cheaply: reads only the bytes added since its last look (every 0.2 s),
 never re-reads the log, never runs `archivectl queue`.
 
-  logwatch.py --log FILE --pid PID --csv OUT.csv --state OUT.json
+  logwatch.py --log FILE (--pid PID | --pid-file F) --csv OUT.csv --state OUT.json
               [--from-byte N] [--target-file F] [--limit SEC] [--ctl CMD]
 
 Counts, from the log (from byte N on):
@@ -18,7 +18,8 @@ Counts, from the log (from byte N on):
   gap        acks - committed: acknowledged and not in the catalog yet
              (the backlog as this log shows it, whatever the pipeline logs)
 Every second a CSV row: time, those counts, archived's VmRSS and VmHWM
-(from /proc/PID/status).
+(from /proc/PID/status; VmHWM is per process: after a restart it starts
+again).
 
 Once F holds a number (the target: how many messages must reach the
 catalog), it records when `committed` reached it (catalog_done_epoch) and
@@ -33,7 +34,9 @@ import argparse, array, json, os, re, signal, subprocess, sys, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--log", required=True)
-ap.add_argument("--pid", type=int, required=True)
+ap.add_argument("--pid", type=int, help="archived's pid (for its RSS)")
+ap.add_argument("--pid-file", help="or a file holding it, read at every sample "
+                "(may appear later; a restarted archived is followed)")
 ap.add_argument("--csv", required=True)
 ap.add_argument("--state", required=True)
 ap.add_argument("--from-byte", type=int, default=0)
@@ -98,8 +101,16 @@ def line(l, now):
 
 
 def proc_mem():
+    pid = a.pid
+    if a.pid_file:
+        try:
+            pid = int(open(a.pid_file).read().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+    if not pid:
+        return
     try:
-        with open(f"/proc/{a.pid}/status") as fh:
+        with open(f"/proc/{pid}/status") as fh:
             for l in fh:
                 if l.startswith("VmRSS:"):
                     st["vmrss_kb"] = int(l.split()[1])

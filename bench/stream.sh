@@ -62,11 +62,11 @@ for s in $SESSIONS; do
   bench_archive_fresh
   $CTL tenant add bench --journal-address journal@bench.example >/dev/null
   : >"$W/archived.log"
-  rm -f "$W/target"
-  bench_archived_start
-  python3 "$ROOT/bench/logwatch.py" --log "$W/archived.log" --pid "$APID" \
+  rm -f "$W/target" "$W/archived.pid"
+  python3 "$ROOT/bench/logwatch.py" --log "$W/archived.log" --pid-file "$W/archived.pid" \
     --csv "$OUT/watch-$s.csv" --state "$W/watch.json" --target-file "$W/target" \
     --limit "$DRAIN_LIMIT" --ctl "$CTL" & WPID=$!; pids+=($WPID)
+  bench_archived_start
   $SMTPLOAD --port "$PORT" --sessions "$s" --count "$N" --seed "$SEED" \
     --to journal@bench.example --label "archived-$s" --csv "$OUT/archived-$s.csv" \
     $resend --max-time "$CLIENT_LIMIT" | tee "$OUT/archived-$s.txt" || true
