@@ -162,7 +162,7 @@ print(f"crash: lost {len(lost)} (must be 0){': ' + ' '.join(map(str, lost[:20]))
 print(f"crash: duplicates {sum(c - 1 for c in dups.values())} (must be 0){': ' + str(sorted(dups.items())[:20]) if dups else ''}")
 print(f"crash: archivectl verify {'passed' if vrc == 0 else 'FAILED (exit %d): see %s' % (vrc, verify_f)}")
 if restarts:
-    print(f"crash: archived back on its SMTP port after a kill in {sum(restarts) / len(restarts) / 1000:.2f} s on average, "
+    print(f"crash: archived SMTP-ready after a (re)start in {sum(restarts) / len(restarts) / 1000:.2f} s on average, "
           f"{max(restarts) / 1000:.2f} s at most ({len(restarts)} restarts)")
 ok = not lost and not dups and vrc == 0 and $drained
 print("crash: " + ("PASS" if ok else "FAIL"))
