@@ -53,10 +53,11 @@ field() { result "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
 # watch NAME TARGET_FILE: logwatch.py on archived's log (fresh per phase)
 watch() {  # started before archived: every commit line is seen as it comes
-  rm -f "$W/archived.pid"
+  rm -f "$W/archived.pid" "$OUT/watch-$1.json"
   python3 "$ROOT/bench/logwatch.py" --log "$W/archived.log" --pid-file "$W/archived.pid" \
     --csv "$OUT/watch-$1.csv" --state "$OUT/watch-$1.json" --target-file "$2" \
     --limit "$DRAIN_LIMIT" --ctl "$CTL" & WPID=$!; pids+=($WPID)
+  for _ in $(seq 600); do [ -f "$OUT/watch-$1.json" ] && break; sleep 0.1; done
 }
 keep_log() {
   { grep -E ' (warn|error): ' "$W/archived.log" | head -200 || true

@@ -62,10 +62,12 @@ for s in $SESSIONS; do
   bench_archive_fresh
   $CTL tenant add bench --journal-address journal@bench.example >/dev/null
   : >"$W/archived.log"
-  rm -f "$W/target" "$W/archived.pid"
+  rm -f "$W/target" "$W/archived.pid" "$W/watch.json"
   python3 "$ROOT/bench/logwatch.py" --log "$W/archived.log" --pid-file "$W/archived.pid" \
     --csv "$OUT/watch-$s.csv" --state "$W/watch.json" --target-file "$W/target" \
     --limit "$DRAIN_LIMIT" --ctl "$CTL" & WPID=$!; pids+=($WPID)
+  # archived starts once the watcher reads the log (python can be slow to start)
+  for _ in $(seq 600); do [ -f "$W/watch.json" ] && break; sleep 0.1; done
   bench_archived_start
   $SMTPLOAD --port "$PORT" --sessions "$s" --count "$N" --seed "$SEED" \
     --to journal@bench.example --label "archived-$s" --csv "$OUT/archived-$s.csv" \
