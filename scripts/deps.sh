@@ -15,6 +15,8 @@ PKGS=(
   zstd swaks postfix curl python3 procps time
   # bench/search: the reference indexer
   notmuch
+  # bench/stream.sh: the plot of the 250 rate per 10 s window (PNG)
+  gnuplot-nox
   # web console tests: headless Chromium driven by Selenium (WebDriver);
   # web benchmark
   chromium chromium-driver python3-selenium wrk
