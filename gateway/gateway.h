@@ -39,6 +39,10 @@ typedef struct gateway_opts {
 	const char *clamd_socket;    /* "" = no antivirus configured */
 	const char *rspamd_url;      /* "" = no spam scanner configured */
 	int64_t scan_timeout_ms;     /* each scanner, each message */
+	uint64_t clamd_stream_max;   /* clamd's StreamMaxLength (0: learnt
+	                                from its refusal) */
+	uint64_t rspamd_max_bytes;   /* larger messages not sent to rspamd
+	                                (0: 50 MiB) */
 	int scan_workers;            /* threads making durable + scanning */
 	int queue_workers;           /* relay queue threads */
 	/* the archive feed: accepted mail goes into this spool (the ingest

@@ -14,6 +14,7 @@
 struct mx_job;
 struct gw_relay;
 struct gw_source;
+struct gw_av;
 
 struct gateway {
 	store_t *st;
@@ -32,6 +33,7 @@ struct gateway {
 	struct mx_job *head, *tail;
 	int stopping;
 	char dns_server[256];
+	struct gw_av *av;            /* the antivirus engine (judge.c) */
 	struct gw_relay *relay;      /* delivery (relay.c) */
 	/* relay queue workers (queue.c) */
 	pthread_t *queue_threads;
@@ -39,6 +41,7 @@ struct gateway {
 	pthread_mutex_t qlock;
 	pthread_cond_t qcond;
 	int qstopping, qwake;
+	int64_t releases_checked_us; /* under qlock */
 };
 
 /* One message from its DATA to its answer (mx.c -> judge.c). */
@@ -111,13 +114,16 @@ void gw_queue_wake(gateway_t *g);
 void gw_queue_stop(gateway_t *g);
 /*
  * Queue a message of our own (a DSN, a released quarantined message) for
- * delivery to rcpts: data (len bytes) is spooled in the relay queue with
- * verdict as its state and source ("dsn", "release") in its envelope; no
- * archive copy.  *id_out (may be NULL) receives the entry id.
+ * delivery to rcpts: its bytes (read through src) are spooled in the relay
+ * queue with verdict in its state and source ("dsn", "release") in its
+ * envelope; no archive copy.  fixed_id (may be NULL; spool_entry_id_new)
+ * makes a repeat after a crash find the first: 0 when it is queued.
+ * *id_out (may be NULL) receives the entry id.
  */
 int gw_enqueue(gateway_t *g, const store_tenant_t *t, const char *mail_from,
-    const char *const *rcpts, size_t n, const char *data, size_t len,
-    const char *source, const json_t *verdict, uint8_t id_out[16]);
+    const char *const *rcpts, size_t n, const struct gw_source *src,
+    const char *source, const json_t *verdict, const uint8_t *fixed_id,
+    uint8_t id_out[16]);
 
 /* --- quarantine.c ----------------------------------------------------------- */
 /*
@@ -130,5 +136,7 @@ int gw_enqueue(gateway_t *g, const store_tenant_t *t, const char *mail_from,
 int gw_quarantine_keep(gateway_t *g, const store_tenant_t *t,
     const uint8_t entry_id[16], const json_t *env, const json_t *verdict,
     const struct gw_source *src, uint8_t qid[16]);
+/* Queue every release asked for (queue.c's workers call it). */
+void gw_quarantine_releases(gateway_t *g);
 
 #endif

@@ -222,13 +222,15 @@ static int feed_archive(gateway_t *g, const store_tenant_t *t,
 /* --- 4. bounces ----------------------------------------------------------- */
 
 int gw_enqueue(gateway_t *g, const store_tenant_t *t, const char *mail_from,
-    const char *const *rcpts, size_t n, const char *data, size_t len,
-    const char *source, const json_t *verdict, uint8_t id_out[16])
+    const char *const *rcpts, size_t n, const gw_source_t *src,
+    const char *source, const json_t *verdict, const uint8_t *fixed_id,
+    uint8_t id_out[16])
 {
-	spool_put_t *p;
+	spool_put_t *p = NULL;
 	json_t *env, *rs = json_array(), *st, *list = json_array();
 	uint8_t id[SPOOL_ID_LEN];
-	char ts[32], *etext, *stext;
+	char ts[32], buf[65536], *etext, *stext;
+	size_t got;
 	int rc;
 
 	for (size_t i = 0; i < n; i++) {
@@ -249,13 +251,23 @@ int gw_enqueue(gateway_t *g, const store_tenant_t *t, const char *mail_from,
 	stext = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(env);
 	json_decref(st);
-	rc = !etext || !stext ? AR_ENOMEM :
-	    spool_put_begin(g->rq, t->id, t->key_version, &p);
-	if (rc == 0 && (rc = spool_put_write(p, data, len)))
+	rc = !etext || !stext ? AR_ENOMEM : spool_put_begin_id(g->rq, t->id,
+	    t->key_version, fixed_id, &p);
+	if (rc == AR_EEXIST) {          /* queued by an earlier attempt */
+		memcpy(id, fixed_id, SPOOL_ID_LEN);
+		rc = 0;
+		goto done;
+	}
+	if (rc == 0 && (rc = src->rewind(src->arg)) == 0)
+		while ((rc = src->read(src->arg, buf, sizeof buf, &got)) == 0 &&
+		    got && (rc = spool_put_write(p, buf, got)) == 0)
+			;
+	if (rc && p)
 		spool_put_abort(p);
 	if (rc == 0 && (rc = spool_put_finish(p, etext, id)) == 0 &&
 	    (rc = spool_state_set(g->rq, t->id, id, t->key_version, stext)))
 		spool_remove(g->rq, t->id, id);
+done:
 	if (rc == 0 && id_out)
 		memcpy(id_out, id, SPOOL_ID_LEN);
 	free(etext);
@@ -263,6 +275,28 @@ int gw_enqueue(gateway_t *g, const store_tenant_t *t, const char *mail_from,
 	if (rc == 0)
 		gw_queue_wake(g);
 	return rc;
+}
+
+/* A source over bytes in memory. */
+struct mem_src {
+	const char *data;
+	size_t len, pos;
+};
+
+static int mem_rewind(void *arg)
+{
+	((struct mem_src *)arg)->pos = 0;
+	return 0;
+}
+
+static int mem_read(void *arg, void *buf, size_t len, size_t *got)
+{
+	struct mem_src *m = arg;
+	size_t k = m->len - m->pos < len ? m->len - m->pos : len;
+	memcpy(buf, m->data + m->pos, k);
+	m->pos += k;
+	*got = k;
+	return 0;
 }
 
 /* One DSN for the recipients of st that bounced since the last one (and,
@@ -311,7 +345,9 @@ static void send_dsns(gateway_t *g, const store_tenant_t *t, const json_t *env,
 		    "action", "deliver", "reasons");
 		uint8_t id[16];
 		char hex[33];
-		int rc = gw_enqueue(g, t, "", &sender, 1, text, len, "dsn", v,
+		struct mem_src m = { text, len, 0 };
+		gw_source_t ms = { mem_rewind, mem_read, &m, len };
+		int rc = gw_enqueue(g, t, "", &sender, 1, &ms, "dsn", v, NULL,
 		    id);
 		json_decref(v);
 		if (rc) {
@@ -613,8 +649,16 @@ static void *queue_main(void *arg)
 	pthread_mutex_lock(&g->qlock);
 	while (!g->qstopping) {
 		size_t n;
+		int releases = 0;
 		g->qwake = 0;
+		/* one worker looks for quarantine releases every 2 s */
+		if (ar_mono_us() - g->releases_checked_us >= 2000000) {
+			g->releases_checked_us = ar_mono_us();
+			releases = 1;
+		}
 		pthread_mutex_unlock(&g->qlock);
+		if (releases)
+			gw_quarantine_releases(g);
 		n = spool_claim(g->rq, refs, CLAIM_MAX);
 		for (size_t i = 0; i < n; i++)
 			work(g, &refs[i]);

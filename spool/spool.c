@@ -609,6 +609,12 @@ static int finish_status(int rc)
 int spool_put_begin(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
     uint32_t key_version, spool_put_t **out)
 {
+	return spool_put_begin_id(sp, tenant, key_version, NULL, out);
+}
+
+int spool_put_begin_id(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    uint32_t key_version, const uint8_t *id, spool_put_t **out)
+{
 	store_seal_params_t prm;
 	spool_put_t *p;
 	int rc;
@@ -624,7 +630,14 @@ int spool_put_begin(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
 		return sp_fail(AR_ENOMEM, "out of memory");
 	p->sp = sp;
 	memcpy(p->tenant, tenant, SPOOL_TENANT_LEN);
-	store_object_id_new(p->id);
+	if (id && id[SPOOL_ID_LEN - 1] != K_MSG) {
+		free(p);
+		return sp_fail(AR_EINVAL, "not a spool entry id");
+	}
+	if (id)
+		memcpy(p->id, id, SPOOL_ID_LEN);
+	else
+		store_object_id_new(p->id);
 	p->id[SPOOL_ID_LEN - 1] = K_MSG;
 	p->key_version = key_version;
 	memset(&prm, 0, sizeof prm);
@@ -641,6 +654,12 @@ int spool_put_begin(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
 	}
 	*out = p;
 	return 0;
+}
+
+void spool_entry_id_new(uint8_t id[SPOOL_ID_LEN])
+{
+	store_object_id_new(id);
+	id[SPOOL_ID_LEN - 1] = K_MSG;
 }
 
 const uint8_t *spool_put_id(const spool_put_t *p)

@@ -79,6 +79,13 @@ const char *spool_errmsg(void);
  */
 int spool_put_begin(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
     uint32_t key_version, spool_put_t **out);
+/* The same with the entry id chosen by the caller (a spool entry id: its
+ * last byte 0; made with spool_entry_id_new), so that a retry after a
+ * crash finds the entry of the first attempt: AR_EEXIST when it exists. */
+int spool_put_begin_id(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    uint32_t key_version, const uint8_t *id, spool_put_t **out);
+/* A new entry id (time-ordered, random; last byte 0). */
+void spool_entry_id_new(uint8_t id[SPOOL_ID_LEN]);
 /* The entry id, for log lines (owned by p). */
 const uint8_t *spool_put_id(const spool_put_t *p);
 /*

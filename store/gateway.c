@@ -27,10 +27,10 @@ static const char *action_names[] = { "deliver", "tag", "quarantine",
 
 /* Real types gateway/ recognises (gateway/attach); a policy names only
  * these. */
-static const char *known_types[] = { "exe", "dll", "elf", "macho", "msi",
-    "script", "jar", "lnk", "iso", "office-macro", "zip", "rar", "7z",
-    "gzip", "bzip2", "xz", "cab", "pdf", "html", "image", "text",
-    "office", NULL };
+static const char *known_types[] = { "pe", "elf", "macho", "script",
+    "lnk", "msi", "ole", "ole-macro", "zip", "ooxml", "ooxml-macro", "jar",
+    "odf", "rar", "7z", "gzip", "bzip2", "xz", "cab", "tar", "iso", "pdf",
+    "rtf", "html", "image", NULL };
 
 const char *store_gw_action_name(int action)
 {
@@ -57,8 +57,10 @@ void store_gw_policy_defaults(store_gw_policy_t *p)
 	p->unscanned_accept = 0;
 	p->blocked_action = STORE_GW_REJECT;
 	p->encrypted_action = STORE_GW_QUARANTINE;
-	ar_strlcpy(p->blocked_types, "exe,dll,msi,script,jar,lnk,iso",
-	    sizeof p->blocked_types);
+	/* what gateway/scan.h blocks by default: programs, scripts,
+	 * shortcuts, installers, disk images, Office macros */
+	ar_strlcpy(p->blocked_types, "pe,elf,macho,script,lnk,msi,iso,jar,"
+	    "ole-macro,ooxml-macro", sizeof p->blocked_types);
 	p->max_size = 0;
 	p->quarantine_days = 14;
 	p->archive_quarantined = 1;
@@ -116,9 +118,10 @@ int store_gw_policy_check(const store_gw_policy_t *p, char *why,
 		size_t n = strcspn(t, ",");
 		if (!type_known(t, n)) {
 			snprintf(why, whylen, "unknown attachment type '%.*s' "
-			    "(known: exe dll elf macho msi script jar lnk iso "
-			    "office-macro zip rar 7z gzip bzip2 xz cab pdf html "
-			    "image text office)", (int)(n > 40 ? 40 : n), t);
+			    "(known: pe elf macho script lnk msi ole ole-macro "
+			    "zip ooxml ooxml-macro jar odf rar 7z gzip bzip2 xz "
+			    "cab tar iso pdf rtf html image)",
+			    (int)(n > 40 ? 40 : n), t);
 			return AR_EINVAL;
 		}
 		t += n + (t[n] == ',');

@@ -448,6 +448,40 @@ int store_quarantine_set_state(store_t *st,
 	return rc;
 }
 
+struct rid_ctx {
+	const uint8_t *tenant, *id;
+	uint8_t *rid;
+};
+
+static int rid_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+	struct rid_ctx *c = arg;
+	uint8_t k[STORE_TENANT_LEN + STORE_ID_LEN];
+	MDB_val key = { sizeof k, k }, v;
+	int rc;
+
+	key_of(k, c->tenant, c->id);
+	if ((rc = mdb_get(txn, st->dbi[DBI_QRELEASE], &key, &v)))
+		return cat_status(rc);
+	if (v.mv_size == STORE_ID_LEN) {
+		memcpy(c->rid, v.mv_data, STORE_ID_LEN);
+		return 0;
+	}
+	v.mv_size = STORE_ID_LEN;
+	v.mv_data = c->rid;
+	rc = mdb_put(txn, st->dbi[DBI_QRELEASE], &key, &v, 0);
+	return rc ? cat_err(st, cat_status(rc), "quarantine: %s",
+	    mdb_strerror(rc)) : 0;
+}
+
+int store_quarantine_release_id(store_t *st,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN],
+    uint8_t rid[STORE_ID_LEN])
+{
+	struct rid_ctx c = { tenant, id, rid };
+	return cat_write(st, rid_txn, &c);
+}
+
 static int releases_txn(store_t *st, MDB_txn *txn, void *arg)
 {
 	struct q_ctx *c = arg;

@@ -329,7 +329,8 @@ typedef struct store_gw_policy {
 	int      encrypted_action;     /* encrypted archive: TAG, QUARANTINE
 	                                  (default) or REJECT */
 	char     blocked_types[STORE_GW_TYPES_MAX];  /* comma-separated real
-	                                  types (gateway/attach: exe,script,...) */
+	                                  types (gateway/scan.h names: pe,
+	                                  script, iso, ooxml-macro ...) */
 	uint64_t max_size;             /* bytes; 0: only the SMTP limit */
 	uint32_t quarantine_days;      /* quarantined mail kept (14) */
 	int      archive_quarantined;  /* quarantined mail archived too (1) */
@@ -548,6 +549,13 @@ int store_quarantine_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
 int store_quarantine_set_state(store_t *st,
     const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN],
     int state, const char *who, const char *why);
+/* The relay queue entry id of a release asked for: rid (the caller's new
+ * id) is kept the first time, and the kept one returned into rid after, so
+ * a release repeated after a crash queues the same entry.  AR_ENOENT when
+ * no release is asked. */
+int store_quarantine_release_id(store_t *st,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN],
+    uint8_t rid[STORE_ID_LEN]);
 /* Records asked to be released, of every tenant (the gateway's work). */
 typedef int (*store_quarantine_release_cb)(void *arg,
     const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN]);

@@ -58,6 +58,9 @@ static const struct {
 	  "... (legal holds)" },
 	{ "dispose", cmd_dispose, 1, "dispose [--tenant NAME] [--dry-run] "
 	  "[--batch N] [--verbose]" },
+	{ "gateway", cmd_gateway, 1, "gateway recipients|allow|block "
+	  "add|remove|list --tenant NAME [--for RCPT] [ENTRY...]  (the "
+	  "gateway's lists: an address or @domain)" },
 	{ "queue", cmd_queue, 1, "queue [--limit N | --all]  (the SMTP spool: "
 	  "waiting, failing and damaged; the oldest 100 listed)" },
 	{ "user", cmd_user, 1, "user add (--tenant T | --operator) --role "
