@@ -92,7 +92,7 @@ static void quarantine_expire(struct daemon *d)
 	int rc = store_quarantine_expire(d->st, ar_now(), &n);
 
 	if (rc)
-		ar_log(AR_LOG_WARN, "job=quarantine status=failed reason="%s"",
+		ar_log(AR_LOG_WARN, "job=quarantine status=failed reason=\"%s\"",
 		    store_errmsg(d->st));
 	else if (n)
 		ar_log(AR_LOG_INFO, "job=quarantine status=done expired=%llu",
