@@ -75,6 +75,72 @@ static void domain_mark(const char *name, int64_t until)
 	pthread_mutex_unlock(&downs_lock);
 }
 
+static void domains_clear(void)
+{
+	pthread_mutex_lock(&downs_lock);
+	memset(downs, 0, sizeof downs);
+	pthread_mutex_unlock(&downs_lock);
+}
+
+/* --- operator requests (archivectl relay retry / bounce) ---------------------- */
+
+#define BOUNCES_MAX 256
+
+static uint8_t bounces[BOUNCES_MAX][STORE_TENANT_LEN + SPOOL_ID_LEN];
+static size_t nbounces;
+static pthread_mutex_t bounces_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Was a bounce asked for this entry?  (Forgets it.) */
+static int bounce_asked(const spool_ref_t *ref)
+{
+	int hit = 0;
+
+	pthread_mutex_lock(&bounces_lock);
+	for (size_t i = 0; i < nbounces && !hit; i++)
+		if (!memcmp(bounces[i], ref->tenant, STORE_TENANT_LEN) &&
+		    !memcmp(bounces[i] + STORE_TENANT_LEN, ref->id,
+		    SPOOL_ID_LEN)) {
+			memcpy(bounces[i], bounces[--nbounces],
+			    sizeof bounces[i]);
+			hit = 1;
+		}
+	pthread_mutex_unlock(&bounces_lock);
+	return hit;
+}
+
+static int request_cb(void *arg, const char *text)
+{
+	gateway_t *g = arg;
+	json_t *r = json_loads(text, 0, NULL);
+	const char *op = json_string_value(json_object_get(r, "op"));
+	const char *th = json_string_value(json_object_get(r, "tenant"));
+	const char *ih = json_string_value(json_object_get(r, "id"));
+	uint8_t key[STORE_TENANT_LEN + SPOOL_ID_LEN];
+	int one = th && ih && !ar_unhex(th, key, STORE_TENANT_LEN) &&
+	    !ar_unhex(ih, key + STORE_TENANT_LEN, SPOOL_ID_LEN);
+	size_t n = 0;
+
+	if (op && !strcmp(op, "retry")) {
+		if (!one)
+			domains_clear();
+		n = spool_retry_now(g->rq, one ? key : NULL, one ? key +
+		    STORE_TENANT_LEN : NULL);
+		ar_log(AR_LOG_INFO, "gateway request=retry entries=%zu", n);
+	} else if (op && !strcmp(op, "bounce") && one) {
+		pthread_mutex_lock(&bounces_lock);
+		if (nbounces < BOUNCES_MAX)
+			memcpy(bounces[nbounces++], key, sizeof key);
+		pthread_mutex_unlock(&bounces_lock);
+		spool_retry_now(g->rq, key, key + STORE_TENANT_LEN);
+		ar_log(AR_LOG_INFO, "gateway request=bounce id=%s", ih);
+	} else {
+		ar_log(AR_LOG_WARN, "gateway request=unknown status=ignored");
+	}
+	json_decref(r);
+	gw_queue_wake(g);
+	return 0;
+}
+
 /* --- sources over relay queue entries --------------------------------------- */
 
 struct entry_src {
@@ -572,6 +638,21 @@ static void work(gateway_t *g, const spool_ref_t *ref)
 		goto out;
 	}
 	verdict = json_object_get(st, "verdict");
+	if (bounce_asked(ref)) {
+		json_array_foreach(json_object_get(st, "rcpts"), i, r) {
+			if (rcpt_final(r))
+				continue;
+			json_object_set_new(r, "state", json_string("bounced"));
+			json_object_set_new(r, "status", json_string("5.0.0"));
+			json_object_set_new(r, "reply", json_string("bounced by "
+			    "the operator (archivectl relay bounce)"));
+		}
+		ar_log(AR_LOG_INFO, "gateway id=%s status=bounced_by_operator",
+		    idhex);
+		send_dsns(g, &t, env, st, &src, idhex);
+		if (save(g, &t, ref, st, idhex))
+			pending = 1;
+	}
 	/* 1. the archive feed */
 	if (!strcmp(jstr(st, "archive"), "pending")) {
 		if (!strcmp(jstr(verdict, "action"), "quarantine") &&
@@ -657,8 +738,12 @@ static void *queue_main(void *arg)
 			releases = 1;
 		}
 		pthread_mutex_unlock(&g->qlock);
-		if (releases)
+		if (releases) {
 			gw_quarantine_releases(g);
+			if (store_gw_requests_take(g->st, request_cb, g))
+				ar_log(AR_LOG_WARN, "gateway status=requests_failed "
+				    "reason=\"%s\"", store_errmsg(g->st));
+		}
 		n = spool_claim(g->rq, refs, CLAIM_MAX);
 		for (size_t i = 0; i < n; i++)
 			work(g, &refs[i]);

@@ -1002,6 +1002,11 @@ void spool_claim_retry(spool_t *sp, const spool_ref_t *r, int64_t due)
 		    ids(r->tenant, r->id, pfx, sizeof pfx));
 }
 
+size_t spool_retry_now(spool_t *sp, const uint8_t *tenant, const uint8_t *id)
+{
+	return sq_due_now(&sp->q, tenant, id);
+}
+
 void spool_queue_info(spool_t *sp, int detail, spool_queue_info_t *out)
 {
 	sq_info(&sp->q, ar_now(), detail, out);

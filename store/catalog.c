@@ -24,6 +24,7 @@ static const char *dbi_names[DBI_COUNT] = {
 	"users",          /* store/users.c: console accounts */
 	"domains", "gwlists",   /* store/gateway.c */
 	"quarantine", "qrelease",   /* store/quarantine.c */
+	"gwrequests",
 };
 
 int cat_err(store_t *st, int rc, const char *fmt, ...)

@@ -31,6 +31,8 @@ enum cat_dbi {
 	DBI_GWLISTS,      /* tenant id || list || H(scope) || H(entry) -> sealed */
 	DBI_QUARANTINE,   /* tenant id || id -> record (store/quarantine.c) */
 	DBI_QRELEASE,     /* tenant id || id -> "" : releases asked */
+	DBI_GWREQ,        /* u64 seq (BE) -> JSON: operator requests to the
+	                     running gateway (store/gateway.c) */
 	DBI_COUNT
 };
 

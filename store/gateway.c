@@ -803,3 +803,85 @@ int store_gw_list_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
 	json_decref(c.items);
 	return rc;
 }
+
+/* --- requests to the running gateway ------------------------------------------ */
+
+struct req_ctx {
+	const char *json;
+	uint8_t key[8];
+	char *text;
+};
+
+static int req_add_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+	struct req_ctx *c = arg;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	uint64_t seq = 1;
+	int rc;
+
+	if ((rc = mdb_cursor_open(txn, st->dbi[DBI_GWREQ], &cur)))
+		return cat_status(rc);
+	if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
+		seq = ar_get_u64(k.mv_data) + 1;
+	mdb_cursor_close(cur);
+	ar_put_u64(c->key, seq);
+	k.mv_size = 8;
+	k.mv_data = c->key;
+	v.mv_size = strlen(c->json);
+	v.mv_data = (void *)c->json;
+	rc = mdb_put(txn, st->dbi[DBI_GWREQ], &k, &v, 0);
+	return rc ? cat_err(st, cat_status(rc), "gateway requests: %s",
+	    mdb_strerror(rc)) : 0;
+}
+
+int store_gw_request_add(store_t *st, const char *json)
+{
+	struct req_ctx c = { json, { 0 }, NULL };
+	return cat_write(st, req_add_txn, &c);
+}
+
+static int req_first_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+	struct req_ctx *c = arg;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	free(c->text);
+	c->text = NULL;
+	if ((rc = mdb_cursor_open(txn, st->dbi[DBI_GWREQ], &cur)))
+		return cat_status(rc);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	if (rc == 0 && k.mv_size == 8 && (c->text = malloc(v.mv_size + 1))) {
+		memcpy(c->key, k.mv_data, 8);
+		memcpy(c->text, v.mv_data, v.mv_size);
+		c->text[v.mv_size] = '\0';
+	}
+	mdb_cursor_close(cur);
+	if (rc == 0 && !c->text)
+		return AR_ENOMEM;
+	return cat_status(rc);
+}
+
+static int req_del_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+	struct req_ctx *c = arg;
+	MDB_val k = { 8, c->key };
+	int rc = mdb_del(txn, st->dbi[DBI_GWREQ], &k, NULL);
+	return rc && rc != MDB_NOTFOUND ? cat_status(rc) : 0;
+}
+
+int store_gw_requests_take(store_t *st, store_gw_request_cb cb, void *arg)
+{
+	struct req_ctx c = { NULL, { 0 }, NULL };
+	int rc;
+
+	while ((rc = cat_read(st, req_first_txn, &c)) == 0) {
+		if ((rc = cb(arg, c.text)) || (rc = cat_write(st, req_del_txn,
+		    &c)))
+			break;
+	}
+	free(c.text);
+	return rc == AR_ENOENT ? 0 : rc;
+}

@@ -490,6 +490,15 @@ typedef int (*store_gw_list_cb)(void *arg, const char *scope,
 int store_gw_list_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
     int list, store_gw_list_cb cb, void *arg);
 
+/*
+ * Requests to the running gateway from another process (archivectl relay
+ * retry / bounce): small JSON texts kept in the catalog until the gateway
+ * takes them (in order; each is removed once cb returned 0 for it).
+ */
+int store_gw_request_add(store_t *st, const char *json);
+typedef int (*store_gw_request_cb)(void *arg, const char *json);
+int store_gw_requests_take(store_t *st, store_gw_request_cb cb, void *arg);
+
 /* --- quarantine (store/quarantine.c) ---------------------------------------
  *
  * Messages the gateway quarantined: a sealed object of the tenant (same

@@ -94,6 +94,9 @@ int ctl_gw_domain_apply(struct ctl *c, const store_tenant_t *t,
 void ctl_gw_tenant_json(struct ctl *c, const store_tenant_t *t, json_t *o);
 void ctl_gw_tenant_print(struct ctl *c, const store_tenant_t *t);
 int cmd_gateway(struct ctl *c, int argc, char **argv);
+/* relay queue|retry|bounce|hold|release, quarantine ... (ctl_relay.c) */
+int cmd_relay(struct ctl *c, int argc, char **argv);
+int cmd_quarantine(struct ctl *c, int argc, char **argv);
 
 /* tenant terminate|advance (argv[0] is the subcommand). */
 int ctl_tenant_lifecycle(struct ctl *c, int argc, char **argv);
