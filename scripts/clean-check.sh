@@ -34,10 +34,10 @@ if ! command -v mmdebstrap >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null
 fi
 if [ -z "${MIRROR:-}" ]; then
-  MIRROR=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources \
-    /etc/apt/sources.list.d/*.list 2>/dev/null |
+  MIRROR=$( (cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources \
+    /etc/apt/sources.list.d/*.list 2>/dev/null || true) |
     sed -n -e 's/^URIs: *\([^ ]*\).*/\1/p' -e 's/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) bookworm .*/\2/p' |
-    grep -v security | head -1)
+    grep -v security | head -1) || true
 fi
 [ -n "$MIRROR" ] || { echo "clean-check: no Debian mirror found; set MIRROR" >&2; exit 1; }
 
