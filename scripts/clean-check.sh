@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # clean-check.sh - the README's two commands on a fresh Debian 12: a
-# bookworm chroot made by mmdebstrap (variant minimal: the Essential
-# packages and apt, plus git and make, which the README's commands need
-# to exist), a clone of this repository's HEAD at
+# bookworm chroot made by mmdebstrap (variant apt, the smallest with apt:
+# the Essential packages and apt, plus git and make, which the README's
+# commands need to exist), a clone of this repository's HEAD at
 # /work/archived with a read-only copy of ../shared beside it (the layout
 # CI has), then `bash .ci/run` (make test, which installs every package
 # through scripts/deps.sh) and `make run` (started, its console fetched
@@ -50,9 +50,9 @@ mkdir -p "$DIR"
 say() { echo "clean-check: $*" | tee -a "$LOG"; }
 t0=$SECONDS
 
-say "mmdebstrap bookworm (minimal + git) from $MIRROR into $CH"
+say "mmdebstrap bookworm (variant apt + git, make) from $MIRROR into $CH"
 # Check-Valid-Until off: a mirror may serve a dated snapshot
-mmdebstrap --variant=minimal --include=git,make,ca-certificates \
+mmdebstrap --variant=apt --include=git,make,ca-certificates \
   --aptopt='Acquire::Check-Valid-Until "false"' \
   bookworm "$CH" "deb $MIRROR bookworm main" \
   "deb $MIRROR bookworm-updates main" >>"$LOG" 2>&1
