@@ -145,12 +145,13 @@ check "the whole 60-character CJK run is found" [ "$(total "$RUN")" = 1 ]
 api POST /api/v1/exports '{"scope":"query","query":"budget !!!"}'
 EXP=$(js 'd.get("id","")')
 check "export of 'budget !!!': 202" code_is 202
-for i in $(seq 1 300); do
-	api GET "/api/v1/exports/$EXP"
+# export_ended ID: the job is done or failed; sets st
+export_ended() {
+	api GET "/api/v1/exports/$1"
 	st=$(js 'd["state"]')
-	[ "$st" = done ] || [ "$st" = failed ] && break
-	sleep 0.2
-done
+	[ "$st" = done ] || [ "$st" = failed ]
+}
+wait_until 600 export_ended "$EXP"
 check "... done with 1 message (not the tenant's $ALL)" \
     sh -c "[ '$st' = done ] && [ '$(js 'd["messages"]')' = 1 ]"
 api POST /api/v1/holds '{"name":"budget-hold","query":"budget"}'
