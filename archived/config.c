@@ -71,6 +71,52 @@ static const struct ar_conf_def config_defs[] = {
 	  0, 100000000, "back-pressure: ... while this many messages wait "
 	  "(archived keeps about 160 bytes of memory per waiting message); "
 	  "0: no limit" },
+	{ "gateway_listen", AR_CONF_STR, OFF(gateway_listen), "", 0, 0,
+	  "address:port of the filtering gateway's MX listener (the tenants' "
+	  "domains; port 25 in production); empty: no gateway" },
+	{ "gateway_hostname", AR_CONF_STR, OFF(gateway_hostname), "", 0, 0,
+	  "name in Received: lines and DSNs (empty: smtp_hostname, else the "
+	  "host's name)" },
+	{ "clamd_socket", AR_CONF_STR, OFF(clamd_socket), "", 0, 0,
+	  "clamd's UNIX socket (LocalSocket); empty: no antivirus" },
+	{ "rspamd_url", AR_CONF_STR, OFF(rspamd_url), "", 0, 0,
+	  "rspamd's normal worker, e.g. http://127.0.0.1:11333; empty: no spam, "
+	  "SPF, DKIM or DMARC checks" },
+	{ "gateway_scan_timeout", AR_CONF_MS, OFF(gateway_scan_timeout_ms),
+	  "30s", 100, 600000, "longest wait for one scanner on one message; "
+	  "past it the message is answered 451 (or accepted unscanned, per "
+	  "tenant)" },
+	{ "gateway_scan_workers", AR_CONF_INT, OFF(gateway_scan_workers), "16",
+	  1, 256, "messages made durable and scanned at once" },
+	{ "gateway_queue_workers", AR_CONF_INT, OFF(gateway_queue_workers),
+	  "4", 1, 256, "relay queue threads: archive feed, quarantine, "
+	  "delivery" },
+	{ "clamd_stream_max", AR_CONF_SIZE, OFF(clamd_stream_max), "0", 0,
+	  1LL << 40, "clamd's StreamMaxLength, when known: larger messages "
+	  "count as too large to scan without a connection (0: learnt from "
+	  "clamd's refusal)" },
+	{ "rspamd_max_size", AR_CONF_SIZE, OFF(rspamd_max_size), "50M", 0,
+	  1LL << 40, "larger messages are not sent to rspamd (too large to "
+	  "scan)" },
+	{ "gateway_dns", AR_CONF_STR, OFF(gateway_dns), "", 0, 0,
+	  "addr:port of the DNS server for MX lookups (empty: the system's)" },
+	{ "relay_retry_min", AR_CONF_SECONDS, OFF(relay_retry_min), "1m", 1,
+	  86400, "first retry of a deferred delivery; it doubles ..." },
+	{ "relay_retry_max", AR_CONF_SECONDS, OFF(relay_retry_max), "1h", 1,
+	  86400, "... up to this" },
+	{ "relay_connect_timeout", AR_CONF_MS, OFF(relay_connect_timeout_ms),
+	  "30s", 100, 600000, "connecting to the tenant's server" },
+	{ "relay_command_timeout", AR_CONF_MS, OFF(relay_command_timeout_ms),
+	  "5m", 100, 3600000, "each reply of the tenant's server" },
+	{ "relay_data_timeout", AR_CONF_MS, OFF(relay_data_timeout_ms), "10m",
+	  100, 3600000, "the reply to the final dot" },
+	{ "relay_max_per_host", AR_CONF_INT, OFF(relay_max_per_host), "4", 1,
+	  256, "connections to one server at once" },
+	{ "relay_max_bytes", AR_CONF_SIZE, OFF(relay_max_bytes), "8G", 0,
+	  1LL << 50, "back-pressure: the gateway answers MAIL FROM with 451 "
+	  "4.3.2 while its relay queue holds this many bytes; 0: no limit" },
+	{ "relay_max_entries", AR_CONF_INT, OFF(relay_max_entries), "500000",
+	  0, 100000000, "... or this many messages; 0: no limit" },
 	{ "web_listen", AR_CONF_STR, OFF(web_listen), "127.0.0.1:8443", 0, 0,
 	  "address:port of the HTTPS console and API (empty: no console)" },
 	{ "index_nice", AR_CONF_INT, OFF(index_nice), "10", 0, 19,

@@ -42,6 +42,22 @@ struct ar_config {
 	int64_t spool_max_age;                  /* seconds, back-pressure */
 	int64_t spool_max_bytes;
 	int64_t spool_max_entries;
+	/* the filtering gateway (gateway.c) */
+	char    gateway_listen[AR_CONF_STR_MAX];
+	char    gateway_hostname[AR_CONF_STR_MAX];
+	char    clamd_socket[AR_CONF_STR_MAX];
+	char    rspamd_url[AR_CONF_STR_MAX];
+	int64_t gateway_scan_timeout_ms;
+	int64_t gateway_scan_workers;
+	int64_t gateway_queue_workers;
+	int64_t clamd_stream_max;
+	int64_t rspamd_max_size;
+	char    gateway_dns[AR_CONF_STR_MAX];
+	int64_t relay_retry_min, relay_retry_max;       /* seconds */
+	int64_t relay_connect_timeout_ms, relay_command_timeout_ms;
+	int64_t relay_data_timeout_ms;
+	int64_t relay_max_per_host;
+	int64_t relay_max_bytes, relay_max_entries;
 	/* web console */
 	char    web_listen[AR_CONF_STR_MAX];
 	/* records-management jobs (issue 6) */

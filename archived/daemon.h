@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "archived/config.h"
+#include "gateway/gateway.h"
 #include "ingest/ingest.h"
 #include "spool/spool.h"
 #include "keysvc/keysvc.h"
@@ -32,6 +33,12 @@ struct daemon {
 	pthread_t smtp_thread;
 	int smtp_running;
 	unsigned smtp_port;
+	/* the filtering gateway (gateway.c) */
+	spool_t *relay;
+	gateway_t *gateway;
+	pthread_t gateway_thread;
+	int gateway_running;
+	unsigned gateway_port;
 	/* indexer thread (indexer.c) */
 	search_t *idx;
 	pthread_t index_thread;
@@ -46,6 +53,14 @@ struct daemon {
 /* SMTP receiver, spool and pipeline: start listening and draining. */
 int ingest_start(struct daemon *d);
 void ingest_stop(struct daemon *d);
+
+/* The SMTP engine's STARTTLS certificate: the instance's unless SMTP has
+ * its own (both listeners). */
+void smtp_tls_default(const struct ar_config *c, struct smtp_config *smtp);
+/* The filtering gateway (when gateway_listen is set); after ingest_start
+ * (it feeds the ingest spool), stopped before ingest_stop. */
+int gateway_glue_start(struct daemon *d);
+void gateway_glue_stop(struct daemon *d);
 
 /* The indexer: reconciles every tenant's index at start, then follows
  * their logs; indexer_wake after a catalog commit.  Start it before

@@ -41,6 +41,16 @@ static int file_exists(const char *p)
 	return p[0] && stat(p, &st) == 0;
 }
 
+void smtp_tls_default(const struct ar_config *c, struct smtp_config *smtp)
+{
+	/* STARTTLS uses the instance certificate unless SMTP has its own */
+	if (!smtp->tls_cert[0] && file_exists(c->tls_cert) &&
+	    file_exists(c->tls_key)) {
+		ar_strlcpy(smtp->tls_cert, c->tls_cert, sizeof smtp->tls_cert);
+		ar_strlcpy(smtp->tls_key, c->tls_key, sizeof smtp->tls_key);
+	}
+}
+
 int ingest_start(struct daemon *d)
 {
 	struct smtp_config smtp = d->cfg.smtp;
@@ -71,12 +81,7 @@ int ingest_start(struct daemon *d)
 	else if ((rc = ingest_pipeline_start(&d->pipeline, d->st, d->spool,
 	    &po)))
 		return rc;
-	/* STARTTLS uses the instance certificate unless SMTP has its own */
-	if (!smtp.tls_cert[0] && file_exists(d->cfg.tls_cert) &&
-	    file_exists(d->cfg.tls_key)) {
-		ar_strlcpy(smtp.tls_cert, d->cfg.tls_cert, sizeof smtp.tls_cert);
-		ar_strlcpy(smtp.tls_key, d->cfg.tls_key, sizeof smtp.tls_key);
-	}
+	smtp_tls_default(&d->cfg, &smtp);
 	memset(&ro, 0, sizeof ro);
 	ro.finishers = (int)d->cfg.smtp_finishers;
 	ro.max_backlog_age = d->cfg.spool_max_age;

@@ -84,7 +84,23 @@ static int life_tenant(void *arg, const store_tenant_t *t)
 	return 0;
 }
 
-/* Disposition and tenant lifecycle, every dispose_interval. */
+/* The gateway's quarantine: what is past its tenant's quarantine_days
+ * goes (a log entry each, in the tenant's log). */
+static void quarantine_expire(struct daemon *d)
+{
+	uint64_t n = 0;
+	int rc = store_quarantine_expire(d->st, ar_now(), &n);
+
+	if (rc)
+		ar_log(AR_LOG_WARN, "job=quarantine status=failed reason=\"%s\"",
+		    store_errmsg(d->st));
+	else if (n)
+		ar_log(AR_LOG_INFO, "job=quarantine status=done expired=%llu",
+		    (unsigned long long)n);
+}
+
+/* Disposition, tenant lifecycle and the quarantine's expiry, every
+ * dispose_interval. */
 static void records_jobs(struct daemon *d)
 {
 	jobs_dispose_params_t p;
@@ -121,6 +137,7 @@ static void records_jobs(struct daemon *d)
 		    (unsigned long long)r.failed);
 	if (l.idx)
 		search_close(l.idx);
+	quarantine_expire(d);
 }
 
 static void *jobs_main(void *arg)

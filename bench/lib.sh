@@ -22,8 +22,19 @@
 #                         prints the session cookie (archived_session=...)
 #   bench_archived_start [smtp|web]
 #                         archived in the background, its log appended to
-#                         $W/archived.log; APID, and PORT of the listener
-#                         named (smtp by default) once it is ready
+#                         $W/archived.log; APID (also in $W/archived.pid
+#                         at once), and PORT of the listener named (smtp
+#                         by default) once it is ready
+#   bench_archived_stop [SIGNAL]
+#                         stop archived (SIGTERM by default) and wait for it
+#   bench_archive_fresh   stop archived if it runs, and make a new, empty
+#                         archive in $W/data (like bench_init's); the
+#                         volume benchmarks give each run its own
+#   bench_corpus          the sample corpus unpacked in $W/sample (once);
+#                         MAILGEN="$B/bench/mailgen" and SMTPLOAD= the load
+#                         client, both given --corpus $W/sample (the model
+#                         of the generated messages, see bench/mailgen.h)
+#   bench_free_port       prints a free TCP port on 127.0.0.1
 
 bench_init() {
   W=$(mktemp -d "${TMPDIR:-/var/tmp}/ar-bench-$1-XXXXXX")
@@ -31,9 +42,40 @@ bench_init() {
   trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null || true; done; wait 2>/dev/null; chmod -R u+w "$W"; rm -rf "$W"' EXIT
   bench_keysvc_start
   CTL="$B/tools/archivectl -d $W/data"
+  bench_archive_init
+}
+
+bench_archive_init() {
   $CTL init --keysvc-socket "$W/keys/keysvc.sock" >/dev/null
   sed -i 's/^smtp_listen = .*/smtp_listen = 127.0.0.1:0/' "$W/data/archived.conf"
   if [ -n "${BENCH_CONF:-}" ]; then printf '%s\n' "$BENCH_CONF" >>"$W/data/archived.conf"; fi
+}
+
+bench_archived_stop() {
+  [ -n "${APID:-}" ] || return 0
+  kill -"${1:-TERM}" "$APID" 2>/dev/null || true
+  wait "$APID" 2>/dev/null || true
+  local keep=() p
+  for p in "${pids[@]}"; do [ "$p" = "$APID" ] || keep+=("$p"); done
+  pids=("${keep[@]}")
+  APID=
+}
+
+bench_archive_fresh() {
+  bench_archived_stop
+  chmod -R u+w "$W/data" 2>/dev/null || true
+  rm -rf "$W/data"
+  bench_archive_init
+}
+
+bench_corpus() {
+  [ -d "$W/sample" ] || tar --zstd -xf "$ROOT/../shared/corpus/sample.tar.zst" -C "$W"
+  MAILGEN="$B/bench/mailgen --corpus $W/sample"
+  SMTPLOAD="$B/bench/smtpload --corpus $W/sample"
+}
+
+bench_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 bench_keysvc_start() {
@@ -82,6 +124,7 @@ sys.exit(0 if all(x["index"]["unindexed_objects"] == 0 and
 bench_archived_start() {
   local what=${1:-smtp}
   "$B/archived/archived" -d "$W/data" >>"$W/archived.log" 2>&1 & APID=$!; pids+=($APID)
+  echo "$APID" >"$W/archived.pid"
   PORT=
   for _ in $(seq 200); do
     PORT=$(sed -n "s/.*$what listen=.* port=\([0-9]*\) .*status=ready.*/\1/p" "$W/archived.log" | tail -1)

@@ -83,7 +83,9 @@ void ar_process_init(const char *prog);
 /*
  * Wall clock in seconds since the epoch.  Tests inject a clock with the
  * environment variable AR_TEST_NOW (seconds since the epoch, optionally
- * "+N" to add N seconds to the real clock); nothing else changes it.
+ * "+N" to add N seconds to the real clock; "@FILE": the same, read from
+ * FILE at each call, so that a test moves a running daemon's clock);
+ * nothing else changes it.
  */
 int64_t ar_now(void);
 /* Monotonic clock in microseconds, for durations. */

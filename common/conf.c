@@ -48,6 +48,12 @@ static int parse_num(const char *v, enum ar_conf_type type, int64_t *out)
 	return 0;
 }
 
+int ar_conf_parse_number(const char *text, enum ar_conf_type type,
+    int64_t *out)
+{
+	return parse_num(text, type, out) ? AR_EINVAL : 0;
+}
+
 int ar_conf_set(const struct ar_conf_def *defs, size_t n, void *target,
     const char *name, const char *value, char *err, size_t errlen)
 {

@@ -42,6 +42,10 @@ int ar_conf_defaults(const struct ar_conf_def *defs, size_t n, void *target,
 int ar_conf_load(const struct ar_conf_def *defs, size_t n, void *target,
     const char *path, char *err, size_t errlen);
 /* Set one value from text (as a line "name = value" would). */
+/* A number as the table reads it: AR_CONF_SIZE "10M", AR_CONF_SECONDS
+ * "2h", AR_CONF_MS "500ms", AR_CONF_INT.  0 or AR_EINVAL. */
+int ar_conf_parse_number(const char *text, enum ar_conf_type type,
+    int64_t *out);
 int ar_conf_set(const struct ar_conf_def *defs, size_t n, void *target,
     const char *name, const char *value, char *err, size_t errlen);
 /* Write every setting with its help and default, commented or not. */

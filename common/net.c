@@ -4,6 +4,7 @@
 #include "net.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,4 +74,31 @@ int ar_cidr_match(const struct ar_cidr *net, const struct sockaddr *sa)
 		return prefix_equal(a, net->addr, net->prefix);
 	return !memcmp(a, v4mapped, 12) &&
 	    prefix_equal(a + 12, net->addr, net->prefix);
+}
+
+int ar_hostport_parse(const char *hostport, char *host, size_t hostlen,
+    unsigned *port)
+{
+	const char *colon = hostport ? strrchr(hostport, ':') : NULL;
+	unsigned long p;
+	size_t n;
+	char *end;
+
+	if (!colon || colon == hostport ||
+	    (n = (size_t)(colon - hostport)) >= hostlen)
+		return AR_EINVAL;
+	memcpy(host, hostport, n);
+	host[n] = '\0';
+	if (host[0] == '[') {
+		if (n < 3 || host[n - 1] != ']')
+			return AR_EINVAL;
+		memmove(host, host + 1, n - 2);
+		host[n - 2] = '\0';
+	}
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (!colon[1] || *end || errno || p > 65535)
+		return AR_EINVAL;
+	*port = (unsigned)p;
+	return 0;
 }

@@ -1,10 +1,23 @@
 /*
  * gateway.h - the filtering gateway: archived as the tenants' inbound MX
- * (DESIGN.md "Filtering gateway").  Before the 250: recipient domain and
- * user checks, antivirus (clamd), spam/SPF/DKIM/DMARC/RBL (rspamd),
- * attachment policy; per-tenant verdicts (reject, quarantine, tag,
- * deliver); every accepted message handed to the archive through the
- * ingest spool, and to the relay queue for delivery.
+ * (DESIGN.md "Filtering gateway").
+ *
+ * Inbound, before the 250: the recipient's domain must be a tenant's
+ * (else 550 5.7.1 relay denied) and, where the domain checks them, the
+ * recipient listed (else 550 5.1.1); the message is spooled sealed in the
+ * relay queue (a stateful spool, spool/spool.h), scanned from there
+ * (clamd, rspamd, attachment policy: gateway/scan.h) and judged by the
+ * tenant's policy (store_gw_policy_t): rejected (5xx, removed: no
+ * backscatter), or accepted with its verdict - deliver, tag, quarantine -
+ * written durably beside it before the 250.  Scanners down: 451 4.7.1
+ * unless the tenant accepts unscanned mail (tagged).
+ *
+ * After the 250 the relay queue's workers take each message: a copy goes
+ * to the archive (the ingest spool, with the verdict in its envelope, so
+ * the pipeline archives it like journal mail), a quarantined one becomes a
+ * sealed quarantine object of the tenant, the rest is delivered to the
+ * tenant's server by its domain's routes, with retries up to the queue
+ * lifetime and DSNs for what bounces.
  *
  * Every call returns 0 or a negative AR_* status (common/ar.h).
  */
@@ -14,6 +27,57 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "smtp/smtp.h"
+#include "spool/spool.h"
 #include "store/store.h"
+
+typedef struct gateway gateway_t;
+
+/* Settings (archived.conf gateway_*; see docs/operator-guide.md). */
+typedef struct gateway_opts {
+	const char *hostname;        /* in Received: and DSNs ("" = host's) */
+	const char *clamd_socket;    /* "" = no antivirus configured */
+	const char *rspamd_url;      /* "" = no spam scanner configured */
+	int64_t scan_timeout_ms;     /* each scanner, each message */
+	uint64_t clamd_stream_max;   /* clamd's StreamMaxLength (0: learnt
+	                                from its refusal) */
+	uint64_t rspamd_max_bytes;   /* larger messages not sent to rspamd
+	                                (0: 50 MiB) */
+	int scan_workers;            /* threads making durable + scanning */
+	int queue_workers;           /* relay queue threads */
+	/* the archive feed: accepted mail goes into this spool (the ingest
+	 * spool), then archive_wake(arg) */
+	spool_t *archive;
+	void (*archive_wake)(void *arg);
+	void *archive_wake_arg;
+	/* relay queue back-pressure, as the ingest spool's (0: none) */
+	int64_t max_backlog_age;
+	uint64_t max_backlog_bytes, max_backlog_entries;
+	/* delivery */
+	int64_t retry_min, retry_max;         /* s: first retry, cap (60, 3600) */
+	int64_t relay_connect_timeout_ms;
+	int64_t relay_command_timeout_ms;
+	int64_t relay_data_timeout_ms;
+	int relay_max_per_host;               /* connections to one host */
+	const char *dns_server;               /* "addr:port"; "" = system */
+} gateway_opts_t;
+
+/*
+ * A gateway over st, its relay queue rq (a spool opened SPOOL_STATEFUL,
+ * borrowed), the SMTP engine's limits cfg (its own listener).  Starts the
+ * scan and queue threads; entries already in rq (after a restart) are
+ * taken up.  err receives a one-line reason on failure.
+ */
+int gateway_new(gateway_t **out, store_t *st, spool_t *rq,
+    const struct smtp_config *cfg, const gateway_opts_t *o, char *err,
+    size_t errlen);
+/* "host:port"; port 0 picks a free one (*bound_port). */
+int gateway_listen(gateway_t *g, const char *hostport, unsigned *bound_port,
+    char *err, size_t errlen);
+/* Serve SMTP until gateway_stop (from another thread or a signal). */
+int gateway_run(gateway_t *g);
+void gateway_stop(gateway_t *g);
+/* Answers every message being scanned, stops the queue threads, frees. */
+void gateway_free(gateway_t *g);
 
 #endif /* GATEWAY_GATEWAY_H */

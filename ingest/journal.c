@@ -672,6 +672,8 @@ static int classify(struct jctx *c)
 	size_t i, nmsg = 0;
 	const char *parent_id;
 
+	if (c->o.plain_only)
+		return 0;
 	if (c->top_kind != JOURNAL_PLAIN) {
 		j->kind = c->top_kind;
 	} else if (c->ndr_root >= 0) {

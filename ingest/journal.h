@@ -79,6 +79,9 @@ struct journal_opts {
 	size_t max_header;        /* bytes of one header block (1 MiB) */
 	size_t max_envelope;      /* decoded envelope part bytes (16 MiB) */
 	unsigned max_parts;       /* MIME parts in a report (10000) */
+	int plain_only;           /* never unwrap: mail from outside (the
+	                           * gateway) is stored as received, whatever
+	                           * journal headers it carries (0) */
 };
 
 /* Read-only views into a journal_t; valid until journal_free(). All

@@ -231,17 +231,30 @@ static json_t *envelope_of(const journal_t *j)
 
 /* Meta JSON of original i: where it came from, its envelope, how it was
  * unwrapped.  Returned as an object the caller releases. */
+/* Was the entry spooled by the gateway (mail from outside)? */
+static int from_gateway(const json_t *smtp)
+{
+	const char *s = json_string_value(json_object_get(smtp, "source"));
+	return s && !strcmp(s, "gateway");
+}
+
 static json_t *meta_extra(const journal_t *j, long i, json_t *smtp,
     const char *first_sha, const char *first_mid)
 {
 	json_t *x = json_object(), *env, *gm = json_array(), *flags;
 	enum journal_kind kind = journal_kind(j);
 	unsigned fl = journal_flags(j);
+	int gateway = from_gateway(smtp);
 
-	json_object_set_new(x, "source", json_string("smtp"));
+	/* mail the gateway received from outside carries its verdict; none
+	 * of its headers is trusted as an envelope */
+	json_object_set_new(x, "source", json_string(gateway ? "gateway" :
+	    "smtp"));
 	json_object_set_new(x, "journal", json_string(journal_kind_name(kind)));
 	json_object_set(x, "smtp", smtp);
-	for (size_t k = 0; k < journal_gm_original_to_count(j); k++)
+	if (gateway)
+		json_object_set(x, "gateway", json_object_get(smtp, "gateway"));
+	for (size_t k = 0; !gateway && k < journal_gm_original_to_count(j); k++)
 		json_array_append_new(gm, json_string(journal_gm_original_to(j,
 		    k)));
 	if (kind == JOURNAL_PLAIN) {
@@ -301,6 +314,7 @@ static void add_entry(ingest_pipeline_t *p, store_batch_t *b,
 	uint64_t msg_len = 0;
 	journal_t *j = NULL;
 	json_t *smtp = NULL;
+	struct journal_opts jo;
 	char *env = NULL, first_sha[65] = "", first_mid[512] = "";
 	size_t nparts;
 	int rc;
@@ -329,7 +343,9 @@ static void add_entry(ingest_pipeline_t *p, store_batch_t *b,
 		rc = AR_ENOMEM;
 		goto out;
 	}
-	if ((rc = journal_parse(msg, NULL, &j))) {
+	journal_opts_default(&jo);
+	jo.plain_only = from_gateway(smtp);
+	if ((rc = journal_parse(msg, &jo, &j))) {
 		snprintf(en->why, sizeof en->why, "parse: %s", ar_strerror(rc));
 		goto out;
 	}

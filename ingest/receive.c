@@ -591,30 +591,15 @@ int ingest_receiver_listen(ingest_receiver_t *rv, const char *hostport,
     unsigned *bound_port, char *err, size_t errlen)
 {
 	char host[256];
-	const char *colon = strrchr(hostport, ':');
-	unsigned long port;
-	char *end;
+	unsigned port;
 	int rc;
 
-	if (!colon || colon == hostport ||
-	    (size_t)(colon - hostport) >= sizeof host) {
+	if (ar_hostport_parse(hostport, host, sizeof host, &port)) {
 		snprintf(err, errlen, "smtp_listen '%s': expected host:port",
 		    hostport);
 		return AR_ECONFIG;
 	}
-	memcpy(host, hostport, (size_t)(colon - hostport));
-	host[colon - hostport] = '\0';
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	errno = 0;
-	port = strtoul(colon + 1, &end, 10);
-	if (*end || errno || port > 65535) {
-		snprintf(err, errlen, "smtp_listen '%s': bad port", hostport);
-		return AR_ECONFIG;
-	}
-	rc = smtp_server_listen(rv->srv, host, (unsigned)port, bound_port);
+	rc = smtp_server_listen(rv->srv, host, port, bound_port);
 	if (rc)
 		snprintf(err, errlen, "smtp_listen %s: %s", hostport,
 		    smtp_server_errmsg(rv->srv));

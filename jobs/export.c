@@ -921,6 +921,10 @@ int jobs_export(const jobs_export_params_t *p, jobs_export_result_t *res,
 		    "ZIP file");
 	if (p->scope == JOBS_SCOPE_QUERY && (!p->query || !*p->query))
 		return FAIL(&x, AR_EINVAL, "export: empty query");
+	/* a refused query changes nothing: checked before the first write */
+	if (p->scope == JOBS_SCOPE_QUERY &&
+	    (rc = jobs_query_check(p->query, err, errlen)))
+		return rc;
 	if (p->tenant->state == STORE_TENANT_SHREDDED)
 		return FAIL(&x, AR_ESHREDDED, "tenant %s was shredded: nothing "
 		    "to export", p->tenant->name);

@@ -13,6 +13,27 @@ static int id_cmp(const void *a, const void *b)
 	return memcmp(a, b, STORE_ID_LEN);
 }
 
+int jobs_query_check(const char *query, char *err, size_t errlen)
+{
+	search_query_t *q;
+	char msg[512];
+	int rc, all;
+
+	if (!query)
+		return jobs_fail(err, errlen, AR_EINVAL, "query: none given");
+	rc = search_query_parse(query, &q, msg, sizeof msg);
+	if (rc == AR_ESYNTAX)
+		return jobs_fail(err, errlen, rc, "query: %s", msg);
+	if (rc)
+		return jobs_fail(err, errlen, rc, "query: %s", ar_strerror(rc));
+	all = search_query_selects_all(q);
+	search_query_free(q);
+	if (all)
+		return jobs_fail(err, errlen, AR_EINVAL, "query: an empty query "
+		    "would select every message; give a term or a filter");
+	return 0;
+}
+
 int jobs_query_ids(search_t *idx, const uint8_t tenant[STORE_TENANT_LEN],
     const char *query, uint8_t **ids, size_t *n, char *err, size_t errlen)
 {
@@ -22,6 +43,8 @@ int jobs_query_ids(search_t *idx, const uint8_t tenant[STORE_TENANT_LEN],
 
 	*ids = NULL;
 	*n = 0;
+	if ((rc = jobs_query_check(query, err, errlen)))
+		return rc;
 	if (!idx)
 		return jobs_fail(err, errlen, AR_EINVAL, "a query needs the "
 		    "index");

@@ -109,7 +109,8 @@ typedef struct jobs_export_result {
  * Run (or resume) an export.  AR_EEXIST when dir is a complete export or
  * a non-empty directory that is not an unfinished export, or when zip
  * exists; AR_EINVAL when an unfinished export in dir has another scope;
- * AR_ESHREDDED for a shredded tenant.
+ * AR_ESHREDDED for a shredded tenant.  A query scope is checked
+ * (jobs_query_check) before anything is written.
  */
 int jobs_export(const jobs_export_params_t *p, jobs_export_result_t *res,
     char *err, size_t errlen);
@@ -137,7 +138,14 @@ int jobs_export_verify(const char *dir, jobs_verify_cb cb, void *arg,
 int jobs_hold_ids(store_t *st, search_t *idx, const store_tenant_t *t,
     const store_hold_t *h, uint8_t **ids, size_t *n, char *err,
     size_t errlen);
-/* Every id a query matches (sorted, malloc'd). */
+/*
+ * Can query be a scope (an export's, a hold's)?  0; AR_ESYNTAX for a query
+ * the parser refuses (err: "query: column C (byte B): ..."), AR_EINVAL
+ * for an empty or blank query, which would select every message.
+ */
+int jobs_query_check(const char *query, char *err, size_t errlen);
+/* Every id a query matches (sorted, malloc'd).  The query is checked
+ * first (jobs_query_check): never the whole tenant by accident. */
 int jobs_query_ids(search_t *idx, const uint8_t tenant[STORE_TENANT_LEN],
     const char *query, uint8_t **ids, size_t *n, char *err, size_t errlen);
 /* Is id in the sorted list? */

@@ -620,6 +620,8 @@ int search_reconcile(search_t *idx, store_t *st,
 	}
 	if ((rc = apply_all(idx, st, tenant, items, n, BATCH_DEFAULT, &ss)) == 0)
 		rc = sync_locked(idx, st, tenant, 0, &ss);
+	if (rc == 0)
+		rc = shard_count_old(idx, tenant, &out->old_shards);
 out:
 	tenant_unlock(fd);
 	free(items);

@@ -5,9 +5,13 @@
  * marks stripped: "Café" -> "cafe", "Straße" -> "strasse").  Format
  * characters (soft hyphen, zero-width joiners) inside a word are dropped
  * without splitting it.  A run of CJK characters (Han, kana, Hangul) is a
- * word of its own, left as is; the tokenizer splits it into bigrams.
- * Invalid UTF-8 bytes separate words.  Words whose normalised form is
- * longer than NZ_WORD_MAX bytes (base64 runs, hashes) are skipped.
+ * word of its own, left as is; the tokenizer splits it into bigrams.  A
+ * run longer than the word buffer comes in pieces, each telling the
+ * character that continues it (cjk_next).
+ * Invalid UTF-8 bytes separate words.  Words whose normalised form does
+ * not fit in NZ_WORD_MAX bytes (base64 runs) are skipped: the index has no
+ * token for them, and the query parser refuses them (query_parse.c), so
+ * that the cut-off never changes what a query means.
  */
 #include "search/search_priv.h"
 
@@ -92,6 +96,26 @@ void nz_iter_init(nz_iter_t *it, const char *s, size_t len)
 	it->s = (const unsigned char *)s;
 	it->len = len;
 	it->pos = 0;
+	it->nlong = 0;
+	it->long_off = 0;
+}
+
+size_t nz_utf8_invalid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t pos = 0;
+	int32_t cp;
+	while (pos < len) {
+		if (s[pos] < 0x80) {
+			pos++;
+			continue;
+		}
+		size_t n = decode(s, len, pos, &cp);
+		if (cp < 0)
+			return pos;
+		pos += n;
+	}
+	return len;
 }
 
 int nz_next(nz_iter_t *it, nz_word_t *w)
@@ -115,7 +139,7 @@ int nz_next(nz_iter_t *it, nz_word_t *w)
 				if (cp < 0 || !nz_is_cjk(cp))
 					break;
 				if (len + n >= NZ_WORD_MAX)
-					break;         /* the rest is the next run */
+					break;         /* the rest is the next piece */
 				memcpy(it->buf + len, s + it->pos, n);
 				len += n;
 				ncp++;
@@ -128,6 +152,8 @@ int nz_next(nz_iter_t *it, nz_word_t *w)
 			w->len = len;
 			w->ncp = ncp;
 			w->cjk = 1;
+			w->cjk_next = it->pos < it->len && cp >= 0 &&
+			    nz_is_cjk(cp) ? n : 0;
 			return 1;
 		}
 		while (it->pos < it->len) {
@@ -146,7 +172,12 @@ int nz_next(nz_iter_t *it, nz_word_t *w)
 				over = 1;
 			it->pos += n;
 		}
-		if (over || len == 0)
+		if (over) {
+			if (it->nlong++ == 0)
+				it->long_off = start;
+			continue;
+		}
+		if (len == 0)
 			continue;
 		it->buf[len] = 0;
 		w->off = start;
@@ -155,6 +186,7 @@ int nz_next(nz_iter_t *it, nz_word_t *w)
 		w->len = len;
 		w->ncp = ncp;
 		w->cjk = 0;
+		w->cjk_next = 0;
 		return 1;
 	}
 	return 0;

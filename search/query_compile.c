@@ -5,11 +5,13 @@
  * doubled, control bytes already blanked by the parser), so no query text
  * is ever FTS5 or SQL syntax; SQL values are bound parameters.
  *
- * Terms that normalise to no word ("-", "!!!") are ignored.  The part of a
- * top-level AND that FTS5 can evaluate (terms, phrases, NEAR, OR of those,
- * and negations of those next to at least one positive) becomes the MATCH;
- * everything else (filters, negation alone, OR mixing filters and words)
- * becomes SQL on the msg table, with sub-selects
+ * The parser guarantees that every term yields at least one token (a term
+ * that would not is refused, or dropped from its AND group); compiling
+ * checks it again, so that no term is ever silently left out.  The part
+ * of a top-level AND that FTS5 can evaluate (terms, phrases, NEAR, OR of
+ * those, and negations of those next to at least one positive) becomes
+ * the MATCH; everything else (filters, negation alone, OR mixing filters
+ * and words) becomes SQL on the msg table, with sub-selects
  * "m.rowid IN (SELECT rowid FROM fts WHERE fts MATCH ?)" where needed.
  */
 #include "search/search_priv.h"
@@ -90,12 +92,17 @@ static int is_addr_field(int f)
 	    f == QF_PARTICIPANT;
 }
 
-/* marker of a term, 0 when it yields no token */
-static char term_mode(const qnode_t *t)
+int q_term_addr(const qnode_t *t)
 {
-	if (is_addr_field(t->field) && t->kind != QK_PHRASE &&
-	    strchr(t->text, '@')) {
-		char buf[512];
+	return is_addr_field(t->field) && t->kind != QK_PHRASE &&
+	    strchr(t->text, '@') != NULL;
+}
+
+/* marker of a term, 0 when it yields no token */
+char q_term_mode(const qnode_t *t)
+{
+	if (q_term_addr(t)) {
+		char buf[QC_ADDR_MAX];
 		int n = nz_fold(t->text, strlen(t->text), buf, sizeof buf);
 		if (n < 2)
 			return 0;
@@ -114,35 +121,23 @@ static char term_mode(const qnode_t *t)
 	    t->kind == QK_PREFIX ? TK_M_PREFIX : TK_M_WORD;
 }
 
-static int empty(const qnode_t *n)
+/* The first term of n that yields no token, or NULL. */
+static const qnode_t *tokenless(const qnode_t *n)
 {
-	switch (n->type) {
-	case QN_TERM:
-		return term_mode(n) == 0;
-	case QN_FILTER:
-		return 0;
-	case QN_NOT:
-		return empty(n->kids[0]);
-	default:
-		for (size_t i = 0; i < n->nkids; i++)
-			if (!empty(n->kids[i]))
-				return 0;
-		return 1;
+	if (n->type == QN_TERM)
+		return q_term_mode(n) ? NULL : n;
+	for (size_t i = 0; i < n->nkids; i++) {
+		const qnode_t *t = tokenless(n->kids[i]);
+		if (t)
+			return t;
 	}
+	return NULL;
 }
 
-/* the only non-empty kid of an AND/OR/NEAR, or NULL if several */
+/* the only kid of an AND/OR/NEAR, or NULL if several */
 static const qnode_t *only_kid(const qnode_t *n)
 {
-	const qnode_t *k = NULL;
-	for (size_t i = 0; i < n->nkids; i++) {
-		if (empty(n->kids[i]))
-			continue;
-		if (k)
-			return NULL;
-		k = n->kids[i];
-	}
-	return k;
+	return n->nkids == 1 ? n->kids[0] : NULL;
 }
 
 static int fts_pos(const qnode_t *n);
@@ -156,14 +151,12 @@ static int fts_pos(const qnode_t *n)
 {
 	const qnode_t *k;
 	int pos = 0;
-	if (empty(n))
-		return 0;
 	switch (n->type) {
 	case QN_TERM: case QN_NEAR:
 		return 1;
 	case QN_OR:
 		for (size_t i = 0; i < n->nkids; i++)
-			if (!empty(n->kids[i]) && !fts_pos(n->kids[i]))
+			if (!fts_pos(n->kids[i]))
 				return 0;
 		return 1;
 	case QN_AND:
@@ -171,8 +164,6 @@ static int fts_pos(const qnode_t *n)
 			return fts_pos(k);
 		for (size_t i = 0; i < n->nkids; i++) {
 			k = n->kids[i];
-			if (empty(k))
-				continue;
 			if (fts_pos(k))
 				pos = 1;
 			else if (!fts_neg(k))
@@ -186,7 +177,7 @@ static int fts_pos(const qnode_t *n)
 
 static void fts_term(cc_t *c, sbuf_t *b, const qnode_t *t, int in_near)
 {
-	char mode = term_mode(t);
+	char mode = q_term_mode(t);
 	if (mode == TK_M_PREFIX) {
 		nz_iter_t it;
 		nz_word_t w, last = { 0 };
@@ -222,7 +213,7 @@ static void fts_and(cc_t *c, sbuf_t *b, const qnode_t *n)
 	sb_puts(b, "(");
 	for (size_t i = 0; i < n->nkids; i++) {
 		const qnode_t *k = n->kids[i];
-		if (empty(k) || !fts_pos(k))
+		if (!fts_pos(k))
 			continue;
 		if (np++)
 			sb_puts(b, " AND ");
@@ -230,7 +221,7 @@ static void fts_and(cc_t *c, sbuf_t *b, const qnode_t *n)
 	}
 	for (size_t i = 0; i < n->nkids; i++) {
 		const qnode_t *k = n->kids[i];
-		if (empty(k) || !fts_neg(k))
+		if (!fts_neg(k))
 			continue;
 		sb_puts(b, nn++ ? " OR " : " NOT (");
 		fts_expr(c, b, k->kids[0]);
@@ -255,8 +246,6 @@ static void fts_expr(cc_t *c, sbuf_t *b, const qnode_t *n)
 		}
 		sb_puts(b, "NEAR(");
 		for (size_t i = 0; i < n->nkids; i++) {
-			if (empty(n->kids[i]))
-				continue;
 			if (i0++)
 				sb_puts(b, " ");
 			fts_term(c, b, n->kids[i], 1);
@@ -270,8 +259,6 @@ static void fts_expr(cc_t *c, sbuf_t *b, const qnode_t *n)
 		}
 		sb_puts(b, "(");
 		for (size_t i = 0; i < n->nkids; i++) {
-			if (empty(n->kids[i]))
-				continue;
 			if (i0++)
 				sb_puts(b, " OR ");
 			fts_expr(c, b, n->kids[i]);
@@ -363,7 +350,7 @@ static void sql_filter(cc_t *c, sbuf_t *b, const qnode_t *n)
 static int and_has_fts(const qnode_t *n)
 {
 	for (size_t i = 0; i < n->nkids; i++)
-		if (!empty(n->kids[i]) && fts_pos(n->kids[i]))
+		if (fts_pos(n->kids[i]))
 			return 1;
 	return 0;
 }
@@ -373,7 +360,7 @@ static void sql_and_rest(cc_t *c, sbuf_t *b, const qnode_t *n, int skip_fts,
 {
 	for (size_t i = 0; i < n->nkids; i++) {
 		const qnode_t *k = n->kids[i];
-		if (empty(k) || (skip_fts && (fts_pos(k) || fts_neg(k))))
+		if (skip_fts && (fts_pos(k) || fts_neg(k)))
 			continue;
 		if ((*count)++)
 			sb_puts(b, " AND ");
@@ -421,8 +408,6 @@ static void sql_expr(cc_t *c, sbuf_t *b, const qnode_t *n)
 			sql_and_rest(c, b, n, fts, &i0);
 		} else {
 			for (size_t i = 0; i < n->nkids; i++) {
-				if (empty(n->kids[i]))
-					continue;
 				if (i0++)
 					sb_puts(b, " OR ");
 				sql_expr(c, b, n->kids[i]);
@@ -446,7 +431,7 @@ static int and_dates_only(const qnode_t *n)
 {
 	for (size_t i = 0; i < n->nkids; i++) {
 		const qnode_t *k = n->kids[i];
-		if (!empty(k) && !fts_pos(k) && !fts_neg(k) && !date_filter(k))
+		if (!fts_pos(k) && !fts_neg(k) && !date_filter(k))
 			return 0;
 	}
 	return 1;
@@ -475,14 +460,19 @@ int qc_compile(const search_query_t *q, int prefix_min, qc_out_t *out,
 {
 	cc_t c = { q->text, prefix_min, out, errbuf, errlen, 0 };
 	sbuf_t w = { 0 };
-	const qnode_t *n = q->root;
+	const qnode_t *n = q->root, *t;
 
 	memset(out, 0, sizeof *out);
 	out->date_min = INT64_MIN;
 	out->date_max = INT64_MAX;
+	if (n && (t = tokenless(n)) != NULL) {
+		/* never "everything": the parser refuses such terms */
+		q_error(errbuf, errlen, q->text, t->pos, "nothing to search for");
+		return AR_ESYNTAX;
+	}
 	while (n && (n->type == QN_AND || n->type == QN_OR) && only_kid(n))
 		n = only_kid(n);
-	if (!n || empty(n)) {
+	if (!n) {
 		sb_puts(&w, "1");
 	} else if (fts_pos(n)) {
 		sbuf_t f = { 0 };

@@ -10,6 +10,15 @@
  *             | field ":" value | "phrase" | word | word*
  *
  * Every syntax error names its position: "column C (byte B): ...".
+ *
+ * Every term of a parsed query gives the index something to look up: a
+ * query is never silently widened.  Invalid UTF-8 is refused; so is a word
+ * too long to be indexed (normalize.c skips it on both sides), and a term
+ * with no word at all ("!!!", "%%", a lone U+202E) after a field name, in
+ * quotes, before '*', in NEAR( ) or after '-'/NOT.  A bare term of
+ * punctuation or symbols only is a separator, like a space: it is dropped
+ * from its AND group, and refused when nothing else is left in the group
+ * (the whole query, an OR branch, a ( ) group).  docs/query-language.md.
  */
 #include "search/search_priv.h"
 
@@ -29,6 +38,7 @@ typedef struct parser {
 	size_t errlen;
 	int failed;
 	int depth;
+	int in_near;               /* parsing the terms of NEAR( ) */
 } parser_t;
 
 static const struct {
@@ -143,6 +153,67 @@ static int keyword(const parser_t *p, const char *kw)
 	    is_delim(p->pos + n < p->len ? p->s[p->pos + n] : 0);
 }
 
+static const char *field_name(int field)
+{
+	for (size_t i = 0; i < AR_ARRAY_LEN(fields); i++)
+		if (fields[i].field == field)
+			return fields[i].name;
+	return "?";
+}
+
+#define NOT_INDEXED "(punctuation and symbols are not indexed)"
+
+/*
+ * Does the term's text (at byte tpos of the query) give the index
+ * something to look up?  0 when it does, or when it is a bare word of
+ * punctuation or symbols only (marked noword for and_expr); -1 (failed)
+ * for a word or an address too long to be indexed, and for any other
+ * term without a word.
+ */
+static int term_check(parser_t *p, qnode_t *q, size_t tpos)
+{
+	size_t n = strlen(q->text);
+	size_t at = q->kind == QK_PHRASE ? tpos - 1 : tpos;
+	nz_iter_t it;
+	nz_word_t w;
+	int words = 0;
+
+	nz_iter_init(&it, q->text, n);
+	while (nz_next(&it, &w))
+		words++;
+	if (q_term_addr(q)) {
+		char buf[QC_ADDR_MAX];
+		if (nz_fold(q->text, n, buf, sizeof buf) < 0) {
+			fail(p, tpos, "an address longer than %d bytes is not "
+			    "indexed as an address", QC_ADDR_MAX - 1);
+			return -1;
+		}
+		words += it.nlong;     /* the address is one token */
+	} else if (it.nlong) {
+		fail(p, tpos + it.long_off, "a word longer than %d bytes is "
+		    "not indexed: it cannot be searched", NZ_WORD_MAX - 1);
+		return -1;
+	}
+	if (words)
+		return 0;
+	if (p->in_near)
+		fail(p, at, "nothing to search for in this NEAR term "
+		    NOT_INDEXED);
+	else if (q->field != QF_ANY)
+		fail(p, at, "nothing to search for after '%s:' " NOT_INDEXED,
+		    field_name(q->field));
+	else if (q->kind == QK_PHRASE)
+		fail(p, at, "nothing to search for in the phrase " NOT_INDEXED);
+	else if (q->kind == QK_PREFIX)
+		fail(p, at, "nothing to search for before '*' " NOT_INDEXED);
+	else {
+		q->noword = 1;
+		return 0;
+	}
+	return -1;
+}
+
+/* term text t[0..n) at byte tpos = t - p->s of the query */
 static qnode_t *term(parser_t *p, size_t pos, const char *t, size_t n,
     int field, int kind)
 {
@@ -160,6 +231,10 @@ static qnode_t *term(parser_t *p, size_t pos, const char *t, size_t n,
 	for (char *c = q->text; *c; c++)   /* control bytes are separators */
 		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			*c = ' ';
+	if (term_check(p, q, (size_t)(t - p->s)) < 0) {
+		qnode_free(q);
+		return NULL;
+	}
 	return q;
 }
 
@@ -300,6 +375,7 @@ static qnode_t *near(parser_t *p, size_t pos)
 		return NULL;
 	q->distance = 10;
 	p->pos++;                          /* '(' */
+	p->in_near = 1;
 	for (;;) {
 		skip_ws(p);
 		char c = cur(p);
@@ -314,10 +390,12 @@ static qnode_t *near(parser_t *p, size_t pos)
 			t = word(p, s, e, QF_ANY);
 		}
 		if (!t || add_kid(p, q, t) < 0) {
+			p->in_near = 0;
 			qnode_free(q);
 			return NULL;
 		}
 	}
+	p->in_near = 0;
 	if (q->nkids < 2) {
 		fail(p, p->pos, "expected at least two terms in NEAR( )");
 		qnode_free(q);
@@ -425,12 +503,14 @@ static qnode_t *unary(parser_t *p)
 {
 	size_t pos = p->pos;
 	int neg = 0;
+	const char *op = "-";
 	if (cur(p) == '-' && p->pos + 1 < p->len &&
 	    (!is_delim(p->s[p->pos + 1]) || p->s[p->pos + 1] == '(' ||
 	    p->s[p->pos + 1] == '"')) {
 		p->pos++;
 		neg = 1;
 	} else if (keyword(p, "NOT")) {
+		op = "NOT";
 		p->pos += 3;
 		skip_ws(p);
 		if (cur(p) == 0 || cur(p) == ')') {
@@ -449,6 +529,12 @@ static qnode_t *unary(parser_t *p)
 	p->depth--;
 	if (!kid)
 		return NULL;
+	if (kid->type == QN_TERM && kid->noword) {
+		fail(p, kid->pos, "nothing to exclude after '%s' " NOT_INDEXED,
+		    op);
+		qnode_free(kid);
+		return NULL;
+	}
 	qnode_t *q = node(p, QN_NOT, pos);
 	if (!q) {
 		qnode_free(kid);
@@ -473,9 +559,12 @@ static qnode_t *single(qnode_t *q)
 	return q;
 }
 
+/* terms joined by AND; bare terms without a word are dropped (their
+ * positions noted), and refused when nothing else is left */
 static qnode_t *and_expr(parser_t *p)
 {
 	qnode_t *q = node(p, QN_AND, p->pos);
+	size_t terms = 0, dropped = 0, dropped_at = 0;
 	if (!q)
 		return NULL;
 	for (;;) {
@@ -483,7 +572,7 @@ static qnode_t *and_expr(parser_t *p)
 		if (cur(p) == 0 || cur(p) == ')')
 			break;
 		if (keyword(p, "OR")) {
-			if (q->nkids == 0) {
+			if (terms == 0) {
 				fail(p, p->pos, "expected a term before 'OR'");
 				goto bad;
 			}
@@ -493,7 +582,7 @@ static qnode_t *and_expr(parser_t *p)
 			size_t at = p->pos;
 			p->pos += 3;
 			skip_ws(p);
-			if (q->nkids == 0) {
+			if (terms == 0) {
 				fail(p, at, "expected a term before 'AND'");
 				goto bad;
 			}
@@ -504,8 +593,21 @@ static qnode_t *and_expr(parser_t *p)
 			}
 		}
 		qnode_t *k = unary(p);
-		if (!k || add_kid(p, q, k) < 0)
+		if (!k)
 			goto bad;
+		terms++;
+		if (k->type == QN_TERM && k->noword) {
+			if (dropped++ == 0)
+				dropped_at = k->pos;
+			qnode_free(k);
+			continue;
+		}
+		if (add_kid(p, q, k) < 0)
+			goto bad;
+	}
+	if (q->nkids == 0 && dropped) {
+		fail(p, dropped_at, "nothing to search for " NOT_INDEXED);
+		goto bad;
 	}
 	if (q->nkids == 0) {
 		fail(p, p->pos, cur(p) == ')' ? "unexpected ')'" :
@@ -566,6 +668,12 @@ int search_query_parse(const char *text, search_query_t **out,
 		    "query longer than %d bytes", Q_TEXT_MAX);
 		return AR_ESYNTAX;
 	}
+	size_t bad = nz_utf8_invalid(text, p.len);
+	if (bad < p.len) {
+		q_error(errbuf, errlen, text, bad, "invalid UTF-8 (byte 0x%02x)",
+		    (unsigned char)text[bad]);
+		return AR_ESYNTAX;
+	}
 	search_query_t *q = calloc(1, sizeof *q);
 	if (!q || !(q->text = strdup(text))) {
 		free(q);
@@ -584,6 +692,11 @@ int search_query_parse(const char *text, search_query_t **out,
 	}
 	*out = q;
 	return 0;
+}
+
+int search_query_selects_all(const search_query_t *q)
+{
+	return q->root == NULL;
 }
 
 void search_query_free(search_query_t *q)

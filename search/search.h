@@ -204,6 +204,9 @@ typedef struct search_reconcile_stats {
 	uint64_t indexed;          /* rows in the index before */
 	uint64_t missing;          /* ... added */
 	uint64_t extra;            /* ... removed */
+	uint64_t old_shards;       /* index files built by an older tokenizer
+	                              (a long CJK run has gaps there):
+	                              search_reindex rebuilds them */
 } search_reconcile_stats_t;
 int search_reconcile(search_t *idx, store_t *st,
     const uint8_t tenant[SEARCH_TENANT_LEN], search_reconcile_stats_t *out);
@@ -227,10 +230,19 @@ int search_reindex(search_t *idx, store_t *st,
  * Parse text into *out (freed with search_query_free).  On a syntax error:
  * AR_ESYNTAX, *out NULL, and errbuf (may be NULL) receives
  * "column C (byte B): expected ...", C 1-based in characters, B 0-based.
+ * Invalid UTF-8, a word too long to be indexed, and a term that gives the
+ * index nothing to look up ("!!!", "from:%%", "-!!!") are syntax errors
+ * too: a parsed query is never wider than its text (query-language.md).
  */
 int search_query_parse(const char *text, search_query_t **out,
     char *errbuf, size_t errlen);
 void search_query_free(search_query_t *q);
+/*
+ * 1 when q has no term and no filter (an empty or blank query): it
+ * selects every message.  Whoever turns a query into a scope (an export,
+ * a hold) refuses such a query; only a search lists everything with it.
+ */
+int search_query_selects_all(const search_query_t *q);
 /*
  * Printed form of a parsed query: the AST, the FTS5 MATCH expression and
  * the SQL condition with its parameters (for tests and debugging).

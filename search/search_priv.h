@@ -14,7 +14,9 @@
 
 /* ---- normalize.c: words of UTF-8 text, normalised ---------------------- */
 
-#define NZ_WORD_MAX 128     /* bytes of a normalised word; longer: skipped */
+#define NZ_WORD_MAX 128     /* a normalised word has fewer bytes; longer
+                               ones are skipped (not indexed), on both the
+                               index and the query side */
 
 typedef struct nz_word {
 	size_t off, end;        /* byte span in the input */
@@ -23,17 +25,26 @@ typedef struct nz_word {
 	size_t len;             /* bytes of norm */
 	int ncp;                /* code points of norm */
 	int cjk;                /* a run of CJK characters (bigrammed) */
+	size_t cjk_next;        /* a CJK run cut for length: bytes of the
+	                           character that goes on after end (the
+	                           next piece starts with it); else 0 */
 } nz_word_t;
 
 typedef struct nz_iter {
 	const unsigned char *s;
 	size_t len, pos;
+	int nlong;              /* words skipped for being too long so far */
+	size_t long_off;        /* byte offset of the first of them */
 	char buf[NZ_WORD_MAX + 8];
 } nz_iter_t;
 
 void nz_iter_init(nz_iter_t *it, const char *s, size_t len);
-/* Next word: 1, or 0 at the end. */
+/* Next word: 1, or 0 at the end.  Words too long to index are skipped and
+ * counted in it->nlong. */
 int nz_next(nz_iter_t *it, nz_word_t *w);
+/* Byte offset of the first invalid UTF-8 sequence of s (overlong forms,
+ * surrogates and code points past U+10FFFF included), or len. */
+size_t nz_utf8_invalid(const char *s, size_t len);
 /* Case-fold and strip accents of a whole string, punctuation kept (for
  * addresses).  Returns the length written (NUL added), -1 if over cap. */
 int nz_fold(const char *s, size_t len, char *out, size_t cap);
@@ -53,6 +64,10 @@ int nz_find_address(const char *s, size_t len, size_t from, size_t *start,
 #define TK_KEY_LEN   16     /* crypto_shorthash_siphashx24_KEYBYTES */
 #define TK_TOKEN_LEN 16     /* base32 of 80 bits of SipHash-2-4-128 */
 #define TK_NAME      "blind"
+/* Tokens a shard holds, recorded in its meta row "tokenizer" (none: 1).
+ * 2: a CJK run cut into pieces for length keeps the bigram across each
+ * cut, so that every stretch of a long run is found. */
+#define TK_VERSION   2
 
 typedef struct tk_ctx tk_ctx_t;
 
@@ -92,6 +107,9 @@ typedef struct qnode {
 	int field;                 /* terms: enum q_field */
 	int kind;                  /* terms: enum q_kind */
 	char *text;                /* terms: raw text, NUL-terminated */
+	int noword;                /* terms: a bare word of punctuation or
+	                              symbols only (query_parse.c drops it
+	                              from its AND group) */
 	int distance;              /* NEAR */
 	int filter;                /* enum q_filter */
 	int64_t value;             /* filter value (time or bytes) */
@@ -99,7 +117,8 @@ typedef struct qnode {
 
 struct search_query {
 	char *text;                /* the query as given */
-	qnode_t *root;             /* NULL: empty query (everything) */
+	qnode_t *root;             /* NULL: empty query (everything); else
+	                              every term yields at least one token */
 };
 
 #define Q_TEXT_MAX  4096       /* bytes of a query */
@@ -126,8 +145,16 @@ typedef struct qc_out {
 	                              to [date_min, date_max) */
 } qc_out_t;
 
+#define QC_ADDR_MAX 512        /* an address term folds to fewer bytes
+                                  (the index side's limit too) */
+/* Is the term an address form (address field, '@', not a phrase)? */
+int q_term_addr(const qnode_t *t);
+/* Marker (TK_M_*) of a term: which tokens its text gives; 0 when it gives
+ * none (the parser refuses such terms). */
+char q_term_mode(const qnode_t *t);
 /* Compile the AST.  AR_ESYNTAX (errbuf) for a prefix shorter than
- * prefix_min characters. */
+ * prefix_min characters, and for a term without a token (which the parser
+ * never lets through). */
 int qc_compile(const search_query_t *q, int prefix_min, qc_out_t *out,
     char *errbuf, size_t errlen);
 void qc_free(qc_out_t *out);
@@ -201,6 +228,10 @@ int shard_years(const search_t *idx, const uint8_t *tenant, int **years,
  * tenant drop. */
 int shard_get(search_t *idx, const uint8_t *tenant, int year, int create,
     shard_t **out);
+/* TK_VERSION the shard was built with (1 when it does not say). */
+int shard_tokenizer_version(sconn_t *c);
+/* Shards of a tenant built with a TK_VERSION older than today's. */
+int shard_count_old(search_t *idx, const uint8_t *tenant, uint64_t *n);
 /* Borrow a reader connection / give it back. */
 int shard_reader(search_t *idx, shard_t *sh, sconn_t **out);
 void shard_release(shard_t *sh, sconn_t *c);

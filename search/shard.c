@@ -171,10 +171,13 @@ int shard_schema_create(sqlite3 *db, const char *tenant_hex, int year,
 	    "detail=full, tokenize='" TK_NAME "');";
 	sqlite3_stmt *st = NULL;
 	char y[16], pmin[16], pmax[16];
-	const char *kv[][2] = { { "format", "1" }, { "tenant", tenant_hex },
+	char tkv[16];
+	const char *kv[][2] = { { "format", "1" }, { "tokenizer", tkv },
+		{ "tenant", tenant_hex },
 		{ "year", y }, { "lang", lang && *lang ? lang : "none" },
 		{ "prefix_min", pmin }, { "prefix_max", pmax } };
 
+	snprintf(tkv, sizeof tkv, "%d", TK_VERSION);
 	snprintf(y, sizeof y, "%d", year);
 	snprintf(pmin, sizeof pmin, "%d", prefix_min);
 	snprintf(pmax, sizeof pmax, "%d", prefix_max);
@@ -212,6 +215,39 @@ static int meta_get(sqlite3 *db, const char *k, char *buf, size_t len)
 		rc = 0;
 	}
 	sqlite3_finalize(st);
+	return rc;
+}
+
+int shard_tokenizer_version(sconn_t *c)
+{
+	char v[16];
+	if (meta_get(c->db, "tokenizer", v, sizeof v))
+		return 1;
+	return atoi(v) > 0 ? atoi(v) : 1;
+}
+
+int shard_count_old(search_t *idx, const uint8_t *tenant, uint64_t *n)
+{
+	int *years, rc;
+	size_t ny;
+
+	*n = 0;
+	shard_refresh(idx, tenant);
+	pthread_rwlock_rdlock(&idx->drop_lock);
+	if ((rc = shard_years(idx, tenant, &years, &ny)) == 0) {
+		for (size_t i = 0; i < ny && rc == 0; i++) {
+			shard_t *sh;
+			sconn_t *c;
+			if ((rc = shard_get(idx, tenant, years[i], 0, &sh)) ||
+			    (rc = shard_reader(idx, sh, &c)))
+				break;
+			if (shard_tokenizer_version(c) < TK_VERSION)
+				(*n)++;
+			shard_release(sh, c);
+		}
+		free(years);
+	}
+	pthread_rwlock_unlock(&idx->drop_lock);
 	return rc;
 }
 

@@ -9,7 +9,10 @@
  *   s:<stem>     Snowball stem, co-located (shards with a language)
  *   p:<prefix>   prefixes of prefix_min..prefix_max characters, co-located
  *   c:<xy> c:<x> CJK: bigram of each character and the next, with the
- *                character itself co-located (the last one alone)
+ *                character itself co-located (the last one alone); a
+ *                run normalize.c cuts into pieces keeps the bigram
+ *                across each cut (shards of TK_VERSION 2; version 1
+ *                shards have a gap there until a reindex)
  *   a:<addr>     whole address   } co-located with the first word of
  *   l:<local>    local part      } every local@domain in the text
  *   d:<domain>   domain          }
@@ -205,9 +208,13 @@ static int emit_tok(emitter_t *em, int colocated, const char *tok,
 	return em->rc;
 }
 
-/* CJK run: n positions; bigram i..i+1 (query: the last one alone). */
+/* CJK run: n positions; bigram i..i+1 (query: the last one alone).  A
+ * document's piece of a longer run (next: its continuing character, of
+ * w->cjk_next bytes) ends with the bigram across the cut, as if uncut; a
+ * query's piece ends with its last character alone, which every document
+ * has at that position. */
 static int emit_cjk(emitter_t *em, tk_ctx_t *c, const nz_word_t *w,
-    int query)
+    int query, const char *next)
 {
 	const char *p = w->norm;
 	size_t left = w->len;
@@ -218,6 +225,14 @@ static int emit_cjk(emitter_t *em, tk_ctx_t *c, const nz_word_t *w,
 			if (emit(em, 0, 'c', c, p, two, w))
 				return em->rc;
 			if (!query && emit(em, 1, 'c', c, p, one, w))
+				return em->rc;
+		} else if (!query && next && w->cjk_next &&
+		    w->cjk_next <= 4 && one <= 4) {
+			char pair[8];
+			memcpy(pair, p, one);
+			memcpy(pair + one, next, w->cjk_next);
+			if (emit(em, 0, 'c', c, pair, one + w->cjk_next, w) ||
+			    emit(em, 1, 'c', c, p, one, w))
 				return em->rc;
 		} else if (emit(em, 0, 'c', c, p, one, w)) {
 			return em->rc;
@@ -257,7 +272,8 @@ static int tokenize_doc(tk_ctx_t *c, emitter_t *em, const char *text,
 	nz_iter_init(&it, text, len);
 	while (nz_next(&it, &w)) {
 		if (w.cjk) {
-			if (emit_cjk(em, c, &w, 0))
+			if (emit_cjk(em, c, &w, 0, w.cjk_next ? text + w.end :
+			    NULL))
 				return em->rc;
 			continue;
 		}
@@ -303,7 +319,7 @@ static int tokenize_query(tk_ctx_t *c, emitter_t *em, const char *text,
 	if (mode == TK_M_ADDR || mode == TK_M_DOMAIN || mode == TK_M_LOCAL) {
 		char buf[512];
 		int n = nz_fold(text, len, buf, sizeof buf);
-		nz_word_t whole = { 0, len + 2, buf, 0, 0, 0 };
+		nz_word_t whole = { 0, len + 2, buf, 0, 0, 0, 0 };
 		if (n <= 0)
 			return 0;
 		char *p = buf;
@@ -331,7 +347,7 @@ static int tokenize_query(tk_ctx_t *c, emitter_t *em, const char *text,
 		cur.off += 2;
 		cur.end += 2;
 		if (cur.cjk) {
-			if (emit_cjk(em, c, &cur, 1))
+			if (emit_cjk(em, c, &cur, 1, NULL))
 				return em->rc;
 		} else if (mode == TK_M_PREFIX && !more) {
 			int k = cur.ncp < c->pmax ? cur.ncp : c->pmax;

@@ -7,7 +7,8 @@
  *        ("AREV" + envelope length, 32-bit big-endian);
  *   0x01 reserved (the envelope object of spool format 1);
  *   0x02 / 0x03 failure record (two slots, so a new record is durable
- *        before the old one goes).
+ *        before the old one goes);
+ *   0x04 / 0x05 state record of a stateful spool (two slots likewise).
  * The objects are records of the seg backend (store/backend_seg.c):
  * appended to shared segment files, so a message costs no file of its own
  * unless it is over 256 KiB.
@@ -44,7 +45,8 @@
 
 #include "ar.h"
 
-enum { K_MSG = 0, K_ENV_V1 = 1, K_FAIL0 = 2, K_FAIL1 = 3, K_COUNT = 4 };
+enum { K_MSG = 0, K_ENV_V1 = 1, K_FAIL0 = 2, K_FAIL1 = 3, K_STATE0 = 4,
+	K_STATE1 = 5, K_COUNT = 6 };
 
 #define TRAILER_LEN   8
 static const char trailer_magic[4] = { 'A', 'R', 'E', 'V' };
@@ -57,6 +59,7 @@ struct spool {
 	char dir[PATH_MAX];
 	int lock_fd;                    /* -1 when read-only */
 	int rdonly;
+	unsigned flags;                 /* SPOOL_STATEFUL */
 	pthread_mutex_t mark_lock;      /* failure records */
 	spool_queue_t q;                /* entries waiting to be drained */
 };
@@ -315,6 +318,15 @@ static unsigned entry_kinds(const struct seen_list *l, size_t i, size_t *next)
 }
 
 #define COMPLETE (1u << K_MSG)
+#define STATED   (1u << K_STATE0 | 1u << K_STATE1)
+
+/* Is an entry with these kinds complete (listed, drained)?  In a stateful
+ * spool it needs its first state record too. */
+static int complete(const spool_t *sp, unsigned mask)
+{
+	return (mask & COMPLETE) == COMPLETE &&
+	    (!(sp->flags & SPOOL_STATEFUL) || (mask & STATED));
+}
 
 /* Remove every file of dir (the backend's temp directory). */
 static int clean_tmp(const char *dir, unsigned *count)
@@ -473,7 +485,7 @@ static int recover(spool_t *sp)
 			ar_log(AR_LOG_WARN, "spool %s status=unknown_object "
 			    "action=kept", ids(l.v[i].tenant, l.v[i].id, pfx,
 			    sizeof pfx));
-		if ((mask & COMPLETE) == COMPLETE) {
+		if (complete(sp, mask)) {
 			if ((rc = queue_found(sp, l.v[i].tenant, l.v[i].id)))
 				goto out;
 			entries++;
@@ -504,7 +516,7 @@ out:
 }
 
 static int spool_open_mode(spool_t **out, const char *dir, keysvc_t *ks,
-    int rdonly)
+    int rdonly, unsigned flags)
 {
 	char lock[PATH_MAX];
 	spool_t *sp;
@@ -519,6 +531,7 @@ static int spool_open_mode(spool_t **out, const char *dir, keysvc_t *ks,
 		return sp_fail(AR_ENOMEM, "out of memory");
 	sp->ks = ks;
 	sp->rdonly = rdonly;
+	sp->flags = flags;
 	sp->lock_fd = -1;
 	pthread_mutex_init(&sp->mark_lock, NULL);
 	sq_init(&sp->q);
@@ -557,9 +570,13 @@ fail:
 }
 
 int spool_open(spool_t **out, const char *dir, keysvc_t *ks)
-{ return spool_open_mode(out, dir, ks, 0); }
+{ return spool_open_mode(out, dir, ks, 0, 0); }
+int spool_open_flags(spool_t **out, const char *dir, keysvc_t *ks,
+    unsigned flags)
+{ return spool_open_mode(out, dir, ks, (flags & SPOOL_READONLY) != 0,
+    flags); }
 int spool_open_readonly(spool_t **out, const char *dir, keysvc_t *ks)
-{ return spool_open_mode(out, dir, ks, 1); }
+{ return spool_open_mode(out, dir, ks, 1, 0); }
 
 void spool_close(spool_t *sp)
 {
@@ -592,6 +609,12 @@ static int finish_status(int rc)
 int spool_put_begin(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
     uint32_t key_version, spool_put_t **out)
 {
+	return spool_put_begin_id(sp, tenant, key_version, NULL, out);
+}
+
+int spool_put_begin_id(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    uint32_t key_version, const uint8_t *id, spool_put_t **out)
+{
 	store_seal_params_t prm;
 	spool_put_t *p;
 	int rc;
@@ -607,7 +630,14 @@ int spool_put_begin(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
 		return sp_fail(AR_ENOMEM, "out of memory");
 	p->sp = sp;
 	memcpy(p->tenant, tenant, SPOOL_TENANT_LEN);
-	store_object_id_new(p->id);
+	if (id && id[SPOOL_ID_LEN - 1] != K_MSG) {
+		free(p);
+		return sp_fail(AR_EINVAL, "not a spool entry id");
+	}
+	if (id)
+		memcpy(p->id, id, SPOOL_ID_LEN);
+	else
+		store_object_id_new(p->id);
 	p->id[SPOOL_ID_LEN - 1] = K_MSG;
 	p->key_version = key_version;
 	memset(&prm, 0, sizeof prm);
@@ -624,6 +654,12 @@ int spool_put_begin(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
 	}
 	*out = p;
 	return 0;
+}
+
+void spool_entry_id_new(uint8_t id[SPOOL_ID_LEN])
+{
+	store_object_id_new(id);
+	id[SPOOL_ID_LEN - 1] = K_MSG;
 }
 
 const uint8_t *spool_put_id(const spool_put_t *p)
@@ -730,8 +766,9 @@ int spool_put_finish_many(spool_put_t **p, size_t n,
 		r.arrived = (int64_t)(id_ms(r.id) / 1000);
 		r.bytes = info[j].sealed_size;
 		/* durable already: out of memory here only delays its drain
-		 * to the next open, which finds it */
-		if (sq_push(&sp->q, &r))
+		 * to the next open, which finds it.  A stateful spool's entry
+		 * is queued by its first state record. */
+		if (!(sp->flags & SPOOL_STATEFUL) && sq_push(&sp->q, &r))
 			ar_log(AR_LOG_ERR, "%s status=not_queued reason=\"out of "
 			    "memory\" note=\"drained after a restart\"",
 			    ids(pj->tenant, pj->id, pfx, sizeof pfx));
@@ -793,7 +830,7 @@ int spool_walk(spool_t *sp, const uint8_t *tenant, unsigned flags,
 		unsigned mask = entry_kinds(&l, i, &next);
 		spool_entry_t e;
 
-		if ((mask & COMPLETE) != COMPLETE)
+		if (!complete(sp, mask))
 			continue;              /* being written, or partial */
 		memset(&e, 0, sizeof e);
 		memcpy(e.tenant, l.v[i].tenant, SPOOL_TENANT_LEN);
@@ -925,7 +962,8 @@ int spool_read_envelope(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
 int spool_remove(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
     const uint8_t entry_id[SPOOL_ID_LEN])
 {
-	static const int order[] = { K_FAIL0, K_FAIL1, K_MSG };
+	static const int order[] = { K_FAIL0, K_FAIL1, K_STATE0, K_STATE1,
+	    K_MSG };
 	int rc, found = 0;
 
 	if ((rc = entry_args(sp, tenant, entry_id, 1)))
@@ -962,6 +1000,11 @@ void spool_claim_retry(spool_t *sp, const spool_ref_t *r, int64_t due)
 		ar_log(AR_LOG_ERR, "%s status=not_queued reason=\"out of "
 		    "memory\" note=\"retried after a restart\"",
 		    ids(r->tenant, r->id, pfx, sizeof pfx));
+}
+
+size_t spool_retry_now(spool_t *sp, const uint8_t *tenant, const uint8_t *id)
+{
+	return sq_due_now(&sp->q, tenant, id);
 }
 
 void spool_queue_info(spool_t *sp, int detail, spool_queue_info_t *out)
@@ -1092,6 +1135,114 @@ int spool_failure_get(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
 	    (rc = entry_complete(sp, tenant, entry_id)))
 		return rc;
 	return failure_read(sp, tenant, entry_id, out, &slot);
+}
+
+/* --- state records -------------------------------------------------------- */
+
+/* The newer state record: its counter, slot and text (the caller frees),
+ * or *slot -1 when there is none. */
+static int state_read(spool_t *sp, const uint8_t *tenant, const uint8_t *id,
+    uint64_t *n, int *slot, char **json)
+{
+	*slot = -1;
+	*n = 0;
+	*json = NULL;
+	for (int k = K_STATE0; k <= K_STATE1; k++) {
+		char *text, *end;
+		unsigned long long c;
+		int rc = read_small(sp, tenant, id, k, SPOOL_STATE_MAX + 32,
+		    &text, NULL);
+		if (rc == AR_ENOENT)
+			continue;
+		if (rc) {
+			free(*json);
+			*json = NULL;
+			return rc;
+		}
+		c = strtoull(text, &end, 10);
+		if (end == text || *end != '\n') {
+			free(text);
+			free(*json);
+			*json = NULL;
+			return sp_fail(AR_ECORRUPT, "state record unreadable");
+		}
+		if (*slot < 0 || c > *n) {
+			free(*json);
+			*json = strdup(end + 1);
+			*n = c;
+			*slot = k;
+		}
+		sodium_memzero(text, strlen(text));
+		free(text);
+		if (!*json)
+			return sp_fail(AR_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+int spool_state_set(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    const uint8_t entry_id[SPOOL_ID_LEN], uint32_t key_version,
+    const char *json)
+{
+	char *old = NULL, *text = NULL, pfx[96];
+	uint64_t n;
+	size_t len;
+	int rc, slot, other;
+
+	if ((rc = entry_args(sp, tenant, entry_id, 1)))
+		return rc;
+	if (!json || (len = strlen(json)) > SPOOL_STATE_MAX)
+		return sp_fail(AR_ETOOBIG, "state record of %zu bytes",
+		    json ? strlen(json) : 0);
+	if ((rc = entry_complete(sp, tenant, entry_id)) ||
+	    (rc = state_read(sp, tenant, entry_id, &n, &slot, &old)))
+		return rc;
+	free(old);
+	if (!(text = malloc(len + 32)))
+		return sp_fail(AR_ENOMEM, "out of memory");
+	snprintf(text, len + 32, "%llu\n%s", (unsigned long long)n + 1, json);
+	other = slot == K_STATE0 ? K_STATE1 : K_STATE0;
+	/* a stale record in the slot being reused goes (not synced: the
+	 * newer counter wins at the next read anyway) */
+	if ((rc = obj_delete(sp, tenant, entry_id, other, 1)) &&
+	    rc != AR_ENOENT)
+		goto out;
+	/* durable when it returns (the segment is fdatasync'd) */
+	if ((rc = seal_small(sp, tenant, entry_id, other, key_version, text,
+	    strlen(text))))
+		goto out;
+	if (slot >= 0 && (rc = obj_delete(sp, tenant, entry_id, slot, 1)) &&
+	    rc != AR_ENOENT)
+		goto out;
+	rc = 0;
+	if (slot < 0 && (sp->flags & SPOOL_STATEFUL) &&
+	    (rc = queue_found(sp, tenant, entry_id)))
+		ar_log(AR_LOG_ERR, "%s status=not_queued reason=\"out of "
+		    "memory\" note=\"delivered after a restart\"",
+		    ids(tenant, entry_id, pfx, sizeof pfx));
+	rc = 0;
+out:
+	if (text) {
+		sodium_memzero(text, strlen(text));
+		free(text);
+	}
+	return rc;
+}
+
+int spool_state_get(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    const uint8_t entry_id[SPOOL_ID_LEN], char **json)
+{
+	uint64_t n;
+	int rc, slot;
+
+	if (!json)
+		return sp_fail(AR_EINVAL, "no output");
+	*json = NULL;
+	if ((rc = entry_args(sp, tenant, entry_id, 0)) ||
+	    (rc = entry_complete(sp, tenant, entry_id)) ||
+	    (rc = state_read(sp, tenant, entry_id, &n, &slot, json)))
+		return rc;
+	return slot < 0 ? sp_fail(AR_ENOENT, "no state record") : 0;
 }
 
 int spool_damage(spool_t *sp, store_seg_damage_cb cb, void *arg)

@@ -45,6 +45,18 @@ typedef struct spool_put spool_put_t;
  */
 int spool_open(spool_t **out, const char *dir, keysvc_t *ks);
 /*
+ * spool_open with flags: SPOOL_STATEFUL (the gateway's relay queue): every
+ * entry carries a state record written by its consumer (spool_state_set);
+ * an entry is complete - listed, queued for draining - only once its first
+ * state record is durable, and one found without any at open (the message
+ * was never acknowledged) is removed like a partial entry.  SPOOL_READONLY:
+ * as spool_open_readonly.
+ */
+#define SPOOL_STATEFUL 1u
+#define SPOOL_READONLY 2u
+int spool_open_flags(spool_t **out, const char *dir, keysvc_t *ks,
+    unsigned flags);
+/*
  * Open for looking only (archivectl queue, while archived runs): walk,
  * stats, read; no lock, no recovery, and put, remove and mark_failed
  * answer AR_EPERM.  It sees the entries committed when it was opened.
@@ -67,6 +79,13 @@ const char *spool_errmsg(void);
  */
 int spool_put_begin(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
     uint32_t key_version, spool_put_t **out);
+/* The same with the entry id chosen by the caller (a spool entry id: its
+ * last byte 0; made with spool_entry_id_new), so that a retry after a
+ * crash finds the entry of the first attempt: AR_EEXIST when it exists. */
+int spool_put_begin_id(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    uint32_t key_version, const uint8_t *id, spool_put_t **out);
+/* A new entry id (time-ordered, random; last byte 0). */
+void spool_entry_id_new(uint8_t id[SPOOL_ID_LEN]);
 /* The entry id, for log lines (owned by p). */
 const uint8_t *spool_put_id(const spool_put_t *p);
 /*
@@ -200,6 +219,9 @@ int spool_claim_done(spool_t *sp, const spool_ref_t *r);
 /* A claimed entry waits until due (seconds since the epoch) and is then
  * claimed again; its failures count one more. */
 void spool_claim_retry(spool_t *sp, const spool_ref_t *r, int64_t due);
+/* Entries waiting for a retry are due now: every one (id NULL), or the
+ * entry (tenant, id).  Returns how many. */
+size_t spool_retry_now(spool_t *sp, const uint8_t *tenant, const uint8_t *id);
 /* The queue's counts, O(1) unless detail (which walks the retries). */
 void spool_queue_info(spool_t *sp, int detail, spool_queue_info_t *out);
 
@@ -231,6 +253,24 @@ int spool_failure_get(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
  * after them, or kept in DIR/corrupt/ once drained (never deleted).
  */
 int spool_damage(spool_t *sp, store_seg_damage_cb cb, void *arg);
+
+/* --- state records (stateful spools) ----------------------------------------
+ *
+ * A small JSON text sealed beside an entry (the gateway's verdict and each
+ * recipient's delivery state), replaced as a whole: written to the other of
+ * two slots, then the older slot deleted, so a crash keeps one of the two
+ * and the newer always wins.  One writer per entry at a time (the one that
+ * received it, then the one that claimed it).
+ */
+#define SPOOL_STATE_MAX (1u << 20)
+/* Durable when it returns (sealed with key_version, one of the tenant's
+ * key versions).  In a stateful spool the first one queues the entry. */
+int spool_state_set(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    const uint8_t entry_id[SPOOL_ID_LEN], uint32_t key_version,
+    const char *json);
+/* The entry's newest state record (caller frees), AR_ENOENT if none. */
+int spool_state_get(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
+    const uint8_t entry_id[SPOOL_ID_LEN], char **json);
 
 /* --- stats ----------------------------------------------------------------- */
 

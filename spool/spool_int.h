@@ -31,6 +31,8 @@ void sq_done(spool_queue_t *q, const spool_ref_t *r);
 /* A claimed entry waits until due, its failures count one more.  0, or
  * AR_ENOMEM (then it is forgotten until the spool is opened again). */
 int sq_retry(spool_queue_t *q, const spool_ref_t *r, int64_t due);
+/* Retries due now: every one, or the entry (tenant, id).  How many. */
+size_t sq_due_now(spool_queue_t *q, const uint8_t *tenant, const uint8_t *id);
 /* Counts; detail: also oldest_retrying (walks the retries). */
 void sq_info(spool_queue_t *q, int64_t now, int detail,
     spool_queue_info_t *out);

@@ -210,3 +210,28 @@ void sq_info(spool_queue_t *q, int64_t now, int detail,
 	}
 	pthread_mutex_unlock(&q->lock);
 }
+
+size_t sq_due_now(spool_queue_t *q, const uint8_t *tenant, const uint8_t *id)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&q->lock);
+	for (size_t i = 0; i < q->hn; i++) {
+		spool_ref_t *r = &q->heap[i].r;
+		if (id && (memcmp(r->id, id, SPOOL_ID_LEN) ||
+		    memcmp(r->tenant, tenant, SPOOL_TENANT_LEN)))
+			continue;
+		q->heap[i].due = 0;
+		n++;
+	}
+	/* due 0 only ever lowers keys: sift each changed one up */
+	for (size_t i = 0; i < q->hn; i++) {
+		size_t k = i;
+		while (k > 0 && q->heap[(k - 1) / 2].due > q->heap[k].due) {
+			heap_swap(&q->heap[(k - 1) / 2], &q->heap[k]);
+			k = (k - 1) / 2;
+		}
+	}
+	pthread_mutex_unlock(&q->lock);
+	return n;
+}

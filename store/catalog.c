@@ -22,6 +22,9 @@ static const char *dbi_names[DBI_COUNT] = {
 	/* jobs (issue 6) */
 	"retention", "holds",
 	"users",          /* store/users.c: console accounts */
+	"domains", "gwlists",   /* store/gateway.c */
+	"quarantine", "qrelease",   /* store/quarantine.c */
+	"gwrequests",
 };
 
 int cat_err(store_t *st, int rc, const char *fmt, ...)
@@ -300,6 +303,7 @@ static char *tenant_encode(const store_tenant_t *t)
 	json_object_set_new(o, "smtp_user", json_string(t->smtp_user));
 	json_object_set_new(o, "smtp_pass_hash",
 	    json_string(t->smtp_pass_hash));
+	json_object_set_new(o, "gateway", gw_policy_json(&t->gw));
 	s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(o);
 	return s;
@@ -356,6 +360,7 @@ static int tenant_decode(const uint8_t id[STORE_TENANT_LEN],
 		ar_strlcpy(t->smtp_pass_hash, json_string_value(
 		    json_object_get(o, "smtp_pass_hash")),
 		    sizeof t->smtp_pass_hash);
+	gw_policy_from_json(json_object_get(o, "gateway"), &t->gw);
 	json_decref(o);
 	return name ? 0 : AR_ECORRUPT;
 }
@@ -454,6 +459,7 @@ int store_tenant_add(store_t *st, const char *name,
 	}
 	t.n_journal = n_journal;
 	t.retention_days = retention_days;
+	store_gw_policy_defaults(&t.gw);
 	t.key_version = 1;
 	t.created = ar_now();
 	t.state = STORE_TENANT_ACTIVE;
@@ -663,6 +669,7 @@ static int update_txn(store_t *st, MDB_txn *txn, void *arg)
 	json_object_set_new(d, "smtp_user", json_string(next.smtp_user));
 	json_object_set_new(d, "smtp_password_changed", json_boolean(
 	    strcmp(next.smtp_pass_hash, cur.smtp_pass_hash) != 0));
+	json_object_set_new(d, "gateway", gw_policy_json(&next.gw));
 	detail = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(d);
 	if (!detail)
@@ -697,5 +704,8 @@ int store_tenant_update(store_t *st, const store_tenant_t *t)
 	if (t->n_networks > STORE_NETWORKS_MAX)
 		return cat_err(st, AR_ETOOBIG, "at most %d networks",
 		    STORE_NETWORKS_MAX);
+	char why[256];
+	if (store_gw_policy_check(&t->gw, why, sizeof why))
+		return cat_err(st, AR_EINVAL, "gateway policy: %s", why);
 	return cat_write(st, update_txn, &c);
 }

@@ -26,6 +26,13 @@ enum cat_dbi {
 	DBI_RETENTION,    /* tenant id -> sealed retention rules */
 	DBI_HOLDS,        /* tenant id || u32 hold number -> sealed hold */
 	DBI_USERS,        /* tenant id (zero: operator) || name -> user */
+	/* the filtering gateway (store/gateway.c) */
+	DBI_DOMAINS,      /* domain name -> JSON record (tenant, routes) */
+	DBI_GWLISTS,      /* tenant id || list || H(scope) || H(entry) -> sealed */
+	DBI_QUARANTINE,   /* tenant id || id -> record (store/quarantine.c) */
+	DBI_QRELEASE,     /* tenant id || id -> "" : releases asked */
+	DBI_GWREQ,        /* u64 seq (BE) -> JSON: operator requests to the
+	                     running gateway (store/gateway.c) */
 	DBI_COUNT
 };
 
@@ -121,6 +128,13 @@ size_t log_checkpoint_msg(const uint8_t tenant[STORE_TENANT_LEN],
 #define LOGHEAD_LEN (8 + 32 + 8 + 8)     /* seq, hash, ckpt seq, ckpt time */
 #define CKPT_LEN    (8 + 32 + 64)        /* time, head, signature */
 #define CKPT_MSG_MAX 128
+
+/* --- the gateway policy in the tenant record (gateway.c) ------------------ */
+
+#include <jansson.h>
+json_t *gw_policy_json(const store_gw_policy_t *p);
+/* Members absent from o keep the defaults. */
+void gw_policy_from_json(const json_t *o, store_gw_policy_t *p);
 
 /* --- retention (retention.c) -------------------------------------------- */
 

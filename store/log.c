@@ -26,6 +26,7 @@ static const char *kind_names[] = {
 	[STORE_LOG_ARRIVAL] = "arrival", [STORE_LOG_DISPOSE] = "dispose",
 	[STORE_LOG_HOLD] = "hold", [STORE_LOG_EXPORT] = "export",
 	[STORE_LOG_ACCESS] = "access", [STORE_LOG_ADMIN] = "admin",
+	[STORE_LOG_QUARANTINE] = "quarantine",
 };
 
 const char *store_log_kind_name(uint32_t kind)

@@ -302,6 +302,51 @@ enum store_tenant_state {
 	STORE_TENANT_SHREDDED = 3,
 };
 
+/*
+ * The filtering gateway's policy of a tenant (DESIGN.md "Filtering
+ * gateway"), kept in the tenant record.  Scores are rspamd's.  A tenant
+ * created before the gateway, or a record without one, reads the defaults
+ * (store_gw_policy_defaults).
+ */
+enum store_gw_action {
+	STORE_GW_DELIVER    = 0,
+	STORE_GW_TAG        = 1,       /* deliver with X-Spam-* headers */
+	STORE_GW_QUARANTINE = 2,
+	STORE_GW_REJECT     = 3,       /* 5xx before the 250: no backscatter */
+};
+#define STORE_GW_TYPES_MAX 512
+
+typedef struct store_gw_policy {
+	double   spam_tag;             /* score >= : tag (default 6) */
+	double   spam_quarantine;      /* score >= : quarantine (10) */
+	double   spam_reject;          /* score >= : reject 550 (15) */
+	int      virus_action;         /* REJECT (554) or QUARANTINE */
+	int      dmarc_reject;         /* 1: DMARC p=reject failure: reject */
+	int      unscanned_accept;     /* scanner down: 0 = 451 (default),
+	                                  1 = accept and tag as unscanned */
+	int      blocked_action;       /* a blocked attachment type: REJECT,
+	                                  QUARANTINE */
+	int      encrypted_action;     /* encrypted archive: TAG, QUARANTINE
+	                                  (default) or REJECT */
+	char     blocked_types[STORE_GW_TYPES_MAX];  /* comma-separated real
+	                                  types (gateway/scan.h names: pe,
+	                                  script, iso, ooxml-macro ...) */
+	uint64_t max_size;             /* bytes; 0: only the SMTP limit */
+	uint32_t quarantine_days;      /* quarantined mail kept (14) */
+	int      archive_quarantined;  /* quarantined mail archived too (1) */
+	int      digest;               /* daily quarantine digest (1) */
+	uint32_t queue_days;           /* relay queue lifetime (7) */
+	uint32_t delay_dsn_hours;      /* "delayed" DSN after; 0: never */
+} store_gw_policy_t;
+
+void store_gw_policy_defaults(store_gw_policy_t *p);
+/* 0, or AR_EINVAL with why filled (a field out of range, thresholds not
+ * tag <= quarantine <= reject, an unknown type name). */
+int store_gw_policy_check(const store_gw_policy_t *p, char *why,
+    size_t whylen);
+const char *store_gw_action_name(int action);   /* "deliver" ... */
+int store_gw_action_parse(const char *name);    /* or -1 */
+
 typedef struct store_tenant {
 	uint8_t  id[STORE_TENANT_LEN];
 	char     name[STORE_NAME_MAX];
@@ -325,6 +370,8 @@ typedef struct store_tenant {
 	int64_t  state_since;
 	uint32_t terminated_days;
 	uint32_t inactive_days;
+	/* the filtering gateway (store/gateway.c) */
+	store_gw_policy_t gw;
 } store_tenant_t;
 
 #define STORE_TERMINATED_DAYS_DEFAULT 30
@@ -357,6 +404,175 @@ int store_tenant_walk(store_t *st, store_tenant_cb cb, void *arg);
 /* Rotate the tenant's data key: new objects use the new version. */
 int store_tenant_rotate_key(store_t *st, const char *name,
     uint32_t *new_version);
+
+/* --- gateway domains and lists (store/gateway.c) ---------------------------
+ *
+ * A tenant receives mail for its domains through the gateway (its MX points
+ * at us).  A domain belongs to one tenant; its record carries the routes to
+ * the tenant's own server and the TLS policy of that delivery.  Domain
+ * names are kept in clear (they route mail before any tenant is known, as
+ * journal addresses do); the lists below are blind.
+ */
+#define STORE_DOMAIN_MAX   256      /* a domain name, with its NUL */
+#define STORE_ROUTES_MAX   8
+#define STORE_ROUTE_MAX    272      /* "host:port", "[addr]:port", "mx:" */
+
+enum store_tls_policy {
+	STORE_TLS_NONE = 0,             /* never STARTTLS */
+	STORE_TLS_OPPORTUNISTIC = 1,    /* STARTTLS when offered (default) */
+	STORE_TLS_VERIFY = 2,           /* STARTTLS required, certificate
+	                                   verified (CA file) or key pinned */
+};
+
+typedef struct store_domain {
+	char     name[STORE_DOMAIN_MAX];     /* lower case, no trailing dot */
+	uint8_t  tenant[STORE_TENANT_LEN];
+	int      check_recipients;           /* 1: listed recipients only
+	                                        (STORE_GW_RECIPIENTS) */
+	size_t   n_routes;                   /* next hops, in priority order: */
+	char     routes[STORE_ROUTES_MAX][STORE_ROUTE_MAX]; /* "host:port",
+	                                        "[192.0.2.1]:25", "mx:" (the
+	                                        domain's MX) or "mx:other.tld" */
+	int      tls;                        /* enum store_tls_policy */
+	char     tls_ca[512];                /* CA file for verify ("": the
+	                                        system's) */
+	char     tls_pin[65];                /* hex SHA-256 of the server's
+	                                        public key (SPKI), verify */
+	int      held;                       /* relay hold: queued, not sent */
+} store_domain_t;
+
+/* Is name a domain name we accept (LDH labels, 1..253 bytes, a dot)?
+ * Lower-cases it in place.  0 or AR_EINVAL. */
+int store_domain_name_norm(char *name);
+/* Is route "host:port", "[v4 or v6]:port", "mx:" or "mx:domain"?  0 or
+ * AR_EINVAL. */
+int store_route_check(const char *route);
+/* Add or replace d (d->name normalised); AR_EEXIST when another tenant
+ * owns the name.  Logged (admin) in the tenant's log. */
+int store_domain_set(store_t *st, const store_domain_t *d);
+/* The domain named name (case-insensitive).  AR_ENOENT. */
+int store_domain_get(store_t *st, const char *name, store_domain_t *out);
+/* Remove a tenant's domain.  AR_ENOENT, AR_ETENANT (another's). */
+int store_domain_remove(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    const char *name);
+typedef int (*store_domain_cb)(void *arg, const store_domain_t *d);
+/* Every domain (of one tenant, or of all when tenant is NULL). */
+int store_domain_walk(store_t *st, const uint8_t *tenant, store_domain_cb cb,
+    void *arg);
+
+/*
+ * Lists of a tenant: valid recipients of its domains that check them,
+ * senders allowed (never overriding a virus) and blocked.  An entry is an
+ * address (local@domain) or a domain (@domain); scope is "" for the whole
+ * tenant or a recipient address (that recipient's own list).  Stored
+ * blind: keyed hashes (tenant "gwlist" subkey) as keys, the text sealed
+ * with the tenant's meta key, so no address is on disk in clear.
+ */
+enum store_gw_list {
+	STORE_GW_RECIPIENTS = 1,
+	STORE_GW_ALLOW = 2,
+	STORE_GW_BLOCK = 3,
+};
+/* Entry and scope are normalised (lower case); AR_EINVAL if malformed. */
+int store_gw_list_add(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    int list, const char *scope, const char *entry);
+int store_gw_list_remove(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    int list, const char *scope, const char *entry);
+/* 0 when entry is on the list, AR_ENOENT when not. */
+int store_gw_list_has(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    int list, const char *scope, const char *entry);
+/* 0 when address, or its @domain, is on the list of scope "" or of
+ * rcpt (may be NULL); AR_ENOENT when neither. */
+int store_gw_list_match(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    int list, const char *rcpt, const char *address);
+typedef int (*store_gw_list_cb)(void *arg, const char *scope,
+    const char *entry);
+int store_gw_list_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    int list, store_gw_list_cb cb, void *arg);
+
+/*
+ * Requests to the running gateway from another process (archivectl relay
+ * retry / bounce): small JSON texts kept in the catalog until the gateway
+ * takes them (in order; each is removed once cb returned 0 for it).
+ */
+int store_gw_request_add(store_t *st, const char *json);
+typedef int (*store_gw_request_cb)(void *arg, const char *json);
+int store_gw_requests_take(store_t *st, store_gw_request_cb cb, void *arg);
+
+/* --- quarantine (store/quarantine.c) ---------------------------------------
+ *
+ * Messages the gateway quarantined: a sealed object of the tenant (same
+ * keys, signed manifest; no retain-until: the archive keeps its own copy
+ * under retention), and a catalog record
+ * whose details (envelope, verdict, header summary: JSON) are sealed with
+ * the tenant's meta key; the state and dates are in clear for the jobs.
+ * The id is the relay queue entry's, so keeping is idempotent.  Every
+ * change is a STORE_LOG_QUARANTINE entry in the tenant's log.  Quarantine
+ * objects are not archive objects: verify knows them, search never sees
+ * them.
+ */
+/* Reads the next bytes of a message into buf: *got 0 at its end. */
+typedef int (*store_read_cb)(void *arg, void *buf, size_t len, size_t *got);
+
+enum store_quarantine_state {
+	STORE_Q_HELD = 0,
+	STORE_Q_RELEASE = 1,            /* release asked, not yet queued */
+	STORE_Q_RELEASED = 2,
+	STORE_Q_DELETED = 3,            /* object removed, record kept */
+};
+
+typedef struct store_quarantine {
+	uint8_t  id[STORE_ID_LEN];
+	int      state;                 /* enum store_quarantine_state */
+	int64_t  received, expires, changed;
+	uint64_t size;
+	char    *details;               /* JSON, malloc'd (store_quarantine_clear) */
+} store_quarantine_t;
+
+/*
+ * Keep a message (read to its end through read) as quarantine object id of
+ * tenant t until expires, with details (JSON text).  0 if it was kept
+ * before (a repeat after a crash).
+ */
+int store_quarantine_put(store_t *st, const store_tenant_t *t,
+    const uint8_t id[STORE_ID_LEN], const char *details, store_read_cb read,
+    void *arg, int64_t expires);
+int store_quarantine_get(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    const uint8_t id[STORE_ID_LEN], store_quarantine_t *out);
+void store_quarantine_clear(store_quarantine_t *q);
+/* The message, for reading (store_reader_close it).  AR_ENOENT once
+ * deleted. */
+int store_quarantine_open(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    const uint8_t id[STORE_ID_LEN], store_reader_t **out);
+/* Each record of the tenant, newest first; q valid during the call. */
+typedef int (*store_quarantine_cb)(void *arg, const store_quarantine_t *q);
+int store_quarantine_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    store_quarantine_cb cb, void *arg);
+/*
+ * Ask for a release (HELD -> RELEASE: the gateway delivers it and marks
+ * it RELEASED), mark it released, or delete it (the object goes, the
+ * record stays with state DELETED).  who and why go into the log entry.
+ * AR_EINVAL for a change its state does not allow (e.g. releasing a
+ * deleted one), AR_ENOENT.
+ */
+int store_quarantine_set_state(store_t *st,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN],
+    int state, const char *who, const char *why);
+/* The relay queue entry id of a release asked for: rid (the caller's new
+ * id) is kept the first time, and the kept one returned into rid after, so
+ * a release repeated after a crash queues the same entry.  AR_ENOENT when
+ * no release is asked. */
+int store_quarantine_release_id(store_t *st,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN],
+    uint8_t rid[STORE_ID_LEN]);
+/* Records asked to be released, of every tenant (the gateway's work). */
+typedef int (*store_quarantine_release_cb)(void *arg,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN]);
+int store_quarantine_releases(store_t *st, store_quarantine_release_cb cb,
+    void *arg);
+/* Delete every held quarantine object whose time has come (jobs); the
+ * records are removed (an "expired" log entry each).  *n: how many. */
+int store_quarantine_expire(store_t *st, int64_t now, uint64_t *n);
 
 /* --- objects ----------------------------------------------------------- */
 
@@ -397,7 +613,6 @@ void store_object_id_new(uint8_t id[STORE_ID_LEN]);
  * meta is JSON text (headers summary, envelope, source) sealed with the
  * tenant's meta key.
  */
-typedef int (*store_read_cb)(void *arg, void *buf, size_t len, size_t *got);
 
 typedef struct store_ingest {
 	const store_tenant_t *tenant;
@@ -481,6 +696,8 @@ enum store_log_kind {
 	STORE_LOG_EXPORT   = 6,
 	STORE_LOG_ACCESS   = 7,   /* search, view, download */
 	STORE_LOG_ADMIN    = 8,   /* key rotation, settings, users */
+	STORE_LOG_QUARANTINE = 9, /* gateway quarantine: kept, released,
+	                             deleted, expired */
 };
 
 typedef struct store_log_entry {

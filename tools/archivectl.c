@@ -58,6 +58,16 @@ static const struct {
 	  "... (legal holds)" },
 	{ "dispose", cmd_dispose, 1, "dispose [--tenant NAME] [--dry-run] "
 	  "[--batch N] [--verbose]" },
+	{ "gateway", cmd_gateway, 1, "gateway recipients|allow|block "
+	  "add|remove|list --tenant NAME [--for RCPT] [ENTRY...]  (the "
+	  "gateway's lists: an address or @domain)" },
+	{ "relay", cmd_relay, 1, "relay queue [--tenant NAME] [--entries] | "
+	  "retry [--tenant NAME ID] | bounce --tenant NAME ID | hold DOMAIN | "
+	  "release DOMAIN  (the gateway's delivery queue)" },
+	{ "quarantine", cmd_quarantine, 1, "quarantine list --tenant NAME "
+	  "[--recipient A] [--sender A] [--verdict V] [--since AGE] | show|get|"
+	  "delete --tenant NAME ID | release --tenant NAME [--allow-sender] ID"
+	  },
 	{ "queue", cmd_queue, 1, "queue [--limit N | --all]  (the SMTP spool: "
 	  "waiting, failing and damaged; the oldest 100 listed)" },
 	{ "user", cmd_user, 1, "user add (--tenant T | --operator) --role "

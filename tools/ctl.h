@@ -78,6 +78,27 @@ int cmd_retention(struct ctl *c, int argc, char **argv);
 int cmd_hold(struct ctl *c, int argc, char **argv);
 int cmd_dispose(struct ctl *c, int argc, char **argv);
 
+/* The filtering gateway (ctl_gateway.c): tenant set's policy and domain
+ * options (the long option's name and value; a usage exit status when
+ * wrong), tenant show's part, and the gateway lists. */
+struct ctl_gw_domain {
+	store_domain_t set;          /* --domain and its options */
+	unsigned given;              /* which of them were given */
+	char remove[STORE_DOMAIN_MAX];
+};
+int ctl_gw_policy_opt(store_gw_policy_t *p, const char *name,
+    const char *value);
+int ctl_gw_domain_opt(struct ctl_gw_domain *d, const char *name,
+    const char *value);
+int ctl_gw_domain_apply(struct ctl *c, const store_tenant_t *t,
+    struct ctl_gw_domain *d);
+void ctl_gw_tenant_json(struct ctl *c, const store_tenant_t *t, json_t *o);
+void ctl_gw_tenant_print(struct ctl *c, const store_tenant_t *t);
+int cmd_gateway(struct ctl *c, int argc, char **argv);
+/* relay queue|retry|bounce|hold|release, quarantine ... (ctl_relay.c) */
+int cmd_relay(struct ctl *c, int argc, char **argv);
+int cmd_quarantine(struct ctl *c, int argc, char **argv);
+
 /* tenant terminate|advance (argv[0] is the subcommand). */
 int ctl_tenant_lifecycle(struct ctl *c, int argc, char **argv);
 

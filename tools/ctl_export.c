@@ -71,6 +71,25 @@ int cmd_export(struct ctl *c, int argc, char **argv)
 		return ctl_usage("export: give one of --dir DIR or --zip FILE");
 	if (p.query && !*p.query)
 		return ctl_usage("export: --query needs a query");
+	if (p.query) {
+		/* a refused query is the command line's fault: exit 2, and
+		 * nothing is opened or written */
+		search_query_t *pq;
+		int every;
+		if (search_query_parse(p.query, &pq, err, sizeof err)) {
+			fprintf(stderr, "archivectl: export: bad query: %s\n",
+			    err);
+			return CTL_USAGE;
+		}
+		every = search_query_selects_all(pq);
+		search_query_free(pq);
+		if (every) {
+			fprintf(stderr, "archivectl: export: bad query: a blank "
+			    "query would export every message; give a term "
+			    "or a filter, or use --all\n");
+			return CTL_USAGE;
+		}
+	}
 	(void)all;
 	if ((rc = ctl_tenant(c, tenant, &t)))
 		return rc;

@@ -216,7 +216,9 @@ int ctl_hold_ids(struct ctl *c, const store_tenant_t *t, const char *name,
 	return 0;
 }
 
-static json_t *hold_json(const store_hold_t *h, size_t count)
+/* count < 0: the hold's messages could not be counted (its query is
+ * refused, or the index failed); "messages" is null then */
+static json_t *hold_json(const store_hold_t *h, long long count)
 {
 	json_t *j = json_object(), *cu = json_array();
 	char ts[32];
@@ -244,7 +246,8 @@ static json_t *hold_json(const store_hold_t *h, size_t count)
 		json_object_set_new(j, "release_reason",
 		    json_string(h->release_reason));
 	}
-	json_object_set_new(j, "messages", json_integer((json_int_t)count));
+	json_object_set_new(j, "messages", count < 0 ? json_null() :
+	    json_integer((json_int_t)count));
 	return j;
 }
 
@@ -263,21 +266,36 @@ static int hl_cb(void *arg, const store_hold_t *h)
 	uint8_t *ids = NULL;
 	size_t n = 0;
 	char err[512];
+	long long count = 0;
 	json_t *j;
 
 	if (x->only && strcmp(x->only, h->name))
 		return 0;
-	if (!h->released && jobs_hold_ids(x->c->st, x->idx, x->t, h, &ids, &n,
-	    err, sizeof err))
-		n = 0;
+	if (!h->released) {
+		if (jobs_hold_ids(x->c->st, x->idx, x->t, h, &ids, &n, err,
+		    sizeof err)) {
+			/* e.g. a query refused since the hold was made: the
+			 * hold still keeps mail (disposition takes an
+			 * unknown query as matching) */
+			fprintf(stderr, "archivectl: hold %s: messages not "
+			    "counted: %s\n", h->name, err);
+			count = -1;
+		} else {
+			count = (long long)n;
+		}
+	}
 	free(ids);
-	j = hold_json(h, n);
+	j = hold_json(h, count);
 	if (x->c->json || x->only) {
 		json_array_append_new(x->arr, j);
 		return 0;
 	}
-	printf("%-24s %-8s %6zu messages  %s\n", h->name, h->released ?
-	    "released" : "active", n, h->description);
+	if (count < 0)
+		printf("%-24s %-8s %6s messages  %s\n", h->name, "active", "?",
+		    h->description);
+	else
+		printf("%-24s %-8s %6lld messages  %s\n", h->name, h->released ?
+		    "released" : "active", count, h->description);
 	json_decref(j);
 	return 0;
 }
@@ -321,7 +339,14 @@ int cmd_hold(struct ctl *c, int argc, char **argv)
 			break;
 		case 'u': if ((rc = parse_date(optarg, 1, &h->until))) goto out;
 			break;
-		case 'q': ar_strlcpy(h->query, optarg, sizeof h->query); break;
+		case 'q':
+			if (strlen(optarg) >= sizeof h->query) {
+				rc = ctl_usage("hold query: at most %zu bytes",
+				    sizeof h->query - 1);
+				goto out;
+			}
+			ar_strlcpy(h->query, optarg, sizeof h->query);
+			break;
 		case 'r': reason = optarg; break;
 		default: rc = ctl_usage("usage: archivectl " HOLD_USAGE);
 			goto out;
@@ -346,11 +371,19 @@ int cmd_hold(struct ctl *c, int argc, char **argv)
 		if (h->query[0]) {
 			search_query_t *q;
 			char err[256];
+			int all;
 			if (search_query_parse(h->query, &q, err, sizeof err)) {
 				rc = ctl_usage("hold query: %s", err);
 				goto out;
 			}
+			all = search_query_selects_all(q);
 			search_query_free(q);
+			if (all) {
+				rc = ctl_usage("hold query: a blank query would "
+				    "select every message; give a term or a "
+				    "filter, or leave --query out");
+				goto out;
+			}
 		}
 		ar_strlcpy(h->name, argv[optind], sizeof h->name);
 		ar_strlcpy(h->created_by, who(), sizeof h->created_by);

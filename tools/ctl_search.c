@@ -277,8 +277,17 @@ static int each_tenant(void *arg, const store_tenant_t *t)
 		return 0;
 	}
 	search_reconcile_stats_t s;
+	search_sync_stats_t rs;
 	if ((rc = search_reconcile(c->idx, c->st, t->id, &s))) {
 		e->rc = ctl_fail(rc, "reconcile %s: %s", t->name,
+		    search_errmsg(c->idx));
+		return 1;
+	}
+	/* index files of an older tokenizer (gaps in long CJK runs):
+	 * rebuilt now, online */
+	memset(&rs, 0, sizeof rs);
+	if (s.old_shards && (rc = search_reindex(c->idx, c->st, t->id, &rs))) {
+		e->rc = ctl_fail(rc, "reconcile %s: reindex: %s", t->name,
 		    search_errmsg(c->idx));
 		return 1;
 	}
@@ -293,6 +302,10 @@ static int each_tenant(void *arg, const store_tenant_t *t)
 		    (json_int_t)s.missing));
 		json_object_set_new(j, "extra", json_integer(
 		    (json_int_t)s.extra));
+		json_object_set_new(j, "old_shards", json_integer(
+		    (json_int_t)s.old_shards));
+		json_object_set_new(j, "reindexed", json_integer(
+		    (json_int_t)rs.indexed));
 		json_array_append_new(e->arr, j);
 	} else {
 		printf("reconciled %s: %llu objects in the catalog, %llu in the "
@@ -301,6 +314,11 @@ static int each_tenant(void *arg, const store_tenant_t *t)
 		    (unsigned long long)s.indexed,
 		    (unsigned long long)s.missing,
 		    (unsigned long long)s.extra);
+		if (s.old_shards)
+			printf("reindexed %s: %llu index files were built by an "
+			    "older version; %llu messages indexed anew\n",
+			    t->name, (unsigned long long)s.old_shards,
+			    (unsigned long long)rs.indexed);
 	}
 	return 0;
 }

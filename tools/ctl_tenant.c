@@ -61,7 +61,7 @@ static const char *state_name(int s)
 	return s >= 0 && s < 4 ? names[s] : "unknown";
 }
 
-static json_t *tenant_json(const store_tenant_t *t)
+static json_t *tenant_json(struct ctl *c, const store_tenant_t *t)
 {
 	char hex[2 * STORE_TENANT_LEN + 1], ts[32];
 	json_t *o = json_object(), *j = json_array();
@@ -93,10 +93,11 @@ static json_t *tenant_json(const store_tenant_t *t)
 	    json_boolean(t->require_auth));
 	json_object_set_new(o, "smtp_user", t->smtp_user[0] ?
 	    json_string(t->smtp_user) : json_null());
+	ctl_gw_tenant_json(c, t, o);
 	return o;
 }
 
-static void tenant_print(const store_tenant_t *t)
+static void tenant_print(struct ctl *c, const store_tenant_t *t)
 {
 	char hex[2 * STORE_TENANT_LEN + 1], ts[32];
 	printf("name:            %s\n", t->name);
@@ -121,6 +122,7 @@ static void tenant_print(const store_tenant_t *t)
 	    "optional");
 	printf("smtp auth:       %s%s%s\n", t->require_auth ? "required" :
 	    "optional", t->smtp_user[0] ? ", user " : "", t->smtp_user);
+	ctl_gw_tenant_print(c, t);
 }
 
 static int yesno(const char *v, int *out)
@@ -142,11 +144,36 @@ static int tenant_set(struct ctl *c, int argc, char **argv)
 		{ "require-tls", required_argument, NULL, 't' },
 		{ "require-auth", required_argument, NULL, 'a' },
 		{ "smtp-user", required_argument, NULL, 'u' },
+		/* the filtering gateway: a domain and its delivery ... */
+		{ "domain", required_argument, NULL, 'D' },
+		{ "relay-to", required_argument, NULL, 'D' },
+		{ "tls", required_argument, NULL, 'D' },
+		{ "tls-ca", required_argument, NULL, 'D' },
+		{ "tls-pin", required_argument, NULL, 'D' },
+		{ "check-recipients", required_argument, NULL, 'D' },
+		{ "remove-domain", required_argument, NULL, 'D' },
+		/* ... and the policy */
+		{ "spam-tag", required_argument, NULL, 'P' },
+		{ "spam-quarantine", required_argument, NULL, 'P' },
+		{ "spam-reject", required_argument, NULL, 'P' },
+		{ "virus-action", required_argument, NULL, 'P' },
+		{ "blocked-action", required_argument, NULL, 'P' },
+		{ "encrypted-action", required_argument, NULL, 'P' },
+		{ "dmarc-reject", required_argument, NULL, 'P' },
+		{ "unscanned", required_argument, NULL, 'P' },
+		{ "blocked-types", required_argument, NULL, 'P' },
+		{ "max-size", required_argument, NULL, 'P' },
+		{ "quarantine-days", required_argument, NULL, 'P' },
+		{ "queue-days", required_argument, NULL, 'P' },
+		{ "delay-dsn-hours", required_argument, NULL, 'P' },
+		{ "archive-quarantined", required_argument, NULL, 'P' },
+		{ "digest", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct ctl_gw_domain dom;
 	store_tenant_t t;
 	struct ar_cidr cidr;
-	int ch, rc, nets_given = 0;
+	int ch, rc, nets_given = 0, li;
 	const char *user = NULL, *name;
 
 	optind = 0;   /* 0: full getopt re-initialisation */
@@ -155,8 +182,18 @@ static int tenant_set(struct ctl *c, int argc, char **argv)
 	name = argv[1];   /* getopt permutes argv: keep the name itself */
 	if ((rc = ctl_tenant(c, name, &t)))
 		return rc;
-	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	memset(&dom, 0, sizeof dom);
+	while ((ch = getopt_long(argc, argv, "", opts, &li)) != -1) {
 		switch (ch) {
+		case 'D':
+			if ((rc = ctl_gw_domain_opt(&dom, opts[li].name, optarg)))
+				return rc;
+			break;
+		case 'P':
+			if ((rc = ctl_gw_policy_opt(&t.gw, opts[li].name,
+			    optarg)))
+				return rc;
+			break;
 		case 'n':
 			if (ar_cidr_parse(optarg, &cidr))
 				return ctl_usage("--network '%s': not an address "
@@ -187,7 +224,12 @@ static int tenant_set(struct ctl *c, int argc, char **argv)
 		default:
 			return ctl_usage("tenant set NAME [--network CIDR]... "
 			    "[--no-networks] [--require-tls yes|no] "
-			    "[--require-auth yes|no] [--smtp-user USER]");
+			    "[--require-auth yes|no] [--smtp-user USER] "
+			    "[--domain D [--relay-to HOST:PORT]... [--tls "
+			    "none|opportunistic|verify] [--tls-ca FILE] "
+			    "[--tls-pin SHA256] [--check-recipients yes|no]] "
+			    "[--remove-domain D] [gateway policy options, "
+			    "docs/archivectl.md]");
 		}
 	}
 	if (optind != argc - 1 || strcmp(argv[optind], name))
@@ -225,10 +267,12 @@ static int tenant_set(struct ctl *c, int argc, char **argv)
 	if ((rc = store_tenant_update(c->st, &t)))
 		return ctl_fail(rc, "tenant set %s: %s", t.name,
 		    store_errmsg(c->st));
+	if ((rc = ctl_gw_domain_apply(c, &t, &dom)))
+		return rc;
 	if (c->json)
-		ctl_json_out(tenant_json(&t));
+		ctl_json_out(tenant_json(c, &t));
 	else
-		tenant_print(&t);
+		tenant_print(c, &t);
 	return CTL_OK;
 }
 
@@ -278,7 +322,7 @@ static int tenant_add(struct ctl *c, int argc, char **argv)
 		return ctl_fail(rc, "tenant add %s: %s", argv[optind],
 		    store_errmsg(c->st));
 	if (c->json)
-		ctl_json_out(tenant_json(&t));
+		ctl_json_out(tenant_json(c, &t));
 	else
 		printf("tenant %s created (retention %u days, journal "
 		    "address %s%s)\n", t.name, t.retention_days, t.journal[0],
@@ -289,13 +333,14 @@ static int tenant_add(struct ctl *c, int argc, char **argv)
 struct list_ctx {
 	json_t *arr;
 	int json;
+	struct ctl *c;
 };
 
 static int list_cb(void *arg, const store_tenant_t *t)
 {
 	struct list_ctx *l = arg;
 	if (l->json)
-		json_array_append_new(l->arr, tenant_json(t));
+		json_array_append_new(l->arr, tenant_json(l->c, t));
 	else
 		printf("%-24s %-10s %6u days  %s\n", t->name,
 		    state_name(t->state), t->retention_days,
@@ -314,7 +359,7 @@ int cmd_tenant(struct ctl *c, int argc, char **argv)
 	if (!strcmp(argv[1], "add"))
 		return tenant_add(c, argc - 1, argv + 1);
 	if (!strcmp(argv[1], "list")) {
-		struct list_ctx l = { json_array(), c->json };
+		struct list_ctx l = { json_array(), c->json, c };
 		if (argc != 2)
 			return ctl_usage("tenant list takes no arguments");
 		if (!c->json)
@@ -337,9 +382,9 @@ int cmd_tenant(struct ctl *c, int argc, char **argv)
 		if ((rc = ctl_tenant(c, argv[2], &t)))
 			return rc;
 		if (c->json)
-			ctl_json_out(tenant_json(&t));
+			ctl_json_out(tenant_json(c, &t));
 		else
-			tenant_print(&t);
+			tenant_print(c, &t);
 		return CTL_OK;
 	}
 	if (!strcmp(argv[1], "set"))

@@ -453,6 +453,13 @@ static int export_start(struct web_req *r)
 			json_decref(b);
 			return web_reply_query_error(r, err);
 		}
+		if (search_query_selects_all(pq)) {
+			search_query_free(pq);
+			json_decref(b);
+			return web_reply_error(r, 400, "bad_request", "query: a "
+			    "blank query would export every message; give a "
+			    "term or a filter, or use the scope \"all\"", NULL);
+		}
 		search_query_free(pq);
 	} else if (!strcmp(scope, "hold")) {
 		sc = -1;

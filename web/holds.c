@@ -242,8 +242,17 @@ static int hold_from_body(struct web_req *r, json_t *b, store_hold_t *h)
 			web_reply_query_error(r, err);
 			return -1;
 		}
-		if (*q)
+		if (*q) {
+			int all = search_query_selects_all(pq);
 			search_query_free(pq);
+			if (all) {
+				web_reply_error(r, 400, "bad_request", "query: "
+				    "a blank query would select every message; "
+				    "give a term or a filter, or leave the query "
+				    "out", NULL);
+				return -1;
+			}
+		}
 		ar_strlcpy(h->query, q, sizeof h->query);
 	}
 	if (!h->n_custodians && !h->from && !h->until && !h->query[0]) {

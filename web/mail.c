@@ -112,10 +112,16 @@ static int do_search(struct web_req *r)
 	if (cursor && *cursor)
 		o.cursor = cursor;
 	if (search_query_parse(q, &pq, errbuf, sizeof errbuf)) {
+		json_t *jq = json_string(q);     /* NULL: not UTF-8 */
 		web_audit(r, r->sess.tenant, STORE_LOG_ACCESS, "search", NULL,
-		    NULL, json_pack("{s:s,s:s}", "query", q, "error",
-		    "query_syntax"));
+		    NULL, json_pack("{s:o,s:s}", "query", jq ? jq :
+		    json_string("(not UTF-8)"), "error", "query_syntax"));
 		return query_error(r, errbuf);
+	}
+	if (search_query_selects_all(pq)) {       /* blank, like empty */
+		search_query_free(pq);
+		return web_reply_error(r, 400, "bad_request", "give a query as "
+		    "q (see the query help)", NULL);
 	}
 	search_query_free(pq);
 	rc = search_run(r->w->idx, r->sess.tenant, q, &o, &res);

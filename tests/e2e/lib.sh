@@ -26,6 +26,20 @@ bad()  { FAILED=$((FAILED + 1)); echo "FAIL: $*"; }
 # check DESCRIPTION COMMAND...: the command's exit status decides.
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
+# wait_until SECONDS COMMAND...: run COMMAND every 0.1 s until it succeeds;
+# false once SECONDS have passed on the clock (a bound, not a count of
+# rounds, which a loaded machine stretches).  Tests wait for a condition
+# with a generous bound, never for a guess at the machine's speed: the
+# bound only matters when the condition never comes.
+wait_until() {
+	local end=$((SECONDS + $1))
+	shift
+	while ! "$@"; do
+		[ $SECONDS -ge $end ] && return 1
+		sleep 0.1
+	done
+}
+
 finish() {
 	local p
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
@@ -46,17 +60,16 @@ trap 'finish; exit $?' EXIT
 # keysvc_start DIR: run the real key service on DIR, wait until its socket
 # answers (a connect through archivectl is not needed: the socket appears
 # only once the daemon listens).  Sets KEYSVC_PID.
+keysvc_ready() {
+	grep -q "status=ready" "$T/keysvc.log" 2>/dev/null && [ -S "$1/keysvc.sock" ]
+}
 keysvc_start() {
-	local dir=$1 i
+	local dir=$1
 	"$KEYSVC_BIN" -d "$dir" >>"$T/keysvc.log" 2>&1 &
 	KEYSVC_PID=$!
 	PIDS+=("$KEYSVC_PID")
-	for i in $(seq 1 200); do
-		grep -q "status=ready" "$T/keysvc.log" 2>/dev/null &&
-		    [ -S "$dir/keysvc.sock" ] && return 0
-		kill -0 "$KEYSVC_PID" 2>/dev/null || break
-		sleep 0.05
-	done
+	wait_until 120 started_or_gone "$KEYSVC_PID" keysvc_ready "$dir" &&
+	    keysvc_ready "$dir" && return 0
 	echo "archive-keysvc did not start:" >&2
 	cat "$T/keysvc.log" >&2
 	exit 1
@@ -100,23 +113,30 @@ set_conf() {
 	sed -i "s|^$1 = .*|$1 = $2|" "$DATA/archived.conf"
 }
 
+# started_or_gone PID CHECK...: CHECK passes, or process PID has ended (no
+# use waiting longer); for wait_until
+started_or_gone() {
+	local pid=$1
+	shift
+	"$@" || ! kill -0 "$pid" 2>/dev/null
+}
+
 # archived_start: the real daemon on $DATA with SMTP on a free port
 # (SMTP_PORT), waiting until it listens.  Sets ARCHIVED_PID.
+smtp_ready() {
+	SMTP_PORT=$(sed -n 's/.*smtp listen=.* port=\([0-9]*\) .*status=ready.*/\1/p' \
+	    "$T/archived.log" | tail -1)
+	[ -n "$SMTP_PORT" ]
+}
 archived_start() {
-	local i
 	set_conf smtp_listen 127.0.0.1:0
 	set_conf web_listen 127.0.0.1:0   # never a fixed port in tests
 	: >"$T/archived.log"
 	"$B/archived/archived" -d "$DATA" >>"$T/archived.log" 2>&1 &
 	ARCHIVED_PID=$!
 	PIDS+=("$ARCHIVED_PID")
-	for i in $(seq 1 400); do
-		SMTP_PORT=$(sed -n 's/.*smtp listen=.* port=\([0-9]*\) .*status=ready.*/\1/p' \
-		    "$T/archived.log" | tail -1)
-		[ -n "$SMTP_PORT" ] && return 0
-		kill -0 "$ARCHIVED_PID" 2>/dev/null || break
-		sleep 0.05
-	done
+	wait_until 120 started_or_gone "$ARCHIVED_PID" smtp_ready &&
+	    smtp_ready && return 0
 	echo "archived did not start:" >&2
 	cat "$T/archived.log" >&2
 	exit 1
@@ -134,30 +154,22 @@ for t in json.load(sys.stdin)['tenants']:
     if t['tenant'] == '$1': print(t['objects'])"
 }
 
-# wait_objects TENANT N: until the tenant has N objects (at most 60 s).
-wait_objects() {
-	local i n
-	for i in $(seq 1 600); do
-		n=$(objects_of "$1")
-		[ "${n:-0}" -ge "$2" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
+# wait_objects TENANT N: until the tenant has N objects (at most 300 s).
+has_objects() { local n; n=$(objects_of "$1"); [ "${n:-0}" -ge "$2" ]; }
+wait_objects() { wait_until 300 has_objects "$1" "$2"; }
 
 # archived_start_web: archived_start with the console on a free loopback
 # port over plain HTTP (web_tls = no); sets WEB_PORT and WEB (base URL).
+web_ready() {
+	WEB_PORT=$(sed -n 's/.*web listen=.* port=\([0-9]*\) .*status=ready.*/\1/p' \
+	    "$T/archived.log" | tail -1)
+	[ -n "$WEB_PORT" ]
+}
 archived_start_web() {
-	local i
 	set_conf web_tls no
 	archived_start
-	for i in $(seq 1 200); do
-		WEB_PORT=$(sed -n 's/.*web listen=.* port=\([0-9]*\) .*status=ready.*/\1/p' \
-		    "$T/archived.log" | tail -1)
-		[ -n "$WEB_PORT" ] && break
-		sleep 0.05
-	done
-	if [ -z "$WEB_PORT" ]; then
+	if ! wait_until 120 started_or_gone "$ARCHIVED_PID" web_ready ||
+	    ! web_ready; then
 		echo "the console did not start:" >&2
 		cat "$T/archived.log" >&2
 		exit 1

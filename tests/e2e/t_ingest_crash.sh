@@ -10,7 +10,7 @@ COUNT=${AR_CRASH_COUNT:-2000}
 archived_start
 echo "$SMTP_PORT" >"$T/port"
 python3 "$S/tests/e2e/py/smtp_stream.py" "$T/port" journal@acme.example \
-    "$COUNT" 8 600 "$T/acked" >"$T/stream.out" 2>&1 &
+    "$COUNT" 8 1800 "$T/acked" >"$T/stream.out" 2>&1 &
 client=$!
 for round in 1 2 3 4 5; do
 	sleep "$(python3 -c 'import random; print(round(random.uniform(0.5, 2.0), 2))')"
@@ -25,12 +25,8 @@ nack=$(grep -c . "$T/acked")
 check "the client got 250 for every message in the end ($nack of $COUNT)" \
     [ "$nack" -eq "$COUNT" ]
 check "every acknowledged message is stored" wait_objects acme "$nack"
-for _ in $(seq 1 300); do
-	[ -z "$(find "$DATA/spool" -type f ! -name lock | head -1)" ] && break
-	sleep 0.1
-done
-check "no spool file is left once drained" \
-    [ -z "$(find "$DATA/spool" -type f ! -name lock | head -1)" ]
+spool_empty() { [ -z "$(find "$DATA/spool" -type f ! -name lock | head -1)" ]; }
+check "no spool file is left once drained" wait_until 300 spool_empty
 ctl --json list --tenant acme | python3 -c "import json,sys
 shas=[o['sha256'] for o in json.load(sys.stdin)]
 open('$T/stored','w').write('\n'.join(sorted(shas))+'\n')"

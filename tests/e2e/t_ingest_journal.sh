@@ -29,13 +29,9 @@ out=$(swaks --server 127.0.0.1:$SMTP_PORT --from a@example.org \
     --to nobody@acme.example --data "$T/sent/google_copy.eml" 2>&1)
 check "unknown journal address: 550 5.1.1" grep -q "<\*\* 550 5.1.1" <<<"$out"
 
-# the pipeline drains the spool: wait until it is empty
-for _ in $(seq 1 300); do
-	[ -z "$(find "$DATA/spool" -name '*' -type f ! -name lock 2>/dev/null | head -1)" ] && break
-	sleep 0.1
-done
-check "the spool is drained" \
-    [ -z "$(find "$DATA/spool" -type f ! -name lock | head -1)" ]
+# the pipeline drains the spool: wait until it is empty (at most 300 s)
+spool_empty() { [ -z "$(find "$DATA/spool" -type f ! -name lock 2>/dev/null | head -1)" ]; }
+check "the spool is drained" wait_until 300 spool_empty
 check "archivectl queue shows nothing waiting" \
     sh -c "'$CTL_BIN' -d '$DATA' queue | grep -q '^0 messages waiting'"
 check "every original stored once, byte for byte, with its envelope" \

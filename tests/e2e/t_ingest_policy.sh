@@ -45,7 +45,7 @@ python3 - "$SMTP_PORT" >"$T/garbage.out" 2>&1 <<'PY'
 import os, socket, sys
 port = int(sys.argv[1])
 def session(data, read=True):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = socket.create_connection(("127.0.0.1", port), timeout=120)
     s.recv(4096)
     s.sendall(data)
     try:

@@ -139,12 +139,9 @@ ctl import --tenant acme "$M/m5.eml" >/dev/null
 check "3 objects before the daemon runs" [ "$(objects_of acme)" -eq 3 ]
 export AR_TEST_NOW=$((T0 + 40 * DAY))
 archived_start
-for i in $(seq 1 300); do
-	[ "$(objects_of acme)" = 0 ] && break
-	sleep 0.1
-done
+none_left() { [ "$(objects_of acme)" = 0 ]; }
 check "archived's disposition job removed the 3 expired messages" \
-    [ "$(objects_of acme)" = 0 ]
+    wait_until 300 none_left
 check "archived logged the dispositions" \
     grep -q "job=dispose status=disposed" "$T/archived.log"
 archived_stop

@@ -32,7 +32,11 @@ check '[ $? -ne 0 ] && grep -q "wrong passphrase" "$T/wrong.log"' \
 echo "s3cret pass" | "$BIN" -d "$T/sealed" -s "$T/alt.sock" \
     --passphrase-fd 0 2>"$T/run.log" &
 pid=$!
-for _ in $(seq 200); do grep -q status=ready "$T/run.log" && break; sleep 0.05; done
+end=$((SECONDS + 120))   # until it is ready (at most 120 s)
+while [ $SECONDS -lt $end ] && ! grep -q status=ready "$T/run.log"; do
+	kill -0 $pid 2>/dev/null || break
+	sleep 0.05
+done
 check 'grep -q status=ready "$T/run.log"' "sealed start with passphrase"
 check '[ -S "$T/alt.sock" ] && [ "$(stat -c %a "$T/alt.sock")" = 600 ]' \
     "-s socket, mode 0600"

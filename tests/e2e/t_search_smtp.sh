@@ -25,15 +25,9 @@ check "SMTP loops stay at nice 0 ($(nice_of ar-smtp))" [ "$(nice_of ar-smtp)" = 
 
 total() { ctl --json search --tenant acme --limit 1 "$1" 2>/dev/null |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])'; }
-# wait_total QUERY N: until QUERY finds N messages (at most 30 s)
-wait_total() {
-	local i
-	for i in $(seq 1 150); do
-		[ "$(total "$1")" = "$2" ] && return 0
-		sleep 0.2
-	done
-	return 1
-}
+# wait_total QUERY N: until QUERY finds N messages (at most 300 s)
+total_is() { [ "$(total "$1")" = "$2" ]; }
+wait_total() { wait_until 300 total_is "$1" "$2"; }
 send() {
 	swaks --server 127.0.0.1:$SMTP_PORT --from journal-ndr@contoso.example \
 	    --to journal@acme.example "$@" 2>&1 | grep -q "<-  250 2.0.0"

@@ -13,30 +13,27 @@ objects() {
 for t in json.load(sys.stdin)['tenants']:
     if t['tenant'] == '$1': print(t['objects'])"
 }
-# Three imports, each killed at another point of its progress: after d
-# seconds; a kill that came too late (all committed) is tried again on a
-# new tenant with half the delay, one too early with twice the delay.
+# Three imports, each killed at another point of its progress: once a
+# twentieth, a sixth, a third of the corpus is committed (watched, not
+# guessed from a delay; the import goes on while the watcher looks).  A
+# kill that came too late (all committed: the watcher was held up that
+# long) is tried again on a new tenant.
 tenants=()
-for d0 in 0.2 0.5 0.9; do
-	d=$d0
+for part in 20 6 3; do
+	want=$((total / part))
 	for try in 1 2 3 4 5 6; do
 		name="t${#tenants[@]}x$try"
 		ctl tenant add "$name" --journal-address "$name@x.example" >/dev/null
 		"$CTL_BIN" -d "$DATA" import --tenant "$name" "$CORPUS"/*.eml \
 		    >/dev/null 2>&1 &
 		pid=$!
-		sleep "$d"
+		reached() { n=$(objects "$name"); [ "${n:-0}" -ge "$want" ]; }
+		wait_until 600 started_or_gone $pid reached
 		kill -KILL $pid 2>/dev/null
 		wait $pid 2>/dev/null
 		n=$(objects "$name")
-		echo "killed after ${d}s: $n of $total committed"
-		if [ "$n" -ge "$total" ]; then
-			d=$(python3 -c "print($d / 2)")
-		elif [ "$n" -eq 0 ]; then
-			d=$(python3 -c "print($d * 2)")
-		else
-			break
-		fi
+		echo "killed once $want were committed: $n of $total committed"
+		[ "${n:-0}" -lt "$total" ] && break
 	done
 	check "import into $name killed in the middle ($n of $total committed)" \
 	    [ "$n" -gt 0 -a "$n" -lt "$total" ]

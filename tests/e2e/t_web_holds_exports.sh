@@ -125,12 +125,13 @@ CSRF=$C0
 api POST /api/v1/exports "{\"scope\":\"query\",\"query\":\"$Q\"}"
 [ "$CODE" = 202 ] && EXP=$(js 'd["id"]'); check "export job started: 202" [ -n "${EXP:-}" ]
 check_log "export start is audited" acme '"action":"export_start"' '"user":"olga"' "$EXP"
-for i in $(seq 1 300); do
-	api GET "/api/v1/exports/$EXP"
+# export_ended ID: the job is done or failed; sets st (at most 600 s)
+export_ended() {
+	api GET "/api/v1/exports/$1"
 	st=$(js 'd["state"]')
-	[ "$st" = done ] || [ "$st" = failed ] && break
-	sleep 0.2
-done
+	[ "$st" = done ] || [ "$st" = failed ]
+}
+wait_until 600 export_ended "$EXP"
 [ "$st" = done ] && [ "$(js 'd["progress"]["done"]')" = "$TOTAL" ] &&
     [ "$(js 'd["messages"]')" = "$TOTAL" ]; check "export job done, progress $TOTAL/$TOTAL" [ $? = 0 ]
 [ "$st" = done ] || cat "$T/body"
@@ -178,12 +179,7 @@ api GET /api/v1/holds/wide
 WIDE=$(js 'd["messages"]')
 api POST /api/v1/exports '{"scope":"hold","hold":"wide","mbox":true}'
 EXP2=$(js 'd.get("id","")')
-for i in $(seq 1 300); do
-	api GET "/api/v1/exports/$EXP2"
-	st=$(js 'd["state"]')
-	[ "$st" = done ] || [ "$st" = failed ] && break
-	sleep 0.2
-done
+wait_until 600 export_ended "$EXP2"
 [ "$st" = done ] && [ "$(js 'd["messages"]')" = "$WIDE" ] && [ "$WIDE" -ge 1 ]
 check "export of a hold: done, the hold's $WIDE messages" [ $? = 0 ]
 check_log "the hold export is logged with its label" acme '"action":"export"' '"label":"hold:wide"'

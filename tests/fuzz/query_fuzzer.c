@@ -4,7 +4,10 @@
  * For every input: parse; on success print the AST (search_query_dump),
  * compile, and run the compiled MATCH + SQL against an empty in-memory
  * shard with the real blind tokenizer.  Whatever the input, SQLite must
- * never see a syntax error: any error from it aborts (a finding).
+ * never see a syntax error: any error from it aborts (a finding).  Nor may
+ * a query that is not blank compile to "every message" (no MATCH and the
+ * condition "1"): that would widen a search, an export or a hold to the
+ * whole tenant (issue 16).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +96,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(dump);
 		rc = qc_compile(q, 3, &qc, err, sizeof err);
 		if (rc == 0) {
+			if (!search_query_selects_all(q) && !qc.match &&
+			    strcmp(qc.where, "1") == 0) {
+				fprintf(stderr, "[%s] selects everything\n", text);
+				abort();
+			}
 			run(&qc);
 			qc_free(&qc);
 		} else if (rc != AR_ESYNTAX) {

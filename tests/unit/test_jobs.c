@@ -201,6 +201,89 @@ static void test_query_hold(store_t *st, const char *dir)
 	free(h);
 }
 
+/* A query that gives the index nothing to look up never becomes a scope:
+ * a query export of it is refused before anything is written, and a hold
+ * stored with one (made before such queries were refused) counts nothing
+ * but still keeps its mail from disposition (issue 16). */
+static void test_refused_query(store_t *st, const char *dir)
+{
+	static const char *const bad[] = { "!!!", "%%", "\xe2\x80\xae",
+		"\xff\xfe", "-!!!", "from:!!!", "zanzibar OR !!!",
+		"qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"
+		"qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq",
+		"", "   " };
+	search_open_params_t so;
+	search_t *idx;
+	store_tenant_t t;
+	store_hold_t *h = calloc(1, sizeof *h);
+	jobs_export_params_t ep;
+	jobs_export_result_t er;
+	jobs_dispose_params_t dp;
+	jobs_dispose_result_t dr;
+	uint8_t a[STORE_ID_LEN], b[STORE_ID_LEN], *ids;
+	char err[512], path[4096];
+	size_t n;
+
+	setenv("AR_TEST_NOW", "1700000000", 1);
+	memset(&so, 0, sizeof so);
+	so.data_dir = dir;
+	so.ks = store_get_keysvc(st);
+	CHECK_RC(search_open(&idx, &so), 0);
+	CHECK_RC(store_tenant_add(st, "rq", NULL, 0, 1, &t), 0);
+	put_indexed(st, idx, &t, "Subject: zanzibar\r\n\r\nC\r\n",
+	    "zanzibar accord", a);
+	put_indexed(st, idx, &t, "Subject: quokka\r\n\r\nD\r\n",
+	    "quokka outing", b);
+	memset(&ep, 0, sizeof ep);
+	ep.st = st;
+	ep.idx = idx;
+	ep.tenant = &t;
+	ep.scope = JOBS_SCOPE_QUERY;
+	snprintf(path, sizeof path, "%s/rqexp", dir);
+	ep.dir = path;
+	for (size_t i = 0; i < AR_ARRAY_LEN(bad); i++) {
+		int rc;
+		ep.query = bad[i];
+		rc = jobs_export(&ep, &er, err, sizeof err);
+		CHECK(rc == AR_ESYNTAX || rc == AR_EINVAL);
+		CHECK(er.messages == 0 && access(path, F_OK) != 0);
+		if (*bad[i] && strcmp(bad[i], "   "))
+			CHECK(strstr(err, "query: column ") != NULL);
+		rc = jobs_query_ids(idx, t.id, bad[i], &ids, &n, err,
+		    sizeof err);
+		CHECK(rc == AR_ESYNTAX || rc == AR_EINVAL);
+		CHECK(ids == NULL && n == 0);
+		CHECK(jobs_query_check(bad[i], err, sizeof err) == rc);
+	}
+	CHECK_RC(jobs_query_check("zanzibar !!!", err, sizeof err), 0);
+	CHECK_RC(jobs_query_ids(idx, t.id, "zanzibar !!!", &ids, &n, err,
+	    sizeof err), 0);
+	CHECK(n == 1 && jobs_ids_has(ids, n, a));
+	free(ids);
+	/* a hold stored with a refused query: counted as an error, never as
+	 * the whole tenant; disposition keeps what it may cover */
+	ar_strlcpy(h->name, "old", sizeof h->name);
+	ar_strlcpy(h->query, "!!!", sizeof h->query);
+	CHECK_RC(store_hold_create(st, &t, h), 0);
+	CHECK_RC(jobs_hold_ids(st, idx, &t, h, &ids, &n, err, sizeof err),
+	    AR_ESYNTAX);
+	CHECK(ids == NULL && n == 0);
+	setenv("AR_TEST_NOW", "1700500000", 1);    /* both past 1 day */
+	memset(&dp, 0, sizeof dp);
+	dp.st = st;
+	dp.idx = idx;
+	dp.tenant = &t;
+	dp.dry_run = 1;
+	CHECK_RC(jobs_dispose(&dp, &dr, err, sizeof err), 0);
+	CHECK(dr.due == 2 && dr.held == 2 && dr.disposed == 0);
+	/* the good query exports its message only */
+	ep.query = "zanzibar";
+	CHECK_RC(jobs_export(&ep, &er, err, sizeof err), 0);
+	CHECK(er.messages == 1);
+	search_close(idx);
+	free(h);
+}
+
 static void vcb(void *arg, const char *tenant, const char *sev,
     const char *object, const char *what)
 {
@@ -475,6 +558,7 @@ int main(void)
 	}
 
 	test_query_hold(st, dir);
+	test_refused_query(st, dir);
 	test_large_batch(st, &t);
 	store_close(st);
 	store_backend_close(be);

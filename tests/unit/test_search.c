@@ -255,6 +255,135 @@ static void test_errors(void)
 	CHECK(r == NULL);
 }
 
+/* Queries that give the index nothing to look up are refused with their
+ * position, never run as "every message" (issue 16). */
+static void test_degenerate(void)
+{
+	char w127[128], w128[129], w200[201];
+	static const struct { const char *q; const char *where; } bad[] = {
+		{ "!!!", "column 1 (byte 0)" },
+		{ "%%", "column 1 (byte 0)" },
+		{ "\xe2\x80\xae", "column 1 (byte 0)" },     /* lone U+202E */
+		{ "\xff\xfe", "column 1 (byte 0): invalid UTF-8" },
+		{ "contract \xc0\xaf", "column 10 (byte 9): invalid UTF-8" },
+		{ "\xed\xa0\x80", "invalid UTF-8" },         /* a surrogate */
+		{ "caf\xc3", "column 4 (byte 3): invalid UTF-8" },
+		{ "-!!!", "column 2 (byte 1): nothing to exclude" },
+		{ "contract -!!!", "column 11 (byte 10): nothing to exclude" },
+		{ "NOT %%", "nothing to exclude after 'NOT'" },
+		{ "from:!!!", "column 6 (byte 5): nothing to search for after "
+		  "'from:'" },
+		{ "from:@", "after 'from:'" },
+		{ "to:!@", "after 'to:'" },
+		{ "subject:\"%%\"", "after 'subject:'" },
+		{ "contract OR !!!", "column 13 (byte 12): nothing to search" },
+		{ "!!! OR contract", "column 1 (byte 0): nothing to search" },
+		{ "contract (!!! %%)", "column 11 (byte 10)" },
+		{ "\"!!!\"", "in the phrase" },
+		{ "\"\"", "in the phrase" },
+		{ "%%*", "before '*'" },
+		{ "NEAR(merger !!! acquisition)", "column 13 (byte 12)" },
+	};
+	search_results_t *r = NULL;
+	search_query_t *q;
+	char err[256];
+
+	memset(w127, 'q', 127);
+	w127[127] = 0;
+	memset(w128, 'q', 128);
+	w128[128] = 0;
+	memset(w200, 'q', 200);
+	w200[200] = 0;
+	for (size_t i = 0; i < AR_ARRAY_LEN(bad); i++) {
+		int rc = search_run(idx, TA, bad[i].q, NULL, &r);
+		if (rc == AR_ESYNTAX && r == NULL &&
+		    strncmp(search_errmsg(idx), "column ", 7) == 0 &&
+		    strstr(search_errmsg(idx), bad[i].where)) {
+			tl_passed++;
+			continue;
+		}
+		tl_failed++;
+		fprintf(stderr, "query [%s]: rc %d, total %llu, error '%s', "
+		    "want a syntax error with '%s'\n", bad[i].q, rc,
+		    r ? (unsigned long long)search_results_total(r) : 0ULL,
+		    rc ? search_errmsg(idx) : "", bad[i].where);
+		search_results_free(r);
+		r = NULL;
+	}
+	/* a bare term of punctuation or symbols is a separator */
+	expect(TA, "contract !!!", "1,2");
+	expect(TA, "!!! AND contract", "1,2");
+	expect(TA, "contract \xf0\x9f\x94\xa5 - & review", "1");
+	expect(TA, "%% before:2002-01-01", "1,2");
+	/* the word length cut-off: indexed words up to 127 bytes match
+	 * themselves only; longer ones are neither indexed nor searchable */
+	{
+		char body[600];
+		tmsg_t m = { 50, 0, 0, 0, 0, 0, "long words", body, 0, 0, 0 };
+		snprintf(body, sizeof body, "lengthy %s %s", w127, w200);
+		m.date = day(2020, 1, 1);
+		add(TA, &m);
+		m.n = 52;
+		snprintf(body, sizeof body, "lengthy %s", w128);
+		add(TA, &m);
+	}
+	expect(TA, w127, "50");
+	expect(TA, "lengthy", "50,52");
+	CHECK_RC(search_run(idx, TA, w128, NULL, &r), AR_ESYNTAX);
+	CHECK(strstr(search_errmsg(idx), "column 1 (byte 0): a word longer "
+	    "than 127 bytes") != NULL);
+	CHECK_RC(search_run(idx, TA, w200, NULL, &r), AR_ESYNTAX);
+	{
+		char q2[300];
+		snprintf(q2, sizeof q2, "lengthy \"x %s\"", w128);
+		CHECK_RC(search_run(idx, TA, q2, NULL, &r), AR_ESYNTAX);
+		CHECK(strstr(search_errmsg(idx), "column 12 (byte 11)") != NULL);
+		snprintf(q2, sizeof q2, "lengthy -%s", w200);
+		CHECK_RC(search_run(idx, TA, q2, NULL, &r), AR_ESYNTAX);
+	}
+	CHECK(r == NULL);
+	/* a CJK run is one "word" however long: a 60-character run is cut
+	 * into pieces of at most 42 characters (127 bytes), and every
+	 * stretch of it is found, the cut points included */
+	{
+		static const char han[] = "一二三四五六七八九十";
+		char run[61 * 3 + 1] = "", q3[4 * 3 + 1], body[300];
+		tmsg_t m = { 51, 0, 0, 0, 0, 0, "cjk run", body, 0, 0, 0 };
+		for (int i = 0; i < 60; i++)    /* 60 characters, none twice in
+		                                   a row the same way */
+			memcpy(run + 3 * i, han + 3 * ((i * 7 + i / 10) % 10), 3);
+		run[180] = 0;
+		snprintf(body, sizeof body, "%s", run);
+		m.date = day(2020, 1, 1);
+		add(TA, &m);
+		for (int at = 0; at + 4 <= 60; at++) {
+			memcpy(q3, run + 3 * at, 12);
+			q3[12] = 0;
+			expect(TA, q3, "51");
+		}
+		expect(TA, run, "51");
+	}
+	for (int n = 50; n <= 52; n++) {       /* as test_update expects */
+		uint8_t id[SEARCH_ID_LEN];
+		mkid(id, n, 0xa);
+		CHECK_RC(search_index_remove(idx, TA, id), 0);
+	}
+	/* what a query selects as a whole */
+	CHECK_RC(search_query_parse("", &q, err, sizeof err), 0);
+	CHECK(search_query_selects_all(q));
+	search_query_free(q);
+	CHECK_RC(search_query_parse(" \t ", &q, err, sizeof err), 0);
+	CHECK(search_query_selects_all(q));
+	search_query_free(q);
+	static const char *const some[] = { "contract", "-contract",
+		"after:2001-01-01", "has:attachment", "contract !!!" };
+	for (size_t i = 0; i < AR_ARRAY_LEN(some); i++) {
+		CHECK_RC(search_query_parse(some[i], &q, err, sizeof err), 0);
+		CHECK(q && !search_query_selects_all(q));
+		search_query_free(q);
+	}
+}
+
 static void test_pages(int order)
 {
 	search_options_t o = { .limit = 3, .order = order };
@@ -611,6 +740,7 @@ int main(int argc, char **argv)
 		index_all();
 		test_operators();
 		test_errors();
+		test_degenerate();
 		test_pages(SEARCH_BY_DATE);
 		test_pages(SEARCH_BY_RANK);
 		test_display();

@@ -82,7 +82,10 @@ pid_t tl_keysvc_start(const char *dir)
 		perror(bin);
 		_exit(127);
 	}
-	for (int i = 0; i < 1000; i++) {   /* up to 10 s */
+	/* until it answers: at most 120 s on the clock (a loaded machine is
+	 * slow to start an ASan binary, not wrong) */
+	for (int64_t end = ar_mono_us() + 120 * 1000000LL;
+	    ar_mono_us() < end;) {
 		keysvc_t *ks;
 		int status;
 		if (waitpid(pid, &status, WNOHANG) == pid) {

@@ -18,7 +18,8 @@ import time
 
 from selenium import webdriver
 from selenium.common.exceptions import (NoAlertPresentException,
-                                        StaleElementReferenceException)
+                                        StaleElementReferenceException,
+                                        TimeoutException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -38,18 +39,24 @@ def check(what, cond):
 
 opts = webdriver.ChromeOptions()
 opts.binary_location = "/usr/bin/chromium"
+# no background connections: a closed network refuses them, and each start
+# would try (scripts/deps.sh --check starts Chromium the same way)
 for a in ("--headless=new", "--no-sandbox", "--disable-gpu",
           "--disable-dev-shm-usage", "--window-size=1366,900",
-          "--no-first-run", "--disable-extensions"):
+          "--no-first-run", "--disable-extensions", "--disable-quic",
+          "--disable-background-networking", "--disable-component-update",
+          "--disable-sync"):
     opts.add_argument(a)
 opts.add_experimental_option("prefs", {
     "download.default_directory": downloads,
     "download.prompt_for_download": False,
 })
 drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
-drv.set_page_load_timeout(30)
+# generous bounds: each wait ends as soon as its condition holds, the bound
+# only matters when it never does (a loaded machine is slow, not wrong)
+drv.set_page_load_timeout(120)
 # the page re-renders while it is read: a stale element means "look again"
-wait = WebDriverWait(drv, 20, ignored_exceptions=[StaleElementReferenceException])
+wait = WebDriverWait(drv, 120, ignored_exceptions=[StaleElementReferenceException])
 drv.execute_cdp_cmd("Page.setDownloadBehavior",
                     {"behavior": "allow", "downloadPath": downloads})
 
@@ -68,6 +75,29 @@ def no_alert():
         return False
     except NoAlertPresentException:
         return True
+
+
+def wait_file(suffix):
+    """The first file in the download directory ending in suffix (a
+    finished download: Chromium renames it once complete), or None."""
+    end = time.monotonic() + 120
+    while time.monotonic() < end:
+        done = [f for f in os.listdir(downloads) if f.endswith(suffix)]
+        if done:
+            return os.path.join(downloads, done[0])
+        time.sleep(0.1)
+    return None
+
+
+def frame_loaded(d):
+    """The message's HTML iframe has loaded its document (and so tried
+    whatever payload it carries)."""
+    d.switch_to.frame(d.find_element(By.ID, "msg-html"))
+    try:
+        return d.execute_script("return document.readyState") == "complete" \
+            and d.execute_script("return location.href") != "about:blank"
+    finally:
+        d.switch_to.default_content()
 
 
 def search(q):
@@ -143,7 +173,7 @@ try:
     shot("04-xss-list")
     drv.find_element(By.CSS_SELECTOR, "#results-body a.subject").click()
     wait.until(lambda d: "xsssubject" in d.find_element(By.ID, "msg-subject").text)
-    time.sleep(1.0)    # let the iframe load (and try its payloads)
+    wait.until(frame_loaded)    # the iframe loaded (and tried its payloads)
     check("XSS: subject shown as text in the view",
           "<img src=x onerror=alert(1)>" in drv.find_element(By.ID, "msg-subject").text)
     check("XSS: sender (headers) and attachment name shown as text",
@@ -219,13 +249,7 @@ try:
           "contract renewal" in drv.find_element(By.ID, "msg-text").text)
     shot("06-message")
     drv.find_element(By.ID, "msg-download").click()
-    got = None
-    for _ in range(100):
-        done = [f for f in os.listdir(downloads) if f.endswith(".eml")]
-        if done:
-            got = os.path.join(downloads, done[0])
-            break
-        time.sleep(0.1)
+    got = wait_file(".eml")
     with open(os.path.join(emls, "budget.eml"), "rb") as f:
         want = f.read()
     check("the .eml is downloaded, byte for byte",
@@ -314,13 +338,7 @@ try:
           "done" in drv.find_element(By.ID, "exports-body").text)
     shot("10-exports")
     drv.find_element(By.CSS_SELECTOR, "#exports-body a.button").click()
-    got = None
-    for _ in range(100):
-        z = [f for f in os.listdir(downloads) if f.endswith(".zip")]
-        if z:
-            got = os.path.join(downloads, z[0])
-            break
-        time.sleep(0.1)
+    got = wait_file(".zip")
     ok = False
     if got:
         import zipfile

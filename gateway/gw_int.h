@@ -1,0 +1,142 @@
+/*
+ * gw_int.h - private to gateway/: the gateway handle and the pieces its
+ * files share (mx.c receives, judge.c scans and decides, verdict.c maps a
+ * scan to the tenant's policy, queue.c works the relay queue).
+ */
+#ifndef GATEWAY_GW_INT_H
+#define GATEWAY_GW_INT_H
+
+#include <jansson.h>
+#include <pthread.h>
+
+#include "gateway/gateway.h"
+
+struct mx_job;
+struct gw_relay;
+struct gw_source;
+struct gw_av;
+
+struct gateway {
+	store_t *st;
+	spool_t *rq;                 /* the relay queue (stateful spool) */
+	gateway_opts_t o;
+	char hostname[256];
+	char clamd_socket[1024];
+	char rspamd_url[1024];
+	smtp_server_t *srv;
+	int64_t backlog_logged_us;   /* event loop only */
+	/* scan workers (judge.c) */
+	pthread_t *scan_threads;
+	int nscan;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct mx_job *head, *tail;
+	int stopping;
+	char dns_server[256];
+	struct gw_av *av;            /* the antivirus engine (judge.c) */
+	struct gw_relay *relay;      /* delivery (relay.c) */
+	/* relay queue workers (queue.c) */
+	pthread_t *queue_threads;
+	int nqueue;
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;
+	int qstopping, qwake;
+	int64_t releases_checked_us; /* under qlock */
+};
+
+/* One message from its DATA to its answer (mx.c -> judge.c). */
+struct mx_job {
+	gateway_t *g;
+	spool_put_t *put;
+	store_tenant_t t;            /* the recipients' tenant, with its policy */
+	json_t *env;                 /* envelope: mail_from, rcpt_to, client */
+	uint64_t bytes;
+	int status;                  /* sticky write error */
+	int too_big;                 /* over the tenant's max_size */
+	smtp_token_t *tok;
+	char session[64];
+	int64_t started_us;
+	struct mx_job *next;
+};
+
+/* --- judge.c: scan workers --------------------------------------------- */
+int gw_judge_start(gateway_t *g);
+/* Queue a received message for durability, scanning and its answer. */
+void gw_judge_submit(gateway_t *g, struct mx_job *j);
+/* Answers every queued message (451 when stopping) and joins. */
+void gw_judge_stop(gateway_t *g);
+void gw_job_free(struct mx_job *j);
+
+/* --- verdict.c: a scan judged by a tenant's policy ---------------------- */
+
+/* What the scanners and the attachment walk found (judge.c fills it). */
+typedef struct gw_findings {
+	int av_status;               /* 0 scanned; else AR_* why not */
+	char av_error[128];
+	int infected;
+	char virus[256];             /* names, ", "-separated */
+	int spam_status;             /* 0 scanned; else AR_* why not */
+	char spam_error[128];
+	double score;                /* rspamd's */
+	char rspamd_action[32];      /* "no action", "add header", "reject" ... */
+	json_t *symbols;             /* {"NAME": score, ...} (owned) */
+	int dmarc_reject;            /* DMARC failed with policy reject */
+	int blocked;                 /* an attachment of a blocked type */
+	char blocked_what[256];      /* "exe (invoice.pdf.exe)" */
+	int encrypted;               /* an encrypted archive */
+	json_t *attachments;         /* findings list (owned), may be NULL */
+} gw_findings_t;
+
+typedef struct gw_verdict {
+	int action;                  /* enum store_gw_action */
+	int tempfail;                /* 451 4.7.1 instead (scanner down) */
+	int code;                    /* the SMTP answer when not accepted */
+	char enhanced[16];
+	char text[256];
+	const char *kind;            /* "clean", "spam", "virus", "policy",
+	                                "unscanned" (searchable) */
+	json_t *reasons;             /* ["virus:Eicar-Test-Signature", ...] */
+} gw_verdict_t;
+
+/* Decide for a message from sender to rcpts (a JSON array of strings) of
+ * tenant t.  Fills v (reasons owned by v: gw_verdict_clear). */
+void gw_verdict_judge(store_t *st, const store_tenant_t *t,
+    const char *sender, const json_t *rcpts, const gw_findings_t *f,
+    gw_verdict_t *v);
+void gw_verdict_clear(gw_verdict_t *v);
+void gw_findings_clear(gw_findings_t *f);
+/* The verdict as kept with the message and archived in its metadata. */
+json_t *gw_verdict_json(const gw_verdict_t *v, const gw_findings_t *f);
+
+/* --- queue.c: the relay queue's workers --------------------------------- */
+int gw_queue_start(gateway_t *g);
+void gw_queue_wake(gateway_t *g);
+void gw_queue_stop(gateway_t *g);
+/*
+ * Queue a message of our own (a DSN, a released quarantined message) for
+ * delivery to rcpts: its bytes (read through src) are spooled in the relay
+ * queue with verdict in its state and source ("dsn", "release") in its
+ * envelope; no archive copy.  fixed_id (may be NULL; spool_entry_id_new)
+ * makes a repeat after a crash find the first: 0 when it is queued.
+ * *id_out (may be NULL) receives the entry id.
+ */
+int gw_enqueue(gateway_t *g, const store_tenant_t *t, const char *mail_from,
+    const char *const *rcpts, size_t n, const struct gw_source *src,
+    const char *source, const json_t *verdict, const uint8_t *fixed_id,
+    uint8_t id_out[16]);
+
+/* --- quarantine.c ----------------------------------------------------------- */
+/*
+ * Keep a quarantined message of tenant t (relay queue entry entry_id, its
+ * envelope and verdict, its bytes through src) as a quarantine object:
+ * sealed in the tenant's store, recorded in the catalog, kept
+ * t->gw.quarantine_days.  Idempotent per entry (a repeat after a crash
+ * finds the first).  *qid receives the quarantine id.
+ */
+int gw_quarantine_keep(gateway_t *g, const store_tenant_t *t,
+    const uint8_t entry_id[16], const json_t *env, const json_t *verdict,
+    const struct gw_source *src, uint8_t qid[16]);
+/* Queue every release asked for (queue.c's workers call it). */
+void gw_quarantine_releases(gateway_t *g);
+
+#endif

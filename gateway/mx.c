@@ -1,0 +1,408 @@
+/*
+ * mx.c - the gateway's SMTP listener: the tenants' inbound MX.
+ *
+ * RCPT TO: the domain after the last '@' must be a tenant's domain
+ * (store_domain_get), else 550 5.7.1 relay denied; local parts with '%',
+ * '!' or '@' (quoted) are refused the same way, so nothing we accept can
+ * be relayed onwards by a downstream server that honours those forms (a
+ * source route "@a,@b:" is dropped by the engine, RFC 5321 C).  A domain
+ * that checks recipients accepts listed ones only (550 5.1.1).  One tenant
+ * per transaction: a recipient of another tenant gets 452 4.5.3 (the
+ * client sends it again in a transaction of its own).  MAIL FROM is
+ * answered 451 4.3.2 while the relay queue is over its back-pressure
+ * limits.  DATA goes into the relay queue, sealed under the tenant's key;
+ * at the final dot the message goes to the scan workers (judge.c), which
+ * answer it.
+ */
+#include <string.h>
+
+#include <unistd.h>
+
+#include "ar.h"
+#include "gateway/gw_int.h"
+#include "net.h"
+
+struct mx_session {
+	char *mail_from;
+	int have_tenant;
+	store_tenant_t t;
+	json_t *rcpts;               /* accepted, as given */
+};
+
+static struct mx_session *session_of(smtp_session_t *s)
+{
+	struct mx_session *ms = smtp_session_udata(s);
+	if (!ms && (ms = calloc(1, sizeof *ms)))
+		smtp_session_set_udata(s, ms);
+	return ms;
+}
+
+static void session_reset(struct mx_session *ms)
+{
+	free(ms->mail_from);
+	ms->mail_from = NULL;
+	json_decref(ms->rcpts);
+	ms->rcpts = NULL;
+	ms->have_tenant = 0;
+}
+
+/* Is the relay queue over a back-pressure limit?  (event loop) */
+static int backlogged(gateway_t *g, const smtp_session_t *s)
+{
+	spool_queue_info_t qi;
+	uint64_t waiting;
+	const char *what;
+	int64_t now;
+
+	spool_queue_info(g->rq, 0, &qi);
+	waiting = qi.ready + qi.retrying + qi.claimed;
+	if (g->o.max_backlog_age > 0 && qi.backlog_age >= g->o.max_backlog_age)
+		what = "age";
+	else if (g->o.max_backlog_bytes && qi.bytes >= g->o.max_backlog_bytes)
+		what = "bytes";
+	else if (g->o.max_backlog_entries &&
+	    waiting >= g->o.max_backlog_entries)
+		what = "entries";
+	else
+		return 0;
+	now = ar_mono_us();
+	if (now - g->backlog_logged_us >= 10000000) {
+		g->backlog_logged_us = now;
+		ar_log(AR_LOG_WARN, "gateway session=%s status=backpressure "
+		    "limit=%s waiting=%llu bytes=%llu oldest_age_s=%lld",
+		    smtp_session_info(s)->id, what,
+		    (unsigned long long)waiting, (unsigned long long)qi.bytes,
+		    (long long)qi.backlog_age);
+	}
+	return 1;
+}
+
+static void on_mail_from(void *arg, smtp_session_t *s, const char *addr,
+    const struct smtp_mail_params *p, struct smtp_reply *r)
+{
+	gateway_t *g = arg;
+	struct mx_session *ms = session_of(s);
+
+	(void)p;
+	if (!ms) {
+		smtp_reply_set(r, 451, "4.3.0", "Local error, try again later");
+		return;
+	}
+	session_reset(ms);
+	if (backlogged(g, s)) {
+		smtp_reply_set(r, 451, "4.3.2", "Gateway busy: too much mail "
+		    "queued, try again later");
+		return;
+	}
+	if (!(ms->mail_from = strdup(addr)))
+		smtp_reply_set(r, 451, "4.3.0", "Local error, try again later");
+}
+
+/* A local part we never pass on: '%' and '!' are old relay forms, a quoted
+ * '@' is one too; a downstream server may honour them. */
+static int local_part_ok(const char *addr, const char *at)
+{
+	for (const char *p = addr; p < at; p++)
+		if (*p == '%' || *p == '!' || *p == '@' || *p == '"' ||
+		    *p == '\\')
+			return 0;
+	return at > addr;
+}
+
+static void refuse_relay(smtp_session_t *s, const char *why,
+    struct smtp_reply *r)
+{
+	const struct smtp_session_info *si = smtp_session_info(s);
+
+	ar_log(AR_LOG_WARN, "gateway session=%s client=%s status=refused "
+	    "reason=\"%s\"", si->id, si->client_ip, why);
+	smtp_reply_set(r, 550, "5.7.1", "Relay access denied");
+}
+
+static void on_rcpt_to(void *arg, smtp_session_t *s, const char *addr,
+    struct smtp_reply *r)
+{
+	gateway_t *g = arg;
+	struct mx_session *ms = session_of(s);
+	const char *at = strrchr(addr, '@');
+	store_domain_t d;
+	store_tenant_t t;
+	int rc;
+
+	if (!ms) {
+		smtp_reply_set(r, 451, "4.3.0", "Local error, try again later");
+		return;
+	}
+	if (!at || !local_part_ok(addr, at)) {
+		refuse_relay(s, "recipient with a relay form", r);
+		return;
+	}
+	rc = store_domain_get(g->st, at + 1, &d);
+	if (rc == AR_ENOENT) {
+		refuse_relay(s, "recipient domain is no tenant's", r);
+		return;
+	}
+	if (rc == 0)
+		rc = store_tenant_get_id(g->st, d.tenant, &t);
+	if (rc) {
+		smtp_reply_set(r, 451, "4.3.0", "Local error, try again later");
+		return;
+	}
+	if (t.state != STORE_TENANT_ACTIVE) {
+		smtp_reply_set(r, 550, "5.7.1", "This domain no longer accepts "
+		    "mail here");
+		return;
+	}
+	if (ms->have_tenant && memcmp(ms->t.id, t.id, STORE_TENANT_LEN)) {
+		smtp_reply_set(r, 452, "4.5.3", "Too many recipients: send "
+		    "this one in another transaction");
+		return;
+	}
+	if (d.check_recipients) {
+		rc = store_gw_list_has(g->st, t.id, STORE_GW_RECIPIENTS, "",
+		    addr);
+		if (rc == AR_ENOENT) {
+			smtp_reply_set(r, 550, "5.1.1", "Recipient address "
+			    "rejected: user unknown");
+			return;
+		}
+		if (rc) {
+			smtp_reply_set(r, 451, "4.3.0", "Local error, try "
+			    "again later");
+			return;
+		}
+	}
+	if (!ms->rcpts && !(ms->rcpts = json_array())) {
+		smtp_reply_set(r, 451, "4.3.0", "Local error, try again later");
+		return;
+	}
+	if (!ms->have_tenant) {
+		ms->t = t;
+		ms->have_tenant = 1;
+	}
+	json_array_append_new(ms->rcpts, json_string(addr));
+}
+
+/* The envelope kept in the relay queue with the message. */
+static json_t *envelope(gateway_t *g, const struct mx_session *ms,
+    const smtp_session_t *s)
+{
+	const struct smtp_session_info *si = smtp_session_info(s);
+	char ts[32];
+	json_t *o = json_object();
+
+	json_object_set_new(o, "mail_from", json_string(ms->mail_from ?
+	    ms->mail_from : ""));
+	json_object_set(o, "rcpt_to", ms->rcpts);
+	json_object_set_new(o, "client_ip", json_string(si->client_ip));
+	json_object_set_new(o, "client_port", json_integer(si->client_port));
+	json_object_set_new(o, "helo", json_string(si->helo));
+	json_object_set_new(o, "esmtp", json_boolean(si->esmtp));
+	json_object_set_new(o, "tls", si->tls ? json_pack("{s:s, s:s}",
+	    "protocol", si->tls_protocol, "cipher", si->tls_cipher) :
+	    json_null());
+	json_object_set_new(o, "auth_user", si->auth_user[0] ?
+	    json_string(si->auth_user) : json_null());
+	json_object_set_new(o, "session", json_string(si->id));
+	json_object_set_new(o, "received_by", json_string(g->hostname));
+	json_object_set_new(o, "arrived", json_string(ar_time_fmt(ar_now(),
+	    ts, sizeof ts)));
+	json_object_set_new(o, "arrived_unix", json_integer(ar_now()));
+	json_object_set_new(o, "source", json_string("gateway"));
+	return o;
+}
+
+static void *on_data_begin(void *arg, smtp_session_t *s,
+    struct smtp_reply *r)
+{
+	gateway_t *g = arg;
+	struct mx_session *ms = session_of(s);
+	struct mx_job *j;
+	int rc;
+
+	if (!ms || !ms->have_tenant || !(j = calloc(1, sizeof *j))) {
+		smtp_reply_set(r, 451, "4.3.0", "Local error, try again later");
+		return NULL;
+	}
+	j->g = g;
+	j->t = ms->t;
+	j->started_us = ar_mono_us();
+	ar_strlcpy(j->session, smtp_session_info(s)->id, sizeof j->session);
+	if ((rc = spool_put_begin(g->rq, j->t.id, j->t.key_version,
+	    &j->put))) {
+		ar_log(AR_LOG_WARN, "gateway session=%s status=deferred "
+		    "reason=\"%s\"", j->session, spool_errmsg());
+		if (rc == AR_ENOSPC)
+			smtp_reply_set(r, 452, "4.3.1", "Insufficient system "
+			    "storage");
+		else
+			smtp_reply_set(r, 451, "4.3.0", "Local error, try again "
+			    "later");
+		free(j);
+		return NULL;
+	}
+	return j;
+}
+
+static int on_data_write(void *arg, void *sink, const void *buf, size_t len)
+{
+	struct mx_job *j = sink;
+
+	(void)arg;
+	j->bytes += len;
+	if (j->t.gw.max_size && j->bytes > j->t.gw.max_size) {
+		j->too_big = 1;      /* the rest is read and dropped */
+		return 0;
+	}
+	if (j->status == 0)
+		j->status = spool_put_write(j->put, buf, len);
+	return 0;
+}
+
+static void on_data_end(void *arg, void *sink, smtp_session_t *s,
+    smtp_token_t *tok)
+{
+	gateway_t *g = arg;
+	struct mx_session *ms = session_of(s);
+	struct mx_job *j = sink;
+
+	j->tok = tok;
+	if (!ms || !(j->env = envelope(g, ms, s)))
+		j->status = AR_ENOMEM;
+	gw_judge_submit(g, j);
+}
+
+static void on_data_abort(void *arg, void *sink, int status)
+{
+	(void)arg;
+	(void)status;
+	gw_job_free(sink);
+}
+
+static void on_disconnect(void *arg, smtp_session_t *s)
+{
+	struct mx_session *ms = smtp_session_udata(s);
+
+	(void)arg;
+	if (ms) {
+		session_reset(ms);
+		free(ms);
+		smtp_session_set_udata(s, NULL);
+	}
+}
+
+void gw_job_free(struct mx_job *j)
+{
+	if (!j)
+		return;
+	if (j->put)
+		spool_put_abort(j->put);
+	json_decref(j->env);
+	free(j);
+}
+
+/* --- the gateway ------------------------------------------------------------ */
+
+int gateway_new(gateway_t **out, store_t *st, spool_t *rq,
+    const struct smtp_config *cfg, const gateway_opts_t *o, char *err,
+    size_t errlen)
+{
+	struct smtp_callbacks cb;
+	gateway_t *g;
+	int rc;
+
+	*out = NULL;
+	if (!st || !rq || !cfg || !o || !o->archive) {
+		snprintf(err, errlen, "gateway: store, relay queue and archive "
+		    "spool are needed");
+		return AR_EINVAL;
+	}
+	if (!(g = calloc(1, sizeof *g)))
+		return AR_ENOMEM;
+	g->st = st;
+	g->rq = rq;
+	g->o = *o;
+	ar_strlcpy(g->hostname, o->hostname && o->hostname[0] ? o->hostname :
+	    cfg->hostname, sizeof g->hostname);
+	if (!g->hostname[0] && gethostname(g->hostname, sizeof g->hostname))
+		ar_strlcpy(g->hostname, "localhost", sizeof g->hostname);
+	ar_strlcpy(g->clamd_socket, o->clamd_socket ? o->clamd_socket : "",
+	    sizeof g->clamd_socket);
+	ar_strlcpy(g->rspamd_url, o->rspamd_url ? o->rspamd_url : "",
+	    sizeof g->rspamd_url);
+	ar_strlcpy(g->dns_server, o->dns_server ? o->dns_server : "",
+	    sizeof g->dns_server);
+	g->o.dns_server = g->dns_server;
+	g->o.hostname = g->hostname;
+	g->o.clamd_socket = g->clamd_socket;
+	g->o.rspamd_url = g->rspamd_url;
+	g->backlog_logged_us = ar_mono_us() - 10000000;
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_cond_init(&g->cond, NULL);
+	pthread_mutex_init(&g->qlock, NULL);
+	pthread_cond_init(&g->qcond, NULL);
+	memset(&cb, 0, sizeof cb);
+	cb.arg = g;
+	cb.mail_from = on_mail_from;
+	cb.rcpt_to = on_rcpt_to;
+	cb.data_begin = on_data_begin;
+	cb.data_write = on_data_write;
+	cb.data_end = on_data_end;
+	cb.data_abort = on_data_abort;
+	cb.disconnect = on_disconnect;
+	if ((rc = smtp_server_new(cfg, &cb, &g->srv, err, errlen)) ||
+	    (rc = gw_judge_start(g)) || (rc = gw_queue_start(g))) {
+		if (rc && !err[0])
+			snprintf(err, errlen, "gateway: %s", ar_strerror(rc));
+		gateway_free(g);
+		return rc;
+	}
+	*out = g;
+	return 0;
+}
+
+int gateway_listen(gateway_t *g, const char *hostport, unsigned *bound_port,
+    char *err, size_t errlen)
+{
+	char host[256];
+	unsigned port;
+	int rc;
+
+	if (ar_hostport_parse(hostport, host, sizeof host, &port)) {
+		snprintf(err, errlen, "gateway_listen '%s': expected host:port",
+		    hostport);
+		return AR_ECONFIG;
+	}
+	rc = smtp_server_listen(g->srv, host, port, bound_port);
+	if (rc)
+		snprintf(err, errlen, "gateway_listen %s: %s", hostport,
+		    smtp_server_errmsg(g->srv));
+	return rc;
+}
+
+int gateway_run(gateway_t *g)
+{
+	return smtp_server_run(g->srv);
+}
+
+void gateway_stop(gateway_t *g)
+{
+	smtp_server_stop(g->srv);
+}
+
+void gateway_free(gateway_t *g)
+{
+	if (!g)
+		return;
+	/* the scan workers answer every message they hold, so that
+	 * smtp_server_free (which waits for every answer) returns */
+	gw_judge_stop(g);
+	if (g->srv)
+		smtp_server_free(g->srv);
+	gw_queue_stop(g);
+	pthread_mutex_destroy(&g->lock);
+	pthread_cond_destroy(&g->cond);
+	pthread_mutex_destroy(&g->qlock);
+	pthread_cond_destroy(&g->qcond);
+	free(g);
+}

@@ -1,0 +1,104 @@
+/*
+ * relay.h - private to gateway/: delivery of a queued message to the next
+ * hop (relay.c, with its SMTP client smtpc.c and MX lookup mxlookup.c), and
+ * RFC 3464 delivery status notifications (dsn.c).  queue.c decides what to
+ * send when and keeps the per-recipient state; this layer only talks SMTP.
+ *
+ * Why our own SMTP client and not libcurl's: libcurl reports one result
+ * per transfer (the last reply), while a relay must keep each recipient's
+ * own RCPT reply (one 5xx among three recipients bounces that one alone,
+ * RFC 5321 3.3) and the remote's final reply text (kept with each
+ * delivered recipient, shown by archivectl relay queue); libcurl's
+ * CURLOPT_MAIL_RCPT_ALLOWFAILS continues past failed recipients but does
+ * not say which failed or why.
+ */
+#ifndef GATEWAY_RELAY_H
+#define GATEWAY_RELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* The message: size bytes read in order through read (restartable: each
+ * attempt calls rewind first). */
+typedef struct gw_source {
+	int (*rewind)(void *arg);
+	int (*read)(void *arg, void *buf, size_t len, size_t *got);
+	void *arg;
+	uint64_t size;
+} gw_source_t;
+
+typedef struct gw_relay_opts {
+	const char *hostname;        /* EHLO name */
+	int64_t connect_timeout_ms;  /* per connection attempt (30 s) */
+	int64_t command_timeout_ms;  /* per reply (5 min, RFC 5321 4.5.3.2) */
+	int64_t data_timeout_ms;     /* final "." reply (10 min) */
+	int max_per_host;            /* connections at once to one host (4) */
+	int idle_keep_ms;            /* a connection kept for reuse (10 s) */
+	const char *dns_server;      /* "addr:port" for MX/A lookups; NULL:
+	                                the system resolver */
+} gw_relay_opts_t;
+
+typedef struct gw_relay gw_relay_t;
+
+int gw_relay_new(gw_relay_t **out, const gw_relay_opts_t *o);
+void gw_relay_free(gw_relay_t *r);
+
+/* One recipient's outcome. */
+typedef struct gw_rcpt_result {
+	int code;                    /* 250, 4xx, 5xx; 0: not tried */
+	char enhanced[16];           /* "5.1.1" or "" */
+	char text[512];              /* the remote's reply (or our reason) */
+	char host[280];              /* the host that answered */
+} gw_rcpt_result_t;
+
+/*
+ * Deliver one message to n recipients of one domain d (its routes, in
+ * order; "mx:" looks up the MX records of d->name or of the named domain,
+ * lowest preference first, then A/AAAA) with d's TLS policy:
+ *   none          never STARTTLS;
+ *   opportunistic STARTTLS when offered, clear text otherwise (a failed
+ *                 handshake is retried in clear on a new connection);
+ *   verify        STARTTLS required; the certificate verified against
+ *                 d->tls_ca (or the system's CAs) for the host name, or
+ *                 the server's public key matching d->tls_pin; never
+ *                 anything in clear (a 4xx-like result with the reason).
+ * prepend (may be NULL) is CRLF-terminated header text sent before the
+ * message (our Received: line, X-Spam-* tags).  Dot-stuffing and the
+ * final "." are done here.  A connection to the same host is reused for
+ * the next message (RSET), up to max_per_host at once.
+ *
+ * res[i] is recipient i's outcome: 2xx delivered (with the final reply
+ * after the data), 5xx bounced, 4xx or no connection (code 0 or 4xx,
+ * reason in text) to be tried again.  Returns 0 when every recipient has
+ * a result, or an AR_* status for a local failure (reading the source).
+ */
+int gw_relay_send(gw_relay_t *r, const store_domain_t *d,
+    const char *mail_from, const char *const *rcpts, size_t n,
+    const char *prepend, const gw_source_t *src, gw_rcpt_result_t *res);
+
+/*
+ * An RFC 3464 delivery status notification (multipart/report;
+ * report-type=delivery-status) for the original message's sender: the
+ * human-readable part, a message/delivery-status part (Reporting-MTA,
+ * Arrival-Date, per recipient Final-Recipient, Action failed|delayed,
+ * Status, Remote-MTA, Diagnostic-Code, Last-Attempt-Date) and the
+ * original's header (text/rfc822-headers; at most hdr_max bytes of it read
+ * through src).  *out is malloc'd CRLF text the caller frees.
+ */
+typedef struct gw_dsn_rcpt {
+	const char *rcpt;
+	const char *action;          /* "failed" or "delayed" */
+	const char *status;          /* "5.1.1" */
+	const char *remote_mta;      /* may be NULL */
+	const char *diagnostic;      /* the remote reply, may be NULL */
+	int64_t last_attempt;
+} gw_dsn_rcpt_t;
+
+int gw_dsn_build(const char *reporting_mta, const char *orig_sender,
+    const char *orig_envid, int64_t arrival, const gw_dsn_rcpt_t *rcpts,
+    size_t n, const gw_source_t *src, size_t hdr_max, char **out,
+    size_t *outlen);
+
+#endif
