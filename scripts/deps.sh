@@ -9,6 +9,8 @@ PKGS=(
   libsodium-dev libssl-dev liblmdb-dev libsqlite3-dev libgmime-3.0-dev
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libarchive-dev
   libstemmer-dev libutf8proc-dev
+  # keysvc backups: Shamir M-of-N shares (build, runtime)
+  libgfshare-dev libgfshare2
   # run: self-signed certificate on first start
   openssl
   # tests: corpus, real SMTP clients, scripting
