@@ -802,15 +802,21 @@ int keystore_snapshot_lock(const char *dir, int exclusive, int timeout_ms,
 {
 	struct timespec nap = { 0, 10 * 1000000L };
 	char path[4096];
+	struct stat dst, fst;
 	int64_t deadline = ar_mono_us() + (int64_t)timeout_ms * 1000;
 	int rc;
 
 	*fd = -1;
 	if ((rc = ar_path(path, sizeof path, "%s/snapshot.lock", dir)))
 		return rc;
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	*fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (*fd < 0)
 		return ar_status_from_errno(errno);
+	/* a backup run by root must not leave a lock file the daemon's
+	 * user cannot open: it belongs to the directory's owner */
+	if (geteuid() == 0 && stat(dir, &dst) == 0 &&
+	    fstat(*fd, &fst) == 0 && fst.st_uid != dst.st_uid)
+		(void)!fchown(*fd, dst.st_uid, dst.st_gid);
 	for (;;) {
 		if (flock(*fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0)
 			return 0;

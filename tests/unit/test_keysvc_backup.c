@@ -603,12 +603,22 @@ static void test_sealed(void)
 	CHECK_RC(keystore_open(&st, r1, "new pass", 8, err, sizeof err), 0);
 	keystore_close(st);
 
+	/* into an existing directory without key material (a fresh volume,
+	 * a lock file left by a daemon): no --force needed, nothing kept */
+	CHECK(mkdir(r2, 0700) == 0);
+	{
+		char *lock = path_of(r2, "keysvc.lock");
+		CHECK_RC(ar_file_write_atomic(lock, "", 0, 0600), 0);
+		free(lock);
+	}
 	ro = ropts(r2, bfile);
 	ro.backup_pass = "bp";
 	ro.backup_passlen = 2;
 	ro.unsealed = 1;
 	CHECK_RC(restore_run(&ro, &rs, err, sizeof err), 0);
+	CHECK(rs.replaced[0] == '\0');
 	restore_summary_free(&rs);
+	CHECK(tl_count_entries(base) == 4);   /* keys r1 r2 b.akb */
 	CHECK_RC(keystore_open(&st, r2, NULL, 0, err, sizeof err), 0);
 	CHECK(!keystore_sealed(st));
 	keystore_close(st);
