@@ -27,12 +27,6 @@ swaks_send() {
 	    --from sender@example.org --body "backlog probe $RANDOM" 2>&1 |
 	    grep -q "<-  250 2.0.0 Ok: queued"
 }
-# until_true SECONDS CMD...: poll CMD every 0.2 s for at most SECONDS
-until_true() {
-	local n=$(($1 * 5)); shift
-	while [ "$n" -gt 0 ]; do "$@" && return 0; sleep 0.2; n=$((n - 1)); done
-	return 1
-}
 queue_is() { [ "$(spooled)" = "$1" ]; }
 
 # 1. the drain off: N entries spooled, the limit reached exactly there
@@ -51,7 +45,7 @@ check "the back-pressure is logged" \
     grep -q "status=backpressure limit=entries waiting=$N" "$T/archived.log"
 old_enough() { ctl --json queue --limit 0 | python3 -c 'import json,sys
 sys.exit(0 if json.load(sys.stdin)["oldest_age_seconds"] >= 2 else 1)'; }
-until_true 30 old_enough
+wait_until 30 old_enough
 check "archivectl queue warns: the drain is not keeping up" \
     sh -c "'$CTL_BIN' -d '$DATA' queue | grep -q '^WARNING: the oldest message has waited'"
 check "archivectl queue --json carries the warning" \
@@ -65,14 +59,14 @@ archived_stop
 # accepted again
 set_conf pipeline_workers 8
 archived_start
-check "the backlog drains to zero" until_true 600 queue_is 0
+check "the backlog drains to zero" wait_until 600 queue_is 0
 check "every entry committed once ($N)" [ "$(committed)" -eq $N ]
 check "a backlog line was logged while it drained" \
     grep -q "pipeline status=backlog waiting=" "$T/archived.log"
 check "no spool file left but the lock" \
     [ -z "$(find "$DATA/spool" -type f ! -name lock)" ]
 check "mail is accepted again" swaks_send
-check "... and drained" until_true 120 queue_is 0
+check "... and drained" wait_until 120 queue_is 0
 archived_stop
 
 # 3. spool_max_age: an entry waiting longer gets the next MAIL FROM a 451
@@ -81,7 +75,7 @@ set_conf spool_max_entries 0
 set_conf spool_max_age 2s
 archived_start
 check "under the age limit: accepted" swaks_send
-until_true 30 old_enough
+wait_until 30 old_enough
 check "spool_max_age passed: MAIL FROM gets 451 4.3.2" \
     [ "$(swaks_mail)" = "451 4.3.2" ]
 check "the back-pressure is logged (age)" \
@@ -89,6 +83,6 @@ check "the back-pressure is logged (age)" \
 archived_stop
 set_conf pipeline_workers 8
 archived_start
-check "drained after the restart" until_true 120 queue_is 0
+check "drained after the restart" wait_until 120 queue_is 0
 check "accepted again" swaks_send
 archived_stop
