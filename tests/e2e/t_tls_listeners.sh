@@ -13,11 +13,11 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" \
     -keyout "$DATA/tls/key.pem" -out "$DATA/tls/cert.pem" 2>/dev/null
 set_conf web_tls yes
 archived_start
-for _ in $(seq 1 200); do
+web_port() {
 	WEB_PORT=$(sed -n 's/.*web listen=.* port=\([0-9]*\) tls=yes status=ready.*/\1/p' "$T/archived.log" | tail -1)
-	[ -n "$WEB_PORT" ] && break
-	sleep 0.05
-done
+	[ -n "$WEB_PORT" ]
+}
+wait_until 120 web_port
 check "the console listens with TLS" [ -n "$WEB_PORT" ]
 check "SMTP offers STARTTLS" grep -q 'smtp listen=.*starttls=yes status=ready' "$T/archived.log"
 
