@@ -153,12 +153,14 @@ void web_refused(struct web_req *r, const char *action, json_t *extra)
 		    NULL, x);
 		return;
 	}
-	/* An operator: no tenant log of its own, so the daemon's log; and
-	 * a refused attempt at a tenant's message is in that tenant's log. */
+	/* An operator, or no session at all: no tenant log of its own, so
+	 * the daemon's log; and a refused attempt at a tenant's message is
+	 * in that tenant's log. */
 	log_path(r->url, path, sizeof path);
-	ar_log(AR_LOG_WARN, "web audit action=%s user=operator:%s method=%s "
-	    "path=%s client=%s", action, r->sess.user, r->method ? r->method :
-	    "?", path, r->client);
+	ar_log(AR_LOG_WARN, "web audit action=%s user=%s%s method=%s "
+	    "path=%s client=%s", action, r->has_sess ? "operator:" : "",
+	    r->has_sess ? r->sess.user : "?", r->method ? r->method : "?",
+	    path, r->client);
 	if (!strncmp(r->url, "/api/v1/messages/", 17)) {
 		struct owner_find f;
 		p = r->url + 17;

@@ -115,6 +115,13 @@ int web_require(struct web_req *r, uint32_t roles)
 {
 	if (!r->has_sess) {
 		if (web_session_find(r->w, r, &r->sess)) {
+			/* an attempt at mail without a session is a refusal
+			 * like any other (the console's own look at its
+			 * session is not: it asks before every sign-in) */
+			if (!strncmp(r->url, "/api/v1/messages/", 17) ||
+			    !strncmp(r->url, "/api/v1/search", 14) ||
+			    !strncmp(r->url, "/api/v1/exports", 15))
+				web_refused(r, "unauthenticated", NULL);
 			web_reply_error(r, 401, "unauthenticated",
 			    "sign in first (the session is missing or "
 			    "expired)", NULL);

@@ -161,10 +161,11 @@ int web_audit(struct web_req *r, const uint8_t tenant[STORE_TENANT_LEN],
 void web_audit_flush(struct web_req *r);
 /* A refused access to something that is not the caller's (404 + log). */
 int web_deny(struct web_req *r, const char *what, const char *ref);
-/* A refusal (action "forbidden", "csrf_rejected" ...) by a signed-in
- * caller: an entry in the caller's tenant log with the path (extra taken,
- * may be NULL); for an operator, a "web audit" line in the daemon log,
- * and an entry in the log of the tenant whose message the path names. */
+/* A refusal (action "forbidden", "csrf_rejected", "unauthenticated" ...):
+ * for a tenant's user an entry in the caller's tenant log with the path
+ * (extra taken, may be NULL); for an operator or a caller without a
+ * session (user "?"), a "web audit" line in the daemon log, and an entry
+ * in the log of the tenant whose message the path names. */
 void web_refused(struct web_req *r, const char *action, json_t *extra);
 
 /* --- static files (static.c, generated table) ---------------------- */

@@ -1,12 +1,13 @@
 #!/bin/bash
 # t_web_hardening.sh - what a hostile tester tried against the console and
 # API (issue 16), through the real daemon with curl and a raw socket:
-# the audit trail of refusals (an operator's attempts at mail, role and
-# CSRF refusals with their method and status, sign-ins refused by the
-# per-address limit even with the right password) and of reads (the HTML
-# body opened directly), the finished export's user; a request body
-# declared over web_max_body refused at once and a slow body cut at
-# web_body_timeout; a NUL byte in the URL refused; tenant states by name;
+# the audit trail of refusals (attempts at mail by an operator or without
+# a session, role and CSRF refusals with their method and status, sign-ins
+# refused by the per-address limit even with the right password) and of
+# reads (the HTML body opened directly), the finished export's user; a
+# request body declared over web_max_body refused at once and a slow body
+# cut at web_body_timeout, both answers with the security headers; a NUL
+# byte in the URL refused; tenant states by name;
 # a second sign-in ending the first session; file names with bidi
 # controls in downloads and export paths; spreadsheet formulas in an
 # export's messages.csv and messages.dat.
@@ -98,6 +99,26 @@ check "... and every operator refusal in the daemon's log" \
     sh -c "grep -q 'web audit action=forbidden user=operator:op method=GET path=/api/v1/messages/$BUDGET ' '$T/archived.log' &&
         grep -q 'web audit action=forbidden user=operator:op method=GET path=/api/v1/search ' '$T/archived.log'"
 check "... without the query" sh -c "! grep 'web audit' '$T/archived.log' | grep -q budget"
+
+# without a session (no cookie at all)
+J=$JAR
+JAR=$T/jar.none
+rm -f "$JAR"
+api GET "/api/v1/messages/$BUDGET/original"
+check "reading a message without a session: 401" code_is 401
+api GET "/api/v1/search?q=budget"
+check "searching without a session: 401" code_is 401
+api GET /api/v1/session
+check "the console's look at its session: 401" code_is 401
+JAR=$J
+check_log "the attempt at a message without a session is in the tenant's log" \
+    '"action":"unauthenticated"' '"user":"?"' "$BUDGET" '"method":"GET"' '"status":401' \
+    "\"path\":\"/api/v1/messages/$BUDGET/original\""
+check "... and both attempts at mail in the daemon's log" \
+    sh -c "grep -q 'web audit action=unauthenticated user=? method=GET path=/api/v1/messages/$BUDGET/original ' '$T/archived.log' &&
+        grep -q 'web audit action=unauthenticated user=? method=GET path=/api/v1/search ' '$T/archived.log'"
+check "... but not the console asking for its session" \
+    sh -c "! grep 'web audit action=unauthenticated' '$T/archived.log' | grep -q 'path=/api/v1/session '"
 api GET /api/v1/tenants
 check "GET /api/v1/tenants: the state by name (\"active\")" \
     [ "$(js '[t["state"] for t in d["tenants"]]')" = "['active']" ]
@@ -123,12 +144,20 @@ check_log "the old session's end is audited" '"action":"signout"' \
 
 # --- request bodies, URLs --------------------------------------------------
 t0=$(date +%s)
-code=$(curl -s -o "$T/body" -m 20 -w '%{http_code}' -X POST \
+code=$(curl -s -o "$T/body" -D "$T/h413" -m 20 -w '%{http_code}' -X POST \
     -H 'Content-Type: application/json' -H 'Content-Length: 1000000000000000' \
     --data-binary '0123456789' "$WEB/api/v1/session")
 check "Content-Length 10^15 with 10 bytes: 413 at once ($code after $(($(date +%s) - t0)) s; 20 s allowed)" \
     [ "$code" = 413 ]
 check "... with the JSON error" grep -q '"too_large"' "$T/body"
+# sec_headers FILE: the security headers every answer of archived carries
+sec_headers() {
+	grep -qi "^content-security-policy: default-src 'self'" "$1" &&
+	    grep -qi '^x-content-type-options: nosniff' "$1" &&
+	    grep -qi '^x-frame-options: deny' "$1" &&
+	    grep -qi '^referrer-policy: no-referrer' "$1"
+}
+check "... and the security headers (not libmicrohttpd's bare page)" sec_headers "$T/h413"
 python3 - "$WEB_PORT" >"$T/drip.out" <<'PY'
 # a body declared at 100 bytes, sent one byte a second: the daemon must
 # close the connection once web_body_timeout (3 s) has passed, long before
@@ -167,8 +196,9 @@ check "a body dripping one byte a second is cut (after ${secs} s; web_body_timeo
     sh -c "[ '$state' = closed ] && [ \"\$(echo '$secs < 30' | bc)\" = 1 ]"
 check "... and logged" grep -q 'status=body_timeout' "$T/archived.log"
 
-code=$(curl -s -o "$T/body" -w '%{http_code}' "$WEB/app.js%00.txt")
+code=$(curl -s -o "$T/body" -D "$T/hnul" -w '%{http_code}' "$WEB/app.js%00.txt")
 check "/app.js%00.txt: 400 (not app.js)" [ "$code" = 400 ]
+check "... with the security headers" sec_headers "$T/hnul"
 api GET "/api/v1/search?q=budget%00evil"
 [ "$CODE" = 400 ] && err_is bad_url; check "q=budget%00evil: 400 bad_url" [ $? = 0 ]
 printf 'GET /app.js\0.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
@@ -203,12 +233,12 @@ check "... no percent-encoded format character left" \
 # --- an export: formulas, paths, its log entry -----------------------------
 api POST /api/v1/exports '{"scope":"all","dat":true}'
 EXP=$(js 'd.get("id","")')
-for _ in $(seq 1 300); do
+export_ended() {
 	api GET "/api/v1/exports/$EXP"
 	st=$(js 'd["state"]')
-	[ "$st" = done ] || [ "$st" = failed ] && break
-	sleep 0.2
-done
+	[ "$st" = done ] || [ "$st" = failed ]
+}
+wait_until 600 export_ended
 check "export of the tenant: done" [ "$st" = done ]
 curl -s -b "$JAR" -o "$T/export.zip" "$WEB/api/v1/exports/$EXP/download"
 mkdir -p "$T/unz"

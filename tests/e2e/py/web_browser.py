@@ -267,7 +267,8 @@ try:
             drv.find_elements(By.CSS_SELECTOR, "#audit-action option")]
     want = ["hold-create", "hold-release", "export_start", "export", "export_download",
             "export_delete", "signin_throttled", "account_locked", "ingest", "view_html",
-            "csrf_rejected", "forbidden", "denied", "dispose", "signin_failed"]
+            "csrf_rejected", "forbidden", "denied", "unauthenticated", "dispose",
+            "signin_failed"]
     check("audit filter lists every action officers need (missing: %s)"
           % [w for w in want if w not in opts], all(w in opts for w in want))
     sw = drv.execute_script("return [document.documentElement.scrollWidth,"
