@@ -351,8 +351,10 @@ typedef struct gw_attach_finding {
 } gw_attach_finding_t;
 
 typedef struct gw_attach_result {
-	gw_scan_status_t status;   /* OK, NOT_RUN (no stream, or too large),
-	                              FAILED (the stream failed: source_rc) */
+	gw_scan_status_t status;   /* OK; TOO_LARGE (over max_message_bytes:
+	                              not walked); NOT_RUN (no stream);
+	                              FAILED (the message does not parse, or
+	                              its stream failed: source_rc) */
 	/* the decision inputs */
 	int too_large;       /* size > limits.max_message_bytes (not walked) */
 	int blocked;         /* a blocked type or extension somewhere */
@@ -434,5 +436,31 @@ void gw_scan_result_free(gw_scan_result_t *res);
  * malloc'd; the caller frees it.  NULL when out of memory.
  */
 char *gw_scan_result_json(const gw_scan_result_t *res);
+
+/* ======================================================================
+ * Internal to the attachment walk (attach*.c), here for its unit tests
+ * ==================================================================== */
+
+/* name's extension, lower case, without the dot ("" if none). */
+void gw_attach_ext(const char *name, char *out, size_t outlen);
+/* Does name end in one of list's extensions? */
+int gw_attach_ext_blocked(const char *name, const char *const *list);
+/* Does the name or the declared Content-Type (either may be NULL)
+ * promise another type than real? */
+int gw_attach_mismatch(const char *name, const char *ctype, gw_ftype_t real);
+
+/* An OLE2 compound file fed in order: its root entry's class id (MSI)
+ * and whether a VBA project is in its directory (macros). */
+typedef struct gw_ole {
+	uint64_t off;
+	unsigned char hdr[64];
+	uint64_t dir_off;
+	unsigned char clsid[16];
+	size_t match;
+	int msi, macro;
+} gw_ole_t;
+void gw_ole_init(gw_ole_t *o);
+void gw_ole_feed(gw_ole_t *o, const unsigned char *buf, size_t len);
+gw_ftype_t gw_ole_type(const gw_ole_t *o);
 
 #endif /* GATEWAY_SCAN_H */
