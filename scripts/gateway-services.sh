@@ -260,7 +260,9 @@ dns_ready() {
 # The test signatures: the EICAR test file, and a marker of our own that
 # no other product knows (so a test shows that the database is ours).
 GW_VIRUS_MARKER=ARCHIVED-TEST-MALWARE-5b1d0c7e
-EICAR='X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'
+# The EICAR test file, as hex (the string itself would make every
+# antivirus on a developer's machine flag this script).
+EICAR_HEX=58354f2150254041505b345c505a58353428505e2937434329377d2445494341522d5354414e444152442d414e544956495255532d544553542d46494c452124482b482a
 
 hexof() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
 
@@ -268,7 +270,7 @@ make_test_db() {
 	local db=$1
 	mkdir -p "$db"
 	{
-		echo "Archived.Test.EICAR:0:*:$(hexof "$EICAR")"
+		echo "Archived.Test.EICAR:0:*:$EICAR_HEX"
 		echo "Archived.Test.Marker:0:*:$(hexof "$GW_VIRUS_MARKER")"
 	} >"$db/archived-test.ndb"
 }
