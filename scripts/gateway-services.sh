@@ -281,7 +281,15 @@ start_clamd() {
 	local sock=$DIR/clamd/clamd.sock max maxb db which
 	max=${AR_GW_STREAM_MAX:-100M}
 	maxb=$(bytes "$max")
-	mkdir -p "$DIR/clamd/tmp"
+	# clamd writes the stream it scans, and the parts it decodes, to its
+	# TemporaryDirectory: keep them in memory (no plaintext mail on disk)
+	local tmp=$DIR/clamd/tmp
+	if [ -d /dev/shm ] && [ -w /dev/shm ]; then
+		tmp=$(mktemp -d /dev/shm/archived-clamd.XXXXXX)
+		ln -sfn "$tmp" "$DIR/clamd/tmp"
+	else
+		mkdir -p "$tmp"
+	fi
 	case $DB_MODE in
 	test) which=test ;;
 	system) [ -n "$(system_db)" ] || die "--db system: no ClamAV database in /var/lib/clamav"; which=system ;;
@@ -305,7 +313,7 @@ PidFile $DIR/clamd/clamd.pid
 LogFile $DIR/clamd/clamd.log
 LogTime yes
 DatabaseDirectory $db
-TemporaryDirectory $DIR/clamd/tmp
+TemporaryDirectory $tmp
 MaxThreads ${AR_GW_CLAMD_THREADS:-8}
 MaxQueue 100
 ReadTimeout 30
@@ -454,12 +462,15 @@ write_env() {
 # --- stop ---------------------------------------------------------------------
 
 stop_one() {
-	local name=$1 p i
+	local name=$1 p i kids
 	p=$(pid_of "$name")
 	[ -n "$p" ] || return 0
 	if kill -0 "$p" 2>/dev/null; then
+		# rspamd's workers are its children; a stopped (SIGSTOP) daemon
+		# or worker is continued so that it can exit
+		kids=$(pgrep -P "$p" || true)
 		kill -TERM "$p" 2>/dev/null || true
-		kill -CONT "$p" 2>/dev/null || true   # a SIGSTOPped daemon
+		for i in $p $kids; do kill -CONT "$i" 2>/dev/null || true; done
 		for i in $(seq 1 200); do
 			kill -0 "$p" 2>/dev/null || break
 			sleep 0.05
@@ -468,10 +479,12 @@ stop_one() {
 			say "$name (pid $p) did not stop in 10 s: SIGKILL"
 			kill -KILL "$p" 2>/dev/null || true
 		fi
+		for i in $kids; do
+			kill -0 "$i" 2>/dev/null && kill -KILL "$i" 2>/dev/null || true
+		done
 	fi
-	# rspamd's workers follow their main process; make sure none is left
-	if [ "$name" = rspamd ] && [ -f "$DIR/rspamd/run/rspamd.pid" ]; then
-		:
+	if [ "$name" = clamd ] && [ -L "$DIR/clamd/tmp" ]; then
+		rm -rf "$(readlink "$DIR/clamd/tmp")" "$DIR/clamd/tmp"
 	fi
 	rm -f "$PIDDIR/$name.pid"
 }

@@ -29,16 +29,17 @@ typedef struct ent {
 	size_t len;
 } ent_t;
 
-/* A ZIP (deflate) of the entries, in memory; with pass, encrypted
- * (traditional PKWARE).  NULL if libarchive cannot. */
-static unsigned char *make_zip(const ent_t *e, size_t n, const char *pass,
-    size_t *len)
+/* An archive of the entries in memory: ZIP (deflate; with pass,
+ * encrypted, traditional PKWARE) or another libarchive format.  NULL if
+ * libarchive cannot. */
+static unsigned char *make_arch(int format, const ent_t *e, size_t n,
+    const char *pass, size_t *len)
 {
 	size_t cap = 1 << 20, used = 0, i;
 	unsigned char *buf = malloc(cap);
 	struct archive *a = archive_write_new();
 
-	archive_write_set_format_zip(a);
+	archive_write_set_format(a, format);
 	if (pass) {
 		if (archive_write_set_options(a, "zip:encryption=zipcrypt") !=
 		    ARCHIVE_OK ||
@@ -63,6 +64,12 @@ static unsigned char *make_zip(const ent_t *e, size_t n, const char *pass,
 	archive_write_free(a);
 	*len = used;
 	return buf;
+}
+
+static unsigned char *make_zip(const ent_t *e, size_t n, const char *pass,
+    size_t *len)
+{
+	return make_arch(ARCHIVE_FORMAT_ZIP, e, n, pass, len);
 }
 
 /* gzip of one file ("raw"), in memory. */
@@ -380,6 +387,35 @@ static void test_walk_types(void)
 	free(ole);
 	free(zip);
 	free(gz);
+	/* TAR and 7z: what the walk makes of them */
+	{
+		size_t tlen;
+		unsigned char *t = make_arch(ARCHIVE_FORMAT_TAR_PAX_RESTRICTED,
+		    &e, 1, NULL, &tlen);
+		att_t a = { "application/x-tar", "files.tar", t, tlen };
+		m = make_msg(&a, 1);
+		CHECK_RC(walk(m, NULL, &r), 0);
+		f = find(&r, "2/setup.exe");
+		CHECK(f && f->real == GW_FT_PE && r.blocked);
+		gw_attach_result_clear(&r);
+		g_string_free(m, TRUE);
+		free(t);
+		t = make_arch(ARCHIVE_FORMAT_7ZIP, &e, 1, NULL, &tlen);
+		a.ctype = "application/x-7z-compressed";
+		a.filename = "files.7z";
+		a.data = t;
+		a.len = tlen;
+		m = make_msg(&a, 1);
+		CHECK_RC(walk(m, NULL, &r), 0);
+		f = find(&r, "2");
+		CHECK(f && f->real == GW_FT_7Z);
+		/* read as far as a stream allows: the entry is seen; the
+		 * reader then wants to seek, which a stream cannot */
+		CHECK(find(&r, "2/setup.exe") != NULL && r.blocked);
+		gw_attach_result_clear(&r);
+		g_string_free(m, TRUE);
+		free(t);
+	}
 }
 
 static void test_walk_archives(void)

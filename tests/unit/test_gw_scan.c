@@ -342,6 +342,28 @@ static void test_clamd(gw_av_t *av)
 	free(z1);
 	free(z2);
 
+	/* renamed: the walk has nothing to say, clamd still finds it */
+	m = msg("a@other.test", NULL, "text/plain", "notes.txt", eicar,
+	    sizeof eicar);
+	CHECK_RC(av_scan(av, m, &r), 0);
+	CHECK(r.infected == 1 && has_virus(&r, "Archived.Test.EICAR"));
+	gw_av_result_clear(&r);
+	{
+		gw_attach_result_t a;
+		gw_scan_source_t src;
+		GMimeStream *st;
+		int src_rc;
+		gw_scan_source_mem(&src, m->str, m->len);
+		st = src.mime_stream(src.arg, &src_rc);
+		CHECK_RC(gw_attach_walk(st, src.size, NULL, &a), 0);
+		CHECK(a.status == GW_SCAN_OK && a.blocked == 0 &&
+		    a.nfindings == 1 && a.findings[0].reasons == 0);
+		gw_attach_result_clear(&a);
+		g_object_unref(st);
+		gw_scan_source_done(&src);
+	}
+	g_string_free(m, TRUE);
+
 	/* our own signature, in a plain text body */
 	m = msg("a@other.test", "please run ARCHIVED-TEST-MALWARE-5b1d0c7e now",
 	    NULL, NULL, NULL, 0);
