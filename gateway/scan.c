@@ -364,7 +364,7 @@ char *gw_scan_result_json(const gw_scan_result_t *res)
 	e |= put(o, "ms", ms(res->dur_us));
 	if (!e)
 		out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER |
-		    JSON_ENSURE_ASCII);
+		    JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10));
 	json_decref(o);
 	return out;
 }

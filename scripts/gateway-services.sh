@@ -284,6 +284,8 @@ start_clamd() {
 	# clamd writes the stream it scans, and the parts it decodes, to its
 	# TemporaryDirectory: keep them in memory (no plaintext mail on disk)
 	local tmp=$DIR/clamd/tmp
+	mkdir -p "$DIR/clamd"
+	rm -rf "$tmp"
 	if [ -d /dev/shm ] && [ -w /dev/shm ]; then
 		tmp=$(mktemp -d /dev/shm/archived-clamd.XXXXXX)
 		ln -sfn "$tmp" "$DIR/clamd/tmp"
