@@ -478,6 +478,34 @@ static void addr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen,
 	}
 }
 
+/* A new session (the slot already taken); opportunistic TLS that fails
+ * its handshake is tried again in clear.  0 or smtpc_open's failure. */
+static int open_session(struct send *s, smtpc_params_t *p,
+    const struct sockaddr_storage *ss, const char *label, smtpc_t **c,
+    smtpc_reply_t *fail)
+{
+	gw_relay_t *r = s->r;
+	socklen_t sl = ss->ss_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	int rc = smtpc_open(c, (const struct sockaddr *)ss, sl, label, p, fail);
+
+	pthread_mutex_lock(&r->lock);
+	r->st.connects++;
+	pthread_mutex_unlock(&r->lock);
+	if (rc == SMTPC_ETLS && s->d->tls == STORE_TLS_OPPORTUNISTIC) {
+		ar_log(AR_LOG_INFO, "relay host=%s status=tls_failed "
+		    "action=clear reason=\"%s\"", label, fail->text);
+		p->no_starttls = 1;
+		rc = smtpc_open(c, (const struct sockaddr *)ss, sl, label, p,
+		    fail);
+		p->no_starttls = 0;
+		pthread_mutex_lock(&r->lock);
+		r->st.connects++;
+		pthread_mutex_unlock(&r->lock);
+	}
+	return rc;
+}
+
 enum { NEXT, DONE };
 
 /* One server address: NEXT (s->code/text say why) or DONE (s->res set,
@@ -543,30 +571,16 @@ static int attempt(struct send *s, const char *name, int is_literal,
 		    label, r->o.max_per_host);
 		goto next;
 	}
-	if (acq == ACQ_IDLE && smtpc_reset(c)) {
+	/* a kept session in a known state takes the next MAIL at once
+	 * (RFC 5321 4.1.4); otherwise RSET first */
+	if (acq == ACQ_IDLE && (!smtpc_alive(c) || (!smtpc_clean(c) &&
+	    smtpc_reset(c)))) {
 		smtpc_close(c, 0);   /* the server let it go: a new one */
 		c = NULL;
 	}
+again:
 	if (!c) {
-		rc = smtpc_open(&c, (const struct sockaddr *)ss, ss->ss_family ==
-		    AF_INET6 ? sizeof(struct sockaddr_in6) :
-		    sizeof(struct sockaddr_in), label, &p, &fail);
-		pthread_mutex_lock(&r->lock);
-		r->st.connects++;
-		pthread_mutex_unlock(&r->lock);
-		if (rc == SMTPC_ETLS && d->tls == STORE_TLS_OPPORTUNISTIC) {
-			ar_log(AR_LOG_INFO, "relay host=%s status=tls_failed "
-			    "action=clear reason=\"%s\"", label, fail.text);
-			p.no_starttls = 1;
-			rc = smtpc_open(&c, (const struct sockaddr *)ss,
-			    ss->ss_family == AF_INET6 ?
-			    sizeof(struct sockaddr_in6) :
-			    sizeof(struct sockaddr_in), label, &p, &fail);
-			pthread_mutex_lock(&r->lock);
-			r->st.connects++;
-			pthread_mutex_unlock(&r->lock);
-		}
-		if (rc) {
+		if ((rc = open_session(s, &p, ss, label, &c, &fail))) {
 			static const char *kinds[] = { "", "unreachable",
 				"refused", "tls_failed", "tls_required", "loop" };
 			if (rc == AR_ENOMEM)
@@ -583,9 +597,18 @@ static int attempt(struct send *s, const char *name, int is_literal,
 			release(r, key, tlsid, NULL);
 			goto next;
 		}
+		acq = ACQ_NEW;
 	}
 	rc = smtpc_send(c, s->mail_from, s->rcpts, s->n, s->prepend, s->src,
 	    s->res, &mail);
+	if (acq == ACQ_IDLE && (rc == SMTPC_ECONNECT || (rc == SMTPC_EREFUSED &&
+	    !smtpc_usable(c)))) {
+		/* a kept session the server had closed: nothing was sent,
+		 * once more on a new one (same slot) */
+		smtpc_close(c, 0);
+		c = NULL;
+		goto again;
+	}
 	if (rc == SMTPC_EREFUSED || rc == SMTPC_ECONNECT) {
 		failed(s, mail.code, mail.enhanced, label, mail.text);
 		ar_log(AR_LOG_INFO, "relay host=%s status=%s code=%d", label,

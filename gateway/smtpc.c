@@ -46,6 +46,7 @@ struct smtpc {
 	int fd;
 	SSL *ssl;
 	int broken;
+	int dirty;                   /* a transaction may be open */
 	unsigned ext;
 	char label[300];
 	char helo[256];
@@ -681,6 +682,39 @@ int smtpc_usable(const smtpc_t *c)
 	return c && !c->broken;
 }
 
+int smtpc_clean(const smtpc_t *c)
+{
+	return c && !c->broken && !c->dirty;
+}
+
+int smtpc_alive(smtpc_t *c)
+{
+	struct pollfd pfd = { c->fd, POLLIN, 0 };
+	char b;
+
+	if (c->broken || c->inlen)
+		return 0;
+	if (poll(&pfd, 1, 0) == 0)
+		return 1;
+	if (c->ssl) {
+		/* TLS records that are no data (a session ticket) are fine */
+		size_t got = 0;
+		ERR_clear_error();
+		if (SSL_read_ex(c->ssl, c->in, sizeof c->in, &got) == 1) {
+			c->inlen = got;
+			c->broken = 1;
+			return 0;
+		}
+		if (SSL_get_error(c->ssl, 0) == SSL_ERROR_WANT_READ)
+			return 1;
+	} else if (recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
+	    (errno == EAGAIN || errno == EINTR)) {
+		return 1;
+	}
+	c->broken = 1;      /* a 421, the end, or an error while idle */
+	return 0;
+}
+
 int smtpc_reset(smtpc_t *c)
 {
 	smtpc_reply_t r;
@@ -694,6 +728,7 @@ int smtpc_reset(smtpc_t *c)
 		c->broken = 1;
 		return AR_EPROTO;
 	}
+	c->dirty = 0;
 	return 0;
 }
 
@@ -852,9 +887,10 @@ int smtpc_send(smtpc_t *c, const char *mail_from, const char *const *rcpts,
 	/* per recipient: 0 not sent (refused here), 1 sent, 2 accepted */
 	unsigned char *state = calloc(n ? n : 1, 1);
 	gw_rcpt_result_t *out = calloc(n ? n : 1, sizeof *out);
-	smtpc_reply_t r;
+	smtpc_reply_t r, dr;
 
 	memset(mail, 0, sizeof *mail);
+	memset(&dr, 0, sizeof dr);
 	if (!state || !out) {
 		rc = AR_ENOMEM;
 		goto free;
@@ -880,7 +916,8 @@ int smtpc_send(smtpc_t *c, const char *mail_from, const char *const *rcpts,
 	if (c->ext & SMTPC_EXT_SIZE)
 		snprintf(size, sizeof size, " SIZE=%llu", (unsigned long long)
 		    (src->size + (prepend ? strlen(prepend) : 0)));
-	/* with PIPELINING, MAIL and every RCPT go in one write */
+	c->dirty = 1;
+	/* with PIPELINING, MAIL, every RCPT and DATA go in one write */
 	if (cmd(c, "after MAIL FROM", "MAIL FROM:<%s>%s%s", mail_from, size,
 	    utf8 ? " SMTPUTF8" : ""))
 		goto broken;
@@ -904,7 +941,8 @@ int smtpc_send(smtpc_t *c, const char *mail_from, const char *const *rcpts,
 		}
 	}
 	if (pipe) {
-		if (reply(c, mail, c->cmd_ms, "after MAIL FROM"))
+		if (cmd(c, "after DATA", "DATA") ||
+		    reply(c, mail, c->cmd_ms, "after MAIL FROM"))
 			goto broken;
 		for (size_t i = 0; i < n; i++) {
 			if (!state[i])
@@ -917,12 +955,25 @@ int smtpc_send(smtpc_t *c, const char *mail_from, const char *const *rcpts,
 				accepted++;
 			}
 		}
+		if (reply(c, &dr, c->cmd_ms, "after DATA"))
+			goto broken;
+		if (dr.code == 354 && (!accepted || mail->code / 100 != 2)) {
+			/* a server that opens DATA without a recipient: an
+			 * empty message it must refuse (RFC 2920 3.1) */
+			data = 1;
+			if (cmd(c, "after the end of the message", ".") ||
+			    reply(c, &r, c->data_ms, "after the end of the "
+			    "message"))
+				goto broken;
+		}
 	}
 	if (mail->code / 100 == 4) {
+		c->dirty = 0;
 		rc = SMTPC_EREFUSED;         /* res untouched: another host */
 		goto free;
 	}
 	if (mail->code / 100 != 2) {
+		c->dirty = 0;
 		for (size_t i = 0; i < n; i++)
 			if (state[i])
 				res_reply(&out[i], mail);
@@ -932,13 +983,13 @@ int smtpc_send(smtpc_t *c, const char *mail_from, const char *const *rcpts,
 		smtpc_reset(c);              /* close the open transaction */
 		goto done;
 	}
-	if (cmd(c, "after DATA", "DATA") || reply(c, &r, c->cmd_ms,
-	    "after DATA"))
+	if (!pipe && (cmd(c, "after DATA", "DATA") || reply(c, &dr, c->cmd_ms,
+	    "after DATA")))
 		goto broken;
-	if (r.code != 354) {
+	if (dr.code != 354) {
 		for (size_t i = 0; i < n; i++)
 			if (state[i] == 2)
-				res_reply(&out[i], &r);
+				res_reply(&out[i], &dr);
 		smtpc_reset(c);
 		goto done;
 	}
@@ -951,6 +1002,7 @@ int smtpc_send(smtpc_t *c, const char *mail_from, const char *const *rcpts,
 	}
 	if (reply(c, &r, c->data_ms, "after the end of the message"))
 		goto broken;
+	c->dirty = 0;
 	for (size_t i = 0; i < n; i++)
 		if (state[i] == 2)
 			res_reply(&out[i], &r);

@@ -104,8 +104,9 @@ const char *smtpc_tls_version(const smtpc_t *c);
 
 /*
  * One transaction on an open session: MAIL FROM (SIZE= when offered,
- * SMTPUTF8 when an address needs it), the RCPTs (pipelined with MAIL when
- * PIPELINING is offered), DATA, prepend and the message from src
+ * SMTPUTF8 when an address needs it), the RCPTs and DATA (in one write
+ * with MAIL when PIPELINING is offered, RFC 2920), prepend and the
+ * message from src
  * (dot-stuffed; a bare CR or LF is sent as CRLF), the final ".".
  * res[i] gets recipient i's outcome (code, enhanced, text; host is left
  * alone): the RCPT reply when it was refused, else the reply to DATA or to
@@ -126,6 +127,12 @@ int smtpc_send(smtpc_t *c, const char *mail_from, const char *const *rcpts,
 
 /* Is the session in a known, idle state (to reuse or to RSET)? */
 int smtpc_usable(const smtpc_t *c);
+/* Usable, and no transaction left open (the next MAIL needs no RSET). */
+int smtpc_clean(const smtpc_t *c);
+/* An idle session still there: nothing came from the server while it
+ * was idle (no 421, no close; TLS records without data are read).  A
+ * session that is not is marked unusable. */
+int smtpc_alive(smtpc_t *c);
 /* RSET: 0 when the server answered 250 (the session may be reused). */
 int smtpc_reset(smtpc_t *c);
 /* QUIT (when usable, waiting at most wait_ms for its reply) and close;
