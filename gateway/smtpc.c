@@ -768,6 +768,15 @@ static void res_reply(gw_rcpt_result_t *x, const smtpc_reply_t *r)
 	res_set(x, r->code, r->enhanced, r->text);
 }
 
+/* A control character would end the command early: never sent. */
+static int clean_addr(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
 static int ascii(const char *s)
 {
 	for (; *s; s++)
@@ -898,6 +907,14 @@ int smtpc_send(smtpc_t *c, const char *mail_from, const char *const *rcpts,
 	for (size_t i = 0; i < n; i++)
 		utf8 |= !ascii(rcpts[i]);
 	for (size_t i = 0; i < n; i++) {
+		if (!clean_addr(mail_from) || !clean_addr(rcpts[i])) {
+			int rcpt_bad = clean_addr(mail_from);
+			res_set(&out[i], 553, rcpt_bad ? "5.1.3" : "5.1.7",
+			    rcpt_bad ? "553 5.1.3 (local) a control character "
+			    "in the recipient address" : "553 5.1.7 (local) a "
+			    "control character in the sender address");
+			continue;
+		}
 		if (utf8 && !(c->ext & SMTPC_EXT_SMTPUTF8) &&
 		    (!ascii(mail_from) || !ascii(rcpts[i]))) {
 			/* RFC 6531 3.2: no non-ASCII address without it */

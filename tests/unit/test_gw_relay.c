@@ -769,6 +769,25 @@ static void test_sink_identical(void)
 		free(tail);
 		free(lf);
 	}
+	/* a non-ASCII recipient, and smtp-sink offers no SMTPUTF8: that one
+	 * refused here (RFC 6531), the other delivered */
+	{
+		const char *mixed[] = { "j\xc3\xb6rg@relay.test",
+			"bob@relay.test" };
+		char *lf = to_lf(msg);
+		src = source(&m, msg, strlen(msg));
+		CHECK_RC(gw_relay_send(r, &d, "alice@sender.test", mixed, 2,
+		    NULL, &src, res), 0);
+		CHECK(res[0].code == 553 && !strcmp(res[0].enhanced, "5.6.7"));
+		CHECK(res[1].code == 250);
+		tail = last_line(lf);
+		dumped = sink_dump(dump, tail);
+		CHECK(dumped && strstr(dumped, "X-Rcpt-Args: <bob@relay.test>\n"
+		    "Received:") != NULL);
+		free(dumped);
+		free(tail);
+		free(lf);
+	}
 	gw_relay_free(r);
 	proc_stop(pid);
 	free(msg);
@@ -834,6 +853,20 @@ static void test_testd_exact(void)
 		    "MAIL FROM:<evil@x>\r\nsecond\r\n.\r\nthird\r\n"));
 		free(got);
 	}
+	/* an address with CRLF in it is never sent (command injection) */
+	{
+		const char *evil[] = { "bob@relay.test",
+			"x@relay.test>\r\nRCPT TO:<carol@relay.test" };
+		src = source(&m, msg, strlen(msg));
+		CHECK_RC(gw_relay_send(r, &d, "alice@sender.test", evil, 2, NULL,
+		    &src, res), 0);
+		CHECK(res[0].code == 250);
+		CHECK(res[1].code == 553 && !strcmp(res[1].enhanced, "5.1.3"));
+		snprintf(path, sizeof path, "%s/3.env", dir);
+		env = slurp(path, NULL);
+		CHECK(env && strstr(env, "rcpt=bob@relay.test\nhelo=") != NULL);
+		free(env);
+	}
 	/* ten more on the same session: one connect in all */
 	for (int i = 0; i < 10; i++) {
 		src = source(&m, msg, strlen(msg));
@@ -842,9 +875,9 @@ static void test_testd_exact(void)
 		CHECK(res[0].code == 250);
 	}
 	CHECK(stats_of(dir).connects == 1);
-	CHECK(stats_of(dir).mails == 12);
+	CHECK(stats_of(dir).mails == 13);
 	gw_relay_stats(r, &rs);
-	CHECK(rs.connects == 1 && rs.reused == 11 && rs.open == 1 &&
+	CHECK(rs.connects == 1 && rs.reused == 12 && rs.open == 1 &&
 	    rs.idle == 1);
 
 	/* the server closes its idle session: the next one opens anew */
