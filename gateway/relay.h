@@ -90,8 +90,11 @@ typedef struct gw_rcpt_result {
  *                 anything in clear (a 4xx-like result with the reason).
  * prepend (may be NULL) is CRLF-terminated header text sent before the
  * message (our Received: line, X-Spam-* tags).  Dot-stuffing and the
- * final "." are done here.  A connection to the same host is reused for
- * the next message (RSET), up to max_per_host at once.
+ * final "." are done here (and a bare CR or LF goes out as CRLF: no SMTP
+ * smuggling through us).  A session to the same server address with the
+ * same TLS identity is kept idle_keep_ms and reused for the next message
+ * (RSET first only when a transaction was left open), up to max_per_host
+ * sessions at once per server address:port.
  *
  * res[i] is recipient i's outcome: 2xx delivered (with the final reply
  * after the data), 5xx bounced, 4xx or no connection (code 0 or 4xx,
