@@ -267,22 +267,26 @@ static int acquire(gw_relay_t *r, const char *key, const char *tlsid,
 static void release(gw_relay_t *r, const char *key, const char *tlsid,
     smtpc_t *c)
 {
-	struct idle *it;
+	struct idle *it = NULL;
 
 	if (c && smtpc_usable(c) && r->o.idle_keep_ms > 0 &&
-	    !r->stopping && (it = calloc(1, sizeof *it))) {
+	    (it = calloc(1, sizeof *it))) {
 		it->c = c;
 		ar_strlcpy(it->key, key, sizeof it->key);
 		ar_strlcpy(it->tlsid, tlsid, sizeof it->tlsid);
 		it->until_us = ar_mono_us() + (int64_t)r->o.idle_keep_ms * 1000;
 		pthread_mutex_lock(&r->lock);
-		it->next = r->idle;
-		r->idle = it;
-		r->st.idle++;
-		pthread_cond_broadcast(&r->cond);
-		pthread_cond_signal(&r->reaper_cond);
+		if (!r->stopping) {
+			it->next = r->idle;
+			r->idle = it;
+			r->st.idle++;
+			pthread_cond_broadcast(&r->cond);
+			pthread_cond_signal(&r->reaper_cond);
+			pthread_mutex_unlock(&r->lock);
+			return;
+		}
 		pthread_mutex_unlock(&r->lock);
-		return;
+		free(it);
 	}
 	smtpc_close(c, smtpc_usable(c) ? QUIT_WAIT : 0);
 	pthread_mutex_lock(&r->lock);
