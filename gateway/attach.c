@@ -467,7 +467,7 @@ static void walk_leaf(walk_t *w, GMimePart *part, const char *path)
 	if (rd.err && !w->res->source_rc) {
 		w->res->source_rc = AR_EIO;
 		snprintf(w->res->errmsg, sizeof w->res->errmsg,
-		    "attachments: reading part %s failed", path);
+		    "attachments: reading part %.200s failed", path);
 	}
 	g_object_unref(fs);
 	g_free(mtype);

@@ -102,7 +102,7 @@ static SSL_CTX *ctx_for_ca(gw_relay_t *r, const char *path, char *why,
 
 	if (path[0]) {
 		if (stat(path, &sb) < 0) {
-			snprintf(why, whylen, "TLS CA file %s: %s", path,
+			snprintf(why, whylen, "TLS CA file %.300s: %s", path,
 			    strerror(errno));
 			return NULL;
 		}
@@ -127,7 +127,7 @@ static SSL_CTX *ctx_for_ca(gw_relay_t *r, const char *path, char *why,
 	    SSL_CTX_set_default_verify_paths(ctx)) != 1) {
 		char eb[256];
 		ERR_error_string_n(ERR_peek_last_error(), eb, sizeof eb);
-		snprintf(why, whylen, "TLS CA file %s could not be loaded: %s",
+		snprintf(why, whylen, "TLS CA file %.200s could not be loaded: %.150s",
 		    path[0] ? path : "(system)", eb);
 		SSL_CTX_free(ctx);
 		return NULL;
