@@ -124,7 +124,7 @@ static int services_started;
 
 static void services_atexit(void)
 {
-	char cmd[4096];
+	char cmd[16384];
 
 	if (!services_started)
 		return;
