@@ -30,6 +30,17 @@
 	"2d46494c452124482b482a"
 #define TARGET (100u * 1000 * 1000)   /* bytes of the message */
 
+/* Stop the services when the test ends, also through exit() on a
+ * failure (tl_keysvc_start exits when the key service does not start). */
+static char stop_cmd[4096];
+
+static void stop_atexit(void)
+{
+	if (stop_cmd[0])
+		(void)!system(stop_cmd);
+	stop_cmd[0] = '\0';
+}
+
 static long status_kb(const char *key)
 {
 	char line[256];
@@ -187,6 +198,9 @@ int main(void)
 	snprintf(svc, sizeof svc, "%s/svc", base);
 	if (mkdir(ksdir, 0700) < 0)
 		return 2;
+	snprintf(stop_cmd, sizeof stop_cmd, "bash %s/scripts/gateway-services.sh "
+	    "stop %s >>%s.log 2>&1", srcdir, svc, svc);
+	atexit(stop_atexit);
 	snprintf(cmd, sizeof cmd, "bash %s/scripts/gateway-services.sh start "
 	    "%s --db test clamd >%s.log 2>&1", srcdir, svc, svc);
 	if (system(cmd) != 0) {
@@ -261,9 +275,8 @@ int main(void)
 	spool_close(sp);
 	keysvc_close(ks);
 	tl_keysvc_stop(kspid);
-	snprintf(cmd, sizeof cmd, "bash %s/scripts/gateway-services.sh stop %s "
-	    ">>%s.log 2>&1", srcdir, svc, svc);
-	CHECK(system(cmd) == 0);
+	CHECK(system(stop_cmd) == 0);
+	stop_cmd[0] = '\0';
 	tl_rmrf(base);
 	free(base);
 	g_mime_shutdown();

@@ -118,6 +118,22 @@ static void signal_tree(pid_t pid, int sig)
 		closedir(d);
 }
 
+/* Stop every service under svc when the test ends, also through exit()
+ * on a failure. */
+static int services_started;
+
+static void services_atexit(void)
+{
+	char cmd[16384];
+
+	if (!services_started)
+		return;
+	services_started = 0;
+	snprintf(cmd, sizeof cmd, "bash %s stop %s >/dev/null 2>&1; "
+	    "bash %s stop %s/small >/dev/null 2>&1", script, svc, script, svc);
+	(void)!system(cmd);
+}
+
 /* --- messages ------------------------------------------------------------- */
 
 static void b64(GString *out, const void *data, size_t len)
@@ -922,6 +938,8 @@ int main(void)
 	base = tl_tmpdir("gwscan");
 	snprintf(svc, sizeof svc, "%s", base);
 	snprintf(cmd, sizeof cmd, "start %s --db test", svc);
+	services_started = 1;
+	atexit(services_atexit);
 	if (services(cmd) != 0) {
 		snprintf(cmd, sizeof cmd, "cat %s/services.log >&2", svc);
 		(void)!system(cmd);
@@ -948,6 +966,7 @@ int main(void)
 
 	snprintf(cmd, sizeof cmd, "stop %s", svc);
 	CHECK(services(cmd) == 0);
+	services_started = 0;
 	if (tl_failed) {
 		snprintf(cmd, sizeof cmd, "tail -n 30 %s/services.log >&2", svc);
 		(void)!system(cmd);
