@@ -38,6 +38,7 @@ void journal_opts_default(struct journal_opts *opts)
 	opts->max_header = 1u << 20;
 	opts->max_envelope = 16u << 20;
 	opts->max_parts = 10000;
+	opts->plain_only = 0;
 }
 
 const char *journal_kind_name(enum journal_kind kind)

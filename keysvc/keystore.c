@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -36,6 +38,7 @@
 #define KEK_SEAL_LEN  (KEK_SEAL_AAD + NONCE_LEN + KEYSVC_KEY_LEN + TAG_LEN)
 
 #define DERIVE_LABEL "archived/keysvc/derive/v1"
+#define SNAPSHOT_WAIT_MS 10000   /* a change waits this long for a backup */
 
 struct secrets {
 	uint8_t kek[KEYSVC_KEY_LEN];
@@ -548,7 +551,7 @@ static int tenant_new_version(keystore_t *ks, const char *tdir,
 	return ar_file_write_atomic(path, blob, sizeof blob, 0600);
 }
 
-int keystore_tenant_create(keystore_t *ks,
+static int tenant_create_locked(keystore_t *ks,
     const uint8_t tenant[KEYSVC_TENANT_LEN])
 {
 	char tdir[4096], parent[4096];
@@ -570,7 +573,7 @@ int keystore_tenant_create(keystore_t *ks,
 	return tenant_new_version(ks, tdir, tenant, 1);
 }
 
-int keystore_tenant_rotate(keystore_t *ks,
+static int tenant_rotate_locked(keystore_t *ks,
     const uint8_t tenant[KEYSVC_TENANT_LEN], uint32_t *new_version)
 {
 	char tdir[4096];
@@ -608,7 +611,7 @@ static void overwrite_file(const char *path)
 	close(fd);
 }
 
-int keystore_tenant_destroy(keystore_t *ks,
+static int tenant_destroy_locked(keystore_t *ks,
     const uint8_t tenant[KEYSVC_TENANT_LEN])
 {
 	char tdir[4096], path[4096], marker[128];
@@ -729,4 +732,114 @@ int keystore_derive(keystore_t *ks, const uint8_t tenant[KEYSVC_TENANT_LEN],
 	sodium_memzero(dk, sizeof dk);
 	sodium_memzero(&st, sizeof st);
 	return rc == 0 ? 0 : AR_EIO;
+}
+
+/* --- changes under the snapshot lock ----------------------------------- */
+
+int keystore_tenant_create(keystore_t *ks,
+    const uint8_t tenant[KEYSVC_TENANT_LEN])
+{
+	int fd, rc;
+	if ((rc = keystore_snapshot_lock(ks->dir, 1, SNAPSHOT_WAIT_MS, &fd)))
+		return rc;
+	rc = tenant_create_locked(ks, tenant);
+	keystore_snapshot_unlock(fd);
+	return rc;
+}
+
+int keystore_tenant_rotate(keystore_t *ks,
+    const uint8_t tenant[KEYSVC_TENANT_LEN], uint32_t *new_version)
+{
+	int fd, rc;
+	if ((rc = keystore_snapshot_lock(ks->dir, 1, SNAPSHOT_WAIT_MS, &fd)))
+		return rc;
+	rc = tenant_rotate_locked(ks, tenant, new_version);
+	keystore_snapshot_unlock(fd);
+	return rc;
+}
+
+int keystore_tenant_destroy(keystore_t *ks,
+    const uint8_t tenant[KEYSVC_TENANT_LEN])
+{
+	int fd, rc;
+	if ((rc = keystore_snapshot_lock(ks->dir, 1, SNAPSHOT_WAIT_MS, &fd)))
+		return rc;
+	rc = tenant_destroy_locked(ks, tenant);
+	keystore_snapshot_unlock(fd);
+	return rc;
+}
+
+/* --- for backup and restore -------------------------------------------- */
+
+const uint8_t *keystore_kek(const keystore_t *ks)
+{
+	return ks->sec->kek;
+}
+
+int keystore_kek_write(const char *dir, const uint8_t kek[KEYSVC_KEY_LEN],
+    const char *pass, size_t passlen, enum keystore_cost cost)
+{
+	char path[4096];
+	int rc;
+	if ((rc = ar_path(path, sizeof path, "%s/kek", dir)))
+		return rc;
+	return kek_write(path, kek, pass, passlen, cost);
+}
+
+int keystore_wrapped_check(const keystore_t *ks,
+    const uint8_t tenant[KEYSVC_TENANT_LEN], uint32_t version,
+    const uint8_t *blob, size_t len)
+{
+	uint8_t dk[KEYSVC_KEY_LEN], ad[20];
+	int rc = unwrap(ks->sec->kek, TDK_MAGIC, ad,
+	    (size_t)tenant_ad(tenant, version, ad), blob, len, dk);
+	sodium_memzero(dk, sizeof dk);
+	return rc;
+}
+
+int keystore_snapshot_lock(const char *dir, int exclusive, int timeout_ms,
+    int *fd)
+{
+	struct timespec nap = { 0, 10 * 1000000L };
+	char path[4096];
+	struct stat dst, fst;
+	int64_t deadline = ar_mono_us() + (int64_t)timeout_ms * 1000;
+	int rc;
+
+	*fd = -1;
+	if ((rc = ar_path(path, sizeof path, "%s/snapshot.lock", dir)))
+		return rc;
+	*fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*fd < 0)
+		return ar_status_from_errno(errno);
+	/* a backup run by root must not leave a lock file the daemon's
+	 * user cannot open: it belongs to the directory's owner */
+	if (geteuid() == 0 && stat(dir, &dst) == 0 &&
+	    fstat(*fd, &fst) == 0 && fst.st_uid != dst.st_uid)
+		(void)!fchown(*fd, dst.st_uid, dst.st_gid);
+	for (;;) {
+		if (flock(*fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			rc = ar_status_from_errno(errno);
+			break;
+		}
+		if (ar_mono_us() >= deadline) {
+			ar_log(AR_LOG_WARN, "op=snapshot_lock dir=%s "
+			    "waited_ms=%d status=busy msg=\"key store locked "
+			    "by a backup\"", dir, timeout_ms);
+			rc = AR_EAGAIN;
+			break;
+		}
+		nanosleep(&nap, NULL);
+	}
+	close(*fd);
+	*fd = -1;
+	return rc;
+}
+
+void keystore_snapshot_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);   /* releases the flock */
 }

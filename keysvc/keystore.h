@@ -12,6 +12,9 @@
  *   tenants/<hex>/v<N>.key   data key version N sealed by the KEK,
  *                            associated data = magic|fmt|tenant|N
  *   tenants/<hex>/destroyed  crypto-shredding marker (last version, time)
+ *   snapshot.lock            flock: tenant creation, rotation and
+ *                            destruction hold it exclusively, a backup
+ *                            holds it shared while it reads (backup.h)
  *
  * Secrets held by an open keystore live in sodium_malloc'd (locked,
  * guarded) memory and are wiped by keystore_close().
@@ -78,5 +81,33 @@ int keystore_tenant_info(keystore_t *ks,
 int keystore_derive(keystore_t *ks, const uint8_t tenant[KEYSVC_TENANT_LEN],
     uint32_t version, const unsigned char *ctx, size_t ctxlen,
     uint8_t key[KEYSVC_KEY_LEN]);
+
+/* --- for backup and restore (backup.c) ------------------------------- */
+
+/* The KEK of an open keystore, in its locked memory; valid until
+ * keystore_close().  Never copied outside sodium_malloc'd memory. */
+const uint8_t *keystore_kek(const keystore_t *ks);
+
+/* Write DIR/kek holding kek, sealed with pass when pass != NULL. */
+int keystore_kek_write(const char *dir, const uint8_t kek[KEYSVC_KEY_LEN],
+    const char *pass, size_t passlen, enum keystore_cost cost);
+
+/* 0 when blob (a v<N>.key file) is the tenant's data key `version`
+ * sealed by this keystore's KEK; AR_ECORRUPT or AR_EVERSION otherwise.
+ * The unwrapped key is wiped at once. */
+int keystore_wrapped_check(const keystore_t *ks,
+    const uint8_t tenant[KEYSVC_TENANT_LEN], uint32_t version,
+    const uint8_t *blob, size_t len);
+
+/*
+ * DIR/snapshot.lock: taken shared by a backup while it reads the key
+ * files, exclusively by every change of tenants/ (create, rotate,
+ * destroy), so a backup is a point-in-time copy even while the daemon
+ * runs.  Waits up to timeout_ms; AR_EAGAIN when still held.  *fd is
+ * released with keystore_snapshot_unlock().
+ */
+int keystore_snapshot_lock(const char *dir, int exclusive, int timeout_ms,
+    int *fd);
+void keystore_snapshot_unlock(int fd);
 
 #endif /* KEYSVC_KEYSTORE_H */

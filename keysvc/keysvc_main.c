@@ -4,6 +4,7 @@
  *
  *   archive-keysvc [-d DIR] [-s SOCKET] [--passphrase-fd N] [options]
  *   archive-keysvc init -d DIR [--passphrase-fd N] [--pwhash-cost C]
+ *   archive-keysvc backup|restore|backup-info ...   (backup_cli.c)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,10 +24,9 @@
 #include <sodium.h>
 
 #include "ar.h"
+#include "keysvc/cli.h"
 #include "keysvc/keystore.h"
 #include "keysvc/server.h"
-
-#define PASS_MAX 1024
 
 static volatile sig_atomic_t stop_flag;
 
@@ -43,6 +43,9 @@ static void usage(FILE *f)
 	    "                      [--max-conns N] [--idle-timeout SEC] [-v]\n"
 	    "       archive-keysvc init -d DIR [--passphrase-fd N]\n"
 	    "                      [--pwhash-cost interactive|moderate|sensitive]\n"
+	    "       archive-keysvc backup -d DIR -o FILE ...   (backup -h)\n"
+	    "       archive-keysvc restore -d DIR -i FILE ...  (restore -h)\n"
+	    "       archive-keysvc backup-info FILE\n"
 	    "\n"
 	    "  -d DIR             data directory (KEK, signing key, tenant keys)\n"
 	    "  -s SOCKET          unix socket (default DIR/keysvc.sock)\n"
@@ -56,17 +59,17 @@ static void usage(FILE *f)
 }
 
 /* Read the passphrase into locked memory.  0 or an AR_* code. */
-static int read_passphrase(int fd, char **out, size_t *outlen)
+int cli_read_passphrase(int fd, char **out, size_t *outlen)
 {
-	char *buf = sodium_malloc(PASS_MAX + 1);
+	char *buf = sodium_malloc(CLI_PASS_MAX + 1);
 	size_t len = 0;
 
 	*out = NULL;
 	*outlen = 0;
 	if (!buf)
 		return AR_ENOMEM;
-	while (len < PASS_MAX) {
-		ssize_t r = read(fd, buf + len, PASS_MAX - len);
+	while (len < CLI_PASS_MAX) {
+		ssize_t r = read(fd, buf + len, CLI_PASS_MAX - len);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
@@ -87,7 +90,7 @@ static int read_passphrase(int fd, char **out, size_t *outlen)
 		}
 	if (len > 0 && buf[len - 1] == '\r')
 		len--;
-	if (len == 0 || len >= PASS_MAX) {
+	if (len == 0 || len >= CLI_PASS_MAX) {
 		sodium_free(buf);
 		return AR_EINVAL;
 	}
@@ -97,7 +100,7 @@ static int read_passphrase(int fd, char **out, size_t *outlen)
 	return 0;
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out)
+int cli_parse_int(const char *s, int lo, int hi, int *out)
 {
 	char *end;
 	long v;
@@ -213,6 +216,17 @@ int main(int argc, char **argv)
 	sigset_t block, waitmask;
 
 	ar_log_set_prog("archive-keysvc");
+	if (argc > 1 && (!strcmp(argv[1], "backup") ||
+	    !strcmp(argv[1], "restore") || !strcmp(argv[1], "backup-info"))) {
+		harden();
+		if (sodium_init() < 0)
+			return 1;
+		if (!strcmp(argv[1], "backup"))
+			return cli_backup(argc - 1, argv + 1);
+		if (!strcmp(argv[1], "restore"))
+			return cli_restore(argc - 1, argv + 1);
+		return cli_backup_info(argc - 1, argv + 1);
+	}
 	if (argc > 1 && strcmp(argv[1], "init") == 0) {
 		init = 1;
 		argv[1] = argv[0];
@@ -225,7 +239,7 @@ int main(int argc, char **argv)
 		case 's': sock = optarg; break;
 		case 'v': ar_log_set_level(AR_LOG_DEBUG); break;
 		case 'p':
-			if (parse_int(optarg, 0, 1 << 20, &passfd)) {
+			if (cli_parse_int(optarg, 0, 1 << 20, &passfd)) {
 				fprintf(stderr, "archive-keysvc: bad "
 				    "--passphrase-fd '%s'\n", optarg);
 				return 2;
@@ -245,14 +259,14 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'm':
-			if (parse_int(optarg, 1, 4096, &sopts.max_conns)) {
+			if (cli_parse_int(optarg, 1, 4096, &sopts.max_conns)) {
 				fprintf(stderr, "archive-keysvc: bad "
 				    "--max-conns '%s' (1..4096)\n", optarg);
 				return 2;
 			}
 			break;
 		case 'i':
-			if (parse_int(optarg, 1, 86400, &secs)) {
+			if (cli_parse_int(optarg, 1, 86400, &secs)) {
 				fprintf(stderr, "archive-keysvc: bad "
 				    "--idle-timeout '%s' (1..86400)\n", optarg);
 				return 2;
@@ -275,7 +289,7 @@ int main(int argc, char **argv)
 		    "failed\"");
 		return 1;
 	}
-	if (passfd >= 0 && (rc = read_passphrase(passfd, &pass, &passlen))) {
+	if (passfd >= 0 && (rc = cli_read_passphrase(passfd, &pass, &passlen))) {
 		ar_log(AR_LOG_ERR, "op=start status=error msg=\"cannot read "
 		    "passphrase from fd %d: %s\"", passfd,
 		    rc == AR_EINVAL ? "empty or too long" : ar_strerror(rc));

@@ -32,6 +32,9 @@ PKGS=(
   libarchive-dev
   libstemmer-dev
   libutf8proc-dev
+  # keysvc backups: Shamir M-of-N shares (build, runtime)
+  libgfshare-dev
+  libgfshare2
   # run: the self-signed certificate of the first start; tests: certificates,
   # signatures checked with openssl alone
   openssl
