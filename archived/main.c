@@ -108,8 +108,17 @@ int main(int argc, char **argv)
 		close_all(&d);
 		return 1;
 	}
+	if ((rc = gateway_glue_start(&d))) {
+		gateway_glue_stop(&d);
+		ingest_stop(&d);
+		indexer_stop(&d);
+		jobs_stop(&d);
+		close_all(&d);
+		return 1;
+	}
 	if ((rc = web_glue_start(&d))) {
 		web_glue_stop(&d);
+		gateway_glue_stop(&d);
 		ingest_stop(&d);
 		jobs_stop(&d);
 		close_all(&d);
@@ -119,6 +128,7 @@ int main(int argc, char **argv)
 	sigwait(&set, &sig);
 	ar_log(AR_LOG_INFO, "archived signal=%d status=stopping", sig);
 	web_glue_stop(&d);
+	gateway_glue_stop(&d);
 	ingest_stop(&d);
 	indexer_stop(&d);
 	jobs_stop(&d);

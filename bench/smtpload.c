@@ -8,6 +8,7 @@
  *            [--window SEC] [--csv FILE] [--label NAME]
  *            [--resend] [--retry-delay-ms MS] [--acked FILE]
  *            [--max-time SEC] [--timeout SEC] [--progress FILE] [--quiet]
+ *            [--spam PERMILLE] [--virus PERMILLE]
  *
  * Each session: connect, EHLO, then per message MAIL FROM, RCPT TO (each
  * --to; default journal@bench.example), DATA, the message, "." and its
@@ -25,6 +26,12 @@
  * 5xx, or after --max-time seconds (default: 0, no limit; the messages
  * still without a 250 are counted as "unacked").  Without --resend every
  * message is sent once and its outcome counted.
+ *
+ * --spam / --virus (bench/gateway.sh): that many messages in a thousand
+ * (drawn from seed and index, the same ones for every target) carry the
+ * GTUBE line or the EICAR test file at the start of their first text
+ * body, so that a filter refuses them (5xx, counted as such, never
+ * resent).
  *
  * Prints, every window (default 10 s), a line with the window's 250s and
  * rate and the error counts; at the end the whole run: 250 rate, latency
@@ -67,6 +74,7 @@ struct opts {
 	const char *corpus, *host, *from, *to[MAX_TO], *csv, *acked, *label;
 	const char *progress;
 	int nto, port, sessions, resend, quiet;
+	unsigned spam_pm, virus_pm;   /* --spam, --virus: per mille */
 	uint64_t count, first, seed;
 	double window, max_time, timeout, retry_delay;
 };
@@ -385,6 +393,79 @@ static const mailgen_buf_t *wire(struct session *s)
 	return w;
 }
 
+/* The GTUBE line (rspamd's spam test string) and the EICAR test file
+ * (as hex: the plain string would make this source a "virus"). */
+static const char gtube[] =
+    "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
+static const char eicar_hex[] =
+    "58354f2150254041505b345c505a58353428505e2937434329377d244549434152"
+    "2d5354414e444152442d414e544956495255532d544553542d46494c452124482b"
+    "482a";
+
+static uint64_t mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* What message idx carries (--spam, --virus): 0 clean, 1 GTUBE, 2 EICAR;
+ * a pure function of (seed, idx), so every target gets the same mix. */
+static int mix_class(const struct opts *o, uint64_t idx)
+{
+	unsigned h = (unsigned)(mix64(o->seed * 0x100000001b3ULL ^ idx) % 1000);
+	if (h < o->spam_pm)
+		return 1;
+	if (h < o->spam_pm + o->virus_pm)
+		return 2;
+	return 0;
+}
+
+/* Put the class's line at the start of the message's first text/plain
+ * body (the top-level body when there is none): where rspamd looks for
+ * GTUBE; clamd finds EICAR anywhere.  0 or -1 (no memory). */
+static int mix_in(const struct opts *o, uint64_t idx, mailgen_buf_t *m)
+{
+	char line[160];
+	size_t n = 0, at;
+	int c = mix_class(o, idx);
+	const char *end, *tp;
+
+	if (c == 0)
+		return 0;
+	if (c == 1)
+		n = (size_t)snprintf(line, sizeof line, "%s\r\n", gtube);
+	else {
+		for (const char *h = eicar_hex; h[0] && h[1]; h += 2) {
+			unsigned v;
+			sscanf(h, "%2x", &v);
+			line[n++] = (char)v;
+		}
+		memcpy(line + n, "\r\n", 2);
+		n += 2;
+	}
+	end = memmem(m->p, m->len, "\r\n\r\n", 4);
+	if (!end)
+		return 0;
+	at = (size_t)(end - m->p) + 4;
+	tp = memmem(m->p + at, m->len - at, "Content-Type: text/plain", 24);
+	if (tp && (end = memmem(tp, m->len - (size_t)(tp - m->p),
+	    "\r\n\r\n", 4)))
+		at = (size_t)(end - m->p) + 4;
+	if (m->len + n + 5 > m->cap) {
+		char *np = realloc(m->p, m->len + n + 5);
+		if (!np)
+			return -1;
+		m->p = np;
+		m->cap = m->len + n + 5;
+	}
+	memmove(m->p + at + n, m->p + at, m->len - at);
+	memcpy(m->p + at, line, n);
+	m->len += n;
+	return 0;
+}
+
 /* Send message idx on the open session: its outcome (250, 4xx, 5xx,
  * CONN_ERR); the session is closed after CONN_ERR and 421. */
 static int transact(struct session *s, uint64_t idx)
@@ -394,7 +475,7 @@ static int transact(struct session *s, uint64_t idx)
 
 	int64_t g0 = ar_mono_us();
 	if (mailgen_message(s->sh->g, o->seed, o->first + idx, MAILGEN_CRLF,
-	    &s->msg, NULL)) {
+	    &s->msg, NULL) || mix_in(o, o->first + idx, &s->msg)) {
 		fprintf(stderr, "smtpload: out of memory\n");
 		exit(1);
 	}
@@ -525,7 +606,8 @@ static void usage(void)
 	    "[--sessions N] [--count N] [--first F] [--seed S] [--from A] "
 	    "[--to A]... [--window SEC] [--csv FILE] [--label NAME] "
 	    "[--resend] [--retry-delay-ms MS] [--acked FILE] [--max-time SEC] "
-	    "[--timeout SEC] [--progress FILE] [--quiet]\n");
+	    "[--timeout SEC] [--progress FILE] [--quiet] [--spam PERMILLE] "
+	    "[--virus PERMILLE]\n");
 	exit(2);
 }
 
@@ -554,7 +636,8 @@ int main(int argc, char **argv)
 		{ "resend", 0, NULL, 'r' }, { "retry-delay-ms", 1, NULL, 'R' },
 		{ "acked", 1, NULL, 'a' }, { "max-time", 1, NULL, 'm' },
 		{ "timeout", 1, NULL, 't' }, { "progress", 1, NULL, 'P' },
-		{ "quiet", 0, NULL, 'q' }, { NULL, 0, NULL, 0 },
+		{ "quiet", 0, NULL, 'q' }, { "spam", 1, NULL, 'G' },
+		{ "virus", 1, NULL, 'V' }, { NULL, 0, NULL, 0 },
 	};
 	struct opts o = {
 		.host = "127.0.0.1", .from = "bench@example.org",
@@ -592,10 +675,13 @@ int main(int argc, char **argv)
 		case 't': o.timeout = num("timeout", optarg, 0.1); break;
 		case 'P': o.progress = optarg; break;
 		case 'q': o.quiet = 1; break;
+		case 'G': o.spam_pm = (unsigned)num("spam", optarg, 0); break;
+		case 'V': o.virus_pm = (unsigned)num("virus", optarg, 0); break;
 		default: usage();
 		}
 	}
-	if (!o.corpus || !o.port || optind != argc || o.sessions > 4096)
+	if (!o.corpus || !o.port || optind != argc || o.sessions > 4096 ||
+	    o.spam_pm + o.virus_pm > 1000)
 		usage();
 	if (!o.nto)
 		o.to[o.nto++] = "journal@bench.example";

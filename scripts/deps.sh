@@ -56,6 +56,15 @@ PKGS=(
   chromium
   chromium-driver
   python3-selenium
+  # the gateway's scanners (scripts/gateway-services.sh: tests, make run):
+  # clamd, rspamd, Knot DNS for the test zones, dig, the DKIM test signer;
+  # clamav-milter for bench/gateway.sh's Postfix reference stack
+  clamav-daemon
+  clamav-milter
+  rspamd
+  knot
+  bind9-dnsutils
+  opendkim-tools
   # bench (make bench, make bench-search): timing, web load, the reference
   # indexer, bench/stream.sh's plot of the 250 rate per 10 s window (PNG)
   time
@@ -85,6 +94,13 @@ capabilities() {
   cap python3-selenium  "/usr/bin/python3 imports selenium" /usr/bin/python3 -c 'import selenium.webdriver'
   cap chromium          "headless Chromium renders a page"  chromium_dom
   cap chromium-driver   "chromedriver drives headless Chromium through Selenium" webdriver_page
+  cap clamav-daemon     "clamd runs"                        clamd --version
+  cap clamav-milter     "clamav-milter runs"                clamav-milter --version
+  cap rspamd            "rspamd runs"                       rspamd --version
+  cap knot              "knotd runs"                        knotd --version
+  cap bind9-dnsutils    "dig runs"                          dig -v
+  cap opendkim-tools    "opendkim-genkey and opendkim-testmsg are there" \
+                        sh -c 'command -v opendkim-genkey && command -v opendkim-testmsg'
 }
 
 # --- the checks that need more than one command ------------------------------

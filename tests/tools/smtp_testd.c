@@ -7,10 +7,14 @@
  * ending in "@DOMAIN".  Prints "port=N" on stdout once listening.
  *
  *   smtp_testd -d OUTDIR [-D DOMAIN] [-l HOST] [-p PORT] [-c CERT -k KEY]
- *              [-A USER:PASS] [-w DELAY_MS] [-f] [-n] [-o smtp_key=value ...]
+ *              [-A USER:PASS] [-w DELAY_MS] [-f] [-n] [-S]
+ *              [-x ADDR=CODE ...] [-o smtp_key=value ...]
  *
  * -f fsyncs each message; -n is a null sink (counts bytes, stores nothing)
- * for benchmarks.
+ * for benchmarks.  -x answers RCPT TO:<ADDR> with CODE (4xx or 5xx) even
+ * in DOMAIN.  -S keeps counters in OUTDIR/stats, rewritten (atomically)
+ * at every change: connects= (sessions opened), mails= (MAIL FROM
+ * commands), active= and max_active= (sessions open at once).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +47,10 @@ static struct {
 	int do_fsync;
 	int null_sink;
 	atomic_uint counter;
+	int stats;
+	unsigned connects, mails, active, max_active;   /* under mu */
+	size_t nrefuse;
+	struct { const char *addr; int code; } refuse[32];
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct sink *head, *tail;
@@ -56,10 +64,66 @@ static void tmp_path(char *buf, size_t len, unsigned n)
 	ar_path(buf, len, "%s/tmp.%u", g.outdir, n);
 }
 
+/* OUTDIR/stats from the counters (under g.mu). */
+static void stats_write(void)
+{
+	char text[256], tmp[4096], path[4096];
+	int fd, n;
+
+	if (!g.stats)
+		return;
+	n = snprintf(text, sizeof text, "connects=%u\nmails=%u\nactive=%u\n"
+	    "max_active=%u\n", g.connects, g.mails, g.active, g.max_active);
+	ar_path(tmp, sizeof tmp, "%s/stats.tmp", g.outdir);
+	ar_path(path, sizeof path, "%s/stats", g.outdir);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	if (ar_write_full(fd, text, (size_t)n) == 0 && close(fd) == 0)
+		rename(tmp, path);
+	else
+		close(fd);
+}
+
+static void cb_connect(void *arg, smtp_session_t *s, struct smtp_reply *r)
+{
+	pthread_mutex_lock(&g.mu);
+	g.connects++;
+	if (++g.active > g.max_active)
+		g.max_active = g.active;
+	stats_write();
+	pthread_mutex_unlock(&g.mu);
+}
+
+static void cb_disconnect(void *arg, smtp_session_t *s)
+{
+	pthread_mutex_lock(&g.mu);
+	g.active--;
+	stats_write();
+	pthread_mutex_unlock(&g.mu);
+}
+
+static void cb_mail(void *arg, smtp_session_t *s, const char *addr,
+    const struct smtp_mail_params *p, struct smtp_reply *r)
+{
+	pthread_mutex_lock(&g.mu);
+	g.mails++;
+	stats_write();
+	pthread_mutex_unlock(&g.mu);
+}
+
 static void cb_rcpt(void *arg, smtp_session_t *s, const char *addr,
     struct smtp_reply *r)
 {
 	size_t al = strlen(addr), dl = strlen(g.domain);
+
+	for (size_t i = 0; i < g.nrefuse; i++)
+		if (!strcasecmp(addr, g.refuse[i].addr)) {
+			int c = g.refuse[i].code;
+			smtp_reply_set(r, c, c / 100 == 4 ? "4.2.0" : "5.1.1",
+			    "<%s>: Recipient address rejected (test)", addr);
+			return;
+		}
 
 	if (al <= dl + 1 || addr[al - dl - 1] != '@' ||
 	    strcasecmp(addr + al - dl, g.domain))
@@ -248,7 +312,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: smtp_testd -d OUTDIR [-D DOMAIN] [-l HOST] "
 	    "[-p PORT] [-c CERT -k KEY] [-A USER:PASS] [-w DELAY_MS] [-f] [-n] "
-	    "[-o smtp_key=value]...\n");
+	    "[-S] [-x ADDR=CODE]... [-o smtp_key=value]...\n");
 	exit(2);
 }
 
@@ -270,7 +334,7 @@ int main(int argc, char **argv)
 	ar_log_set_prog("smtp_testd");
 	if (smtp_config_defaults(&cfg) < 0)
 		return 1;
-	while ((opt = getopt(argc, argv, "d:D:l:p:c:k:A:w:fno:")) != -1) {
+	while ((opt = getopt(argc, argv, "d:D:l:p:c:k:A:w:fnSx:o:")) != -1) {
 		char *eq, *colon;
 
 		switch (opt) {
@@ -293,6 +357,22 @@ int main(int argc, char **argv)
 		case 'w': g.delay_ms = atoi(optarg); break;
 		case 'f': g.do_fsync = 1; break;
 		case 'n': g.null_sink = 1; break;
+		case 'S':
+			g.stats = 1;
+			cb.connect = cb_connect;
+			cb.disconnect = cb_disconnect;
+			cb.mail_from = cb_mail;
+			break;
+		case 'x':
+			if (!(eq = strchr(optarg, '=')) ||
+			    g.nrefuse == AR_ARRAY_LEN(g.refuse))
+				usage();
+			*eq = '\0';
+			g.refuse[g.nrefuse].addr = optarg;
+			g.refuse[g.nrefuse++].code = atoi(eq + 1);
+			if (atoi(eq + 1) < 400 || atoi(eq + 1) > 599)
+				usage();
+			break;
 		case 'o':
 			if (!(eq = strchr(optarg, '=')))
 				usage();
@@ -325,6 +405,9 @@ int main(int argc, char **argv)
 		smtp_server_free(g.srv);
 		return 1;
 	}
+	pthread_mutex_lock(&g.mu);
+	stats_write();
+	pthread_mutex_unlock(&g.mu);
 	pthread_create(&wt, NULL, worker, NULL);
 	pthread_create(&st, NULL, sig_thread, &set);
 	printf("port=%u\n", bound);
