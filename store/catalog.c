@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
+#include <sys/mman.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 
 #include "ar.h"
@@ -237,6 +239,36 @@ int store_catalog_size(store_t *st, uint64_t *map_size, uint64_t *used)
 	*map_size = info.me_mapsize;
 	*used = (uint64_t)(info.me_last_pgno + 1) * stat.ms_psize;
 	return 0;
+}
+
+void store_catalog_trim(store_t *st)
+{
+	struct stat sb;
+	unsigned flags = 0;
+	mdb_filehandle_t fd;
+	char line[512];
+	FILE *f;
+
+	/* LMDB tells the map's address only for MDB_FIXEDMAP: find the
+	 * mappings of data.mdb (its device and inode) in /proc/self/maps,
+	 * not while the map is being moved (cat_resize) */
+	pthread_rwlock_rdlock(&st->resize_lock);
+	if (mdb_env_get_flags(st->env, &flags) || (flags & MDB_WRITEMAP) ||
+	    mdb_env_get_fd(st->env, &fd) || fstat(fd, &sb) < 0 ||
+	    !(f = fopen("/proc/self/maps", "re"))) {
+		pthread_rwlock_unlock(&st->resize_lock);
+		return;
+	}
+	while (fgets(line, sizeof line, f)) {
+		unsigned long lo, hi, ino;
+		unsigned maj, mnr;
+		if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu", &lo, &hi, &maj,
+		    &mnr, &ino) == 5 && ino == (unsigned long)sb.st_ino &&
+		    makedev(maj, mnr) == sb.st_dev && hi > lo)
+			(void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+	}
+	fclose(f);
+	pthread_rwlock_unlock(&st->resize_lock);
 }
 
 /* --- tenants ------------------------------------------------------------ */

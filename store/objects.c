@@ -127,6 +127,7 @@ int store_object_get(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
 
 struct owalk_ctx {
 	const uint8_t *tenant;
+	const uint8_t *after;      /* NULL: from the first */
 	int with_meta;
 	store_object_cb cb;
 	void *arg;
@@ -135,10 +136,16 @@ struct owalk_ctx {
 static int owalk_txn(store_t *st, MDB_txn *txn, void *arg)
 {
 	struct owalk_ctx *c = arg;
-	MDB_val k = { STORE_TENANT_LEN, (void *)c->tenant }, v;
+	unsigned char start[STORE_TENANT_LEN + STORE_ID_LEN];
+	MDB_val k = { STORE_TENANT_LEN, start }, v;
 	MDB_cursor *cur;
 	int rc;
 
+	memcpy(start, c->tenant, STORE_TENANT_LEN);
+	if (c->after) {
+		memcpy(start + STORE_TENANT_LEN, c->after, STORE_ID_LEN);
+		k.mv_size = sizeof start;
+	}
 	if ((rc = mdb_cursor_open(txn, st->dbi[DBI_OBJECTS], &cur)))
 		return cat_status(rc);
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
@@ -150,6 +157,9 @@ static int owalk_txn(store_t *st, MDB_txn *txn, void *arg)
 		if (k.mv_size != STORE_TENANT_LEN + STORE_ID_LEN ||
 		    memcmp(kp, c->tenant, STORE_TENANT_LEN))
 			break;
+		if (c->after && !memcmp(kp + STORE_TENANT_LEN, c->after,
+		    STORE_ID_LEN))
+			continue;          /* after, not from */
 		crc = obj_decode(st, c->tenant, kp + STORE_TENANT_LEN, &v,
 		    c->with_meta, &o);
 		if (crc == 0)
@@ -167,7 +177,15 @@ static int owalk_txn(store_t *st, MDB_txn *txn, void *arg)
 int store_object_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
     int with_meta, store_object_cb cb, void *arg)
 {
-	struct owalk_ctx c = { tenant, with_meta, cb, arg };
+	struct owalk_ctx c = { tenant, NULL, with_meta, cb, arg };
+	return cat_read(st, owalk_txn, &c);
+}
+
+int store_object_walk_from(store_t *st,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t *after,
+    int with_meta, store_object_cb cb, void *arg)
+{
+	struct owalk_ctx c = { tenant, after, with_meta, cb, arg };
 	return cat_read(st, owalk_txn, &c);
 }
 

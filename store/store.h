@@ -677,6 +677,12 @@ int store_object_get(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
 typedef int (*store_object_cb)(void *arg, const store_object_t *o);
 int store_object_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
     int with_meta, store_object_cb cb, void *arg);
+/* The same from the first object whose id is greater than after (NULL:
+ * from the first): a long walk in pieces, each its own read transaction,
+ * the callback stopping each piece (a non-zero return, returned). */
+int store_object_walk_from(store_t *st,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t *after,
+    int with_meta, store_object_cb cb, void *arg);
 /* Was this receipt committed?  0 and the object id, or AR_ENOENT. */
 int store_receipt_lookup(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
     const uint8_t *receipt, size_t len, uint8_t id[STORE_ID_LEN]);
@@ -909,6 +915,15 @@ int store_tenant_stats(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
     store_tenant_stats_t *out);
 /* LMDB map size and the part in use, in bytes. */
 int store_catalog_size(store_t *st, uint64_t *map_size, uint64_t *used);
+/*
+ * Unmap the catalog pages this process has read (madvise MADV_DONTNEED on
+ * LMDB's read-only map): they stay in the kernel's page cache and are
+ * mapped again when read, but stop counting in the process's resident
+ * size, which would otherwise grow to the whole catalog after walks over
+ * it (the indexer calls it after each batch).  Safe at any time, also
+ * while other threads read or write.
+ */
+void store_catalog_trim(store_t *st);
 
 /* ======================================================================
  * Console accounts (store/users.c)
