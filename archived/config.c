@@ -122,6 +122,18 @@ static const struct ar_conf_def config_defs[] = {
 	{ "index_nice", AR_CONF_INT, OFF(index_nice), "10", 0, 19,
 	  "nice value of the indexer threads: SMTP and the pipeline come "
 	  "first, the index catches up (its lag is in archivectl stats)" },
+	{ "index_shard_cache", AR_CONF_SIZE, OFF(index_shard_cache), "8M",
+	  64 * 1024, 1LL << 30, "SQLite page cache one index shard "
+	  "connection may fill while it writes or searches; given back when "
+	  "it is done" },
+	{ "index_open_shards", AR_CONF_INT, OFF(index_open_shards), "32", 1,
+	  10000, "index shard files kept open for writing, and idle "
+	  "connections kept for searching, each per process (the least "
+	  "recently used are closed); at least the years a tenant's mail "
+	  "spans keeps indexing fastest" },
+	{ "index_batch_bytes", AR_CONF_SIZE, OFF(index_batch_bytes), "8M",
+	  64 * 1024, 1LL << 32, "message text (and its sealed copy) one "
+	  "indexer batch holds before it is written" },
 	{ "dispose_interval", AR_CONF_SECONDS, OFF(dispose_interval), "1h", 1,
 	  86400 * 30, "run disposition (mail past retain-until, not held) "
 	  "this often" },

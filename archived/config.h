@@ -62,6 +62,9 @@ struct ar_config {
 	char    web_listen[AR_CONF_STR_MAX];
 	/* records-management jobs (issue 6) */
 	int64_t index_nice;                     /* indexer threads */
+	int64_t index_shard_cache;              /* bytes, per connection */
+	int64_t index_open_shards;              /* writers; idle readers */
+	int64_t index_batch_bytes;
 	int64_t dispose_interval;               /* seconds */
 	int64_t dispose_batch;
 	int     tenant_auto_advance;

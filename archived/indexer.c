@@ -69,6 +69,9 @@ static void *indexer_main(void *arg)
 		d->index_wake = 0;
 		pthread_mutex_unlock(&d->index_lock);
 		store_tenant_walk(d->st, index_tenant, d);
+		/* the catalog pages every thread read meanwhile: out of our
+		 * resident size (they stay in the page cache) */
+		store_catalog_trim(d->st);
 		pthread_mutex_lock(&d->index_lock);
 		d->index_reconciled = 1;
 		clock_gettime(CLOCK_REALTIME, &until);
@@ -90,6 +93,9 @@ int indexer_start(struct daemon *d)
 	memset(&p, 0, sizeof p);
 	p.data_dir = d->cfg.data_dir;
 	p.ks = d->ks;
+	p.shard_cache = (size_t)d->cfg.index_shard_cache;
+	p.open_shards = (int)d->cfg.index_open_shards;
+	p.batch_bytes = (size_t)d->cfg.index_batch_bytes;
 	p.language = SEARCH_LANGUAGE_DEFAULT;
 	if ((rc = search_open(&d->idx, &p))) {
 		ar_log(AR_LOG_ERR, "index error=\"%s\"", search_errmsg(NULL));

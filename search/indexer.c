@@ -33,6 +33,9 @@
 
 #include <gmime/gmime.h>
 #include <jansson.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "ar.h"
 #include "mime/mime.h"
@@ -270,7 +273,10 @@ static void *prep_main(void *arg)
 	size_t i;
 
 	pthread_setname_np(pthread_self(), "ar-index-prep");
+	/* the batch stops taking items once it holds batch_bytes: each
+	 * thread adds at most the one it is working on */
 	while (atomic_load(&p->rc) == 0 &&
+	    search_batch_bytes(p->b) < p->idx->batch_bytes &&
 	    (i = atomic_fetch_add(&p->next, 1)) < p->n) {
 		const item_t *it = &p->items[i];
 		int failed = 0, gone = 0, rc;
@@ -298,22 +304,36 @@ static void *prep_main(void *arg)
 	return NULL;
 }
 
+/* A batch was written and freed: give the heap's free pages back.  glibc
+ * keeps freed memory in the arena of each thread that used it; with the
+ * extraction and commit threads the free space left between live blocks
+ * adds up to tens of MB, resident, and grows with the index. */
+static void heap_trim(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
 static int prep_threads(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n < 1 ? 1 : n > PREP_THREADS_MAX ? PREP_THREADS_MAX : (int)n;
 }
 
-/* Prepare items[0..n) as one search batch (*out), not yet committed. */
+/* Prepare items[0..*done) as one search batch (*out), not yet committed:
+ * as many of items[0..n) as fit in the index's batch_bytes, at least
+ * one. */
 static int prepare(search_t *idx, store_t *st, const uint8_t *tenant,
     const item_t *items, size_t n, search_sync_stats_t *stats,
-    search_batch_t **out)
+    search_batch_t **out, size_t *done)
 {
 	pthread_t th[PREP_THREADS_MAX];
 	int nth = 0, want = prep_threads(), rc;
 	prep_t p;
 
 	*out = NULL;
+	*done = 0;
 	mime_init();             /* GMime, once per process */
 	memset(&p, 0, sizeof p);
 	p.idx = idx;
@@ -329,31 +349,42 @@ static int prepare(search_t *idx, store_t *st, const uint8_t *tenant,
 	prep_main(&p);
 	for (int i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
+	/* the catalog pages read for these objects: out of our RSS */
+	store_catalog_trim(st);
 	if ((rc = atomic_load(&p.rc))) {
 		search_batch_free(p.b);
 		return rc;
 	}
 	if (stats) {
+		size_t bytes = search_batch_bytes(p.b);
 		stats->indexed += atomic_load(&p.indexed);
 		stats->removed += atomic_load(&p.removed);
 		stats->failed += atomic_load(&p.failed);
+		if (bytes > stats->batch_bytes_max)
+			stats->batch_bytes_max = bytes;
 	}
+	*done = atomic_load(&p.next) < n ? atomic_load(&p.next) : n;
 	*out = p.b;
 	return 0;
 }
 
-/* Index or remove items[0..n) as one search batch. */
+/* Index or remove items[0..n): one search batch after the other. */
 static int apply(search_t *idx, store_t *st, const uint8_t *tenant,
     const item_t *items, size_t n, search_sync_stats_t *stats)
 {
-	search_batch_t *b;
-	int rc;
-	if (n == 0)
-		return 0;
-	if ((rc = prepare(idx, st, tenant, items, n, stats, &b)))
-		return rc;
-	rc = search_batch_commit(b);
-	search_batch_free(b);
+	size_t off = 0, done;
+	int rc = 0;
+
+	while (off < n && rc == 0) {
+		search_batch_t *b;
+		if ((rc = prepare(idx, st, tenant, items + off, n - off, stats,
+		    &b, &done)))
+			break;
+		rc = search_batch_commit(b);
+		search_batch_free(b);
+		heap_trim();
+		off += done;
+	}
 	return rc;
 }
 
@@ -425,6 +456,7 @@ static int sync_locked(search_t *idx, store_t *st, const uint8_t *tenant,
 		out->entries += c.entries;
 	}
 	free(c.items);
+	store_catalog_trim(st);    /* the log pages walked */
 	return rc;
 }
 
@@ -476,41 +508,37 @@ int search_lag(search_t *idx, store_t *st,
 	return 0;
 }
 
-/* ---- reconcile -------------------------------------------------------------- */
+/* ---- reconcile and reindex: the catalog in chunks ------------------------- */
 
-typedef struct idlist {
-	uint8_t (*v)[SEARCH_ID_LEN];
-	size_t n, cap;
-	int oom;
-} idlist_t;
+/* Catalog ids are read chunk_ids at a time (one read transaction each)
+ * by reconcile and reindex: what they hold of the catalog, whatever its
+ * size. */
+typedef struct chunk {
+	item_t *items;             /* max */
+	size_t n, max;
+} chunk_t;
 
-static void idl_add(idlist_t *l, const uint8_t *id)
+static int chunk_cb(void *arg, const store_object_t *o)
 {
-	if (ar_grow((void **)&l->v, &l->cap, l->n, sizeof *l->v)) {
-		l->oom = 1;
-		return;
-	}
-	memcpy(l->v[l->n++], id, SEARCH_ID_LEN);
+	chunk_t *c = arg;
+	memset(&c->items[c->n], 0, sizeof c->items[c->n]);
+	memcpy(c->items[c->n].id, o->id, SEARCH_ID_LEN);
+	return ++c->n == c->max;       /* 1 stops the walk: chunk full */
 }
 
-static int idl_cmp(const void *a, const void *b)
+/* The next chunk of the tenant's catalog after *after (NULL: the first):
+ * c->n ids in id order; *more when the catalog may go on. */
+static int chunk_next(store_t *st, const uint8_t *tenant, const uint8_t *after,
+    chunk_t *c, int *more)
 {
-	return memcmp(a, b, SEARCH_ID_LEN);
-}
-
-static int catalog_cb(void *arg, const store_object_t *o)
-{
-	idl_add(arg, o->id);
+	int rc;
+	c->n = 0;
+	rc = store_object_walk_from(st, tenant, after, 0, chunk_cb, c);
+	if (rc < 0)
+		return search_fail(rc, "catalog: %s", store_errmsg(st));
+	*more = rc == 1;
 	return 0;
 }
-
-static int index_cb(void *arg, const uint8_t id[SEARCH_ID_LEN], int64_t date)
-{
-	(void)date;
-	idl_add(arg, id);
-	return 0;
-}
-
 /* A batch committed by its own thread while the next one is prepared. */
 typedef struct committer {
 	pthread_t th;
@@ -534,22 +562,24 @@ static int commit_wait(committer_t *c)
 		return 0;
 	pthread_join(c->th, NULL);
 	search_batch_free(c->b);
+	heap_trim();
 	c->b = NULL;
 	c->active = 0;
 	return c->rc;
 }
 
-/* Apply items in batches of batch: reading and parsing batch k + 1
- * overlaps the commit of batch k. */
+/* Apply items in batches of at most batch items (and batch_bytes):
+ * reading and parsing batch k + 1 overlaps the commit of batch k. */
 static int apply_all(search_t *idx, store_t *st, const uint8_t *tenant,
     const item_t *items, size_t n, size_t batch, search_sync_stats_t *stats)
 {
 	committer_t c = { 0 };
+	size_t done = 0;
 	int rc = 0, wrc;
-	for (size_t i = 0; i < n && rc == 0; i += batch) {
+	for (size_t i = 0; i < n && rc == 0; i += done) {
 		search_batch_t *b = NULL;
 		rc = prepare(idx, st, tenant, items + i, n - i < batch ? n - i :
-		    batch, stats, &b);
+		    batch, stats, &b, &done);
 		if ((wrc = commit_wait(&c)) && rc == 0)
 			rc = wrc;
 		if (rc) {
@@ -570,63 +600,115 @@ static int apply_all(search_t *idx, store_t *st, const uint8_t *tenant,
 	return rc;
 }
 
+/*
+ * One step of reconcile: the catalog's ids after lo (a chunk) against the
+ * index's ids in the same range; what only the catalog has is indexed,
+ * what only the index has is removed, an id in two shards is indexed
+ * again (which removes the copy in the wrong year).  *lo moves on; *more
+ * when the catalog or the index may go on.
+ */
+static int reconcile_step(search_t *idx, store_t *st, const uint8_t *tenant,
+    uint8_t *lo, int *have_lo, chunk_t *cat,
+    search_reconcile_stats_t *out, search_sync_stats_t *ss, int *more)
+{
+	uint8_t (*ind)[SEARCH_ID_LEN] = NULL, hi[SEARCH_ID_LEN];
+	uint8_t cut_at[SEARCH_ID_LEN];
+	size_t nind = 0, ncat, i = 0, j = 0, n = 0;
+	int cat_more = 0, cut = 0, rc;
+	item_t *v;
+
+	if ((rc = chunk_next(st, tenant, *have_lo ? lo : NULL, cat, &cat_more)))
+		return rc;
+	ncat = cat->n;
+	/* the index is listed up to the last catalog id of the chunk (to
+	 * the end after the last chunk), at most a chunk from each shard */
+	if (cat_more)
+		memcpy(hi, cat->items[ncat - 1].id, SEARCH_ID_LEN);
+	if ((rc = index_ids_range(idx, tenant, *have_lo ? lo : NULL,
+	    cat_more ? hi : NULL, cat->max, &ind, &nind, &cut, cut_at)))
+		return rc;
+	/* a shard was cut: this step ends at cut_at (<= hi), for the
+	 * catalog's ids and for the other shards' rows, which went on past
+	 * it (they are compared in the next step) */
+	if (cut) {
+		memcpy(hi, cut_at, SEARCH_ID_LEN);
+		while (ncat && memcmp(cat->items[ncat - 1].id, hi,
+		    SEARCH_ID_LEN) > 0)
+			ncat--;
+		while (nind && memcmp(ind[nind - 1], hi, SEARCH_ID_LEN) > 0)
+			nind--;
+	}
+	*more = cat_more || cut;
+	if (*more) {
+		memcpy(lo, hi, SEARCH_ID_LEN);
+		*have_lo = 1;
+	}
+	if (!(v = calloc(ncat + nind + 1, sizeof *v))) {
+		free(ind);
+		return AR_ENOMEM;
+	}
+	out->catalog += ncat;
+	while (i < ncat || j < nind) {
+		int c = i == ncat ? 1 : j == nind ? -1 :
+		    memcmp(cat->items[i].id, ind[j], SEARCH_ID_LEN);
+		if (c >= 0)
+			out->indexed++;
+		if (c == 0) {
+			int dup = 0;
+			while (j + 1 < nind && !memcmp(ind[j + 1], ind[j],
+			    SEARCH_ID_LEN)) {
+				j++;
+				out->indexed++;
+				dup = 1;
+			}
+			if (dup) {
+				memset(&v[n], 0, sizeof v[n]);
+				memcpy(v[n++].id, ind[j], SEARCH_ID_LEN);
+				out->extra++;
+			}
+			i++;
+			j++;
+		} else if (c < 0) {
+			memset(&v[n], 0, sizeof v[n]);
+			memcpy(v[n++].id, cat->items[i++].id, SEARCH_ID_LEN);
+			out->missing++;
+		} else {
+			memset(&v[n], 0, sizeof v[n]);
+			memcpy(v[n].id, ind[j++], SEARCH_ID_LEN);
+			v[n++].remove = 1;
+			out->extra++;
+		}
+	}
+	free(ind);
+	rc = apply_all(idx, st, tenant, v, n, BATCH_DEFAULT, ss);
+	free(v);
+	return rc;
+}
+
 int search_reconcile(search_t *idx, store_t *st,
     const uint8_t tenant[SEARCH_TENANT_LEN], search_reconcile_stats_t *out)
 {
-	idlist_t cat = { 0 }, ind = { 0 };
-	item_t *items = NULL;
-	size_t n = 0, i = 0, j = 0;
+	uint8_t lo[SEARCH_ID_LEN];
+	chunk_t cat = { 0 };
 	search_sync_stats_t ss;
-	int fd, rc;
+	int fd, rc = 0, have_lo = 0, more = 1;
 
 	memset(out, 0, sizeof *out);
 	memset(&ss, 0, sizeof ss);
 	if ((fd = tenant_lock(idx, tenant)) < 0)
 		return fd;
-	if ((rc = store_object_walk(st, tenant, 0, catalog_cb, &cat))) {
-		rc = search_fail(rc, "catalog: %s", store_errmsg(st));
-		goto out;
-	}
-	if ((rc = search_index_list(idx, tenant, index_cb, &ind)))
-		goto out;
-	if (cat.oom || ind.oom) {
+	cat.max = idx->chunk_ids;
+	if (!(cat.items = calloc(cat.max, sizeof *cat.items)))
 		rc = AR_ENOMEM;
-		goto out;
-	}
-	if (cat.n)
-		qsort(cat.v, cat.n, SEARCH_ID_LEN, idl_cmp);
-	if (ind.n)
-		qsort(ind.v, ind.n, SEARCH_ID_LEN, idl_cmp);
-	out->catalog = cat.n;
-	out->indexed = ind.n;
-	if (!(items = calloc(cat.n + ind.n + 1, sizeof *items))) {
-		rc = AR_ENOMEM;
-		goto out;
-	}
-	while (i < cat.n || j < ind.n) {
-		int c = i == cat.n ? 1 : j == ind.n ? -1 :
-		    memcmp(cat.v[i], ind.v[j], SEARCH_ID_LEN);
-		if (c == 0) {
-			i++;
-			j++;
-		} else if (c < 0) {
-			memcpy(items[n++].id, cat.v[i++], SEARCH_ID_LEN);
-			out->missing++;
-		} else {
-			memcpy(items[n].id, ind.v[j++], SEARCH_ID_LEN);
-			items[n++].remove = 1;
-			out->extra++;
-		}
-	}
-	if ((rc = apply_all(idx, st, tenant, items, n, BATCH_DEFAULT, &ss)) == 0)
+	while (rc == 0 && more)
+		rc = reconcile_step(idx, st, tenant, lo, &have_lo, &cat, out,
+		    &ss, &more);
+	if (rc == 0)
 		rc = sync_locked(idx, st, tenant, 0, &ss);
 	if (rc == 0)
 		rc = shard_count_old(idx, tenant, &out->old_shards);
-out:
 	tenant_unlock(fd);
-	free(items);
-	free(cat.v);
-	free(ind.v);
+	free(cat.items);
 	return rc;
 }
 
@@ -686,8 +768,8 @@ int search_reindex(search_t *idx, store_t *st,
 	search_t *side = NULL;
 	store_tenant_stats_t ts;
 	search_sync_stats_t dummy;
-	idlist_t cat = { 0 };
-	item_t *items = NULL;
+	uint8_t last[SEARCH_ID_LEN];
+	chunk_t cat = { 0 };
 	int fd = -1, rc;
 
 	if (!out)
@@ -708,19 +790,29 @@ int search_reindex(search_t *idx, store_t *st,
 		goto out;
 	/* everything logged up to head is in the catalog walked below;
 	 * what comes after is applied from the log */
-	if ((rc = store_tenant_stats(st, tenant, &ts)) ||
-	    (rc = store_object_walk(st, tenant, 0, catalog_cb, &cat))) {
+	if ((rc = store_tenant_stats(st, tenant, &ts))) {
 		rc = search_fail(rc, "catalog: %s", store_errmsg(st));
 		goto out;
 	}
-	if (cat.oom || !(items = calloc(cat.n + 1, sizeof *items))) {
+	cat.max = idx->chunk_ids;
+	if (!(cat.items = calloc(cat.max, sizeof *cat.items))) {
 		rc = AR_ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < cat.n; i++)
-		memcpy(items[i].id, cat.v[i], SEARCH_ID_LEN);
-	if ((rc = apply_all(side, st, tenant, items, cat.n, 1024, out)) ||
-	    (rc = mark_write(side, tenant, ts.log_entries)))
+	/* the catalog a chunk at a time: what the reindex holds does not
+	 * grow with the archive */
+	for (int more = 1, first = 1; more; first = 0) {
+		if ((rc = chunk_next(st, tenant, first ? NULL : last, &cat,
+		    &more)))
+			goto out;
+		if (cat.n == 0)
+			break;
+		memcpy(last, cat.items[cat.n - 1].id, SEARCH_ID_LEN);
+		if ((rc = apply_all(side, st, tenant, cat.items, cat.n, 1024,
+		    out)))
+			goto out;
+	}
+	if ((rc = mark_write(side, tenant, ts.log_entries)))
 		goto out;
 	if ((fd = tenant_lock(idx, tenant)) < 0) {
 		rc = fd;
@@ -733,6 +825,8 @@ int search_reindex(search_t *idx, store_t *st,
 	out->indexed += tail.indexed;
 	out->removed += tail.removed;
 	out->failed += tail.failed;
+	if (tail.batch_bytes_max > out->batch_bytes_max)
+		out->batch_bytes_max = tail.batch_bytes_max;
 	out->entries = tail.entries;
 	out->seq = tail.seq;
 	search_close(side);        /* checkpoints and closes the new shards */
@@ -755,7 +849,6 @@ out:
 	tenant_unlock(fd);
 	if (side)
 		search_close(side);
-	free(items);
-	free(cat.v);
+	free(cat.items);
 	return rc;
 }

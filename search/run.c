@@ -331,7 +331,7 @@ static void job_run(job_t *j)
 			rc = job_sql(j, c);
 			sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
 		}
-		shard_release(sh, c);
+		shard_release(j->idx, sh, c);
 	}
 	j->rc = rc;
 	if (rc)

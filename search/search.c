@@ -32,6 +32,15 @@ const char *search_errmsg(const search_t *idx)
 	return errmsg[0] ? errmsg : "no error";
 }
 
+static void locks_init(search_t *idx)
+{
+	pthread_mutex_init(&idx->write_mu, NULL);
+	pthread_rwlock_init(&idx->drop_lock, NULL);
+	pthread_mutex_init(&idx->shards_mu, NULL);
+	pthread_mutex_init(&idx->idle_mu, NULL);
+	pthread_mutex_init(&idx->ver_mu, NULL);
+}
+
 int search_open(search_t **out, const search_open_params_t *p)
 {
 	search_t *idx;
@@ -67,10 +76,14 @@ int search_open(search_t **out, const search_open_params_t *p)
 		idx->pmax = idx->pmin;
 	idx->body_max = p->body_max ? p->body_max : 4u << 20;
 	idx->threads = p->threads > 0 ? p->threads : 4;
-	pthread_mutex_init(&idx->write_mu, NULL);
-	pthread_rwlock_init(&idx->drop_lock, NULL);
-	pthread_mutex_init(&idx->shards_mu, NULL);
-	pthread_mutex_init(&idx->ver_mu, NULL);
+	idx->cache = p->shard_cache ? p->shard_cache :
+	    SEARCH_SHARD_CACHE_DEFAULT;
+	idx->open_max = p->open_shards > 0 ? p->open_shards :
+	    SEARCH_OPEN_SHARDS_DEFAULT;
+	idx->batch_bytes = p->batch_bytes ? p->batch_bytes :
+	    SEARCH_BATCH_BYTES_DEFAULT;
+	idx->chunk_ids = 4096;
+	locks_init(idx);
 	*out = idx;
 	return 0;
 }
@@ -93,10 +106,11 @@ int search_open_at(search_t **out, const search_t *like, const char *dir)
 	idx->pmax = like->pmax;
 	idx->body_max = like->body_max;
 	idx->threads = like->threads;
-	pthread_mutex_init(&idx->write_mu, NULL);
-	pthread_rwlock_init(&idx->drop_lock, NULL);
-	pthread_mutex_init(&idx->shards_mu, NULL);
-	pthread_mutex_init(&idx->ver_mu, NULL);
+	idx->cache = like->cache;
+	idx->open_max = like->open_max;
+	idx->batch_bytes = like->batch_bytes;
+	idx->chunk_ids = like->chunk_ids;
+	locks_init(idx);
 	*out = idx;
 	return 0;
 }
@@ -109,6 +123,7 @@ void search_close(search_t *idx)
 	pthread_mutex_destroy(&idx->write_mu);
 	pthread_rwlock_destroy(&idx->drop_lock);
 	pthread_mutex_destroy(&idx->shards_mu);
+	pthread_mutex_destroy(&idx->idle_mu);
 	pthread_mutex_destroy(&idx->ver_mu);
 	free(idx->dir);
 	free(idx);
@@ -404,6 +419,7 @@ struct search_batch {
 	pthread_mutex_t mu;        /* rows, for search_batch_add from threads */
 	brow_t *rows;
 	size_t n, cap;
+	size_t bytes;              /* texts and blobs of the rows */
 	uint64_t removed;          /* rows deleted from shards at commit */
 };
 
@@ -441,6 +457,25 @@ size_t search_batch_count(const search_batch_t *b)
 	return b ? b->n : 0;
 }
 
+size_t search_batch_bytes(search_batch_t *b)
+{
+	size_t n;
+	if (!b)
+		return 0;
+	pthread_mutex_lock(&b->mu);
+	n = b->bytes;
+	pthread_mutex_unlock(&b->mu);
+	return n;
+}
+
+static size_t brow_bytes(const brow_t *r)
+{
+	size_t n = r->displen + r->itlen + sizeof *r;
+	for (int i = 0; i < SHARD_COLUMNS; i++)
+		n += r->c.v[i] ? strlen(r->c.v[i]) + 1 : 0;
+	return n;
+}
+
 void search_batch_free(search_batch_t *b)
 {
 	if (!b)
@@ -456,18 +491,23 @@ void search_batch_free(search_batch_t *b)
 static int batch_put(search_batch_t *b, brow_t *r)
 {
 	int rc = 0;
+	size_t bytes = brow_bytes(r);
 	pthread_mutex_lock(&b->mu);
 	for (size_t i = 0; i < b->n; i++)
 		if (!memcmp(b->rows[i].id, r->id, SEARCH_ID_LEN)) {
+			b->bytes -= brow_bytes(&b->rows[i]);
 			brow_clear(&b->rows[i]);
 			b->rows[i] = *r;
+			b->bytes += bytes;
 			pthread_mutex_unlock(&b->mu);
 			return 0;
 		}
 	if (ar_grow((void **)&b->rows, &b->cap, b->n, sizeof *b->rows))
 		rc = AR_ENOMEM;
-	else
+	else {
 		b->rows[b->n++] = *r;
+		b->bytes += bytes;
+	}
 	pthread_mutex_unlock(&b->mu);
 	return rc;
 }
@@ -567,6 +607,7 @@ static int commit_year(search_t *idx, search_batch_t *b, int year)
 		rc = tx(w, "COMMIT");
 	if (rc)
 		sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
+	shard_writer_done(w);
 	return rc;
 }
 
@@ -617,6 +658,7 @@ static int cleanup_year(search_t *idx, search_batch_t *b, int year)
 	if (rc)
 		sqlite3_exec(w->db, "ROLLBACK", NULL, NULL, NULL);
 out:
+	shard_writer_done(w);
 	free(hit);
 	return rc;
 }
@@ -722,11 +764,97 @@ int search_index_list(search_t *idx, const uint8_t tenant[SEARCH_TENANT_LEN],
 			    sqlite3_column_int64(st, 1));
 		}
 		sqlite3_finalize(st);
-		shard_release(sh, c);
+		shard_release(idx, sh, c);
 	}
 	free(years);
 	pthread_rwlock_unlock(&idx->drop_lock);
 	return rc;
+}
+
+static int id_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, SEARCH_ID_LEN);
+}
+
+int index_ids_range(search_t *idx, const uint8_t *tenant, const uint8_t *lo,
+    const uint8_t *hi, size_t max, uint8_t (**ids)[SEARCH_ID_LEN],
+    size_t *n, int *cut, uint8_t cut_at[SEARCH_ID_LEN])
+{
+	/* oid blobs compare as memcmp, like the catalog's keys: nothing is
+	 * below the empty blob, every 16-byte id is below 17 bytes of ff */
+	static const uint8_t top[SEARCH_ID_LEN + 1] = {
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	uint8_t (*v)[SEARCH_ID_LEN] = NULL;
+	size_t cnt = 0, cap = 0, nyears;
+	int *years, rc;
+
+	*ids = NULL;
+	*n = 0;
+	*cut = 0;
+	shard_refresh(idx, tenant);
+	pthread_rwlock_rdlock(&idx->drop_lock);
+	if ((rc = shard_years(idx, tenant, &years, &nyears))) {
+		pthread_rwlock_unlock(&idx->drop_lock);
+		return rc;
+	}
+	for (size_t i = 0; i < nyears && rc == 0; i++) {
+		shard_t *sh;
+		sconn_t *c;
+		sqlite3_stmt *st = NULL;
+		size_t got = 0, first = cnt;
+		if ((rc = shard_get(idx, tenant, years[i], 0, &sh)) ||
+		    (rc = shard_reader(idx, sh, &c)))
+			break;
+		if (sqlite3_prepare_v2(c->db, "SELECT oid FROM msg WHERE oid > ? "
+		    "AND oid <= ? ORDER BY oid LIMIT ?", -1, &st, NULL) !=
+		    SQLITE_OK) {
+			rc = sql_fail(c, "list");
+		} else {
+			sqlite3_bind_blob(st, 1, lo ? lo : top, lo ? SEARCH_ID_LEN :
+			    0, SQLITE_STATIC);
+			sqlite3_bind_blob(st, 2, hi ? hi : top, hi ? SEARCH_ID_LEN :
+			    (int)sizeof top, SQLITE_STATIC);
+			sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+		}
+		while (rc == 0) {
+			int s = sqlite3_step(st);
+			if (s == SQLITE_DONE)
+				break;
+			if (s != SQLITE_ROW) {
+				rc = sql_fail(c, "list");
+				break;
+			}
+			const uint8_t *id = sqlite3_column_blob(st, 0);
+			got++;
+			if (sqlite3_column_bytes(st, 0) != SEARCH_ID_LEN)
+				continue;
+			if (ar_grow((void **)&v, &cap, cnt, sizeof *v)) {
+				rc = AR_ENOMEM;
+				break;
+			}
+			memcpy(v[cnt++], id, SEARCH_ID_LEN);
+		}
+		/* this shard may hold more: complete only up to its last */
+		if (rc == 0 && got == max && cnt > first && (!*cut ||
+		    memcmp(v[cnt - 1], cut_at, SEARCH_ID_LEN) < 0)) {
+			*cut = 1;
+			memcpy(cut_at, v[cnt - 1], SEARCH_ID_LEN);
+		}
+		sqlite3_finalize(st);
+		shard_release(idx, sh, c);
+	}
+	free(years);
+	pthread_rwlock_unlock(&idx->drop_lock);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	if (cnt)
+		qsort(v, cnt, sizeof *v, id_cmp);
+	*ids = v;
+	*n = cnt;
+	return 0;
 }
 
 int search_tenant_drop(search_t *idx, const uint8_t tenant[SEARCH_TENANT_LEN])

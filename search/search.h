@@ -53,7 +53,24 @@ typedef struct search_open_params {
 	size_t body_max;            /* bytes of body text indexed per
 	                               message; 0 means 4 MiB */
 	int threads;                /* shards searched in parallel; 0 = 4 */
+	/* Memory bounds (docs/operator-guide.md, "Index memory"): */
+	size_t shard_cache;         /* bytes of SQLite page cache one shard
+	                               connection may fill while it works,
+	                               given back when it is done; 0 means
+	                               SEARCH_SHARD_CACHE_DEFAULT */
+	int open_shards;            /* shard writers kept open, and idle
+	                               reader connections kept, each (the
+	                               least recently used are closed); 0
+	                               means SEARCH_OPEN_SHARDS_DEFAULT */
+	size_t batch_bytes;         /* text and sealed rows one batch of the
+	                               indexer (search_sync, reconcile,
+	                               reindex) holds before it is written;
+	                               0 means SEARCH_BATCH_BYTES_DEFAULT */
 } search_open_params_t;
+
+#define SEARCH_SHARD_CACHE_DEFAULT  ((size_t)8 << 20)
+#define SEARCH_OPEN_SHARDS_DEFAULT  32
+#define SEARCH_BATCH_BYTES_DEFAULT  ((size_t)8 << 20)
 
 int search_open(search_t **out, const search_open_params_t *params);
 /* Close every shard and free.  No call may be running. */
@@ -136,6 +153,9 @@ int search_batch_add(search_batch_t *b, const uint8_t id[SEARCH_ID_LEN],
 /* Remove id at commit (nothing when it is not indexed). */
 int search_batch_remove(search_batch_t *b, const uint8_t id[SEARCH_ID_LEN]);
 size_t search_batch_count(const search_batch_t *b);
+/* Bytes the batch holds (column texts and sealed rows): what a caller
+ * bounds before committing. */
+size_t search_batch_bytes(search_batch_t *b);
 int search_batch_commit(search_batch_t *b);
 void search_batch_free(search_batch_t *b);
 
@@ -169,6 +189,9 @@ typedef struct search_sync_stats {
 	                              with what the catalog knows (date, size) */
 	uint64_t entries;          /* log entries read */
 	uint64_t seq;              /* log position the index is now at */
+	uint64_t batch_bytes_max;  /* most bytes one batch held (bounded by
+	                              batch_bytes and the messages the
+	                              extraction threads were adding) */
 } search_sync_stats_t;
 
 /*

@@ -164,7 +164,6 @@ void qc_free(qc_out_t *out);
 #include <pthread.h>
 
 #define SHARD_COLUMNS 7        /* from to cc bcc subject body filename */
-#define SHARD_POOL_MAX 8       /* idle reader connections kept per shard */
 #define DISPLAY_CONTEXT "search-display"
 
 enum { ST_FIND, ST_INS_MSG, ST_INS_FTS, ST_DEL_FTS, ST_DEL_MSG, ST_N };
@@ -172,19 +171,26 @@ enum { ST_FIND, ST_INS_MSG, ST_INS_FTS, ST_DEL_FTS, ST_DEL_MSG, ST_N };
 typedef struct sconn {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_N];    /* writer statements, prepared lazily */
-	struct sconn *next;
+	struct shard *sh;          /* idle readers: whose connection */
+	struct sconn *prev, *next; /* idle readers: the handle's LRU list */
 } sconn_t;
 
 typedef struct shard {
 	uint8_t tenant[SEARCH_TENANT_LEN];
 	int year;
-	char path[4096];
-	pthread_mutex_t mu;        /* idle */
-	sconn_t *idle;             /* reader pool */
 	sconn_t *writer;           /* under search.write_mu */
+	uint64_t wused;            /* under write_mu: last use of the writer */
 	struct shard *next;
+	char path[];               /* the file */
 } shard_t;
 
+/*
+ * Memory bounds (docs/operator-guide.md, "Index memory"): a connection
+ * keeps at most cache bytes of pages while it works and gives them back
+ * when it is done (after each transaction of the writer, when a reader
+ * returns to the pool); at most open_max writers and open_max idle
+ * readers stay open, the least recently used are closed.
+ */
 struct search {
 	char *dir;                 /* data_dir/index */
 	keysvc_t *ks;
@@ -192,7 +198,14 @@ struct search {
 	int pmin, pmax;
 	size_t body_max;
 	int threads;
+	size_t cache;              /* page cache of a working connection */
+	int open_max;              /* open writers; idle readers */
+	size_t batch_bytes;        /* text a batch of the indexer holds */
+	size_t chunk_ids;          /* catalog ids reconcile and reindex read
+	                              at a time (indexer.c; tests lower it) */
 	pthread_mutex_t write_mu;  /* one writer */
+	int nwriters;              /* under write_mu: open writers */
+	uint64_t wtick;            /* under write_mu: LRU clock */
 	pthread_rwlock_t drop_lock;/* searches: read; tenant drop: write */
 	pthread_mutex_t shards_mu; /* the shard list and gens */
 	shard_t *shards;
@@ -201,6 +214,9 @@ struct search {
 		uint64_t ino;          /* 0: absent */
 		struct tgen *next;
 	} *gens;
+	pthread_mutex_t idle_mu;   /* the idle readers */
+	sconn_t *idle, *idle_last; /* most recently used first */
+	int nidle;
 	pthread_mutex_t ver_mu;    /* cached current key versions */
 	struct kver_cache {
 		uint8_t tenant[SEARCH_TENANT_LEN];
@@ -232,12 +248,17 @@ int shard_get(search_t *idx, const uint8_t *tenant, int year, int create,
 int shard_tokenizer_version(sconn_t *c);
 /* Shards of a tenant built with a TK_VERSION older than today's. */
 int shard_count_old(search_t *idx, const uint8_t *tenant, uint64_t *n);
-/* Borrow a reader connection / give it back. */
+/* Borrow a reader connection / give it back (its page cache is freed;
+ * it joins the idle readers, the oldest of which is closed when there
+ * are more than open_max). */
 int shard_reader(search_t *idx, shard_t *sh, sconn_t **out);
-void shard_release(shard_t *sh, sconn_t *c);
+void shard_release(search_t *idx, shard_t *sh, sconn_t *c);
 /* The writer connection (caller holds write_mu); the file is created with
- * the tenant's language when missing. */
+ * the tenant's language when missing.  Opening one closes the least
+ * recently used writer when open_max are open. */
 int shard_writer(search_t *idx, shard_t *sh, sconn_t **out);
+/* The writer's transaction is over: free its page cache. */
+void shard_writer_done(sconn_t *w);
 void shard_conn_close(sconn_t *c);
 /* Forget (close) every shard of a tenant; caller holds write_mu and
  * drop_lock for writing. */
@@ -248,6 +269,16 @@ void shard_forget_all(search_t *idx);
  * they are opened anew.  Called at the start of every entry point, before
  * any lock is taken. */
 void shard_refresh(search_t *idx, const uint8_t *tenant);
+/*
+ * The ids of the tenant's index rows greater than lo and at most hi (lo,
+ * hi NULL: unbounded), in id order, at most max from each shard: when a
+ * shard holds more, *cut is set and cut_at receives the smallest of the
+ * last ids returned by such shards (the list is complete only up to it).
+ * An id in two shards appears twice.  *ids is malloc'd.
+ */
+int index_ids_range(search_t *idx, const uint8_t *tenant, const uint8_t *lo,
+    const uint8_t *hi, size_t max, uint8_t (**ids)[SEARCH_ID_LEN],
+    size_t *n, int *cut, uint8_t cut_at[SEARCH_ID_LEN]);
 /* Year (UTC) of a date, clamped to 1..9999. */
 int shard_year_of(int64_t date);
 /* Seconds since the epoch of YEAR-01-01T00:00:00Z. */

@@ -374,25 +374,23 @@ int shard_get(search_t *idx, const uint8_t *tenant, int year, int create,
 			break;
 	if (!sh) {
 		struct stat stb;
-		if (!(sh = calloc(1, sizeof *sh))) {
+		char path[4200];
+		if (shard_tenant_dir(idx, tenant, dir, sizeof dir) ||
+		    ar_path(path, sizeof path, "%s/%04d.db", dir, year)) {
+			pthread_mutex_unlock(&idx->shards_mu);
+			return AR_ETOOBIG;
+		}
+		if (!create && stat(path, &stb) < 0) {
+			pthread_mutex_unlock(&idx->shards_mu);
+			return AR_ENOENT;
+		}
+		if (!(sh = calloc(1, sizeof *sh + strlen(path) + 1))) {
 			pthread_mutex_unlock(&idx->shards_mu);
 			return AR_ENOMEM;
 		}
 		memcpy(sh->tenant, tenant, SEARCH_TENANT_LEN);
 		sh->year = year;
-		if (shard_tenant_dir(idx, tenant, dir, sizeof dir) ||
-		    ar_path(sh->path, sizeof sh->path, "%s/%04d.db", dir,
-		    year)) {
-			free(sh);
-			pthread_mutex_unlock(&idx->shards_mu);
-			return AR_ETOOBIG;
-		}
-		if (!create && stat(sh->path, &stb) < 0) {
-			free(sh);
-			pthread_mutex_unlock(&idx->shards_mu);
-			return AR_ENOENT;
-		}
-		pthread_mutex_init(&sh->mu, NULL);
+		strcpy(sh->path, path);
 		sh->next = idx->shards;
 		idx->shards = sh;
 	}
@@ -401,57 +399,157 @@ int shard_get(search_t *idx, const uint8_t *tenant, int year, int create,
 	return 0;
 }
 
+/* A connection's page cache: at most idx->cache bytes. */
+static void conn_cache(const search_t *idx, sconn_t *c)
+{
+	char sql[64];
+	snprintf(sql, sizeof sql, "PRAGMA cache_size=-%zu",
+	    idx->cache / 1024 ? idx->cache / 1024 : 1);
+	sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+}
+
+/* Close a connection the LRU evicts, which may be needed again soon:
+ * without the checkpoint SQLite runs when the last connection to a file
+ * closes (its fsyncs, and a new WAL whose header is synced at the next
+ * commit); the WAL stays and is read back when the file is opened again.
+ * search_close and tenant drops close with the checkpoint. */
+static void conn_evict(sconn_t *c)
+{
+	if (!c)
+		return;
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1,
+	    (int *)NULL);
+	shard_conn_close(c);
+}
+
+static void idle_unlink(search_t *idx, sconn_t *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		idx->idle = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		idx->idle_last = c->prev;
+	c->prev = c->next = NULL;
+	idx->nidle--;
+}
+
 int shard_reader(search_t *idx, shard_t *sh, sconn_t **out)
 {
-	pthread_mutex_lock(&sh->mu);
-	sconn_t *c = sh->idle;
+	sconn_t *c;
+	int rc;
+
+	pthread_mutex_lock(&idx->idle_mu);
+	for (c = idx->idle; c && c->sh != sh; c = c->next)
+		;
 	if (c)
-		sh->idle = c->next;
-	pthread_mutex_unlock(&sh->mu);
+		idle_unlink(idx, c);
+	pthread_mutex_unlock(&idx->idle_mu);
 	if (c) {
-		c->next = NULL;
 		*out = c;
 		return 0;
 	}
-	return conn_open(idx, sh, 0, out);
+	if ((rc = conn_open(idx, sh, 0, out)) == 0) {
+		(*out)->sh = sh;
+		conn_cache(idx, *out);
+	}
+	return rc;
 }
 
-void shard_release(shard_t *sh, sconn_t *c)
+void shard_release(search_t *idx, shard_t *sh, sconn_t *c)
 {
-	int n = 0;
-	pthread_mutex_lock(&sh->mu);
-	for (sconn_t *x = sh->idle; x; x = x->next)
-		n++;
-	if (n < SHARD_POOL_MAX) {
-		c->next = sh->idle;
-		sh->idle = c;
-		c = NULL;
+	sconn_t *old = NULL;
+
+	/* an idle connection keeps its schema and statements, not pages */
+	sqlite3_db_release_memory(c->db);
+	c->sh = sh;
+	pthread_mutex_lock(&idx->idle_mu);
+	c->prev = NULL;
+	c->next = idx->idle;
+	if (idx->idle)
+		idx->idle->prev = c;
+	else
+		idx->idle_last = c;
+	idx->idle = c;
+	idx->nidle++;
+	if (idx->nidle > idx->open_max) {
+		old = idx->idle_last;
+		idle_unlink(idx, old);
 	}
-	pthread_mutex_unlock(&sh->mu);
-	shard_conn_close(c);
+	pthread_mutex_unlock(&idx->idle_mu);
+	conn_evict(old);
+}
+
+/* Close the least recently used writer (caller holds write_mu). */
+static void writer_evict(search_t *idx, const shard_t *keep)
+{
+	shard_t *lru = NULL;
+	pthread_mutex_lock(&idx->shards_mu);
+	for (shard_t *sh = idx->shards; sh; sh = sh->next)
+		if (sh->writer && sh != keep && (!lru || sh->wused < lru->wused))
+			lru = sh;
+	if (lru) {
+		conn_evict(lru->writer);
+		lru->writer = NULL;
+		idx->nwriters--;
+	}
+	pthread_mutex_unlock(&idx->shards_mu);
 }
 
 int shard_writer(search_t *idx, shard_t *sh, sconn_t **out)
 {
 	int rc = 0;
-	/* FTS5 merges segments at each commit: give the writer a cache that
-	 * holds them (32 MiB) */
-	if (!sh->writer && (rc = conn_open(idx, sh, 1, &sh->writer)) == 0)
-		sqlite3_exec(sh->writer->db, "PRAGMA cache_size=-32768", NULL,
-		    NULL, NULL);
+
+	*out = NULL;
+	if (!sh->writer) {
+		while (idx->nwriters >= idx->open_max && idx->nwriters > 0) {
+			int before = idx->nwriters;
+			writer_evict(idx, sh);
+			if (idx->nwriters == before)
+				break;
+		}
+		if ((rc = conn_open(idx, sh, 1, &sh->writer)))
+			return rc;
+		idx->nwriters++;
+		conn_cache(idx, sh->writer);
+	}
+	sh->wused = ++idx->wtick;
 	*out = sh->writer;
-	return rc;
+	return 0;
 }
 
-static void shard_free(shard_t *sh)
+void shard_writer_done(sconn_t *w)
 {
-	while (sh->idle) {
-		sconn_t *c = sh->idle;
-		sh->idle = c->next;
+	if (w)
+		sqlite3_db_release_memory(w->db);
+}
+
+/* Caller holds shards_mu (and write_mu, or is the only user). */
+static void shard_free(search_t *idx, shard_t *sh)
+{
+	sconn_t *c, *next, *dead = NULL;
+
+	pthread_mutex_lock(&idx->idle_mu);
+	for (c = idx->idle; c; c = next) {
+		next = c->next;
+		if (c->sh != sh)
+			continue;
+		idle_unlink(idx, c);
+		c->next = dead;
+		dead = c;
+	}
+	pthread_mutex_unlock(&idx->idle_mu);
+	while (dead) {
+		c = dead;
+		dead = c->next;
 		shard_conn_close(c);
 	}
-	shard_conn_close(sh->writer);
-	pthread_mutex_destroy(&sh->mu);
+	if (sh->writer) {
+		shard_conn_close(sh->writer);
+		idx->nwriters--;
+	}
 	free(sh);
 }
 
@@ -465,7 +563,7 @@ void shard_forget_tenant(search_t *idx, const uint8_t *tenant)
 			continue;
 		}
 		*pp = sh->next;
-		shard_free(sh);
+		shard_free(idx, sh);
 	}
 	pthread_mutex_unlock(&idx->shards_mu);
 }

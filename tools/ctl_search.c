@@ -21,6 +21,9 @@ int ctl_search_open(struct ctl *c)
 	memset(&p, 0, sizeof p);
 	p.data_dir = c->cfg.data_dir;
 	p.ks = c->ks;
+	p.shard_cache = (size_t)c->cfg.index_shard_cache;
+	p.open_shards = (int)c->cfg.index_open_shards;
+	p.batch_bytes = (size_t)c->cfg.index_batch_bytes;
 	p.language = SEARCH_LANGUAGE_DEFAULT;
 	if ((rc = search_open(&c->idx, &p)))
 		return ctl_fail(rc, "index: %s", search_errmsg(NULL));
