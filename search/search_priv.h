@@ -71,9 +71,12 @@ int nz_find_address(const char *s, size_t len, size_t from, size_t *start,
 
 typedef struct tk_ctx tk_ctx_t;
 
-/* lang NULL/""/"none": no stemming.  NULL on error (unknown language). */
+/* lang NULL/""/"none": no stemming.  lean: documents leave out the
+ * tokens another one stands for (a stem equal to its word, a prefix as long
+ * as its word), shards with meta tokens = 2 (tokenizer.c).  NULL on error
+ * (unknown language). */
 tk_ctx_t *tk_ctx_new(const uint8_t key[TK_KEY_LEN], const char *lang,
-    int prefix_min, int prefix_max);
+    int prefix_min, int prefix_max, int lean);
 void tk_ctx_free(tk_ctx_t *ctx);
 /* Register ctx as tokenizer "blind" on db; db owns ctx afterwards (also
  * on failure). */

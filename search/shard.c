@@ -2,7 +2,9 @@
  * shard.c - one SQLite file per tenant and year: schema, connections.
  *
  * Schema (docs/search.md):
- *   meta(k, v)   format, tenant (hex), year, lang, prefix_min, prefix_max
+ *   meta(k, v)   format, tenant (hex), year, lang, prefix_min, prefix_max,
+ *                tokens (2: lean documents, see tokenizer.c; absent in
+ *                shards written before, which keep every token)
  *   msg(rowid, oid, date, size, has_att, flags, display, itext)
  *   fts          FTS5, contentless (content=''), detail=full, tokenizer
  *                "blind": holds only keyed hashes
@@ -175,7 +177,8 @@ int shard_schema_create(sqlite3 *db, const char *tenant_hex, int year,
 	const char *kv[][2] = { { "format", "1" }, { "tokenizer", tkv },
 		{ "tenant", tenant_hex },
 		{ "year", y }, { "lang", lang && *lang ? lang : "none" },
-		{ "prefix_min", pmin }, { "prefix_max", pmax } };
+		{ "prefix_min", pmin }, { "prefix_max", pmax },
+		{ "tokens", "2" } };
 
 	snprintf(tkv, sizeof tkv, "%d", TK_VERSION);
 	snprintf(y, sizeof y, "%d", year);
@@ -309,7 +312,7 @@ static int conn_open(search_t *idx, shard_t *sh, int create, sconn_t **out)
 		    v);
 		goto bad;
 	}
-	int pmin = idx->pmin, pmax = idx->pmax;
+	int pmin = idx->pmin, pmax = idx->pmax, lean = 1;
 	if (fresh) {
 		if ((rc = tenant_language(idx, sh->tenant, lang, sizeof lang)))
 			goto bad;
@@ -320,10 +323,12 @@ static int conn_open(search_t *idx, shard_t *sh, int create, sconn_t **out)
 			pmin = atoi(v);
 		if (meta_get(c->db, "prefix_max", v, sizeof v) == 0)
 			pmax = atoi(v);
+		lean = meta_get(c->db, "tokens", v, sizeof v) == 0 &&
+		    strcmp(v, "2") == 0;
 	}
 	if ((rc = token_key(idx, sh->tenant, key)))
 		goto bad;
-	tk_ctx_t *ctx = tk_ctx_new(key, lang, pmin, pmax);
+	tk_ctx_t *ctx = tk_ctx_new(key, lang, pmin, pmax, lean);
 	sodium_memzero(key, sizeof key);
 	if (!ctx) {
 		rc = search_fail(AR_ECONFIG, "%s: unknown stemmer language '%s'",

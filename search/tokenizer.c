@@ -6,8 +6,10 @@
  * with the shard tenant's token key, over "<kind>:<normalised text>":
  *
  *   e:<word>     exact word (every word, at its position)
- *   s:<stem>     Snowball stem, co-located (shards with a language)
- *   p:<prefix>   prefixes of prefix_min..prefix_max characters, co-located
+ *   s:<stem>     Snowball stem, co-located (shards with a language), when
+ *                it differs from the word
+ *   p:<prefix>   prefixes of prefix_min..prefix_max characters shorter
+ *                than the word, co-located
  *   c:<xy> c:<x> CJK: bigram of each character and the next, with the
  *                character itself co-located (the last one alone); a
  *                run normalize.c cuts into pieces keeps the bigram
@@ -19,9 +21,24 @@
  *
  * Queries are tokenized by the same code (FTS5_TOKENIZE_QUERY): the query
  * compiler starts each quoted string with a marker "<m>:" (TK_M_*) saying
- * which kind of token to emit; one token per position, no co-location.
- * Stemming and the hashing key are fixed per shard, so a query always
- * matches the way the shard was built.
+ * which kind of token to emit; one token per position, with co-located
+ * alternatives (FTS5 query synonyms) where a document leaves a token out
+ * because another one stands for it:
+ *
+ *   - a word's stem equal to the word: the document has only e:<word>.
+ *     A word query for q emits s:<z> (z = stem(q)), and e:<z> beside it
+ *     when stem(z) = z: a document word w matches exactly when stem(w) = z,
+ *     as before (w = z and stem(z) = z give stem(w) = z; stem(w) = w = z
+ *     is found through e:<z>).
+ *   - a prefix as long as the word: the document has only e:<word>.  A
+ *     prefix query emits p:<x> and e:<x>: words longer than x, and x.
+ *
+ * Shards written before (meta tokens absent: every s: and p: token, and
+ * their rows are deleted with the same tokens) answer these queries the
+ * same way; new shards have tokens = 2 (tk_ctx_new's lean).  The tokens left out were a fifth to a quarter of all tokens,
+ * and FTS5's work is proportional to them (docs/performance.md, "Index
+ * memory and CPU").  Stemming and the hashing key are fixed per shard, so
+ * a query always matches the way the shard was built.
  */
 #include "search/search_priv.h"
 
@@ -50,6 +67,7 @@ struct tk_ctx {
 	uint8_t key[TK_KEY_LEN];
 	struct sb_stemmer *stem;
 	int pmin, pmax;
+	int lean;                   /* documents: no token another stands for */
 	tk_cache_ent_t *cache;      /* allocated on the first document */
 };
 
@@ -67,7 +85,7 @@ int tk_language_valid(const char *lang)
 }
 
 tk_ctx_t *tk_ctx_new(const uint8_t key[TK_KEY_LEN], const char *lang,
-    int prefix_min, int prefix_max)
+    int prefix_min, int prefix_max, int lean)
 {
 	tk_ctx_t *c;
 	if (sodium_init() < 0 || !(c = sodium_malloc(sizeof *c)))
@@ -76,6 +94,7 @@ tk_ctx_t *tk_ctx_new(const uint8_t key[TK_KEY_LEN], const char *lang,
 	memcpy(c->key, key, TK_KEY_LEN);
 	c->pmin = prefix_min;
 	c->pmax = prefix_max;
+	c->lean = lean;
 	if (lang && *lang && strcmp(lang, "none") != 0) {
 		c->stem = sb_stemmer_new(lang, "UTF_8");
 		if (!c->stem) {
@@ -127,20 +146,34 @@ static void tk_hash(const tk_ctx_t *c, char kind, const char *s, size_t len,
 	b32(h, out);
 }
 
-/* stem token of a normalised word; 0 when the shard does not stem */
+/* stem token of a normalised word; 0 when the shard does not stem.
+ * *same: the stem is the word itself.  When z is given (NZ_WORD_MAX + 1
+ * bytes), the stem is copied there, NUL-terminated. */
 static int stem_token(tk_ctx_t *c, const char *w, size_t len,
-    char out[TK_TOKEN_LEN])
+    char out[TK_TOKEN_LEN], int *same, char *z)
 {
+	*same = 0;
 	if (!c->stem)
 		return 0;
 	const sb_symbol *st = sb_stemmer_stem(c->stem, (const sb_symbol *)w,
 	    (int)len);
-	if (!st) {
+	if (!st) {                 /* out of memory: the word stands for it */
 		tk_hash(c, 's', w, len, out);
+		if (z) {
+			memcpy(z, w, len < NZ_WORD_MAX ? len : NZ_WORD_MAX);
+			z[len < NZ_WORD_MAX ? len : NZ_WORD_MAX] = 0;
+		}
 		return 1;
 	}
-	tk_hash(c, 's', (const char *)st, (size_t)sb_stemmer_length(c->stem),
-	    out);
+	size_t sl = (size_t)sb_stemmer_length(c->stem);
+	*same = sl == len && memcmp(st, w, len) == 0;
+	if (z) {
+		if (sl > NZ_WORD_MAX)
+			sl = NZ_WORD_MAX;
+		memcpy(z, st, sl);
+		z[sl] = 0;
+	}
+	tk_hash(c, 's', (const char *)st, sl, out);
 	return 1;
 }
 
@@ -152,7 +185,8 @@ static uint64_t fnv(const char *s, size_t len)
 	return h;
 }
 
-/* exact and stem tokens of a word, through the cache */
+/* exact and stem tokens of a word, through the cache; 1 when the stem
+ * token is to be written too (a stem that differs from the word) */
 static int word_tokens(tk_ctx_t *c, const char *w, size_t len,
     char e[TK_TOKEN_LEN], char s[TK_TOKEN_LEN])
 {
@@ -174,8 +208,10 @@ static int word_tokens(tk_ctx_t *c, const char *w, size_t len,
 			memcpy(ent->word, w, len);
 		}
 	}
+	int same;
 	tk_hash(c, 'e', w, len, e);
-	int has = stem_token(c, w, len, s);
+	int has = stem_token(c, w, len, s, &same, NULL) &&
+	    !(same && c->lean);
 	if (ent) {
 		memcpy(ent->e, e, TK_TOKEN_LEN);
 		memcpy(ent->s, s, TK_TOKEN_LEN);
@@ -280,7 +316,9 @@ static int tokenize_doc(tk_ctx_t *c, emitter_t *em, const char *text,
 		int has = word_tokens(c, w.norm, w.len, e, s);
 		if (emit_tok(em, 0, e, &w) || (has && emit_tok(em, 1, s, &w)))
 			return em->rc;
-		int top = w.ncp < c->pmax ? w.ncp : c->pmax;
+		/* lean: the prefix as long as the word is its e: token */
+		int full = c->lean ? w.ncp - 1 : w.ncp;
+		int top = full < c->pmax ? full : c->pmax;
 		for (int k = c->pmin; k <= top; k++)
 			if (emit(em, 1, 'p', c, w.norm,
 			    nz_prefix_bytes(w.norm, w.len, k), &w))
@@ -351,14 +389,24 @@ static int tokenize_query(tk_ctx_t *c, emitter_t *em, const char *text,
 				return em->rc;
 		} else if (mode == TK_M_PREFIX && !more) {
 			int k = cur.ncp < c->pmax ? cur.ncp : c->pmax;
-			if (emit(em, 0, 'p', c, cur.norm,
-			    nz_prefix_bytes(cur.norm, cur.len, k), &cur))
+			size_t kb = nz_prefix_bytes(cur.norm, cur.len, k);
+			if (emit(em, 0, 'p', c, cur.norm, kb, &cur) ||
+			    emit(em, 1, 'e', c, cur.norm, kb, &cur))
 				return em->rc;
 		} else {
+			char z[NZ_WORD_MAX + 1], zs[TK_TOKEN_LEN];
+			int same, zsame = 0;
 			int has = mode != TK_M_EXACT &&
-			    stem_token(c, cur.norm, cur.len, s);
+			    stem_token(c, cur.norm, cur.len, s, &same, z);
 			if (has) {
-				if (emit_tok(em, 0, s, &cur))
+				/* documents whose word is its own stem z have
+				 * e:<z> only */
+				size_t zl = strlen(z);
+				if (stem_token(c, z, zl, zs, &zsame, NULL) &&
+				    zsame)
+					tk_hash(c, 'e', z, zl, e);
+				if (emit_tok(em, 0, s, &cur) ||
+				    (zsame && emit_tok(em, 1, e, &cur)))
 					return em->rc;
 			} else {
 				tk_hash(c, 'e', cur.norm, cur.len, e);

@@ -509,6 +509,102 @@ static void *thr(void *arg)
 	return arg;
 }
 
+/* Run sql (binding the id of object n as ?1) on the writer of tenant t's
+ * shard of year 2030, created when missing; the first column of its
+ * first row, or -1. */
+static int64_t on_shard(const uint8_t *t, int n, const char *sql)
+{
+	uint8_t id[SEARCH_ID_LEN];
+	shard_t *sh;
+	sconn_t *w;
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	mkid(id, n, 0xb);
+	CHECK_RC(shard_get(idx, t, 2030, 1, &sh), 0);
+	pthread_mutex_lock(&idx->write_mu);
+	CHECK_RC(shard_writer(idx, sh, &w), 0);
+	CHECK(sqlite3_exec(w->db, "CREATE VIRTUAL TABLE IF NOT EXISTS temp.v "
+	    "USING fts5vocab(main, 'fts', 'instance')", NULL, NULL, NULL) ==
+	    SQLITE_OK);
+	CHECK(sqlite3_prepare_v2(w->db, sql, -1, &st, NULL) == SQLITE_OK);
+	if (sqlite3_bind_parameter_count(st) > 0)
+		sqlite3_bind_blob(st, 1, id, SEARCH_ID_LEN, SQLITE_STATIC);
+	int r = sqlite3_step(st);
+	if (r == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	else
+		CHECK(r == SQLITE_DONE);
+	sqlite3_finalize(st);
+	shard_writer_done(w);
+	pthread_mutex_unlock(&idx->write_mu);
+	return v;
+}
+
+static int64_t tokens_of(const uint8_t *t, int64_t rowid)
+{
+	char sql[100];
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM temp.v WHERE doc = "
+	    "%lld", (long long)rowid);
+	return on_shard(t, 0, sql);
+}
+
+/*
+ * Lean documents (meta tokens = 2): no s: token for a word that is its own
+ * stem, no p: token as long as its word; the queries find the same rows
+ * (co-located e: alternatives), in lean shards and in shards written
+ * before, whose rows keep and lose every token.
+ */
+static void test_lean_tokens(const search_open_params_t *op)
+{
+	static const uint8_t TC[KEYSVC_TENANT_LEN] = { 0xc1, 0xc2, 0xc3, 3 };
+	static const uint8_t TD[KEYSVC_TENANT_LEN] = { 0xd1, 0xd2, 0xd3, 4 };
+	static const char *const q[][2] = {
+		{ "contract*", "1" }, { "contr*", "1" }, { "contract", "1" },
+		{ "contracts", "1" }, { "contracts*", "" }, { "meeting", "1" },
+		{ "meet", "1" }, { "meet*", "1" }, { "meetings*", "1" },
+		{ "run", "1" }, { "runs", "1" }, { "run*", "1" },
+		{ "running*", "1" }, { "contract meet*", "1" },
+		{ "meetings run*", "1" }, { "\"meetings run\"", "1" },
+		{ "\"run contract\"", "" }, { "meetingsx*", "" } };
+	tmsg_t m = { 1, NULL, NULL, NULL, NULL, NULL, NULL,
+		"contract meetings run running", NULL, 0, 0 };
+	uint8_t id[SEARCH_ID_LEN];
+	keysvc_t *ks = op->ks;
+	int64_t rowc, rowd;
+
+	m.date = day(2030, 6, 1);
+	CHECK_RC(keysvc_tenant_create(ks, TC), 0);
+	CHECK_RC(keysvc_tenant_create(ks, TD), 0);
+	/* TD's shard as written before: no tokens row in its meta */
+	CHECK(on_shard(TD, 0, "DELETE FROM meta WHERE k = 'tokens'") == -1);
+	CHECK(on_shard(TD, 0, "SELECT count(*) FROM meta") == 6);
+	search_close(idx);
+	CHECK_RC(search_open(&idx, op), 0);
+
+	add(TC, &m);
+	add(TD, &m);
+	for (size_t i = 0; i < AR_ARRAY_LEN(q); i++) {
+		expect(TC, q[i][0], q[i][1]);
+		expect(TD, q[i][0], q[i][1]);
+	}
+	/* contract: e p3-p7 (before: s, p8 too); meetings: e s:meet p3-p7
+	 * (p8); run: e (s, p3); running: e s:run p3-p6 (p7) */
+	rowc = on_shard(TC, 1, "SELECT rowid FROM msg WHERE oid = ?");
+	rowd = on_shard(TD, 1, "SELECT rowid FROM msg WHERE oid = ?");
+	CHECK(rowc > 0 && rowd > 0);
+	CHECK(tokens_of(TC, rowc) == 6 + 7 + 1 + 6);
+	CHECK(tokens_of(TD, rowd) == 8 + 8 + 3 + 7);
+	/* removed with the tokens it was written with: none left */
+	mkid(id, 1, 0xb);
+	CHECK_RC(search_index_remove(idx, TC, id), 0);
+	CHECK_RC(search_index_remove(idx, TD, id), 0);
+	CHECK(tokens_of(TC, rowc) == 0);
+	CHECK(tokens_of(TD, rowd) == 0);
+	expect(TC, "contract*", "");
+	expect(TD, "run", "");
+}
+
 static void test_threads(void)
 {
 	pthread_t t[4];
@@ -748,6 +844,7 @@ int main(int argc, char **argv)
 		test_extract();
 		test_helpers();
 		test_threads();
+		test_lean_tokens(&op);
 		test_nothing_readable(dir);
 		CHECK_RC(search_tenant_drop(idx, TB), 0);
 		expect(TB, "xylophonic", "");
