@@ -766,7 +766,7 @@ int search_reindex(search_t *idx, store_t *st,
 {
 	char side_root[4200], side_dir[4300], dir[4096];
 	search_t *side = NULL;
-	store_tenant_stats_t ts;
+	uint64_t head = 0;
 	search_sync_stats_t dummy;
 	uint8_t last[SEARCH_ID_LEN];
 	chunk_t cat = { 0 };
@@ -789,11 +789,14 @@ int search_reindex(search_t *idx, store_t *st,
 	    (rc = copy_language(idx, side, tenant)))
 		goto out;
 	/* everything logged up to head is in the catalog walked below;
-	 * what comes after is applied from the log */
-	if ((rc = store_tenant_stats(st, tenant, &ts))) {
+	 * what comes after is applied from the log.  The head record alone:
+	 * store_tenant_stats would walk every object first (and make the
+	 * whole catalog resident in this process) */
+	if ((rc = store_log_head_seq(st, tenant, &head)) && rc != AR_ENOENT) {
 		rc = search_fail(rc, "catalog: %s", store_errmsg(st));
 		goto out;
 	}
+	rc = 0;                    /* AR_ENOENT: nothing logged yet */
 	cat.max = idx->chunk_ids;
 	if (!(cat.items = calloc(cat.max, sizeof *cat.items))) {
 		rc = AR_ENOMEM;
@@ -812,7 +815,7 @@ int search_reindex(search_t *idx, store_t *st,
 		    out)))
 			goto out;
 	}
-	if ((rc = mark_write(side, tenant, ts.log_entries)))
+	if ((rc = mark_write(side, tenant, head)))
 		goto out;
 	if ((fd = tenant_lock(idx, tenant)) < 0) {
 		rc = fd;
