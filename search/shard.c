@@ -246,7 +246,7 @@ int shard_count_old(search_t *idx, const uint8_t *tenant, uint64_t *n)
 				break;
 			if (shard_tokenizer_version(c) < TK_VERSION)
 				(*n)++;
-			shard_release(sh, c);
+			shard_release(idx, sh, c);
 		}
 		free(years);
 	}
