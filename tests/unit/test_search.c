@@ -578,7 +578,7 @@ static void test_lean_tokens(const search_open_params_t *op)
 	CHECK_RC(keysvc_tenant_create(ks, TD), 0);
 	/* TD's shard as written before: no tokens row in its meta */
 	CHECK(on_shard(TD, 0, "DELETE FROM meta WHERE k = 'tokens'") == -1);
-	CHECK(on_shard(TD, 0, "SELECT count(*) FROM meta") == 6);
+	CHECK(on_shard(TD, 0, "SELECT count(*) FROM meta") == 7);
 	search_close(idx);
 	CHECK_RC(search_open(&idx, op), 0);
 
