@@ -186,6 +186,7 @@ int log_append_txn(store_t *st, MDB_txn *txn,
 	if ((rc = head_put(st, txn, tenant, e.seq, e.hash, ckpt_seq,
 	    ckpt_time)))
 		return rc;
+	ship_note(tenant);
 	if (seq_out)
 		*seq_out = e.seq;
 	return 0;
@@ -387,6 +388,9 @@ int log_checkpoint_if_due(store_t *st,
 		return rc;
 	if (seq_out)
 		*seq_out = c.seq;
+	/* the signed head goes to the bucket too (a failure is logged: the
+	 * next ship sends it) */
+	ship_tenant(st, tenant);
 	return 0;
 }
 

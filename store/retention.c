@@ -375,7 +375,8 @@ static int extend_txn(store_t *st, MDB_txn *txn, void *arg)
 	if (rc)
 		return cat_status(rc);
 	c->changed = 1;
-	return 0;
+	/* no log entry names it: the bucket gets the record by the queue */
+	return ship_queue_object(st, txn, c->tenant, c->id);
 }
 
 int store_object_extend_retention(store_t *st,

@@ -828,6 +828,46 @@ int store_log_checkpoint_due(store_t *st,
 int store_log_checkpoint(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
     uint64_t *seq_out);
 
+/* --- the bucket as the source of truth (store/ship.c, store/rebuild.c) --
+ *
+ * With a backend that keeps blobs (s3), every catalog transaction that
+ * appends to a tenant's log is followed by a log segment written to the
+ * bucket (the new entries, the records they name, a snapshot of the
+ * tenant's settings, holds and users), and every checkpoint by its blob;
+ * docs/formats.md "Bucket layout".  A failure is logged and retried by
+ * the next write or store_ship().
+ */
+/* Ship segments and checkpoints to be (s3) instead of the store's own
+ * backend (migration from fs); NULL: none. */
+void store_set_ship_backend(store_t *st, store_backend_t *be);
+/* Ship what the bucket lacks now (tenant NULL: every tenant). */
+int store_ship(store_t *st, const uint8_t *tenant);
+/* The tenant's last log entry, the last one in the bucket, and the
+ * segments written. */
+int store_ship_status(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    uint64_t *head, uint64_t *shipped, uint64_t *segments);
+
+/*
+ * Rebuild the catalog records of one tenant from the bucket alone (be's
+ * blobs and objects, keysvc's keys): log entries (every hash and link
+ * checked), object records, dedup entries, checkpoints (signatures
+ * checked against the chain), settings, retention rules, holds and users.
+ * The tenant must not be in this catalog (AR_EEXIST).  Reads nothing
+ * outside the tenant's prefix.
+ */
+typedef struct store_rebuild_stats {
+	uint64_t segments, entries, objects, checkpoints, bytes;
+	uint64_t stored;               /* objects found in the bucket */
+	uint64_t missing;              /* records whose object is absent */
+	uint64_t orphans;              /* objects no record names */
+	char     name[STORE_NAME_MAX]; /* the tenant's name */
+} store_rebuild_stats_t;
+typedef void (*store_rebuild_progress)(void *arg,
+    const store_rebuild_stats_t *s);
+int store_rebuild_tenant(store_t *st, store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN], store_rebuild_progress progress,
+    void *arg, store_rebuild_stats_t *stats);
+
 /* --- retention (store/retention.c) -------------------------------------
  *
  * A tenant's policy: its default period (store_tenant_t.retention_days)

@@ -25,6 +25,8 @@ static const struct {
 	  "[--s3-region R] [--s3-prefix P]\n"
 	  "                  [--s3-url-style path|virtual] [--s3-ca-file F] "
 	  "[--s3-access-key K] [--s3-connections N]" },
+	{ "rebuild", cmd_rebuild, 1, "rebuild --from-store [--tenant-id HEX]... "
+	  "[--no-index]  (catalog, log and index from the bucket)" },
 	{ "bucket", cmd_bucket, 0, "bucket check  (s3: credentials, versioning, "
 	  "Object Lock, clock)" },
 	{ "tenant", cmd_tenant, 1, "tenant add NAME --journal-address ADDR "

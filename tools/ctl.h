@@ -109,5 +109,6 @@ int ctl_hold_ids(struct ctl *c, const store_tenant_t *t, const char *name,
 int cmd_user(struct ctl *c, int argc, char **argv);
 /* ctl_s3.c */
 int cmd_bucket(struct ctl *c, int argc, char **argv);
+int cmd_rebuild(struct ctl *c, int argc, char **argv);
 
 #endif
