@@ -157,6 +157,13 @@ int ship_tenant(store_t *st, const uint8_t tenant[STORE_TENANT_LEN]);
 int ship_queue_object(store_t *st, MDB_txn *txn,
     const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN]);
 
+/* --- holds at the storage (holds_lock.c) --------------------------------- */
+
+/* A newly stored object under an active hold gets the storage's legal
+ * hold (no-op without STORE_BE_LOCK or active holds). */
+int hold_lock_new(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    const uint8_t id[STORE_ID_LEN]);
+
 /* --- retention (retention.c) -------------------------------------------- */
 
 /* Retention days of a message being ingested (its meta JSON): the

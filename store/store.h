@@ -968,6 +968,13 @@ int store_hold_release(store_t *st, const store_tenant_t *t,
 int store_hold_release_from(store_t *st, const store_tenant_t *t,
     const char *name, const char *by, const char *client,
     const char *reason);
+/* With a backend that enforces legal holds (STORE_BE_LOCK): set (on) the
+ * storage's legal hold of every object h covers (its query counted as
+ * matching), or clear it (on == 0) on those no other active hold covers.
+ * Called by create and release; *changed (may be NULL) counts the
+ * objects set or cleared.  0 without STORE_BE_LOCK. */
+int store_hold_storage(store_t *st, const store_tenant_t *t,
+    const store_hold_t *h, int on, uint64_t *changed);
 /* Does active hold h cover object o (meta needed)?  query_match: 1 the
  * hold's query matches o, 0 it does not, -1 unknown (a hold with a query
  * then covers o).  1 or 0. */
