@@ -62,7 +62,7 @@ int s3_check(store_backend_t *be, int64_t max_skew, store_check_cb cb,
 	s3_run1(c, r);
 	rc = s3_status(r);
 	s3_describe(r, why, sizeof why);
-	local = ar_now() + c->clock_offset;
+	local = (int64_t)time(NULL) + c->clock_offset;   /* the real clock signs */
 	if (r->cc != CURLE_OK) {
 		rc = item(be, cb, arg, "reachable", AR_EAGAIN, "%s cannot be "
 		    "reached: %s", c->endpoint, r->err_msg);

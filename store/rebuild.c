@@ -64,7 +64,8 @@ static int list_names(struct rb *r, const char *dir)
 	if ((rc = store_backend_blob_list(r->be, r->tenant, dir, name_cb, r)))
 		return cat_err(r->st, rc, "listing %s/ in the bucket: %s", dir,
 		    store_backend_errmsg(r->be));
-	qsort(r->names, r->n, sizeof *r->names, cmp_name);
+	if (r->n)
+		qsort(r->names, r->n, sizeof *r->names, cmp_name);
 	return 0;
 }
 
@@ -544,7 +545,8 @@ int store_rebuild_tenant(store_t *st, store_backend_t *be,
 	if ((rc = store_object_walk(st, tenant, 1, collect_cb, &r)) ||
 	    (rc = cat_write(st, dedup_txn, &r)))
 		goto out;
-	qsort(r.ids, r.nids, STORE_ID_LEN, cmp_id);
+	if (r.nids)
+		qsort(r.ids, r.nids, STORE_ID_LEN, cmp_id);
 	if ((rc = store_backend_walk(be, tenant, stored_cb, &r)))
 		rc = cat_err(st, rc, "listing the tenant's objects: %s",
 		    store_backend_errmsg(be));

@@ -27,6 +27,8 @@ static const struct {
 	  "[--s3-access-key K] [--s3-connections N]" },
 	{ "rebuild", cmd_rebuild, 1, "rebuild --from-store [--tenant-id HEX]... "
 	  "[--no-index]  (catalog, log and index from the bucket)" },
+	{ "migrate", cmd_migrate, 1, "migrate --to s3 [--switch]  (copy an fs "
+	  "archive into the s3_* bucket, verified, resumable)" },
 	{ "bucket", cmd_bucket, 0, "bucket check  (s3: credentials, versioning, "
 	  "Object Lock, clock)" },
 	{ "tenant", cmd_tenant, 1, "tenant add NAME --journal-address ADDR "

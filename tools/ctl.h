@@ -110,5 +110,6 @@ int cmd_user(struct ctl *c, int argc, char **argv);
 /* ctl_s3.c */
 int cmd_bucket(struct ctl *c, int argc, char **argv);
 int cmd_rebuild(struct ctl *c, int argc, char **argv);
+int cmd_migrate(struct ctl *c, int argc, char **argv);
 
 #endif
