@@ -342,7 +342,11 @@ static void attempt(s3_client_t *c, CURL *h, s3_req_t *r)
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	curl_slist_free_all(hl);
-	if (r->cc != CURLE_OK) {
+	if (r->cc == CURLE_OPERATION_TIMEDOUT) {
+		snprintf(r->err_msg, sizeof r->err_msg, "timed out: no answer "
+		    "within %ld ms (s3_timeout)", c->timeout_ms);
+		r->status = 0;
+	} else if (r->cc != CURLE_OK) {
 		snprintf(r->err_msg, sizeof r->err_msg, "%s", errbuf[0] ? errbuf
 		    : curl_easy_strerror(r->cc));
 		r->status = 0;
@@ -410,7 +414,7 @@ static void perform(s3_client_t *c, CURL *h, s3_req_t *r)
 		pthread_mutex_lock(&c->lock);
 		c->retried++;
 		pthread_mutex_unlock(&c->lock);
-		ar_log(AR_LOG_INFO, "s3 method=%s key=%s status=retry http=%ld "
+		ar_log(AR_LOG_WARN, "s3 method=%s key=%s status=retry http=%ld "
 		    "attempt=%d wait_ms=%ld reason=\"%s\"", r->method,
 		    r->key[0] ? r->key : "-", r->status, r->attempts, ms,
 		    r->err_code[0] ? r->err_code : r->err_msg);

@@ -6,8 +6,9 @@ and can delay each request.
   s3proxy.py UPSTREAM_PORT PORT_FILE LOG_FILE CONTROL_FILE [PORT]
 
 Listens on 127.0.0.1 (PORT, or a free one written to PORT_FILE).  For each
-request, CONTROL_FILE is read: "delay MS" waits MS milliseconds before the
-request goes on; anything else (or no file) passes it at once.  Killing
+request, CONTROL_FILE is read: "delay MS [METHOD]" waits MS milliseconds
+before the request (of that method only, if given) goes on; anything else
+(or no file) passes it at once.  Killing
 the process refuses every connection, as a stopped server does.
 """
 import os
@@ -21,11 +22,12 @@ PORT = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 log_lock = threading.Lock()
 
 
-def delay_ms():
+def delay_ms(method):
     try:
         with open(CONTROL) as f:
             words = f.read().split()
-        if len(words) == 2 and words[0] == "delay":
+        if len(words) in (2, 3) and words[0] == "delay" and (
+                len(words) == 2 or words[2] == method):
             return int(words[1])
     except OSError:
         pass
@@ -72,7 +74,7 @@ def serve(client):
                     length = int(v.strip())
             with log_lock, open(LOG, "a") as f:
                 f.write(lines[0].decode("latin-1") + "\n")
-            ms = delay_ms()
+            ms = delay_ms(lines[0].split(b" ")[0].decode("latin-1"))
             if ms:
                 time.sleep(ms / 1000)
             up.sendall(head + b"\r\n\r\n")
