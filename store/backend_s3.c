@@ -101,10 +101,12 @@ typedef int (*list_cb)(void *arg, const char *key, const char *version,
  * List keys (versions == 0: ListObjectsV2) or versions (ListObjectVersions)
  * under prefix, with an optional delimiter; every page.
  */
-static int s3_list(s3_backend_t *b, const char *prefix, const char *delim,
-    int versions, list_cb cb, void *arg)
+static int s3_list_range(s3_backend_t *b, const char *prefix,
+    const char *delim, int versions, const char *start, const char *stop,
+    list_cb cb, void *arg)
 {
 	char token[1024] = "", kmark[1024] = "", vmark[256] = "";
+	char es[3 * S3_KEY_MAX];
 	char ep[3 * S3_KEY_MAX], ed[16] = "", et[3 * 1024], ek[3 * 1024];
 	char ev[3 * 256];
 	s3_req_t *r = malloc(sizeof *r);
@@ -115,6 +117,12 @@ static int s3_list(s3_backend_t *b, const char *prefix, const char *delim,
 	s3_uri_encode(ep, sizeof ep, prefix);
 	if (delim)
 		s3_uri_encode(ed, sizeof ed, delim);
+	if (start) {
+		/* listings start after this key (exclusive) */
+		if (versions)
+			ar_strlcpy(kmark, start, sizeof kmark);
+		s3_uri_encode(es, sizeof es, start);
+	}
 	do {
 		char q[S3_QUERY_MAX], item[S3_KEY_MAX], val[S3_KEY_MAX];
 		size_t pos = 0;
@@ -130,11 +138,12 @@ static int s3_list(s3_backend_t *b, const char *prefix, const char *delim,
 			    vmark[0] ? ev : "");
 		} else {
 			s3_uri_encode(et, sizeof et, token);
-			(void)ar_path(q, sizeof q, "%s%s%s%s%s%slist-type=2&prefix=%s",
-			    token[0] ? "continuation-token=" : "",
+			(void)ar_path(q, sizeof q, "%s%s%s%s%s%slist-type=2&prefix="
+			    "%s%s%s", token[0] ? "continuation-token=" : "",
 			    token[0] ? et : "", token[0] ? "&" : "",
 			    delim ? "delimiter=" : "", delim ? ed : "",
-			    delim ? "&" : "", ep);
+			    delim ? "&" : "", ep, start && !token[0] ?
+			    "&start-after=" : "", start && !token[0] ? es : "");
 		}
 		s3_req_init(r, "GET", "", q);
 		s3_run1(&b->c, r);
@@ -167,6 +176,10 @@ static int s3_list(s3_backend_t *b, const char *prefix, const char *delim,
 				s3_xml_get((char *)r->resp, r->resp_len,
 				    "VersionId", &at, val, sizeof val);
 			pos = at;
+			if (stop && strcmp(item, stop) > 0) {
+				truncated = 0;     /* past the range wanted */
+				goto page_done;
+			}
 			if ((rc = cb(arg, item, val, 0)))
 				goto out;
 		}
@@ -177,6 +190,7 @@ static int s3_list(s3_backend_t *b, const char *prefix, const char *delim,
 			if (strcmp(item, prefix) && (rc = cb(arg, item, "", 1)))
 				goto out;
 		}
+page_done:
 		if (truncated) {
 			if (versions) {
 				s3_xml_get((char *)r->resp, r->resp_len,
@@ -198,6 +212,12 @@ out:
 	s3_req_clear(r);
 	free(r);
 	return rc;
+}
+
+static int s3_list(s3_backend_t *b, const char *prefix, const char *delim,
+    int versions, list_cb cb, void *arg)
+{
+	return s3_list_range(b, prefix, delim, versions, NULL, NULL, cb, arg);
 }
 
 /* --- write-once checks around a group of puts --------------------------------- */
@@ -232,32 +252,31 @@ static int seen_cb(void *arg, const char *key, const char *version,
 	return 0;
 }
 
-/* The prefixes that cover the names: a name less its last 22 hex digits
- * (object ids of one batch share their first 10: 256 ms), each once. */
+/* One listing for the whole group: the names of a group (object ids made
+ * within seconds of each other) sort next to each other, so the listing
+ * runs from just before the smallest to the largest, under their common
+ * prefix. */
 static int list_groups(s3_backend_t *b, struct name_set *s, int versions)
 {
-	char done[64][S3_KEY_MAX];
-	size_t ndone = 0;
-	int rc;
+	const char *lo = NULL, *hi = NULL;
+	char pre[S3_KEY_MAX], start[S3_KEY_MAX];
+	size_t n = 0;
 
 	for (size_t i = 0; i < s->n; i++) {
-		char pre[S3_KEY_MAX];
-		size_t len = strlen(s->keys[i]);
-		int dup = 0;
-
-		ar_strlcpy(pre, s->keys[i], sizeof pre);
-		if (len > 22)
-			pre[len - 22] = '\0';
-		for (size_t j = 0; j < ndone && !dup; j++)
-			dup = !strcmp(done[j], pre);
-		if (dup)
-			continue;
-		if (ndone < AR_ARRAY_LEN(done))
-			ar_strlcpy(done[ndone++], pre, sizeof done[0]);
-		if ((rc = s3_list(b, pre, NULL, versions, seen_cb, s)))
-			return rc;
+		if (!lo || strcmp(s->keys[i], lo) < 0)
+			lo = s->keys[i];
+		if (!hi || strcmp(s->keys[i], hi) > 0)
+			hi = s->keys[i];
 	}
-	return 0;
+	if (!lo)
+		return 0;
+	while (lo[n] && lo[n] == hi[n])
+		n++;
+	snprintf(pre, sizeof pre, "%.*s", (int)n, lo);
+	/* a proper prefix of lo sorts just before it */
+	snprintf(start, sizeof start, "%.*s", (int)strlen(lo) - 1, lo);
+	return s3_list_range(b, pre, NULL, versions, strlen(start) >= n ?
+	    start : NULL, hi, seen_cb, s);
 }
 
 /* --- put ---------------------------------------------------------------------- */

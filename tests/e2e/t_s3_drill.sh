@@ -39,7 +39,8 @@ for o in sorted(json.load(sys.stdin), key=lambda o: o["id"]):
     print(o["id"], o["retain_until"], o["size"], o["sha256"], o["arrivals"],
           json.dumps(o["meta"], sort_keys=True))' >"$1/list"
 	for q in "${QUERIES[@]}"; do
-		echo "$q: $(ctl search --tenant acme --limit 1 "$q" | tail -1)"
+		echo "$q: $(ctl search --tenant acme --limit 1 "$q" | tail -1 |
+		    grep -o 'of [0-9]* messages')"
 	done >"$1/search"
 	ctl hold list --tenant acme >"$1/holds"
 	ctl retention show --tenant acme >"$1/retention"
