@@ -68,6 +68,8 @@ typedef struct s3_get {
 } s3_get_t;
 
 static s3_backend_t *s3b(store_backend_t *be) { return (s3_backend_t *)be; }
+static int put_sub(s3_backend_t *b, const char *key, const char *sub,
+    const char *xml);
 
 static int fail_req(store_backend_t *be, const s3_req_t *r, int rc)
 {
@@ -538,6 +540,19 @@ static int s3_put_commit_many(store_put_t **puts, size_t n,
 			    rc == AR_EEXIST ? " (the name is taken)" : "");
 		}
 		ar_strlcpy(p->version, reqs[i]->version_id, sizeof p->version);
+		/* RGW 16 ignores the lock headers of CreateMultipartUpload:
+		 * the retention of a multipart object is set once complete */
+		if (!rcs[i] && p->upload_id[0]) {
+			char iso[40], rx[256], q[S3_QUERY_MAX], ev[3 * 128];
+			s3_time_fmt(retain_until[i], iso, sizeof iso);
+			snprintf(rx, sizeof rx, "<Retention><Mode>COMPLIANCE"
+			    "</Mode><RetainUntilDate>%s</RetainUntilDate>"
+			    "</Retention>", iso);
+			s3_uri_encode(ev, sizeof ev, p->version);
+			(void)ar_path(q, sizeof q, "retention=%s%s",
+			    p->version[0] ? "&versionId=" : "", ev);
+			rcs[i] = put_sub(b, p->key, q, rx);
+		}
 	}
 	/* a put that is not its name's oldest version lost a race */
 	if (b->write_check) {

@@ -142,6 +142,7 @@ size_t log_checkpoint_msg(const uint8_t tenant[STORE_TENANT_LEN],
 json_t *gw_policy_json(const store_gw_policy_t *p);
 /* Members absent from o keep the defaults. */
 void gw_policy_from_json(const json_t *o, store_gw_policy_t *p);
+
 /* --- shipping to the bucket (ship.c) ------------------------------------ */
 
 /* Remember (per thread) that a transaction appended to tenant's log. */

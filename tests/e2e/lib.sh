@@ -266,10 +266,17 @@ s3proxy_start() {
 	    "$PROXY_LOG" "$PROXY_CTL" "$port" 2>>"$T/proxy.err" &
 	PROXY_PID=$!
 	PIDS+=("$PROXY_PID")
-	for i in $(seq 1 200); do
+	# python's start can take seconds on a loaded machine: up to 2 min
+	for i in $(seq 1 1200); do
 		[ -s "$T/proxy.port" ] && break
-		sleep 0.05
+		kill -0 "$PROXY_PID" 2>/dev/null || break
+		sleep 0.1
 	done
-	PROXY_PORT=$(cat "$T/proxy.port")
+	PROXY_PORT=$(cat "$T/proxy.port" 2>/dev/null)
+	if [ -z "$PROXY_PORT" ]; then
+		echo "s3proxy did not start:" >&2
+		cat "$T/proxy.err" >&2
+		exit 1
+	fi
 }
 s3proxy_stop() { kill "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null; }

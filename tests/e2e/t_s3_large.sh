@@ -16,7 +16,7 @@ with open(sys.argv[1], "wb") as f:
             b"Content-Type: application/octet-stream\r\n"
             b"Content-Transfer-Encoding: base64\r\n\r\n")
     chunk = os.urandom(57 * 1024)
-    for _ in range(3600):           # 3600 * 57 KiB raw -> ~200 MB base64
+    for _ in range(2550):           # 2550 * 57 KiB raw -> ~200 MB base64
         f.write(base64.encodebytes(chunk).replace(b"\n", b"\r\n"))
 PY
 size=$(stat -c %s "$T/big.eml")
