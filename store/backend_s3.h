@@ -90,6 +90,31 @@ typedef struct s3_backend {
 	int write_check;
 } s3_backend_t;
 
+/* backend_s3.c: shared by the backend's files */
+s3_backend_t *s3b(store_backend_t *be);
+int fail_req(store_backend_t *be, const s3_req_t *r, int rc);
+void obj_key(s3_backend_t *b, const uint8_t *tenant, const uint8_t *id,
+    char *out, size_t len);
+void tenant_prefix(s3_backend_t *b, const uint8_t *tenant, char *out,
+    size_t len);
+int head_key(s3_backend_t *b, const char *key, store_lock_info_t *out);
+
+/* backend_s3_list.c: listings (every page; start: list after this key,
+ * stop: no further than this one), deletes, walks, the tenant drop */
+typedef int (*list_cb)(void *arg, const char *key, const char *version,
+    int is_prefix);
+int s3_list_range(s3_backend_t *b, const char *prefix, const char *delim,
+    int versions, const char *start, const char *stop, list_cb cb,
+    void *arg);
+int s3_list(s3_backend_t *b, const char *prefix, const char *delim,
+    int versions, list_cb cb, void *arg);
+int s3_delete(store_backend_t *be, const uint8_t *tenant, const uint8_t *id,
+    int deferred);
+int s3_walk(store_backend_t *be, const uint8_t *tenant,
+    store_backend_walk_cb cb, void *arg);
+int s3_tenants(store_backend_t *be, store_tenant_id_cb cb, void *arg);
+int s3_drop_tenant(store_backend_t *be, const uint8_t *tenant);
+
 /* backend_s3_check.c: the bucket check (store_backend_check). */
 int s3_check(store_backend_t *be, int64_t max_skew, store_check_cb cb,
     void *arg);

@@ -397,7 +397,13 @@ int log_checkpoint_if_due(store_t *st,
 int store_log_checkpoint_due(store_t *st,
     const uint8_t tenant[STORE_TENANT_LEN], uint64_t *seq_out)
 {
-	return log_checkpoint_if_due(st, tenant, 0, seq_out);
+	int rc = log_checkpoint_if_due(st, tenant, 0, seq_out);
+
+	/* archived's scheduler comes here every minute: a segment that
+	 * could not be written before (object store down) goes out now */
+	if (rc == 0)
+		ship_tenant(st, tenant);
+	return rc;
 }
 
 int store_log_checkpoint(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
