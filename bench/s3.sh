@@ -41,25 +41,29 @@ now() { date +%s.%N; }
 
 # the raw requests, prepared outside what is timed
 UNTIL=$(date -u -d '+2557 days' +%Y-%m-%dT%H:%M:%S.000Z)
-i=0
-while read -r f; do
-  i=$((i + 1))
-  printf '%s %s %s\n' "$i" "$(sha256sum "$f" | cut -d' ' -f1)" "$f"
-done <"$W/list" >"$W/sums"
+xargs sha256sum <"$W/list" | awk '{print NR, $1, $2}' >"$W/sums"
 raw_configs() {   # raw_configs BUCKET CONNS: W/raw.K.cfg, one per connection
   rm -f "$W"/raw.*.cfg
-  while read -r i sha f; do
-    k=$(( (i - 1) % $2 ))
-    {
-      [ -s "$W/raw.$k.cfg" ] && echo next
-      printf 'url = "%s/%s/raw/%08d"\nupload-file = "%s"\n' "$S3_ENDPOINT" "$1" "$i" "$f"
-      printf 'aws-sigv4 = "aws:amz:us-east-1:s3"\nuser = "%s:%s"\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY"
-      printf 'header = "x-amz-content-sha256: %s"\n' "$sha"
-      printf 'header = "x-amz-object-lock-mode: COMPLIANCE"\n'
-      printf 'header = "x-amz-object-lock-retain-until-date: %s"\n' "$UNTIL"
-      printf 'header = "If-None-Match: *"\noutput = "/dev/null"\nsilent\nfail\n'
-    } >>"$W/raw.$k.cfg"
-  done <"$W/sums"
+  python3 - "$W" "$1" "$2" "$S3_ENDPOINT" "$S3_ACCESS_KEY:$S3_SECRET_KEY" \
+      "$UNTIL" <<'PY'
+import sys
+w, bucket, conns, ep, user, until = sys.argv[1:]
+conns = int(conns)
+out = [[] for _ in range(conns)]
+for line in open(f"{w}/sums"):
+    i, sha, f = line.split(None, 2)
+    i = int(i)
+    out[(i - 1) % conns].append(
+        f'url = "{ep}/{bucket}/raw/{i:08d}"\nupload-file = "{f.strip()}"\n'
+        f'aws-sigv4 = "aws:amz:us-east-1:s3"\nuser = "{user}"\n'
+        f'header = "x-amz-content-sha256: {sha}"\n'
+        'header = "x-amz-object-lock-mode: COMPLIANCE"\n'
+        f'header = "x-amz-object-lock-retain-until-date: {until}"\n'
+        'header = "If-None-Match: *"\noutput = "/dev/null"\nsilent\nfail\n')
+for k in range(conns):
+    with open(f"{w}/raw.{k}.cfg", "w") as fh:
+        fh.write("next\n".join(out[k]))
+PY
 }
 
 declare -A RAW ARC RSS
@@ -67,8 +71,9 @@ for c in 1 8; do
   mkbucket "raw-$c"
   raw_configs "raw-$c" "$c"
   t0=$(now)
-  for k in $(seq 0 $((c - 1))); do curl -K "$W/raw.$k.cfg" & done
-  wait
+  cpids=()
+  for k in $(seq 0 $((c - 1))); do curl -K "$W/raw.$k.cfg" & cpids+=($!); done
+  wait "${cpids[@]}"
   t1=$(now)
   RAW[$c]=$(python3 -c "print(round($N / ($t1 - $t0), 1))")
 
