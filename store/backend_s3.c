@@ -171,12 +171,31 @@ static int s3_put_begin(store_backend_t *be, const uint8_t *tenant,
 	return 0;
 }
 
-static void lock_hdrs(int64_t until, char *mode, char *date, size_t len)
+/* An object whose retain-until has passed (0: quarantine copies, spool
+ * objects) is put without retention: S3 refuses a retain-until date in
+ * the past (400 InvalidArgument), and such an object may go at once.  A
+ * bucket default retention would still lock it: the bucket check refuses
+ * a bucket that has one. */
+static int retained(int64_t until)
+{
+	return until > ar_now();
+}
+
+/* The lock headers of a put retained until until, added to r (mode and
+ * date hold them; len bytes each); none when it is not retained. */
+static void lock_hdrs(s3_req_t *r, int64_t until, char *mode, char *date,
+    size_t len)
 {
 	char iso[40];
+
+	if (!retained(until))
+		return;
 	s3_time_fmt(until, iso, sizeof iso);
 	snprintf(mode, len, "x-amz-object-lock-mode: COMPLIANCE");
 	snprintf(date, len, "x-amz-object-lock-retain-until-date: %s", iso);
+	r->hdr[r->nhdr++] = mode;
+	r->hdr[r->nhdr++] = date;
+	r->lock_headers = 1;
 }
 
 /* Upload buf as the next part of p's multipart upload (started here with
@@ -200,11 +219,8 @@ static int upload_part(s3_put_t *p)
 			    why);
 		}
 		p->retain_until = h.retain_until;
-		lock_hdrs(h.retain_until, mode, date, sizeof mode);
 		s3_req_init(r, "POST", p->key, "uploads=");
-		r->hdr[r->nhdr++] = mode;
-		r->hdr[r->nhdr++] = date;
-		r->lock_headers = 1;
+		lock_hdrs(r, h.retain_until, mode, date, sizeof mode);
 		s3_run1(&b->c, r);
 		if ((rc = s3_status(r)) == 0 && s3_xml_get((char *)r->resp,
 		    r->resp_len, "UploadId", NULL, p->upload_id,
@@ -318,11 +334,10 @@ static int finish_req(s3_put_t *p, int64_t retain_until, s3_req_t *r,
 {
 	*xml = NULL;
 	if (!p->upload_id[0]) {
-		lock_hdrs(retain_until, mode, date, 120);
 		s3_req_init(r, "PUT", p->key, "");
-		r->hdr[r->nhdr++] = mode;
-		r->hdr[r->nhdr++] = date;
+		lock_hdrs(r, retain_until, mode, date, 120);
 		r->hdr[r->nhdr++] = "If-None-Match: *";
+		/* Content-MD5 on every PUT, locked or not */
 		r->lock_headers = 1;
 		r->body = p->buf ? p->buf : (const unsigned char *)"";
 		r->body_len = p->len;
@@ -417,7 +432,7 @@ static int s3_put_commit_many(store_put_t **puts, size_t n,
 		ar_strlcpy(p->version, reqs[i]->version_id, sizeof p->version);
 		/* RGW 16 ignores the lock headers of CreateMultipartUpload:
 		 * the retention of a multipart object is set once complete */
-		if (!rcs[i] && p->upload_id[0]) {
+		if (!rcs[i] && p->upload_id[0] && retained(retain_until[i])) {
 			char iso[40], rx[256], q[S3_QUERY_MAX], ev[3 * 128];
 			s3_time_fmt(retain_until[i], iso, sizeof iso);
 			snprintf(rx, sizeof rx, "<Retention><Mode>COMPLIANCE"

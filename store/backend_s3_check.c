@@ -139,8 +139,26 @@ int s3_check(store_backend_t *be, int64_t max_skew, store_check_cb cb,
 		    s3_describe(r, why, sizeof why));
 		goto out;
 	}
+	if (s3_xml_get((char *)r->resp, r->resp_len, "DefaultRetention", NULL,
+	    val, sizeof val) == 0) {
+		char mode[32] = "", days[32] = "", years[32] = "";
+		s3_xml_get((char *)r->resp, r->resp_len, "Mode", NULL, mode,
+		    sizeof mode);
+		s3_xml_get((char *)r->resp, r->resp_len, "Days", NULL, days,
+		    sizeof days);
+		s3_xml_get((char *)r->resp, r->resp_len, "Years", NULL, years,
+		    sizeof years);
+		rc = item(be, cb, arg, "object-lock", AR_ECONFIG, "bucket %s "
+		    "has a default retention (%s %s %s): archived sets each "
+		    "object's own retain-until, and objects it keeps without "
+		    "one (quarantine copies) must stay deletable; remove the "
+		    "bucket's default retention rule", c->bucket,
+		    mode[0] ? mode : "?", days[0] ? days : years,
+		    days[0] ? "days" : "years");
+		goto out;
+	}
 	item(be, cb, arg, "object-lock", 0, "Enabled (every object is put in "
-	    "COMPLIANCE mode with its own retain-until)");
+	    "COMPLIANCE mode with its own retain-until; no default retention)");
 	rc = 0;
 out:
 	s3_req_clear(r);
