@@ -258,7 +258,7 @@ archive_init_s3() {
 # s3proxy_start: the logging/delaying proxy in front of RGW; sets
 # PROXY_PORT, PROXY_PID, PROXY_LOG, PROXY_CTL (echo "delay 500" > it).
 s3proxy_start() {
-	local i port=${1:-0}
+	local port=${1:-0}
 	PROXY_LOG=$T/proxy.requests
 	PROXY_CTL=$T/proxy.control
 	rm -f "$T/proxy.port"
@@ -267,11 +267,7 @@ s3proxy_start() {
 	PROXY_PID=$!
 	PIDS+=("$PROXY_PID")
 	# python's start can take seconds on a loaded machine: up to 2 min
-	for i in $(seq 1 1200); do
-		[ -s "$T/proxy.port" ] && break
-		kill -0 "$PROXY_PID" 2>/dev/null || break
-		sleep 0.1
-	done
+	wait_until 120 started_or_gone "$PROXY_PID" test -s "$T/proxy.port"
 	PROXY_PORT=$(cat "$T/proxy.port" 2>/dev/null)
 	if [ -z "$PROXY_PORT" ]; then
 		echo "s3proxy did not start:" >&2

@@ -73,10 +73,8 @@ check "hold on the short-lived object's sender" \
     ctl hold create --tenant acme keep --custodian "$FROM"
 s3 -I -H "x-amz-content-sha256: $S3_EMPTY" "$OBJ/$SHORT" >"$T/head"
 check "the server has its legal hold" grep -qi '^x-amz-object-lock-legal-hold: ON' "$T/head"
-for i in $(seq 1 120); do
-	[ "$(date +%s)" -gt $((now + 22)) ] && break
-	sleep 0.5
-done
+past() { [ "$(date +%s)" -gt "$1" ]; }
+wait_until 120 past $((now + 22))
 VER=$(s3 -H "x-amz-content-sha256: $S3_EMPTY" \
     "$S3_ENDPOINT/$BUCKET?prefix=archive%2F$TID%2Fo%2F$SHORT&versions=" |
     sed -n 's/.*<VersionId>\([^<]*\)<.*/\1/p')
