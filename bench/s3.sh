@@ -12,6 +12,7 @@
 #      directory (catalog alone, then the index), and the RTO per million
 #      messages these rates give.
 # Needs a release build (make build) and the ceph packages (scripts/deps.sh).
+# S3_BENCH_MESSAGES=N bench/s3.sh: the first N messages only (a smoke run).
 set -euo pipefail
 B=$(cd "${1:-build}" && pwd)
 S=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +23,8 @@ if [ ! -d "$CORPUS" ]; then
   mkdir -p "$B/corpus"
   tar --zstd -xf "$S/../shared/corpus/sample.tar.zst" -C "$B/corpus"
 fi
-ls "$CORPUS"/*.eml >"$W/list"
+# S3_BENCH_MESSAGES=N: the first N messages only (a smoke run)
+ls "$CORPUS"/*.eml | head -n "${S3_BENCH_MESSAGES:-1000000000}" >"$W/list"
 N=$(wc -l <"$W/list")
 BYTES=$(cat $(cat "$W/list") | wc -c)
 

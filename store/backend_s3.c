@@ -723,6 +723,9 @@ static int s3_extend_retention(store_backend_t *be, const uint8_t *tenant,
 		return rc;
 	if (li.retain_until >= until)
 		return 0;             /* never lowered */
+	if (!retained(until))
+		return 0;             /* a date passed locks nothing (and S3
+		                         refuses it) */
 	s3_time_fmt(until, iso, sizeof iso);
 	snprintf(xml, sizeof xml, "<Retention><Mode>COMPLIANCE</Mode>"
 	    "<RetainUntilDate>%s</RetainUntilDate></Retention>", iso);

@@ -269,7 +269,10 @@ static void check_lock(struct vctx *c, const store_object_t *o)
 		    store_backend_errmsg(c->st->be));
 		return;
 	}
-	if (strcmp(li.mode, "COMPLIANCE"))
+	if (o->retain_until <= ar_now())
+		;   /* retention over: put without a lock if it was already
+		       over then (migrate); nothing left to lock */
+	else if (strcmp(li.mode, "COMPLIANCE"))
 		report(c, 1, o->id, "not under COMPLIANCE retention in the "
 		    "bucket (mode '%s')", li.mode);
 	else if (li.retain_until < o->retain_until)

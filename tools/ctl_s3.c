@@ -244,6 +244,7 @@ struct mig_obj {
 	uint8_t sealed[STORE_HASH_LEN];
 	int64_t retain_until;
 	uint64_t size;
+	int quarantine;         /* a quarantine copy: no catalog record */
 };
 
 struct mig {
@@ -270,10 +271,29 @@ static int mig_obj_cb(void *arg, const store_object_t *o)
 	if (ar_grow((void **)&m->objs, &m->cap, m->n, sizeof *m->objs))
 		return AR_ENOMEM;
 	x = &m->objs[m->n++];
+	memset(x, 0, sizeof *x);
 	memcpy(x->id, o->id, STORE_ID_LEN);
 	memcpy(x->sealed, o->sealed_sha256, STORE_HASH_LEN);
 	x->retain_until = o->retain_until;
 	x->size = o->sealed_size;
+	return 0;
+}
+
+/* The gateway's quarantine copies with an object left (not deleted):
+ * copied as they are (retain-until 0), checked in full. */
+static int mig_q_cb(void *arg, const store_quarantine_t *q)
+{
+	struct mig *m = arg;
+	struct mig_obj *x;
+
+	if (q->state == STORE_Q_DELETED)
+		return 0;
+	if (ar_grow((void **)&m->objs, &m->cap, m->n, sizeof *m->objs))
+		return AR_ENOMEM;
+	x = &m->objs[m->n++];
+	memset(x, 0, sizeof *x);
+	memcpy(x->id, q->id, STORE_ID_LEN);
+	x->quarantine = 1;
 	return 0;
 }
 
@@ -402,7 +422,8 @@ static int mig_tenant(struct ctl *c, store_backend_t *to,
 	m.t0 = ar_mono_us();
 	if (t->state == STORE_TENANT_SHREDDED)
 		return 0;
-	if ((rc = store_object_walk(c->st, t->id, 0, mig_obj_cb, &m))) {
+	if ((rc = store_object_walk(c->st, t->id, 0, mig_obj_cb, &m)) ||
+	    (rc = store_quarantine_walk(c->st, t->id, mig_q_cb, &m))) {
 		rc = ctl_fail(rc, "migrate %s: %s", t->name, store_errmsg(c->st));
 		goto out;
 	}
@@ -419,7 +440,7 @@ static int mig_tenant(struct ctl *c, store_backend_t *to,
 		goto out;
 	}
 	for (size_t i = 0; i < m.n; i++) {
-		const struct mig_obj *x = &m.objs[i];
+		struct mig_obj *x = &m.objs[i];
 		store_object_info_t info;
 		store_object_t o;
 		char why[256];
@@ -430,6 +451,24 @@ static int mig_tenant(struct ctl *c, store_backend_t *to,
 			m.skipped++;
 			mig_progress(&m, 0);
 			continue;
+		}
+		if (x->quarantine) {
+			/* no catalog hash: the fs copy's, checked in full */
+			rc = store_object_check(c->be, c->ks, t->id, x->id,
+			    &info, why, sizeof why);
+			if (rc == AR_ENOENT) {
+				fprintf(stderr, "migrate: %s: quarantine copy %s "
+				    "has no object in %s: skipped\n", t->name,
+				    hex, c->data_dir);
+				m.skipped++;
+				continue;
+			}
+			if (rc) {
+				rc = ctl_fail(rc, "migrate %s: quarantine copy "
+				    "%s does not verify: %s", t->name, hex, why);
+				goto out;
+			}
+			memcpy(x->sealed, info.sealed_sha256, STORE_HASH_LEN);
 		}
 		if (!in_set(m.have, m.nhave, x->id)) {
 			if ((rc = mig_copy(&m, x))) {
@@ -459,9 +498,20 @@ static int mig_tenant(struct ctl *c, store_backend_t *to,
 			    t->name, hex, store_backend_errmsg(to));
 			goto out;
 		}
-		if (store_object_get(c->st, t->id, x->id, &o) == 0) {
+		if (!x->quarantine &&
+		    (rc = store_object_get(c->st, t->id, x->id, &o))) {
+			rc = ctl_fail(rc, "migrate %s: object %s: %s", t->name,
+			    hex, store_errmsg(c->st));
+			goto out;
+		}
+		if (!x->quarantine) {
 			held = store_object_held(c->st, &o, 0, NULL, 0);
 			store_object_clear(&o);
+			if (held < 0) {
+				rc = ctl_fail(held, "migrate %s: object %s: holds: "
+				    "%s", t->name, hex, store_errmsg(c->st));
+				goto out;
+			}
 			if (held > 0 && (rc = store_backend_legal_hold(to, t->id,
 			    x->id, 1))) {
 				rc = ctl_fail(rc, "migrate %s: object %s: legal "

@@ -28,7 +28,8 @@ check "a legal hold" ctl hold create --tenant acme enron-matter \
     --custodian @enron.com --description "drill"
 check "a retention rule" ctl retention rule add --tenant acme @kernel.org 3650
 out=$(ctl retention apply --tenant acme 2>&1)
-check "applied to stored mail ($out)" [ $? -eq 0 ]
+rc=$?
+check "applied to stored mail ($out)" [ $rc -eq 0 ]
 check "a checkpoint" ctl checkpoint
 QUERIES=(spice "from:enron.com" "subject:patch" "kernel OR jfs" "has:attachment")
 snapshot() {  # snapshot DIR: what must survive
@@ -57,7 +58,7 @@ keysvc_stop
 # --- the disaster ----------------------------------------------------------
 rm -rf "$T/data" "$T/keys"
 check "node A's data directory and keysvc's are gone" \
-    [ ! -e "$T/data" ] && [ ! -e "$T/keys" ]
+    test ! -e "$T/data" -a ! -e "$T/keys"
 
 # --- node B: a new data directory, the same bucket --------------------------
 DATA=$T/data-b
@@ -92,8 +93,9 @@ check "the same retention rules" cmp -s "$T/before/retention" "$T/after/retentio
 check "tenant beta too ($(cat "$T/after/beta") messages)" \
     cmp -s "$T/before/beta" "$T/after/beta"
 out=$(ctl verify 2>&1)
+rc=$?
 check "node B: verify passes, bucket and Object Lock included ($(tail -1 <<<"$out"))" \
-    [ $? -eq 0 ]
+    [ $rc -eq 0 ]
 grep -E '^(error|warning)' <<<"$out" | head -5
 ext=$(python3 -c "import json
 l=[o for o in json.load(open('$T/after.json'))

@@ -29,7 +29,7 @@ archived_refuses() {
 	env "$@" timeout 60 "$B/archived/archived" -d "$DATA" >"$T/refuse.log" 2>&1
 	rc=$?
 	check "archived refuses to start: $what (exit $rc)" \
-	    [ $rc -ne 0 ] && [ $rc -ne 124 ]
+	    test $rc -ne 0 -a $rc -ne 124
 	check "... saying why: $(grep -o "$pat[^\"]*" "$T/refuse.log" | head -1)" \
 	    grep -q "$pat" "$T/refuse.log"
 }
@@ -91,8 +91,9 @@ print(len(l), len(set(o["sha256"] for o in l)))' >"$T/count"
 check "every message is stored once ($(cat "$T/count"), 600 expected)" \
     [ "$(cat "$T/count")" = "600 600" ]
 out=$(ctl verify 2>&1)
+rc=$?
 check "verify passes (objects of the interrupted batch are orphans: warnings) ($(tail -1 <<<"$out"))" \
-    [ $? -eq 0 ]
+    [ $rc -eq 0 ]
 
 # --- RGW slow --------------------------------------------------------------------
 ls "$CORPUS"/*.eml | sed -n 601,640p >"$T/list2"
@@ -103,7 +104,7 @@ timeout 300 "$CTL_BIN" -d "$DATA" import --tenant acme $(cat "$T/list2") \
 rc=$?
 t1=$(date +%s)
 check "a server slower than s3_timeout: the import fails, no hang ($rc after $((t1 - t0)) s)" \
-    [ $rc -ne 0 ] && [ $rc -ne 124 ]
+    test $rc -ne 0 -a $rc -ne 124
 check "... saying it timed out: $(tail -1 "$T/slow.err")" \
     grep -qiE "timed out|timeout" "$T/slow.err"
 check "... after retries (logged)" grep -q "status=retry" "$T/slow.err"

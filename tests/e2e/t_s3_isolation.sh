@@ -39,7 +39,8 @@ check "its $n requests all stay under acme's prefix" [ -z "$outside" ]
 [ -n "$outside" ] && echo "$outside" | head -5
 check "none names beta" [ -z "$(grep -F "$Bt" "$PROXY_LOG")" ]
 out=$(ctl search --tenant acme spice 2>&1)
-check "acme searchable after its rebuild" [ $? -eq 0 ]
+rc=$?
+check "acme searchable after its rebuild" [ $rc -eq 0 ]
 out=$(ctl list --tenant beta 2>&1)
 check "beta is not in this catalog" grep -q "no tenant named 'beta'" <<<"$out"
 out=$(ctl rebuild --from-store --tenant-id "$Bt" 2>&1)

@@ -89,7 +89,8 @@ check "release the hold" ctl hold release --tenant acme keep --reason "matter cl
 s3 -I -H "x-amz-content-sha256: $S3_EMPTY" "$OBJ/$SHORT" >"$T/head"
 check "the server's legal hold is off" grep -qi '^x-amz-object-lock-legal-hold: OFF' "$T/head"
 out=$(ctl dispose --tenant acme 2>&1)
-check "disposition now removes it too ($(tail -1 <<<"$out"))" [ $? -eq 0 ]
+rc=$?
+check "disposition now removes it too ($(tail -1 <<<"$out"))" [ $rc -eq 0 ]
 code=$(s3 -o /dev/null -w '%{http_code}' -H "x-amz-content-sha256: $S3_EMPTY" "$OBJ/$SHORT")
 check "the object is gone from the bucket ($code)" [ "$code" = 404 ]
 n=$(s3 -H "x-amz-content-sha256: $S3_EMPTY" \
@@ -98,7 +99,8 @@ left=$(ctl --json stats | python3 -c 'import json,sys; print(json.load(sys.stdin
 check "the 20 objects retained a day are all left ($left)" [ "$left" = 20 ]
 check "no version of it is left ($n)" [ "$n" = 0 ]
 out=$(ctl verify 2>&1)
-check "verify passes: catalog, log, bucket, Object Lock ($(tail -1 <<<"$out"))" [ $? -eq 0 ]
+rc=$?
+check "verify passes: catalog, log, bucket, Object Lock ($(tail -1 <<<"$out"))" [ $rc -eq 0 ]
 
 # nothing in the bucket is plaintext: every object, raw, against the corpus
 python3 "$S/tests/e2e/py/corpus_strings.py" "$CORPUS" 400 >"$T/strings.txt"
@@ -112,7 +114,20 @@ while read -r k; do
 done <"$T/bucket.keys"
 nk=$(wc -l <"$T/bucket.keys")
 check "the bucket holds objects, segments and checkpoints ($nk keys)" \
-    [ "$nk" -gt 25 ] && grep -q '/log/' "$T/bucket.keys" && grep -q '/ckpt/' "$T/bucket.keys"
+    eval '[ "$nk" -gt 25 ] && grep -q /log/ "$T/bucket.keys" && grep -q /ckpt/ "$T/bucket.keys"'
 hits=$(grep -laF -f "$T/strings.txt" "$T/raw" 2>/dev/null | head)
 check "no subject, address or phrase readable in any object of the bucket" [ -z "$hits" ]
+
+# verify checks the bucket against the signed log: a forged version of a
+# log segment (the server takes a new version of a locked name) is found
+SEG=$S3_ENDPOINT/$BUCKET/archive/$TID/log/0000000000000001
+FORGED="not a segment"
+code=$(s3 -X PUT --data-binary "$FORGED" -o /dev/null -w '%{http_code}' \
+    -H "x-amz-content-sha256: $(printf '%s' "$FORGED" | sha256sum | cut -d' ' -f1)" "$SEG")
+check "a forged version of log segment 1 is put past our client ($code)" [ "$code" = 200 ]
+out=$(ctl verify 2>&1)
+rc=$?
+check "verify fails on it (exit $rc)" [ $rc -ne 0 ]
+check "... naming the segment: $(grep -m1 'log/0000000000000001' <<<"$out")" \
+    grep -q "bucket: log/0000000000000001" <<<"$out"
 rgw_own_down

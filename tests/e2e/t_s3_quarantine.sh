@@ -41,10 +41,12 @@ check "it reads back byte for byte" cmp -s "$M1" "$T/got1"
 listed() { [ -n "$1" ] && ctl --json quarantine list --tenant acme | grep -q "$1"; }
 check "quarantine list shows it" listed "$ID1"
 out=$(ctl verify 2>&1)
-check "verify passes with a quarantine copy in the bucket ($(tail -1 <<<"$out"))" [ $? -eq 0 ]
+rc=$?
+check "verify passes with a quarantine copy in the bucket ($(tail -1 <<<"$out"))" [ $rc -eq 0 ]
 check "... and reports it as no orphan" lacks orphan <<<"$out"
 out=$(ctl quarantine delete --tenant acme "$ID1" --reason "test" 2>&1)
-check "an officer deletes it before it expires ($out)" [ $? -eq 0 ]
+rc=$?
+check "an officer deletes it before it expires ($out)" [ $rc -eq 0 ]
 check "no version of it is left at the server" [ "$(versions "$ID1")" = 0 ]
 ID2=$("$Q" "$DATA" acme "$M2" -1 2>"$T/q2.err")
 check "a second one, already expired ($(cat "$T/q2.err"))" [ -n "$ID2" ]
@@ -61,16 +63,19 @@ n=$(ctl --json list --tenant acme | python3 -c 'import json,sys; print(len(json.
 check "the 3 archive messages are all there ($n)" [ "$n" = 3 ]
 check "a checkpoint" ctl checkpoint
 out=$(ctl verify 2>&1)
-check "verify passes ($(tail -1 <<<"$out"))" [ $? -eq 0 ]
+rc=$?
+check "verify passes ($(tail -1 <<<"$out"))" [ $rc -eq 0 ]
 
 # the log, quarantine entries included, rebuilt from the bucket
 DATA=$T/data-b
 "$CTL_BIN" -d "$DATA" init --keysvc-socket "$KEYS/keysvc.sock" --backend s3 \
     --s3-endpoint "$S3_ENDPOINT" --s3-bucket "$BUCKET" >/dev/null
 out=$(ctl rebuild --from-store 2>&1)
-check "rebuild --from-store of a log with quarantine entries ($(tail -1 <<<"$out"))" [ $? -eq 0 ]
+rc=$?
+check "rebuild --from-store of a log with quarantine entries ($(tail -1 <<<"$out"))" [ $rc -eq 0 ]
 out=$(ctl verify 2>&1)
-check "the rebuilt archive verifies ($(tail -1 <<<"$out"))" [ $? -eq 0 ]
+rc=$?
+check "the rebuilt archive verifies ($(tail -1 <<<"$out"))" [ $rc -eq 0 ]
 n=$(ctl --json list --tenant acme | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 check "the 3 archive messages are there ($n)" [ "$n" = 3 ]
 rgw_own_down
