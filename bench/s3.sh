@@ -24,7 +24,7 @@ if [ ! -d "$CORPUS" ]; then
   tar --zstd -xf "$S/../shared/corpus/sample.tar.zst" -C "$B/corpus"
 fi
 # S3_BENCH_MESSAGES=N: the first N messages only (a smoke run)
-ls "$CORPUS"/*.eml | head -n "${S3_BENCH_MESSAGES:-1000000000}" >"$W/list"
+ls "$CORPUS"/*.eml | awk -v n="${S3_BENCH_MESSAGES:-0}" 'n == 0 || NR <= n' >"$W/list"
 N=$(wc -l <"$W/list")
 BYTES=$(cat $(cat "$W/list") | wc -c)
 
