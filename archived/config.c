@@ -142,6 +142,46 @@ static const struct ar_conf_def config_defs[] = {
 	{ "tenant_auto_advance", AR_CONF_BOOL, OFF(tenant_auto_advance),
 	  "yes", 0, 1, "move terminated tenants on when their windows end "
 	  "(terminated -> inactive -> shredded)" },
+	{ "store_backend", AR_CONF_STR, OFF(store_backend), "fs", 0, 0,
+	  "object store: fs (one file per object under objects/) or s3 (S3 "
+	  "Object Lock, COMPLIANCE mode: the s3_* settings)" },
+	{ "s3_endpoint", AR_CONF_STR, OFF(s3_endpoint), "", 0, 0,
+	  "s3: http(s)://host[:port] of the S3 service (empty: "
+	  "AWS_ENDPOINT_URL)" },
+	{ "s3_region", AR_CONF_STR, OFF(s3_region), "", 0, 0,
+	  "s3: signing region (empty: AWS_REGION, else us-east-1)" },
+	{ "s3_bucket", AR_CONF_STR, OFF(s3_bucket), "", 0, 0,
+	  "s3: the bucket, created with Object Lock enabled" },
+	{ "s3_prefix", AR_CONF_STR, OFF(s3_prefix), "archive", 0, 0,
+	  "s3: key prefix of this archive in the bucket (tenants below it)" },
+	{ "s3_url_style", AR_CONF_STR, OFF(s3_url_style), "path", 0, 0,
+	  "s3: path (host/bucket/key) or virtual (bucket.host/key)" },
+	{ "s3_access_key", AR_CONF_STR, OFF(s3_access_key), "", 0, 0,
+	  "s3: access key id (empty: AWS_ACCESS_KEY_ID)" },
+	{ "s3_secret_key", AR_CONF_STR, OFF(s3_secret_key), "", 0, 0,
+	  "s3: secret key (empty: AWS_SECRET_ACCESS_KEY)" },
+	{ "s3_ca_file", AR_CONF_STR, OFF(s3_ca_file), "", 0, 0,
+	  "s3: CA certificates (PEM) for https (empty: the system's)" },
+	{ "s3_connections", AR_CONF_INT, OFF(s3_connections), "8", 1, 256,
+	  "s3: requests in parallel (one connection each)" },
+	{ "s3_connect_timeout", AR_CONF_MS, OFF(s3_connect_timeout_ms), "5s",
+	  100, 600000, "s3: longest wait for a connection" },
+	{ "s3_timeout", AR_CONF_MS, OFF(s3_timeout_ms), "30s", 1000, 3600000,
+	  "s3: an attempt that makes no progress this long fails (and is "
+	  "retried)" },
+	{ "s3_retries", AR_CONF_INT, OFF(s3_retries), "4", 0, 20,
+	  "s3: further attempts of a request after a transient failure "
+	  "(connection, timeout, 5xx, SlowDown), with backoff and jitter" },
+	{ "s3_part_size", AR_CONF_SIZE, OFF(s3_part_size), "8M", 5 * MB,
+	  1024 * MB, "s3: objects larger than this are sent as multipart "
+	  "uploads of parts this size (memory per object being written)" },
+	{ "s3_write_check", AR_CONF_BOOL, OFF(s3_write_check), "yes", 0, 1,
+	  "s3: list the names around each group of puts, so that a name is "
+	  "never written twice even where If-None-Match is ignored (Ceph "
+	  "RGW); no: trust If-None-Match" },
+	{ "s3_max_clock_skew", AR_CONF_SECONDS, OFF(s3_max_clock_skew), "2m",
+	  1, 3600, "s3: refuse to start when this host's clock and the "
+	  "object store's differ by more" },
 };
 
 /* The instance table: the entries above, then the SMTP engine's own table
@@ -206,7 +246,20 @@ int ar_config_load(struct ar_config *cfg, const char *data_dir, char *err,
 		    "directory (run archivectl init)", file, data_dir);
 	if (rc)
 		return rc;
-	if (absolutize(abs, cfg->keysvc_socket) ||
+	if (strcmp(cfg->store_backend, "fs") && strcmp(cfg->store_backend,
+	    "s3")) {
+		snprintf(err, errlen, "%s: store_backend = %s: use fs or s3",
+		    file, cfg->store_backend);
+		return AR_ECONFIG;
+	}
+	if (strcmp(cfg->s3_url_style, "path") &&
+	    strcmp(cfg->s3_url_style, "virtual")) {
+		snprintf(err, errlen, "%s: s3_url_style = %s: use path or "
+		    "virtual", file, cfg->s3_url_style);
+		return AR_ECONFIG;
+	}
+	if (absolutize(abs, cfg->s3_ca_file) ||
+	    absolutize(abs, cfg->keysvc_socket) ||
 	    absolutize(abs, cfg->tls_cert) || absolutize(abs, cfg->tls_key) ||
 	    absolutize(abs, cfg->smtp.tls_cert) ||
 	    absolutize(abs, cfg->smtp.tls_key)) {
@@ -218,6 +271,12 @@ int ar_config_load(struct ar_config *cfg, const char *data_dir, char *err,
 
 int ar_config_write_default(const char *data_dir, const char *keysvc_socket,
     char *err, size_t errlen)
+{
+	return ar_config_write(data_dir, keysvc_socket, NULL, err, errlen);
+}
+
+int ar_config_write(const char *data_dir, const char *keysvc_socket,
+    const char *const *settings, char *err, size_t errlen)
 {
 	struct ar_config cfg;
 	char file[4096];
@@ -232,6 +291,20 @@ int ar_config_write_default(const char *data_dir, const char *keysvc_socket,
 	if (keysvc_socket)
 		ar_strlcpy(cfg.keysvc_socket, keysvc_socket,
 		    sizeof cfg.keysvc_socket);
+	for (size_t i = 0; settings && settings[i]; i++) {
+		char name[128];
+		const char *eq = strchr(settings[i], '=');
+		if (!eq || (size_t)(eq - settings[i]) >= sizeof name) {
+			snprintf(err, errlen, "setting '%s' is not name=value",
+			    settings[i]);
+			return AR_ECONFIG;
+		}
+		memcpy(name, settings[i], (size_t)(eq - settings[i]));
+		name[eq - settings[i]] = '\0';
+		if ((rc = ar_conf_set(all_defs, n_all_defs, &cfg, name, eq + 1,
+		    err, errlen)))
+			return rc;
+	}
 	if (!(f = open_memstream(&buf, &len)))
 		return AR_ENOMEM;
 	fprintf(f, "# archived configuration: name = value, '#' comments.\n"
@@ -253,6 +326,64 @@ int ar_config_path(const struct ar_config *cfg, const char *name, char *out,
 	return ar_path(out, outlen, "%s/%s", cfg->data_dir, name);
 }
 
+static const char *cfg_or_env(const char *v, const char *env,
+    const char *env2)
+{
+	const char *e;
+	if (v && *v)
+		return v;
+	if ((e = getenv(env)) && *e)
+		return e;
+	if (env2 && (e = getenv(env2)) && *e)
+		return e;
+	return "";
+}
+
+int ar_config_open_backend(const struct ar_config *cfg, store_backend_t **be,
+    char *err, size_t errlen)
+{
+	char path[AR_CONF_STR_MAX + 16];
+	store_s3_params_t p;
+	int rc;
+
+	*be = NULL;
+	if (strcmp(cfg->store_backend, "s3")) {
+		ar_config_path(cfg, "objects", path, sizeof path);
+		if ((rc = store_backend_open_fs(be, path)))
+			snprintf(err, errlen, "object store %s: %s", path,
+			    ar_strerror(rc));
+		return rc;
+	}
+	memset(&p, 0, sizeof p);
+	p.endpoint = cfg_or_env(cfg->s3_endpoint, "AWS_ENDPOINT_URL_S3",
+	    "AWS_ENDPOINT_URL");
+	p.region = cfg_or_env(cfg->s3_region, "AWS_REGION",
+	    "AWS_DEFAULT_REGION");
+	p.bucket = cfg->s3_bucket;
+	p.prefix = cfg->s3_prefix;
+	p.virtual_host = !strcmp(cfg->s3_url_style, "virtual");
+	p.access_key = cfg_or_env(cfg->s3_access_key, "AWS_ACCESS_KEY_ID",
+	    NULL);
+	p.secret_key = cfg_or_env(cfg->s3_secret_key,
+	    "AWS_SECRET_ACCESS_KEY", NULL);
+	/* a session token goes with environment credentials only */
+	p.session_token = cfg->s3_access_key[0] ? "" :
+	    cfg_or_env("", "AWS_SESSION_TOKEN", NULL);
+	p.ca_file = cfg->s3_ca_file;
+	p.connections = (int)cfg->s3_connections;
+	p.connect_timeout_ms = cfg->s3_connect_timeout_ms;
+	p.timeout_ms = cfg->s3_timeout_ms;
+	p.retries = (int)cfg->s3_retries;
+	p.part_size = (uint64_t)cfg->s3_part_size;
+	p.write_check = cfg->s3_write_check;
+	if (!*p.endpoint) {
+		snprintf(err, errlen, "store_backend = s3 but no s3_endpoint "
+		    "(nor AWS_ENDPOINT_URL) is set");
+		return AR_ECONFIG;
+	}
+	return store_backend_open_s3(be, &p, err, errlen);
+}
+
 int ar_config_open_store(const struct ar_config *cfg, keysvc_t *ks,
     store_backend_t **be, store_t **st, char *err, size_t errlen)
 {
@@ -262,10 +393,16 @@ int ar_config_open_store(const struct ar_config *cfg, keysvc_t *ks,
 
 	*be = NULL;
 	*st = NULL;
-	ar_config_path(cfg, "objects", path, sizeof path);
-	if ((rc = store_backend_open_fs(be, path))) {
-		snprintf(err, errlen, "object store %s: %s", path,
-		    ar_strerror(rc));
+	if ((rc = ar_config_open_backend(cfg, be, err, errlen)))
+		return rc;
+	if ((rc = store_backend_check(*be, cfg->s3_max_clock_skew, NULL,
+	    NULL))) {
+		snprintf(err, errlen, "object store (%s bucket %s) refused: %s "
+		    "(archivectl bucket check shows every check)",
+		    cfg->s3_endpoint[0] ? cfg->s3_endpoint : "s3",
+		    cfg->s3_bucket, store_backend_errmsg(*be));
+		store_backend_close(*be);
+		*be = NULL;
 		return rc;
 	}
 	memset(&p, 0, sizeof p);

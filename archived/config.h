@@ -70,6 +70,23 @@ struct ar_config {
 	int     tenant_auto_advance;
 	/* the web module's web_* settings (its table, web_config_defs) */
 	struct web_config web;
+	/* object store backend: "fs" (DATADIR/objects) or "s3" */
+	char    store_backend[AR_CONF_STR_MAX];
+	char    s3_endpoint[AR_CONF_STR_MAX];
+	char    s3_region[AR_CONF_STR_MAX];
+	char    s3_bucket[AR_CONF_STR_MAX];
+	char    s3_prefix[AR_CONF_STR_MAX];
+	char    s3_url_style[AR_CONF_STR_MAX];   /* path | virtual */
+	char    s3_access_key[AR_CONF_STR_MAX];
+	char    s3_secret_key[AR_CONF_STR_MAX];
+	char    s3_ca_file[AR_CONF_STR_MAX];
+	int64_t s3_connections;
+	int64_t s3_connect_timeout_ms;
+	int64_t s3_timeout_ms;
+	int64_t s3_retries;
+	int64_t s3_part_size;
+	int     s3_write_check;
+	int64_t s3_max_clock_skew;              /* seconds */
 };
 
 /*
@@ -81,12 +98,26 @@ int ar_config_load(struct ar_config *cfg, const char *data_dir, char *err,
 /* Write the default configuration, with help lines, to DATADIR. */
 int ar_config_write_default(const char *data_dir, const char *keysvc_socket,
     char *err, size_t errlen);
+/* The same, with settings (NULL-terminated "name=value" strings)
+ * replacing their defaults; a bad name or value is refused (err). */
+int ar_config_write(const char *data_dir, const char *keysvc_socket,
+    const char *const *settings, char *err, size_t errlen);
 /* Absolute path of name inside the data directory. */
 int ar_config_path(const struct ar_config *cfg, const char *name, char *out,
     size_t outlen);
 
 /*
- * Open the instance's object backend (DATADIR/objects) and catalog
+ * Open the configured object backend only: fs (DATADIR/objects) or s3
+ * (credentials from the file, else AWS_ACCESS_KEY_ID,
+ * AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN).  No check is made.
+ */
+int ar_config_open_backend(const struct ar_config *cfg, store_backend_t **be,
+    char *err, size_t errlen);
+
+/*
+ * Open the instance's object backend (fs: DATADIR/objects; s3: after
+ * store_backend_check, which refuses a bucket without versioning and
+ * Object Lock, refused credentials or a skewed clock) and catalog
  * (DATADIR/catalog) with the configured map size and checkpoint policy.
  * ks is borrowed.  On failure err names the directory and the reason, and
  * *be / *st are left NULL (nothing to close).

@@ -71,6 +71,12 @@ PKGS=(
   wrk
   notmuch
   gnuplot-nox
+  # S3 backend tests: a one-node Ceph RADOS Gateway (scripts/rgw.sh over
+  # ../shared/tools/rgw-up.sh)
+  ceph-mon
+  ceph-osd
+  radosgw
+  ceph-common
 )
 
 # --- capabilities ----------------------------------------------------------
@@ -101,6 +107,10 @@ capabilities() {
   cap bind9-dnsutils    "dig runs"                          dig -v
   cap opendkim-tools    "opendkim-genkey and opendkim-testmsg are there" \
                         sh -c 'command -v opendkim-genkey && command -v opendkim-testmsg'
+  cap ceph-mon          "ceph-mon and monmaptool run (the S3 tests' RGW)" ceph_mon_works
+  cap ceph-osd          "ceph-osd runs (the S3 tests' RGW)" ceph-osd --version
+  cap radosgw           "radosgw and radosgw-admin run (the S3 tests' RGW)" radosgw_works
+  cap ceph-common       "ceph and ceph-authtool run (the S3 tests' RGW)" ceph_common_works
 }
 
 # --- the checks that need more than one command ------------------------------
@@ -134,6 +144,9 @@ bg_stop() {
   rm -f "$W/bg"
 }
 
+ceph_mon_works() { ceph-mon --version && command -v monmaptool >/dev/null; }
+radosgw_works() { radosgw --version && command -v radosgw-admin >/dev/null; }
+ceph_common_works() { ceph --version && command -v ceph-authtool >/dev/null; }
 cc_works() {
   printf '#include <stdio.h>\nint main(void) { puts("ok"); return 0; }\n' >"$W/t.c"
   cc -o "$W/t" "$W/t.c" && [ "$("$W/t")" = ok ]

@@ -182,3 +182,127 @@ int store_backend_drop_tenant(store_backend_t *be,
 		return AR_EINVAL;
 	return be->ops->drop_tenant(be, tenant);
 }
+
+const char *store_backend_name(const store_backend_t *be)
+{
+	return be ? be->ops->name : "none";
+}
+
+unsigned store_backend_caps(const store_backend_t *be)
+{
+	unsigned caps = 0;
+
+	if (!be)
+		return 0;
+	if (be->ops->set_legal_hold && be->ops->extend_retention)
+		caps |= STORE_BE_LOCK;
+	if (be->ops->blob_put && be->ops->blob_get && be->ops->blob_list)
+		caps |= STORE_BE_BLOBS;
+	return caps;
+}
+
+int store_backend_check(store_backend_t *be, int64_t max_skew,
+    store_check_cb cb, void *arg)
+{
+	if (!be)
+		return AR_EINVAL;
+	return be->ops->check ? be->ops->check(be, max_skew, cb, arg) : 0;
+}
+
+int store_backend_legal_hold(store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN],
+    int on)
+{
+	if (!be || !tenant || !id)
+		return AR_EINVAL;
+	if (!be->ops->set_legal_hold)
+		return store_be_fail(be, AR_EINVAL, "the %s backend has no "
+		    "legal hold", be->ops->name);
+	return be->ops->set_legal_hold(be, tenant, id, on);
+}
+
+int store_backend_extend_retention(store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN],
+    int64_t until)
+{
+	if (!be || !tenant || !id)
+		return AR_EINVAL;
+	if (!be->ops->extend_retention)
+		return store_be_fail(be, AR_EINVAL, "the %s backend keeps no "
+		    "retention of its own", be->ops->name);
+	return be->ops->extend_retention(be, tenant, id, until);
+}
+
+int store_backend_lock_info(store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN],
+    store_lock_info_t *out)
+{
+	if (!be || !tenant || !id || !out)
+		return AR_EINVAL;
+	memset(out, 0, sizeof *out);
+	if (!be->ops->lock_info)
+		return store_be_fail(be, AR_EINVAL, "the %s backend has no "
+		    "object lock", be->ops->name);
+	return be->ops->lock_info(be, tenant, id, out);
+}
+
+static int blob_name_ok(const char *name)
+{
+	if (!name || !*name || strlen(name) > 200 || name[0] == '/' ||
+	    strstr(name, ".."))
+		return 0;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    *p == '/' || *p == '.' || *p == '_' || *p == '-'))
+			return 0;
+	return 1;
+}
+
+int store_backend_blob_put(store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN], const char *name,
+    const void *data, size_t len, int64_t retain_until)
+{
+	if (!be || !tenant || !blob_name_ok(name) || (!data && len))
+		return AR_EINVAL;
+	if (!be->ops->blob_put)
+		return store_be_fail(be, AR_EINVAL, "the %s backend keeps no "
+		    "blobs", be->ops->name);
+	return be->ops->blob_put(be, tenant, name, data, len, retain_until);
+}
+
+int store_backend_blob_get(store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN], const char *name,
+    unsigned char **data, size_t *len)
+{
+	if (!be || !tenant || !blob_name_ok(name) || !data || !len)
+		return AR_EINVAL;
+	*data = NULL;
+	*len = 0;
+	if (!be->ops->blob_get)
+		return store_be_fail(be, AR_EINVAL, "the %s backend keeps no "
+		    "blobs", be->ops->name);
+	return be->ops->blob_get(be, tenant, name, data, len);
+}
+
+int store_backend_blob_list(store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN], const char *dir,
+    store_blob_cb cb, void *arg)
+{
+	if (!be || !tenant || !blob_name_ok(dir) || !cb)
+		return AR_EINVAL;
+	if (!be->ops->blob_list)
+		return store_be_fail(be, AR_EINVAL, "the %s backend keeps no "
+		    "blobs", be->ops->name);
+	return be->ops->blob_list(be, tenant, dir, cb, arg);
+}
+
+int store_backend_tenants(store_backend_t *be, store_tenant_id_cb cb,
+    void *arg)
+{
+	if (!be || !cb)
+		return AR_EINVAL;
+	if (!be->ops->tenants)
+		return store_be_fail(be, AR_EINVAL, "the %s backend cannot "
+		    "list tenants", be->ops->name);
+	return be->ops->tenants(be, cb, arg);
+}

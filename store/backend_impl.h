@@ -1,7 +1,7 @@
 /*
  * backend_impl.h - private to store/: the object store backend vtable.
  *
- * A backend (fs now, s3 later) fills a struct store_backend_ops and embeds
+ * A backend (fs, seg, s3) fills a struct store_backend_ops and embeds
  * struct store_backend / store_put / store_get as the FIRST member of its
  * own handle structs; store/backend.c dispatches the public calls.
  */
@@ -40,6 +40,23 @@ struct store_backend_ops {
 	int (*drop_tenant)(store_backend_t *be, const uint8_t *tenant);
 	/* release the backend's own resources (not the base) */
 	void (*close)(store_backend_t *be);
+	/* optional (NULL: not offered; see store_backend_caps) */
+	int (*check)(store_backend_t *be, int64_t max_skew,
+	    store_check_cb cb, void *arg);
+	int (*set_legal_hold)(store_backend_t *be, const uint8_t *tenant,
+	    const uint8_t *id, int on);
+	int (*extend_retention)(store_backend_t *be, const uint8_t *tenant,
+	    const uint8_t *id, int64_t until);
+	int (*lock_info)(store_backend_t *be, const uint8_t *tenant,
+	    const uint8_t *id, store_lock_info_t *out);
+	int (*blob_put)(store_backend_t *be, const uint8_t *tenant,
+	    const char *name, const void *data, size_t len,
+	    int64_t retain_until);
+	int (*blob_get)(store_backend_t *be, const uint8_t *tenant,
+	    const char *name, unsigned char **data, size_t *len);
+	int (*blob_list)(store_backend_t *be, const uint8_t *tenant,
+	    const char *dir, store_blob_cb cb, void *arg);
+	int (*tenants)(store_backend_t *be, store_tenant_id_cb cb, void *arg);
 };
 
 struct store_backend {

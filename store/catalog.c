@@ -27,6 +27,7 @@ static const char *dbi_names[DBI_COUNT] = {
 	"domains", "gwlists",   /* store/gateway.c */
 	"quarantine", "qrelease",   /* store/quarantine.c */
 	"gwrequests",
+	"ship", "shipq",  /* store/ship.c: the bucket as source of truth */
 };
 
 int cat_err(store_t *st, int rc, const char *fmt, ...)
@@ -110,6 +111,8 @@ static int cat_run(store_t *st, unsigned flags, cat_txn_fn fn, void *arg)
 			    mdb_strerror(rc));
 		}
 		map_full_seen = 0;
+		if (!(flags & MDB_RDONLY))
+			ship_note_reset();
 		rc = fn(st, txn, arg);
 		if (rc == 0 && !(flags & MDB_RDONLY)) {
 			int mrc = mdb_txn_commit(txn);
@@ -130,6 +133,8 @@ static int cat_run(store_t *st, unsigned flags, cat_txn_fn fn, void *arg)
 				return grc;
 			continue;
 		}
+		if (rc == 0 && !(flags & MDB_RDONLY))
+			ship_after_commit(st);
 		return rc;
 	}
 	return cat_err(st, AR_ENOSPC, "catalog: map could not grow enough");
@@ -187,7 +192,10 @@ int store_open(store_t **out, const store_open_params_t *p)
 		return AR_ENOMEM;
 	pthread_rwlock_init(&st->resize_lock, NULL);
 	pthread_mutex_init(&st->err_lock, NULL);
+	pthread_mutex_init(&st->ship_lock, NULL);
 	st->be = p->backend;
+	if (store_backend_caps(p->backend) & STORE_BE_BLOBS)
+		st->ship_be = p->backend;
 	st->ks = p->ks;
 	st->ckpt_entries = p->checkpoint_entries ? p->checkpoint_entries : 1000;
 	st->ckpt_seconds = p->checkpoint_seconds ? p->checkpoint_seconds : 3600;
@@ -224,6 +232,7 @@ void store_close(store_t *st)
 		mdb_env_close(st->env);
 	pthread_rwlock_destroy(&st->resize_lock);
 	pthread_mutex_destroy(&st->err_lock);
+	pthread_mutex_destroy(&st->ship_lock);
 	free(st);
 }
 

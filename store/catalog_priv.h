@@ -33,6 +33,9 @@ enum cat_dbi {
 	DBI_QRELEASE,     /* tenant id || id -> "" : releases asked */
 	DBI_GWREQ,        /* u64 seq (BE) -> JSON: operator requests to the
 	                     running gateway (store/gateway.c) */
+	/* the bucket as the source of truth (ship.c) */
+	DBI_SHIP,         /* tenant id -> next segment, shipped seq, ckpt */
+	DBI_SHIPQ,        /* tenant id || object id -> "" (record to ship) */
 	DBI_COUNT
 };
 
@@ -48,6 +51,10 @@ struct store {
 	pthread_rwlock_t resize_lock;
 	pthread_mutex_t err_lock;
 	char err[512];
+	/* where log segments and checkpoints are written (ship.c): the
+	 * backend when it keeps blobs, else none */
+	store_backend_t *ship_be;
+	pthread_mutex_t ship_lock;
 };
 
 /* Set the handle's error message; returns rc for tail calls. */
@@ -135,6 +142,28 @@ size_t log_checkpoint_msg(const uint8_t tenant[STORE_TENANT_LEN],
 json_t *gw_policy_json(const store_gw_policy_t *p);
 /* Members absent from o keep the defaults. */
 void gw_policy_from_json(const json_t *o, store_gw_policy_t *p);
+
+/* --- shipping to the bucket (ship.c) ------------------------------------ */
+
+/* Remember (per thread) that a transaction appended to tenant's log. */
+void ship_note(const uint8_t tenant[STORE_TENANT_LEN]);
+void ship_note_reset(void);
+/* After a commit: ship the log of every tenant noted (failures are
+ * logged and left for the next ship). */
+void ship_after_commit(store_t *st);
+/* Ship what tenant's log has that the bucket has not (segments, then
+ * checkpoints).  0 when there is no ship backend. */
+int ship_tenant(store_t *st, const uint8_t tenant[STORE_TENANT_LEN]);
+/* Queue an object record whose change made no log entry (inside txn). */
+int ship_queue_object(store_t *st, MDB_txn *txn,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN]);
+
+/* --- holds at the storage (holds_lock.c) --------------------------------- */
+
+/* A newly stored object under an active hold gets the storage's legal
+ * hold (no-op without STORE_BE_LOCK or active holds). */
+int hold_lock_new(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    const uint8_t id[STORE_ID_LEN]);
 
 /* --- retention (retention.c) -------------------------------------------- */
 

@@ -178,7 +178,19 @@ int store_object_dispose_file(store_t *st, const store_tenant_t *t,
     const uint8_t id[STORE_ID_LEN])
 {
 	char hex[2 * STORE_ID_LEN + 1];
-	int rc = store_backend_delete(st->be, t->id, id);
+	store_lock_info_t li;
+	int rc;
+
+	/* a storage legal hold set for a hold whose query turned out not to
+	 * match (holds_lock.c) goes first: no hold covers the object */
+	if ((store_backend_caps(st->be) & STORE_BE_LOCK) &&
+	    store_backend_lock_info(st->be, t->id, id, &li) == 0 &&
+	    li.legal_hold &&
+	    (rc = store_backend_legal_hold(st->be, t->id, id, 0)))
+		return cat_err(st, rc, "%s: tombstone written, the storage's "
+		    "legal hold not cleared: %s", ar_hex(id, STORE_ID_LEN, hex),
+		    store_backend_errmsg(st->be));
+	rc = store_backend_delete(st->be, t->id, id);
 
 	if (rc == 0 || rc == AR_ENOENT)
 		return 0;

@@ -321,7 +321,14 @@ int store_hold_create(store_t *st, const store_tenant_t *t, store_hold_t *h)
 	h->number = f.max + 1;
 	h->created = ar_now();
 	h->released = 0;
-	return hold_save(st, t, h, 1, "hold-create");
+	if ((rc = hold_save(st, t, h, 1, "hold-create")))
+		return rc;
+	/* the storage enforces it too, where it can */
+	if ((rc = store_hold_storage(st, t, h, 1, NULL)))
+		return cat_err(st, rc, "hold %s created, but the storage's legal "
+		    "hold could not be set on every object it covers (%s): "
+		    "release and create it again", h->name, st->err);
+	return 0;
 }
 
 int store_hold_release(store_t *st, const store_tenant_t *t,
@@ -353,6 +360,11 @@ int store_hold_release_from(store_t *st, const store_tenant_t *t,
 			ar_strlcpy(h->client, client ? client : "",
 			    sizeof h->client);
 			rc = hold_save(st, t, h, 0, "hold-release");
+			if (rc == 0 && (rc = store_hold_storage(st, t, h, 0,
+			    NULL)))
+				rc = cat_err(st, rc, "hold %s released, but the "
+				    "storage's legal hold could not be cleared "
+				    "on every object (%s)", name, st->err);
 		}
 	}
 	sodium_memzero(h, sizeof *h);

@@ -186,6 +186,7 @@ int log_append_txn(store_t *st, MDB_txn *txn,
 	if ((rc = head_put(st, txn, tenant, e.seq, e.hash, ckpt_seq,
 	    ckpt_time)))
 		return rc;
+	ship_note(tenant);
 	if (seq_out)
 		*seq_out = e.seq;
 	return 0;
@@ -387,13 +388,22 @@ int log_checkpoint_if_due(store_t *st,
 		return rc;
 	if (seq_out)
 		*seq_out = c.seq;
+	/* the signed head goes to the bucket too (a failure is logged: the
+	 * next ship sends it) */
+	ship_tenant(st, tenant);
 	return 0;
 }
 
 int store_log_checkpoint_due(store_t *st,
     const uint8_t tenant[STORE_TENANT_LEN], uint64_t *seq_out)
 {
-	return log_checkpoint_if_due(st, tenant, 0, seq_out);
+	int rc = log_checkpoint_if_due(st, tenant, 0, seq_out);
+
+	/* archived's scheduler comes here every minute: a segment that
+	 * could not be written before (object store down) goes out now */
+	if (rc == 0)
+		ship_tenant(st, tenant);
+	return rc;
 }
 
 int store_log_checkpoint(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],

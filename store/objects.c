@@ -878,15 +878,36 @@ int store_batch_commit(store_batch_t *b)
 		    store_backend_errmsg(st->be));
 	if ((rc = cat_write(st, commit_txn, b)))
 		return rc;
-	/* Checkpoints are signed after the commit, once per tenant. */
+	/* new objects under an active hold: the storage's legal hold */
+	for (size_t i = 0; i < b->n; i++) {
+		struct batch_item *it = &b->items[i];
+		if (it->ready == 1 && it->res.status == 0 &&
+		    !it->res.duplicate && (rc = hold_lock_new(st, it->tenant,
+		    it->res.id)))
+			return rc;
+	}
+	/* Checkpoints are signed after the commit, once per tenant; the
+	 * log must have reached the bucket (where there is one) before the
+	 * caller lets the messages go. */
 	for (size_t i = 0; i < b->n; i++) {
 		int seen = 0;
 		for (size_t j = 0; j < i && !seen; j++)
 			seen = !memcmp(b->items[j].tenant, b->items[i].tenant,
 			    STORE_TENANT_LEN);
-		if (!seen)
-			log_checkpoint_if_due(st, b->items[i].tenant, 0, NULL);
+		if (seen)
+			continue;
+		log_checkpoint_if_due(st, b->items[i].tenant, 0, NULL);
+		if ((rc = ship_tenant(st, b->items[i].tenant)))
+			return rc;
 	}
+	/* a put the object store could not take: the whole batch stops
+	 * (what was stored is committed; the rest is tried again) */
+	for (size_t i = 0; i < b->n; i++)
+		if (b->items[i].ready == -1 &&
+		    (b->items[i].res.status == AR_EAGAIN ||
+		    b->items[i].res.status == AR_ETIMEOUT))
+			return cat_err(st, b->items[i].res.status, "object store: "
+			    "%s", store_backend_errmsg(st->be));
 	return 0;
 }
 

@@ -375,7 +375,8 @@ static int extend_txn(store_t *st, MDB_txn *txn, void *arg)
 	if (rc)
 		return cat_status(rc);
 	c->changed = 1;
-	return 0;
+	/* no log entry names it: the bucket gets the record by the queue */
+	return ship_queue_object(st, txn, c->tenant, c->id);
 }
 
 int store_object_extend_retention(store_t *st,
@@ -383,6 +384,20 @@ int store_object_extend_retention(store_t *st,
     int64_t until)
 {
 	struct extend_ctx c = { tenant, id, until, 0 };
+	store_object_t o;
+	int rc;
+
+	/* the storage's own retention first: never shorter than ours */
+	if (store_backend_caps(st->be) & STORE_BE_LOCK) {
+		if ((rc = store_object_get(st, tenant, id, &o)))
+			return rc;
+		store_object_clear(&o);
+		if (until > o.retain_until &&
+		    (rc = store_backend_extend_retention(st->be, tenant, id,
+		    until)))
+			return cat_err(st, rc, "retention at the storage: %s",
+			    store_backend_errmsg(st->be));
+	}
 	return cat_write(st, extend_txn, &c);
 }
 

@@ -26,8 +26,8 @@
  * A backend keeps opaque objects named (tenant, id).  Objects are
  * write-once: a second put of the same name is refused with AR_EEXIST.
  * Deleting before the object's retain-until date is refused with
- * AR_ERETAINED whoever asks.  The fs backend is the embedded default; an
- * S3 Object Lock backend implements the same operations later.
+ * AR_ERETAINED whoever asks.  The fs backend is the embedded default; the
+ * s3 backend (S3 Object Lock, below) implements the same operations.
  * ====================================================================== */
 
 typedef struct store_backend store_backend_t;
@@ -134,6 +134,100 @@ int store_backend_walk(store_backend_t *be,
  * can no longer be read by anyone. */
 int store_backend_drop_tenant(store_backend_t *be,
     const uint8_t tenant[STORE_TENANT_LEN]);
+
+/* ----------------------------------------------------------------------
+ * The s3 backend (store/backend_s3*.c): S3 with Object Lock (COMPLIANCE),
+ * through libcurl.  Objects are <prefix>/<tenant hex>/o/<id hex>; every
+ * put carries x-amz-object-lock-mode COMPLIANCE and the retain-until of
+ * the sealed header.  A commit is durable when the server answered 200.
+ * Layout and behaviour: docs/formats.md "Bucket layout".
+ * ---------------------------------------------------------------------- */
+typedef struct store_s3_params {
+	const char *endpoint;          /* http(s)://host[:port] */
+	const char *region;
+	const char *bucket;
+	const char *prefix;            /* key prefix, "" for none */
+	int virtual_host;              /* 1: bucket.host/key, 0: host/bucket/key */
+	const char *access_key, *secret_key, *session_token;
+	const char *ca_file;           /* "" or NULL: the system's */
+	int connections;               /* parallel requests (pool size) */
+	int64_t connect_timeout_ms;
+	int64_t timeout_ms;            /* an attempt without progress fails */
+	int retries;                   /* further attempts of a transient failure */
+	uint64_t part_size;            /* multipart part size, >= 5 MiB */
+	int write_check;               /* list versions around puts (write-once
+	                                  where If-None-Match is ignored) */
+} store_s3_params_t;
+
+/* Open the s3 backend (no request is made; store_backend_check does).
+ * err receives the reason of a failure. */
+int store_backend_open_s3(store_backend_t **out, const store_s3_params_t *p,
+    char *err, size_t errlen);
+
+/* "fs", "seg" or "s3". */
+const char *store_backend_name(const store_backend_t *be);
+
+/* What a backend offers beyond the basic operations. */
+#define STORE_BE_LOCK  0x1u    /* storage-enforced retention and legal hold */
+#define STORE_BE_BLOBS 0x2u    /* named write-once blobs (log segments) */
+unsigned store_backend_caps(const store_backend_t *be);
+
+/*
+ * Checks before use (s3: credentials, bucket, versioning and Object Lock
+ * enabled, clock skew against the server's Date, within max_skew
+ * seconds).  cb (may be NULL) receives each item checked: its name, 1 if
+ * it passed, a one-line detail.  0 when everything passed, else the
+ * status of the first failure (AR_EPERM credentials, AR_ENOENT bucket,
+ * AR_ECONFIG versioning/Object Lock/clock, AR_EAGAIN unreachable), its
+ * reason in store_backend_errmsg().  Backends without checks: 0.
+ */
+typedef void (*store_check_cb)(void *arg, const char *item, int ok,
+    const char *detail);
+int store_backend_check(store_backend_t *be, int64_t max_skew,
+    store_check_cb cb, void *arg);
+
+/* STORE_BE_LOCK: set (on) or clear the legal hold of an object. */
+int store_backend_legal_hold(store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN],
+    int on);
+/* STORE_BE_LOCK: raise the storage retain-until to until (never lowers:
+ * an earlier date is left as it is, 0). */
+int store_backend_extend_retention(store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN],
+    int64_t until);
+typedef struct store_lock_info {
+	char     mode[16];             /* "COMPLIANCE", "GOVERNANCE", "" */
+	int64_t  retain_until;         /* 0: none */
+	int      legal_hold;
+	uint64_t size;
+} store_lock_info_t;
+/* STORE_BE_LOCK: the storage's lock state of an object.  AR_ENOENT. */
+int store_backend_lock_info(store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN],
+    store_lock_info_t *out);
+
+/*
+ * STORE_BE_BLOBS: small named write-once objects of a tenant beside its
+ * mail (name: [a-z0-9/._-], e.g. "log/0000000000000001"), retained (and
+ * locked) until retain_until.  put: AR_EEXIST when the name is taken.
+ * get: *data malloc'd, the caller frees.  list: names under dir/ in
+ * order, without the dir/ part.  tenants: every tenant with anything
+ * stored.
+ */
+int store_backend_blob_put(store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN], const char *name,
+    const void *data, size_t len, int64_t retain_until);
+int store_backend_blob_get(store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN], const char *name,
+    unsigned char **data, size_t *len);
+typedef int (*store_blob_cb)(void *arg, const char *name);
+int store_backend_blob_list(store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN], const char *dir,
+    store_blob_cb cb, void *arg);
+typedef int (*store_tenant_id_cb)(void *arg,
+    const uint8_t tenant[STORE_TENANT_LEN]);
+int store_backend_tenants(store_backend_t *be, store_tenant_id_cb cb,
+    void *arg);
 
 /* ======================================================================
  * Sealed objects (store/seal.c) - format in docs/formats.md
@@ -740,6 +834,46 @@ int store_log_checkpoint_due(store_t *st,
 int store_log_checkpoint(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
     uint64_t *seq_out);
 
+/* --- the bucket as the source of truth (store/ship.c, store/rebuild.c) --
+ *
+ * With a backend that keeps blobs (s3), every catalog transaction that
+ * appends to a tenant's log is followed by a log segment written to the
+ * bucket (the new entries, the records they name, a snapshot of the
+ * tenant's settings, holds and users), and every checkpoint by its blob;
+ * docs/formats.md "Bucket layout".  A failure is logged and retried by
+ * the next write or store_ship().
+ */
+/* Ship segments and checkpoints to be (s3) instead of the store's own
+ * backend (migration from fs); NULL: none. */
+void store_set_ship_backend(store_t *st, store_backend_t *be);
+/* Ship what the bucket lacks now (tenant NULL: every tenant). */
+int store_ship(store_t *st, const uint8_t *tenant);
+/* The tenant's last log entry, the last one in the bucket, and the
+ * segments written. */
+int store_ship_status(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    uint64_t *head, uint64_t *shipped, uint64_t *segments);
+
+/*
+ * Rebuild the catalog records of one tenant from the bucket alone (be's
+ * blobs and objects, keysvc's keys): log entries (every hash and link
+ * checked), object records, dedup entries, checkpoints (signatures
+ * checked against the chain), settings, retention rules, holds and users.
+ * The tenant must not be in this catalog (AR_EEXIST).  Reads nothing
+ * outside the tenant's prefix.
+ */
+typedef struct store_rebuild_stats {
+	uint64_t segments, entries, objects, checkpoints, bytes;
+	uint64_t stored;               /* objects found in the bucket */
+	uint64_t missing;              /* records whose object is absent */
+	uint64_t orphans;              /* objects no record names */
+	char     name[STORE_NAME_MAX]; /* the tenant's name */
+} store_rebuild_stats_t;
+typedef void (*store_rebuild_progress)(void *arg,
+    const store_rebuild_stats_t *s);
+int store_rebuild_tenant(store_t *st, store_backend_t *be,
+    const uint8_t tenant[STORE_TENANT_LEN], store_rebuild_progress progress,
+    void *arg, store_rebuild_stats_t *stats);
+
 /* --- retention (store/retention.c) -------------------------------------
  *
  * A tenant's policy: its default period (store_tenant_t.retention_days)
@@ -840,6 +974,13 @@ int store_hold_release(store_t *st, const store_tenant_t *t,
 int store_hold_release_from(store_t *st, const store_tenant_t *t,
     const char *name, const char *by, const char *client,
     const char *reason);
+/* With a backend that enforces legal holds (STORE_BE_LOCK): set (on) the
+ * storage's legal hold of every object h covers (its query counted as
+ * matching), or clear it (on == 0) on those no other active hold covers.
+ * Called by create and release; *changed (may be NULL) counts the
+ * objects set or cleared.  0 without STORE_BE_LOCK. */
+int store_hold_storage(store_t *st, const store_tenant_t *t,
+    const store_hold_t *h, int on, uint64_t *changed);
 /* Does active hold h cover object o (meta needed)?  query_match: 1 the
  * hold's query matches o, 0 it does not, -1 unknown (a hold with a query
  * then covers o).  1 or 0. */

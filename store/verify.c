@@ -12,6 +12,7 @@
 
 #include "ar.h"
 #include "catalog_priv.h"
+#include "store/ship.h"
 
 struct logged {
 	uint8_t id[STORE_ID_LEN];
@@ -38,6 +39,10 @@ struct vctx {
 	struct ckpt *ckpts;
 	size_t nckpt, ckcap;
 	uint64_t tombstones;
+	/* the bucket (ship_be): every entry's hash, seq - 1 */
+	uint8_t (*hashes)[32];
+	size_t nhash, hcap;
+	int bucket;
 };
 
 static void report(struct vctx *c, int error, const uint8_t *id,
@@ -201,6 +206,14 @@ static int chain_txn(store_t *st, MDB_txn *txn, void *arg)
 				    store_log_kind_name(e.kind));
 		}
 		memcpy(prev, e.hash, 32);
+		if (c->bucket && e.seq == c->nhash + 1) {
+			if (ar_grow((void **)&c->hashes, &c->hcap, c->nhash,
+			    sizeof *c->hashes)) {
+				rc = AR_ENOMEM;
+				break;
+			}
+			memcpy(c->hashes[c->nhash++], e.hash, 32);
+		}
 		while (ci < c->nckpt && c->ckpts[ci].seq < e.seq) {
 			report(c, 1, NULL, "checkpoint at seq %llu has no log "
 			    "entry", (unsigned long long)c->ckpts[ci].seq);
@@ -240,6 +253,38 @@ static int chain_txn(store_t *st, MDB_txn *txn, void *arg)
 }
 
 /* --- objects ---------------------------------------------------------------- */
+
+/* The storage's Object Lock of o: COMPLIANCE, until no earlier than the
+ * catalog's date, and a legal hold when an active hold covers it. */
+static void check_lock(struct vctx *c, const store_object_t *o)
+{
+	store_lock_info_t li;
+	char when[32], want[32];
+	int held;
+
+	if (!(store_backend_caps(c->st->be) & STORE_BE_LOCK))
+		return;
+	if (store_backend_lock_info(c->st->be, c->t->id, o->id, &li)) {
+		report(c, 1, o->id, "object lock state unreadable: %s",
+		    store_backend_errmsg(c->st->be));
+		return;
+	}
+	if (o->retain_until <= ar_now())
+		;   /* retention over: put without a lock if it was already
+		       over then (migrate); nothing left to lock */
+	else if (strcmp(li.mode, "COMPLIANCE"))
+		report(c, 1, o->id, "not under COMPLIANCE retention in the "
+		    "bucket (mode '%s')", li.mode);
+	else if (li.retain_until < o->retain_until)
+		report(c, 1, o->id, "the bucket retains it until %s, the "
+		    "catalog until %s", ar_time_fmt(li.retain_until, when,
+		    sizeof when), ar_time_fmt(o->retain_until, want,
+		    sizeof want));
+	held = store_object_held(c->st, o, 1, NULL, 0);
+	if (held > 0 && !li.legal_hold)
+		report(c, 1, o->id, "under a legal hold, but without the "
+		    "bucket's legal hold");
+}
 
 static int object_cb(void *arg, const store_object_t *o)
 {
@@ -290,6 +335,8 @@ static int object_cb(void *arg, const store_object_t *o)
 	    info.retain_until > o->retain_until)
 		report(c, 1, o->id, "size, key version or retain-until "
 		    "differs from the catalog");
+	if (c->bucket)
+		check_lock(c, o);
 	return 0;
 }
 
@@ -313,6 +360,14 @@ static int store_walk_cb(void *arg, const uint8_t tenant[STORE_TENANT_LEN],
 	if (store_object_get(c->st, c->t->id, id, &o) == 0) {
 		store_object_clear(&o);
 		return 0;   /* in the catalog without a log entry: reported */
+	}
+	{
+		/* a quarantine copy (store/quarantine.c): no archive object */
+		store_quarantine_t q;
+		if (store_quarantine_get(c->st, c->t->id, id, &q) == 0) {
+			store_quarantine_clear(&q);
+			return 0;
+		}
 	}
 	report(c, 0, id, "orphan object: stored but never committed to the "
 	    "catalog (an interrupted ingest; it holds a copy, nothing points "
@@ -344,6 +399,139 @@ static int tomb_cb(void *arg, const store_log_entry_t *e)
 	return 0;
 }
 
+/* --- the bucket against the signed log ------------------------------------------ */
+
+struct names {
+	char (*v)[64];
+	size_t n, cap;
+};
+
+static int names_cb(void *arg, const char *name)
+{
+	struct names *l = arg;
+	if (ar_grow((void **)&l->v, &l->cap, l->n, sizeof *l->v))
+		return AR_ENOMEM;
+	ar_strlcpy(l->v[l->n++], name, sizeof l->v[0]);
+	return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static int bucket_list(struct vctx *c, const char *dir, struct names *l)
+{
+	int rc;
+
+	l->n = 0;
+	if ((rc = store_backend_blob_list(c->st->ship_be, c->t->id, dir,
+	    names_cb, l)))
+		return cat_err(c->st, rc, "listing %s/ in the bucket: %s", dir,
+		    store_backend_errmsg(c->st->ship_be));
+	if (l->n)
+		qsort(l->v, l->n, sizeof *l->v, cmp_names);
+	return 0;
+}
+
+/* Every segment and checkpoint in the bucket against this catalog's log
+ * (whose hashes chain_txn recomputed and checked). */
+static int verify_bucket(struct vctx *c)
+{
+	store_backend_t *be = c->st->ship_be;
+	struct names l = { NULL, 0, 0 };
+	uint64_t last = 0;
+	int rc;
+
+	if ((rc = bucket_list(c, "log", &l)))
+		goto out;
+	for (size_t i = 0; i < l.n; i++) {
+		unsigned char *buf;
+		size_t len;
+		segment_t s;
+		char name[80], why[200], want[17];
+
+		snprintf(want, sizeof want, "%016llx",
+		    (unsigned long long)i + 1);
+		if (strcmp(l.v[i], want)) {
+			report(c, 1, NULL, "bucket: log segment %s is missing",
+			    want);
+			break;
+		}
+		snprintf(name, sizeof name, "log/%s", l.v[i]);
+		if ((rc = store_backend_blob_get(be, c->t->id, name, &buf,
+		    &len))) {
+			rc = cat_err(c->st, rc, "%s: %s", name,
+			    store_backend_errmsg(be));
+			goto out;
+		}
+		if (segment_decode(buf, len, c->pk, &s, why, sizeof why) ||
+		    memcmp(s.tenant, c->t->id, STORE_TENANT_LEN)) {
+			report(c, 1, NULL, "bucket: %s: %s", name, why);
+			free(buf);
+			continue;
+		}
+		for (size_t e = 0; e < s.nentries; e++) {
+			uint64_t seq = s.entries[e].seq;
+			if (seq > c->nhash) {
+				report(c, 1, NULL, "bucket: %s holds log entry "
+				    "%llu, which this catalog lacks", name,
+				    (unsigned long long)seq);
+				break;
+			}
+			/* the hash is at offset 93 of a log value */
+			if (s.entries[e].len < 125 || memcmp(s.entries[e].val +
+			    93, c->hashes[seq - 1], 32))
+				report(c, 1, NULL, "bucket: %s: log entry %llu "
+				    "differs from the catalog's", name,
+				    (unsigned long long)seq);
+			if (seq > last)
+				last = seq;
+		}
+		segment_free(&s);
+		free(buf);
+	}
+	if (last < c->nhash)
+		report(c, 0, NULL, "log entries %llu..%llu are not in the "
+		    "bucket yet (they are shipped with the next write, or "
+		    "archivectl checkpoint)", (unsigned long long)last + 1,
+		    (unsigned long long)c->nhash);
+	if ((rc = bucket_list(c, "ckpt", &l)))
+		goto out;
+	for (size_t i = 0; i < l.n; i++) {
+		unsigned char *buf, msg[CKPT_MSG_MAX];
+		char name[80];
+		size_t len;
+		uint64_t seq;
+
+		snprintf(name, sizeof name, "ckpt/%s", l.v[i]);
+		if ((rc = store_backend_blob_get(be, c->t->id, name, &buf,
+		    &len))) {
+			rc = cat_err(c->st, rc, "%s: %s", name,
+			    store_backend_errmsg(be));
+			goto out;
+		}
+		if (len != CKPT_BLOB_LEN || memcmp(buf, CKPT_MAGIC, 8) ||
+		    memcmp(buf + 8, c->t->id, STORE_TENANT_LEN)) {
+			report(c, 1, NULL, "bucket: %s malformed", name);
+		} else if (seq = ar_get_u64(buf + 24), keysvc_verify(c->pk, msg,
+		    log_checkpoint_msg(c->t->id, seq, buf + 40,
+		    (int64_t)ar_get_u64(buf + 32), msg), buf + 72)) {
+			report(c, 1, NULL, "bucket: %s: signature does not "
+			    "verify", name);
+		} else if (seq == 0 || seq > c->nhash ||
+		    memcmp(c->hashes[seq - 1], buf + 40, 32)) {
+			report(c, 1, NULL, "bucket: %s does not match this "
+			    "catalog's log at seq %llu", name,
+			    (unsigned long long)seq);
+		}
+		free(buf);
+	}
+out:
+	free(l.v);
+	return rc;
+}
+
 static int verify_tenant(void *arg, const store_tenant_t *t)
 {
 	struct vctx *c = arg;
@@ -353,6 +541,8 @@ static int verify_tenant(void *arg, const store_tenant_t *t)
 	c->n = 0;
 	c->nckpt = 0;
 	c->tombstones = 0;
+	c->nhash = 0;
+	c->bucket = c->st->ship_be != NULL;
 	c->stats->tenants++;
 	if (t->state == STORE_TENANT_SHREDDED) {
 		report(c, 0, NULL, "tenant shredded: keys destroyed, nothing "
@@ -372,6 +562,8 @@ static int verify_tenant(void *arg, const store_tenant_t *t)
 			    "(ingested at log seq %llu)",
 			    (unsigned long long)c->ids[i].seq);
 	rc = store_backend_walk(c->st->be, t->id, store_walk_cb, c);
+	if (rc == 0 && c->bucket)
+		rc = verify_bucket(c);
 	return rc == AR_ENOENT ? 0 : rc;
 }
 
@@ -398,6 +590,7 @@ int store_verify(store_t *st, const uint8_t *tenant, store_verify_cb cb,
 	}
 	free(c.ids);
 	free(c.ckpts);
+	free(c.hashes);
 	if (rc)
 		return rc;
 	return stats->errors ? AR_ECORRUPT : 0;

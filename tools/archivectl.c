@@ -20,7 +20,17 @@ static const struct {
 	int needs_store;
 	const char *usage;
 } commands[] = {
-	{ "init", cmd_init, 0, "init [--keysvc-socket PATH]" },
+	{ "init", cmd_init, 0, "init [--keysvc-socket PATH] [--backend fs|s3]\n"
+	  "       init --backend s3 --s3-endpoint URL --s3-bucket B "
+	  "[--s3-region R] [--s3-prefix P]\n"
+	  "                  [--s3-url-style path|virtual] [--s3-ca-file F] "
+	  "[--s3-access-key K] [--s3-connections N]" },
+	{ "rebuild", cmd_rebuild, 1, "rebuild --from-store [--tenant-id HEX]... "
+	  "[--no-index]  (catalog, log and index from the bucket)" },
+	{ "migrate", cmd_migrate, 1, "migrate --to s3 [--switch]  (copy an fs "
+	  "archive into the s3_* bucket, verified, resumable)" },
+	{ "bucket", cmd_bucket, 0, "bucket check  (s3: credentials, versioning, "
+	  "Object Lock, clock)" },
 	{ "tenant", cmd_tenant, 1, "tenant add NAME --journal-address ADDR "
 	  "[--journal-address ADDR ...] [--retention-days N]\n"
 	  "       tenant list | tenant show NAME | tenant rotate-key NAME\n"

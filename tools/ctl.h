@@ -107,5 +107,9 @@ int ctl_tenant_lifecycle(struct ctl *c, int argc, char **argv);
 int ctl_hold_ids(struct ctl *c, const store_tenant_t *t, const char *name,
     uint8_t **ids, size_t *n);
 int cmd_user(struct ctl *c, int argc, char **argv);
+/* ctl_s3.c */
+int cmd_bucket(struct ctl *c, int argc, char **argv);
+int cmd_rebuild(struct ctl *c, int argc, char **argv);
+int cmd_migrate(struct ctl *c, int argc, char **argv);
 
 #endif

@@ -19,38 +19,78 @@ int cmd_init(struct ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "keysvc-socket", required_argument, NULL, 's' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "s3-endpoint", required_argument, NULL, 'e' },
+		{ "s3-region", required_argument, NULL, 'r' },
+		{ "s3-bucket", required_argument, NULL, 'B' },
+		{ "s3-prefix", required_argument, NULL, 'p' },
+		{ "s3-url-style", required_argument, NULL, 'u' },
+		{ "s3-ca-file", required_argument, NULL, 'c' },
+		{ "s3-access-key", required_argument, NULL, 'a' },
+		{ "s3-connections", required_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *sock = NULL;
-	char path[4096], err[1024];
+	static const struct { int opt; const char *name; } map[] = {
+		{ 'b', "store_backend" }, { 'e', "s3_endpoint" },
+		{ 'r', "s3_region" }, { 'B', "s3_bucket" }, { 'p', "s3_prefix" },
+		{ 'u', "s3_url_style" }, { 'c', "s3_ca_file" },
+		{ 'a', "s3_access_key" }, { 'n', "s3_connections" },
+	};
+	const char *sock = NULL, *set[16];
+	char path[4096], err[1024], *owned[16];
+	size_t nset = 0;
+	int ch, rc, s3 = 0;
 	struct stat st;
-	int ch, rc;
 
 	optind = 0;   /* 0: full getopt re-initialisation */
 	while ((ch = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
-		if (ch != 's')
-			return ctl_usage("init takes [--keysvc-socket PATH]");
-		sock = optarg;
+		size_t i;
+		if (ch == 's') {
+			sock = optarg;
+			continue;
+		}
+		for (i = 0; i < AR_ARRAY_LEN(map) && map[i].opt != ch; i++)
+			;
+		if (i == AR_ARRAY_LEN(map) || nset + 2 >= AR_ARRAY_LEN(set))
+			return ctl_usage("init takes [--keysvc-socket PATH] "
+			    "[--backend fs|s3 --s3-endpoint URL --s3-bucket B "
+			    "...]");
+		if (ch == 'b')
+			s3 = !strcmp(optarg, "s3");
+		if (asprintf(&owned[nset], "%s=%s", map[i].name, optarg) < 0)
+			return ctl_fail(AR_ENOMEM, "out of memory");
+		set[nset] = owned[nset];
+		nset++;
 	}
+	set[nset] = NULL;
 	if (optind != argc)
 		return ctl_usage("init takes no arguments");
 	snprintf(path, sizeof path, "%s/%s", c->data_dir, AR_CONFIG_FILE);
 	if (stat(path, &st) == 0)
-		return ctl_fail(AR_EEXIST, "%s is already initialised (%s "
+		rc = ctl_fail(AR_EEXIST, "%s is already initialised (%s "
 		    "exists)", c->data_dir, path);
-	if ((rc = ar_mkdirs(c->data_dir, 0700)))
-		return ctl_fail(rc, "%s: %s", c->data_dir, ar_strerror(rc));
-	chmod(c->data_dir, 0700);
-	if ((rc = ar_config_write_default(c->data_dir, sock, err, sizeof err)))
-		return ctl_fail(rc, "%s", err);
+	else if ((rc = ar_mkdirs(c->data_dir, 0700)))
+		rc = ctl_fail(rc, "%s: %s", c->data_dir, ar_strerror(rc));
+	else if (chmod(c->data_dir, 0700),
+	    (rc = ar_config_write(c->data_dir, sock, set, err, sizeof err)))
+		rc = ctl_fail(rc, "%s", err);
+	for (size_t i = 0; i < nset; i++)
+		free(owned[i]);
+	if (rc)
+		return rc;
 	for (const char *const *d = (const char *const[]){ "objects",
 	    "catalog", "spool", "index", NULL }; *d; d++) {
+		if (s3 && !strcmp(*d, "objects"))
+			continue;
 		snprintf(path, sizeof path, "%s/%s", c->data_dir, *d);
 		if ((rc = ar_mkdirs(path, 0700)))
 			return ctl_fail(rc, "%s: %s", path, ar_strerror(rc));
 	}
 	printf("initialised %s (configuration in %s/%s)\n", c->data_dir,
 	    c->data_dir, AR_CONFIG_FILE);
+	if (s3)
+		printf("object store: s3; archivectl bucket check tests the "
+		    "bucket\n");
 	return CTL_OK;
 }
 

@@ -205,3 +205,74 @@ login() {
 }
 code_is() { [ "$CODE" = "$1" ]; }
 err_is() { [ "$(js 'd["error"]["code"]')" = "$1" ]; }
+
+# --- S3 (Ceph RGW) -----------------------------------------------------------
+# The S3 tests (t_s3_*.sh) share one RGW that ctest starts first (fixture
+# "rgw": scripts/rgw.sh up $B/rgw); run alone, a test starts its own.
+rgw_env() {
+	if [ ! -f "$B/rgw/env" ] || ! curl -s -o /dev/null --max-time 5 \
+	    "$(. "$B/rgw/env"; echo "$S3_ENDPOINT")/"; then
+		"$S/scripts/rgw.sh" up "$T/rgw" >/dev/null || exit 1
+		RGW_OWN=$T/rgw
+		. "$T/rgw/env"
+	else
+		. "$B/rgw/env"
+	fi
+	export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
+	S3_PORT=${S3_ENDPOINT##*:}
+}
+rgw_own_down() { [ -n "${RGW_OWN:-}" ] && "$S/scripts/rgw.sh" down "$RGW_OWN" >/dev/null; }
+
+# s3 ARGS...: curl signed with the test user's keys (the payload hash of an
+# empty body unless the caller sets its own x-amz-content-sha256).
+S3_EMPTY=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+s3() {
+	curl -s --aws-sigv4 "aws:amz:us-east-1:s3" \
+	    --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" "$@"
+}
+# s3_put_xml URL XML: a PUT of a small XML body (retention, legal hold).
+s3_put_xml() {
+	local sha
+	sha=$(printf '%s' "$2" | sha256sum | cut -d' ' -f1)
+	s3 -X PUT --data-binary "$2" -H "x-amz-content-sha256: $sha" \
+	    -o "$T/s3.out" -w '%{http_code}' "$1"
+}
+# bucket_new NAME [nolock|noversioning]: a fresh bucket (unique name per
+# test run), with Object Lock unless told otherwise.  Sets BUCKET.
+bucket_new() {
+	BUCKET=$1-$(basename "$T" | tr 'A-Z_' 'a-z-' | tr -cd 'a-z0-9-' | tail -c 20)
+	local h=()
+	[ "${2:-}" = "" ] && h=(-H 'x-amz-bucket-object-lock-enabled: true')
+	s3 -X PUT -H "x-amz-content-sha256: $S3_EMPTY" "${h[@]}" \
+	    -o /dev/null -w '%{http_code}' "$S3_ENDPOINT/$BUCKET" | grep -q 200
+}
+# archive_init_s3 BUCKET [ENDPOINT]: archive_init on the s3 backend.
+archive_init_s3() {
+	DATA=$T/data
+	KEYS=$T/keys
+	keysvc_start "$KEYS"
+	"$CTL_BIN" -d "$DATA" init --keysvc-socket "$KEYS/keysvc.sock" \
+	    --backend s3 --s3-endpoint "${2:-$S3_ENDPOINT}" --s3-bucket "$1" \
+	    >/dev/null
+}
+# s3proxy_start: the logging/delaying proxy in front of RGW; sets
+# PROXY_PORT, PROXY_PID, PROXY_LOG, PROXY_CTL (echo "delay 500" > it).
+s3proxy_start() {
+	local port=${1:-0}
+	PROXY_LOG=$T/proxy.requests
+	PROXY_CTL=$T/proxy.control
+	rm -f "$T/proxy.port"
+	python3 "$S/tests/tools/s3proxy.py" "$S3_PORT" "$T/proxy.port" \
+	    "$PROXY_LOG" "$PROXY_CTL" "$port" 2>>"$T/proxy.err" &
+	PROXY_PID=$!
+	PIDS+=("$PROXY_PID")
+	# python's start can take seconds on a loaded machine: up to 2 min
+	wait_until 120 started_or_gone "$PROXY_PID" test -s "$T/proxy.port"
+	PROXY_PORT=$(cat "$T/proxy.port" 2>/dev/null)
+	if [ -z "$PROXY_PORT" ]; then
+		echo "s3proxy did not start:" >&2
+		cat "$T/proxy.err" >&2
+		exit 1
+	fi
+}
+s3proxy_stop() { kill "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null; }
