@@ -314,6 +314,14 @@ static int store_walk_cb(void *arg, const uint8_t tenant[STORE_TENANT_LEN],
 		store_object_clear(&o);
 		return 0;   /* in the catalog without a log entry: reported */
 	}
+	{
+		/* a quarantined message (the gateway's): its own record */
+		store_quarantine_t q;
+		if (store_quarantine_get(c->st, c->t->id, id, &q) == 0) {
+			store_quarantine_clear(&q);
+			return 0;
+		}
+	}
 	report(c, 0, id, "orphan object: stored but never committed to the "
 	    "catalog (an interrupted ingest; it holds a copy, nothing points "
 	    "at it)");
