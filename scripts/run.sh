@@ -125,7 +125,7 @@ web_url="https://$(conf web_listen)/"
 [ "$(conf web_tls)" = no ] && web_url="http://$(conf web_listen)/"
 cat <<INFO
 
-  archived is running (Ctrl-C stops it and the key service)
+  archived is running (Ctrl-C stops it, the key service and the scanners)
 
   data directory   $DATA
   key service      $KEYS (socket $KEYS/keysvc.sock)
