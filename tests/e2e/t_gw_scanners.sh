@@ -12,7 +12,7 @@ archive_init
 sink_start
 gw_tenant acme acme.example
 ctl tenant add journal --journal-address j@journal.example >/dev/null
-set_conf gateway_scan_timeout 5s
+set_conf gateway_scan_timeout 10s
 archived_start_gw
 M=$S/tests/e2e/py/gw_mail.py
 RCPT=user@acme.example
