@@ -217,14 +217,26 @@ static void judge(gateway_t *g, gw_scanners_t *sc, struct mx_job *j)
 		v.code = 250;
 		gw_queue_wake(g);
 	}
+	/* the virus names as one quoted value (clamd's text: nothing that
+	 * would end the quotes or the line) */
+	for (char *p = f.virus; *p; p++)
+		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 ||
+		    (unsigned char)*p == 0x7f)
+			*p = '?';
 	ar_log(v.code == 250 ? AR_LOG_INFO : AR_LOG_WARN, "gateway id=%s "
 	    "tenant=%s session=%s verdict=%s action=%s reply=%d score=%s%.2f "
-	    "virus=%s size=%llu scan_ms=%lld dur_ms=%lld", hex, th, j->session,
-	    v.kind, v.tempfail ? "tempfail" : store_gw_action_name(v.action),
-	    v.code, f.spam_status ? "-" : "", f.spam_status ? 0.0 : f.score,
-	    f.infected ? "yes" : "no", (unsigned long long)j->bytes,
+	    "virus=%s%s%s%s size=%llu scan_ms=%lld dur_ms=%lld", hex, th,
+	    j->session, v.kind, v.tempfail ? "tempfail" :
+	    store_gw_action_name(v.action), v.code, f.spam_status ? "-" : "",
+	    f.spam_status ? 0.0 : f.score, f.infected ? "yes" : "no",
+	    f.infected ? " virus_name=\"" : "", f.infected ? f.virus : "",
+	    f.infected ? "\"" : "", (unsigned long long)j->bytes,
 	    (long long)res.dur_us / 1000,
 	    (long long)(ar_mono_us() - j->started_us) / 1000);
+	if (f.av_status || f.spam_status)
+		ar_log(AR_LOG_WARN, "gateway id=%s status=unscanned "
+		    "antivirus=\"%s\" spam=\"%s\"", hex, f.av_status ?
+		    f.av_error : "ok", f.spam_status ? f.spam_error : "ok");
 	free(state);
 	json_decref(vj);
 	gw_verdict_clear(&v);

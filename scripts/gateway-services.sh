@@ -175,6 +175,10 @@ TEST_DOMAIN_OTHER=other.test     # SPF only, no DMARC
 DNSBL_ZONE=bl.test               # lists 127.0.0.2
 IP_PASS=192.0.2.10               # in every test domain's SPF (TEST-NET-1)
 IP_FAIL=198.51.100.7             # in none (TEST-NET-2)
+# loopback addresses a test can connect from (Linux routes all of 127/8 to
+# lo): 127.0.0.3 is in every test domain's SPF, 127.0.0.1 in none,
+# 127.0.0.2 is the DNSBL's listed address
+IP_LOCAL_PASS=127.0.0.3
 DKIM_SELECTOR=ar1
 
 make_zone() {   # make_zone DOMAIN DMARC-TXT-or-empty
@@ -184,7 +188,7 @@ make_zone() {   # make_zone DOMAIN DMARC-TXT-or-empty
 		printf '@ SOA ns.%s. hostmaster.%s. 1 3600 600 86400 60\n' "$d" "$d"
 		printf '@ NS ns\nns A 127.0.0.1\n'
 		printf '@ MX 10 mx\nmx A %s\n' "$IP_PASS"
-		printf '@ TXT "v=spf1 ip4:%s -all"\n' "$IP_PASS"
+		printf '@ TXT "v=spf1 ip4:%s ip4:%s -all"\n' "$IP_PASS" "$IP_LOCAL_PASS"
 		[ -z "$dmarc" ] || printf '_dmarc TXT "%s"\n' "$dmarc"
 		# the DKIM public key (opendkim-genkey's record, zone syntax)
 		sed 's/ *; -----.*$//' "$DIR/dkim/$DKIM_SELECTOR.txt"
@@ -455,6 +459,8 @@ write_env() {
 			echo "export GW_IP_PASS=$IP_PASS"
 			echo "export GW_IP_FAIL=$IP_FAIL"
 			echo "export GW_IP_LISTED=127.0.0.2"
+			echo "export GW_IP_LOCAL_PASS=$IP_LOCAL_PASS"
+			echo "export GW_IP_LOCAL_FAIL=127.0.0.1"
 		fi
 	} >"$tmp"
 	mv "$tmp" "$f"

@@ -153,6 +153,22 @@ static size_t envelope_rcpts(const char *meta, json_t **root,
 
 #define RCPT_MAX 1024
 
+/* The filtering gateway's verdict kept in the metadata (ingest/pipeline.c:
+ * "gateway": {"verdict": "spam", "action": "quarantine", ...}). */
+static void gateway_verdict(const json_t *meta, search_doc_t *doc)
+{
+	const json_t *g = json_object_get(meta, "gateway");
+	const char *v = json_string_value(json_object_get(g, "verdict"));
+	const char *a = json_string_value(json_object_get(g, "action"));
+	int n;
+
+	if (!json_is_object(g))
+		return;
+	n = v ? search_verdict_parse(v, strlen(v)) : -1;
+	doc->verdict = n > 0 ? n : SEARCH_VERDICT_NONE;
+	doc->quarantined = a && !strcmp(a, "quarantine");
+}
+
 /* Parse the stored message and add it to b.  0, or a status that stops the
  * batch (key service, catalog); an object that cannot be read or parsed is
  * indexed with what the catalog knows and counted in *failed. */
@@ -229,6 +245,7 @@ static int index_object(search_t *idx, store_t *st, const uint8_t *tenant,
 	doc->n_rcpt = n_rcpt;
 	doc->size = o.plain_size;
 	doc->flags = o.flags;
+	gateway_verdict(meta, doc);
 	if (doc->date <= 0)
 		doc->date = o.received;
 	rc = search_batch_add(b, id, doc, NULL);

@@ -340,6 +340,14 @@ static void sql_filter(cc_t *c, sbuf_t *b, const qnode_t *n)
 		sb_puts(b, "m.size < ?");
 		param_int(c, n->value);
 		break;
+	case QX_VERDICT:
+		sb_printf(b, "((m.flags >> %d) & 15) = ?", MSG_VERDICT_SHIFT);
+		param_int(c, n->value);
+		break;
+	case QX_QUARANTINED:
+		sb_printf(b, "(m.flags & %u) %s 0", MSG_QUARANTINED,
+		    n->value ? "!=" : "=");
+		break;
 	default:
 		sb_puts(b, "m.has_att = 1");
 		break;
@@ -521,7 +529,7 @@ static const char *const field_names[] = { "any", "from", "to", "cc", "bcc",
 	"participant", "subject", "body", "filename" };
 static const char *const kind_names[] = { "word", "phrase", "prefix" };
 static const char *const filter_names[] = { "after", "before", "on",
-	"larger", "smaller", "has" };
+	"larger", "smaller", "has", "verdict", "quarantined" };
 
 static void dump_node(sbuf_t *b, const qnode_t *n)
 {
@@ -553,6 +561,11 @@ static void dump_node(sbuf_t *b, const qnode_t *n)
 			sb_printf(b, "(%s %s)", filter_names[n->filter], day);
 		} else if (n->filter == QX_HAS_ATTACHMENT) {
 			sb_puts(b, "(has attachment)");
+		} else if (n->filter == QX_VERDICT) {
+			sb_printf(b, "(verdict %s)",
+			    search_verdict_name((int)n->value));
+		} else if (n->filter == QX_QUARANTINED) {
+			sb_printf(b, "(quarantined %s)", n->value ? "yes" : "no");
 		} else {
 			sb_printf(b, "(%s %lld)", filter_names[n->filter],
 			    (long long)n->value);

@@ -53,6 +53,7 @@ static const struct {
 	{ "after", -1, QX_AFTER }, { "before", -1, QX_BEFORE },
 	{ "on", -1, QX_ON }, { "larger", -1, QX_LARGER },
 	{ "smaller", -1, QX_SMALLER }, { "has", -1, QX_HAS_ATTACHMENT },
+	{ "verdict", -1, QX_VERDICT }, { "quarantined", -1, QX_QUARANTINED },
 };
 
 void q_error(char *errbuf, size_t errlen, const char *text, size_t pos,
@@ -348,6 +349,23 @@ static qnode_t *filter(parser_t *p, size_t pos, int f, const char *name,
 		if (parse_size(v, n, &val) < 0) {
 			fail(p, vpos, "expected a size (e.g. 500K, 10M) after "
 			    "'%s:'", name);
+			return NULL;
+		}
+		break;
+	case QX_VERDICT:
+		if ((val = search_verdict_parse(v, n)) < 0) {
+			fail(p, vpos, "expected clean, spam, virus, policy, "
+			    "unscanned or none after 'verdict:'");
+			return NULL;
+		}
+		break;
+	case QX_QUARANTINED:
+		if (n == 3 && strncasecmp(v, "yes", 3) == 0)
+			val = 1;
+		else if (n == 2 && strncasecmp(v, "no", 2) == 0)
+			val = 0;
+		else {
+			fail(p, vpos, "expected yes or no after 'quarantined:'");
 			return NULL;
 		}
 		break;

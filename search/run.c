@@ -393,7 +393,9 @@ static int fill_rows(search_t *idx, const uint8_t *tenant, hit_t *h,
 		memcpy(row->id, h[i].id, SEARCH_ID_LEN);
 		row->date = h[i].date;
 		row->size = h[i].size;
-		row->flags = h[i].flags;
+		row->flags = h[i].flags & SEARCH_FLAGS_MASK;
+		row->verdict = (int)(h[i].flags >> MSG_VERDICT_SHIFT) & 0xf;
+		row->quarantined = (h[i].flags & MSG_QUARANTINED) != 0;
 		row->has_attachment = h[i].has_att;
 		row->rank = h[i].rank;
 		row->from = v[0];

@@ -27,6 +27,24 @@ int search_fail(int rc, const char *fmt, ...)
 	return rc;
 }
 
+static const char *const verdict_names[] = { "none", "clean", "spam",
+	"virus", "policy", "unscanned" };
+
+int search_verdict_parse(const char *name, size_t len)
+{
+	for (size_t i = 0; name && i < AR_ARRAY_LEN(verdict_names); i++)
+		if (strlen(verdict_names[i]) == len &&
+		    strncasecmp(verdict_names[i], name, len) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *search_verdict_name(int verdict)
+{
+	return verdict >= 0 && (size_t)verdict < AR_ARRAY_LEN(verdict_names) ?
+	    verdict_names[verdict] : "none";
+}
+
 const char *search_errmsg(const search_t *idx)
 {
 	return errmsg[0] ? errmsg : "no error";
@@ -556,7 +574,7 @@ int search_batch_add(search_batch_t *b, const uint8_t id[SEARCH_ID_LEN],
 	r.date = doc->date;
 	r.size = doc->size;
 	r.has_att = doc->has_attachment;
-	r.flags = doc->flags;
+	r.flags = MSG_FLAGS_PACK(doc->flags, doc->verdict, doc->quarantined);
 	if ((rc = batch_put(b, &r)))
 		goto fail;
 	free(to.p);

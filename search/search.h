@@ -115,8 +115,31 @@ typedef struct search_doc {
 	int64_t  date;            /* seconds since the epoch (UTC) */
 	uint64_t size;            /* bytes of the original message */
 	int      has_attachment;
-	uint32_t flags;           /* caller-defined bits, returned as is */
+	uint32_t flags;           /* caller-defined bits (the low 24:
+	                             SEARCH_FLAGS_MASK), returned as is */
+	int      verdict;         /* enum search_verdict (verdict:) */
+	int      quarantined;     /* held by the gateway (quarantined:yes) */
 } search_doc_t;
+
+/*
+ * The filtering gateway's verdict of a message, searchable as verdict:NAME
+ * (docs/query-language.md); mail that did not come through the gateway
+ * (journal copies, imports) has none.
+ */
+enum search_verdict {
+	SEARCH_VERDICT_NONE = 0,
+	SEARCH_VERDICT_CLEAN,
+	SEARCH_VERDICT_SPAM,
+	SEARCH_VERDICT_VIRUS,
+	SEARCH_VERDICT_POLICY,
+	SEARCH_VERDICT_UNSCANNED,
+};
+#define SEARCH_FLAGS_MASK 0x00ffffffu
+/* "clean" ... "unscanned" -> enum search_verdict; -1 if unknown (len
+ * bytes of name, case-insensitive). */
+int search_verdict_parse(const char *name, size_t len);
+/* "none", "clean" ... */
+const char *search_verdict_name(int verdict);
 
 /* What a result row shows; stored encrypted.  NULL fields are "". */
 typedef struct search_display {
@@ -286,8 +309,10 @@ typedef struct search_row {
 	uint8_t  id[SEARCH_ID_LEN];
 	int64_t  date;
 	uint64_t size;
-	uint32_t flags;
+	uint32_t flags;             /* the caller's (SEARCH_FLAGS_MASK) */
 	int      has_attachment;
+	int      verdict;           /* enum search_verdict */
+	int      quarantined;
 	double   rank;              /* bm25 (lower is better); 0 by date */
 	const char *from;           /* decrypted display fields, owned by */
 	const char *to;             /* the results                        */

@@ -100,7 +100,17 @@ enum q_field { QF_ANY, QF_FROM, QF_TO, QF_CC, QF_BCC, QF_PARTICIPANT,
 	QF_SUBJECT, QF_BODY, QF_FILENAME };
 enum q_kind { QK_WORD, QK_PHRASE, QK_PREFIX };
 enum q_filter { QX_AFTER, QX_BEFORE, QX_ON, QX_LARGER, QX_SMALLER,
-	QX_HAS_ATTACHMENT };
+	QX_HAS_ATTACHMENT, QX_VERDICT, QX_QUARANTINED };
+
+/* msg.flags: the caller's bits (SEARCH_FLAGS_MASK), the gateway verdict
+ * in bits 24-27 and quarantined in bit 28 (no schema change: rows written
+ * before have neither) */
+#define MSG_VERDICT_SHIFT 24
+#define MSG_QUARANTINED   0x10000000u
+#define MSG_FLAGS_PACK(flags, verdict, quar) \
+	(((flags) & SEARCH_FLAGS_MASK) | \
+	((uint32_t)((verdict) & 0xf) << MSG_VERDICT_SHIFT) | \
+	((quar) ? MSG_QUARANTINED : 0u))
 
 typedef struct qnode {
 	int type;                  /* enum qn_type */

@@ -439,10 +439,19 @@ int cmd_quarantine(struct ctl *c, int argc, char **argv)
 		return ctl_usage("quarantine %s --tenant NAME ID", verb);
 	if ((rc = ctl_object_id(argv[optind], id)))
 		return rc;
-	if ((rc = store_quarantine_get(c->st, t.id, id, &q)))
+	if ((rc = store_quarantine_get(c->st, t.id, id, &q))) {
+		/* an id of another tenant (or none): refused, and the attempt
+		 * audited in this tenant's log */
+		if (rc == AR_ENOENT) {
+			char action[64];
+			snprintf(action, sizeof action, "quarantine-%s-refused",
+			    verb);
+			(void)ctl_audit(c, &t, action, id);
+		}
 		return ctl_fail(rc, "quarantine %s: %s", argv[optind],
 		    rc == AR_ENOENT ? "no such quarantined message" :
 		    store_errmsg(c->st));
+	}
 	if (!strcmp(verb, "show")) {
 		json_t *d = json_loads(q.details, 0, NULL), *o;
 		if ((rc = ctl_audit(c, &t, "quarantine-show", id)) == 0) {

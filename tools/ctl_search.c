@@ -120,6 +120,11 @@ static void print_results(struct ctl *c, const search_results_t *r,
 			json_object_set_new(o, "subject", json_string(w->subject));
 			json_object_set_new(o, "has_attachment",
 			    json_boolean(w->has_attachment));
+			json_object_set_new(o, "verdict", w->verdict ?
+			    json_string(search_verdict_name(w->verdict)) :
+			    json_null());
+			json_object_set_new(o, "quarantined",
+			    json_boolean(w->quarantined));
 			if (by_rank)
 				json_object_set_new(o, "rank", json_real(w->rank));
 			json_array_append_new(arr, o);

@@ -280,6 +280,13 @@ static int tenant_set(struct ctl *c, int argc, char **argv)
 		if (strlen(user) == 0 || strlen(user) >= sizeof t.smtp_user)
 			return ctl_usage("--smtp-user: 1 to %zu characters",
 			    sizeof t.smtp_user - 1);
+		/* an AUTH identity: printable, no spaces (a control byte or
+		 * a line break would reach the logs and SMTP replies) */
+		for (const char *p = user; *p; p++)
+			if ((unsigned char)*p <= 0x20 || (unsigned char)*p == 0x7f)
+				return ctl_usage("--smtp-user: no spaces or "
+				    "control characters (byte %zu)",
+				    (size_t)(p - user));
 		if (isatty(STDIN_FILENO))
 			fprintf(stderr, "SMTP password for %s: ", user);
 		if (!fgets(pw, sizeof pw, stdin))

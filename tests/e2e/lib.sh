@@ -44,6 +44,9 @@ finish() {
 	local p
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	# the gateway's scanners (gw_services), by the pids under their dir
+	[ -z "${GW_DIR:-}" ] ||
+	    "$S/scripts/gateway-services.sh" stop "$GW_DIR" >/dev/null 2>&1
 	if grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" \
 	    "$T"/*.log >/dev/null 2>&1; then
 		bad "sanitizer report in a daemon log:"
@@ -52,7 +55,11 @@ finish() {
 	fi
 	echo "$PASSED passed, $FAILED failed"
 	chmod -R u+w "$T" 2>/dev/null
-	rm -rf "$T"
+	if [ -n "${AR_E2E_KEEP:-}" ]; then
+		echo "kept: $T"         # AR_E2E_KEEP=1: look at a failed run
+	else
+		rm -rf "$T"
+	fi
 	[ "$FAILED" -eq 0 ]
 }
 trap 'finish; exit $?' EXIT
@@ -108,9 +115,14 @@ corpus() {
 	CORPUS=$dir/sample
 }
 
-# set_conf NAME VALUE: change one setting of $DATA/archived.conf.
+# set_conf NAME VALUE: change one setting of $DATA/archived.conf (added
+# when the file does not name it).
 set_conf() {
-	sed -i "s|^$1 = .*|$1 = $2|" "$DATA/archived.conf"
+	if grep -q "^$1 = " "$DATA/archived.conf"; then
+		sed -i "s|^$1 = .*|$1 = $2|" "$DATA/archived.conf"
+	else
+		echo "$1 = $2" >>"$DATA/archived.conf"
+	fi
 }
 
 # started_or_gone PID CHECK...: CHECK passes, or process PID has ended (no
@@ -276,3 +288,102 @@ s3proxy_start() {
 	fi
 }
 s3proxy_stop() { kill "$PROXY_PID" 2>/dev/null; wait "$PROXY_PID" 2>/dev/null; }
+# --- the filtering gateway ---------------------------------------------------
+#
+# gw_services: the real scanners (Knot DNS with the test zones, clamd with
+# the test signatures, rspamd with gateway/rspamd) under $T/gw, started
+# once by scripts/gateway-services.sh --db test and stopped at the end
+# (finish); sources their env file (CLAMD_SOCKET, RSPAMD_URL, DNS_ADDR,
+# DKIM_*, GW_DOMAIN_*, GW_IP_*).  The gateway stays off in every test that
+# does not call archived_start_gw.
+gw_services() {
+	GW_DIR=$T/gw
+	chmod a+x "$T"        # rspamd runs as _rspamd when we are root
+	if ! "$S/scripts/gateway-services.sh" start "$GW_DIR" --db test \
+	    >"$T/gw-services.out" 2>&1; then
+		echo "gateway-services.sh did not start:" >&2
+		cat "$T/gw-services.out" >&2
+		exit 1
+	fi
+	# shellcheck disable=SC1091
+	. "$GW_DIR/env"
+}
+# gw_service_stop|gw_service_start NAME: one scanner (clamd, rspamd)
+gw_service_stop() {
+	"$S/scripts/gateway-services.sh" stop "$GW_DIR" "$1" >>"$T/gw-services.out" 2>&1
+}
+gw_service_start() {
+	"$S/scripts/gateway-services.sh" start "$GW_DIR" --db test "$1" \
+	    >>"$T/gw-services.out" 2>&1
+}
+
+# archived_start_gw: archived_start with the gateway on a free loopback
+# port (GW_PORT) and the scanners of gw_services; waits for the log line
+# "gateway listen=... port=N ... status=ready".
+gw_ready() {
+	GW_PORT=$(sed -n 's/.*gateway listen=.* port=\([0-9]*\) .*status=ready.*/\1/p' \
+	    "$T/archived.log" | tail -1)
+	[ -n "$GW_PORT" ]
+}
+archived_start_gw() {
+	set_conf gateway_listen 127.0.0.1:0
+	set_conf clamd_socket "$CLAMD_SOCKET"
+	set_conf rspamd_url "$RSPAMD_URL"
+	set_conf gateway_dns "$DNS_ADDR"
+	archived_start
+	if ! wait_until 120 started_or_gone "$ARCHIVED_PID" gw_ready ||
+	    ! gw_ready; then
+		echo "the gateway did not start:" >&2
+		cat "$T/archived.log" >&2
+		exit 1
+	fi
+}
+
+# free_port: a TCP port free on 127.0.0.1 now
+free_port() {
+	python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# sink_start [NAME]: Postfix smtp-sink as the tenant's own mail server on a
+# free port (SINK_PORT), every message it accepts dumped as one file under
+# $T/NAME (default sink: SINK_DIR).  Stopped at the end.
+sink_ready() { (exec 3<>"/dev/tcp/127.0.0.1/$SINK_PORT") 2>/dev/null; }
+sink_start() {
+	SINK_DIR=$T/${1:-sink}
+	mkdir -p "$SINK_DIR"
+	SINK_PORT=$(free_port)
+	smtp-sink -u "$(id -un)" -h sink.test -d "$SINK_DIR/%Y%m%d%H%M%S." \
+	    "127.0.0.1:$SINK_PORT" 100 >>"$T/sink.log" 2>&1 &
+	SINK_PID=$!
+	PIDS+=("$SINK_PID")
+	wait_until 60 started_or_gone "$SINK_PID" sink_ready && sink_ready &&
+	    return 0
+	echo "smtp-sink did not start:" >&2
+	cat "$T/sink.log" >&2
+	exit 1
+}
+# sink_count: messages the sink received
+sink_count() { find "$SINK_DIR" -type f | wc -l; }
+sink_has() { [ "$(sink_count)" -ge "$1" ]; }
+# sink_grep TEXT: files of the sink holding TEXT
+sink_grep() { grep -rl -- "$1" "$SINK_DIR" 2>/dev/null; }
+
+# gw_tenant NAME DOMAIN: a tenant receiving DOMAIN's mail through the
+# gateway, delivered to the sink (sink_start first)
+gw_tenant() {
+	ctl tenant add "$1" --journal-address "journal@$1.journal.test" >/dev/null &&
+	    ctl tenant set "$1" --domain "$2" --relay-to "127.0.0.1:$SINK_PORT" \
+	    --tls none >/dev/null
+}
+
+# gw_send FILE FROM TO [swaks options...]: FILE through the gateway; the
+# transcript on stdout
+gw_send() {
+	local f=$1 from=$2 to=$3
+	shift 3
+	swaks --server "127.0.0.1:$GW_PORT" --from "$from" --to "$to" \
+	    --data "$f" --timeout 120 "$@" 2>&1
+}

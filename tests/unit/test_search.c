@@ -242,6 +242,71 @@ static void test_operators(void)
 	expect(TB, "midnightword on:2004-12-31", "103");
 }
 
+/* verdict: and quarantined: (the gateway's verdict, kept in msg.flags
+ * beside the caller's own flags, which come back unchanged) */
+static void test_verdicts(void)
+{
+	static const struct { int n, verdict, quarantined; } v[] = {
+		{ 110, SEARCH_VERDICT_CLEAN, 0 }, { 111, SEARCH_VERDICT_SPAM, 1 },
+		{ 112, SEARCH_VERDICT_SPAM, 0 }, { 113, SEARCH_VERDICT_VIRUS, 1 },
+		{ 114, SEARCH_VERDICT_NONE, 0 }, { 115, SEARCH_VERDICT_UNSCANNED, 0 },
+		{ 116, SEARCH_VERDICT_POLICY, 0 } };
+	search_results_t *r = NULL;
+	search_options_t o = { .limit = 100 };
+	uint8_t id[SEARCH_ID_LEN];
+	int rows = 0;
+
+	for (size_t i = 0; i < AR_ARRAY_LEN(v); i++) {
+		search_doc_t d = { 0 };
+		d.subject = "gatewayword";
+		d.body = "gatewayword";
+		d.date = day(2026, 11, 1);
+		d.size = 100;
+		d.flags = 0x5;
+		d.verdict = v[i].verdict;
+		d.quarantined = v[i].quarantined;
+		mkid(id, v[i].n, 0xb);
+		CHECK_RC(search_index_add(idx, TB, id, &d, NULL), 0);
+	}
+	expect(TB, "verdict:clean", "110");
+	expect(TB, "verdict:SPAM", "111,112");
+	expect(TB, "verdict:virus", "113");
+	expect(TB, "verdict:policy", "116");
+	expect(TB, "verdict:unscanned", "115");
+	expect(TB, "gatewayword verdict:none", "114");
+	expect(TB, "quarantined:yes", "111,113");
+	expect(TB, "gatewayword quarantined:no", "110,112,114,115,116");
+	expect(TB, "verdict:spam -quarantined:yes", "112");
+	expect(TB, "verdict:spam OR verdict:virus", "111,112,113");
+	expect(TB, "gatewayword -verdict:spam -verdict:none",
+	    "110,113,115,116");
+	CHECK_RC(search_run(idx, TB, "gatewayword", &o, &r), 0);
+	for (size_t i = 0; r && i < search_results_count(r); i++) {
+		const search_row_t *w = search_results_row(r, i);
+		for (size_t k = 0; k < AR_ARRAY_LEN(v); k++)
+			if (w->id[0] == v[k].n) {
+				CHECK(w->verdict == v[k].verdict);
+				CHECK(w->quarantined == v[k].quarantined);
+				CHECK(w->flags == 0x5);
+				rows++;
+			}
+	}
+	CHECK(rows == (int)AR_ARRAY_LEN(v));
+	search_results_free(r);
+	r = NULL;
+	CHECK_RC(search_run(idx, TB, "verdict:ham", NULL, &r), AR_ESYNTAX);
+	CHECK(strstr(search_errmsg(idx), "column 9") != NULL);
+	CHECK(strstr(search_errmsg(idx), "after 'verdict:'") != NULL);
+	CHECK_RC(search_run(idx, TB, "quarantined:maybe", NULL, &r),
+	    AR_ESYNTAX);
+	CHECK(strstr(search_errmsg(idx), "expected yes or no") != NULL);
+	CHECK(r == NULL);
+	CHECK(search_verdict_parse("virus", 5) == SEARCH_VERDICT_VIRUS);
+	CHECK(search_verdict_parse("vir", 3) == -1);
+	CHECK(strcmp(search_verdict_name(SEARCH_VERDICT_SPAM), "spam") == 0);
+	CHECK(strcmp(search_verdict_name(99), "none") == 0);
+}
+
 static void test_errors(void)
 {
 	search_results_t *r = NULL;
@@ -837,6 +902,7 @@ int main(int argc, char **argv)
 		test_operators();
 		test_errors();
 		test_degenerate();
+		test_verdicts();
 		test_pages(SEARCH_BY_DATE);
 		test_pages(SEARCH_BY_RANK);
 		test_display();
