@@ -25,6 +25,7 @@ static const char *dbi_names[DBI_COUNT] = {
 	"domains", "gwlists",   /* store/gateway.c */
 	"quarantine", "qrelease",   /* store/quarantine.c */
 	"gwrequests",
+	"gwstats",        /* store/gwstats.c */
 };
 
 int cat_err(store_t *st, int rc, const char *fmt, ...)

@@ -33,6 +33,8 @@ enum cat_dbi {
 	DBI_QRELEASE,     /* tenant id || id -> "" : releases asked */
 	DBI_GWREQ,        /* u64 seq (BE) -> JSON: operator requests to the
 	                     running gateway (store/gateway.c) */
+	DBI_GWSTATS,      /* tenant id || u32 day (BE) -> verdict counts;
+	                     tenant id || ffffffff -> last digest time */
 	DBI_COUNT
 };
 
