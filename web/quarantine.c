@@ -501,8 +501,8 @@ static int q_change(struct web_req *r, const uint8_t id[16],
 		if (rc == AR_EINVAL)
 			rc = 0;     /* a sender the list cannot hold: no allow */
 	}
-	json_decref(b);
 	if (rc) {
+		json_decref(b);
 		json_decref(d);
 		json_decref(allowed);
 		if (rc == AR_EINVAL)
@@ -518,6 +518,7 @@ static int q_change(struct web_req *r, const uint8_t id[16],
 		json_object_set(extra, "sender", json_object_get(
 		    json_object_get(d, "envelope"), "mail_from"));
 	json_decref(d);
+	json_decref(b);             /* reason pointed into it */
 	web_audit(r, r->sess.tenant, STORE_LOG_ACCESS, release ?
 	    (allow ? "quarantine_release_allow" : "quarantine_release") :
 	    "quarantine_delete", NULL, id, extra);
