@@ -100,6 +100,17 @@ static const struct ar_conf_def config_defs[] = {
 	  "scan)" },
 	{ "gateway_dns", AR_CONF_STR, OFF(gateway_dns), "", 0, 0,
 	  "addr:port of the DNS server for MX lookups (empty: the system's)" },
+	{ "gateway_digest_time", AR_CONF_STR, OFF(gateway_digest_time),
+	  "08:00", 0, 0, "time of day (HH:MM, UTC) of the daily quarantine "
+	  "digest to each recipient of quarantined mail (tenants with the "
+	  "digest on)" },
+	{ "gateway_digest_url", AR_CONF_STR, OFF(gateway_digest_url), "", 0, 0,
+	  "the console's address as recipients reach it, for the digest's "
+	  "release links (e.g. https://archive.example.com:8443); empty: "
+	  "https://<gateway_hostname>:<the console's port>" },
+	{ "gateway_digest_link_ttl", AR_CONF_SECONDS,
+	  OFF(gateway_digest_link_ttl), "3d", 3600, 86400 * 30,
+	  "a digest's release links work this long (and once)" },
 	{ "relay_retry_min", AR_CONF_SECONDS, OFF(relay_retry_min), "1m", 1,
 	  86400, "first retry of a deferred delivery; it doubles ..." },
 	{ "relay_retry_max", AR_CONF_SECONDS, OFF(relay_retry_max), "1h", 1,

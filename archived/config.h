@@ -53,6 +53,9 @@ struct ar_config {
 	int64_t clamd_stream_max;
 	int64_t rspamd_max_size;
 	char    gateway_dns[AR_CONF_STR_MAX];
+	char    gateway_digest_time[AR_CONF_STR_MAX];  /* "HH:MM" UTC */
+	char    gateway_digest_url[AR_CONF_STR_MAX];
+	int64_t gateway_digest_link_ttl;
 	int64_t relay_retry_min, relay_retry_max;       /* seconds */
 	int64_t relay_connect_timeout_ms, relay_command_timeout_ms;
 	int64_t relay_data_timeout_ms;

@@ -26,6 +26,12 @@ struct daemon {
 	pthread_mutex_t jobs_lock;
 	pthread_cond_t jobs_cond;
 	int stopping;
+	/* the gateway, for the digest job: set and cleared under digest_lock,
+	 * which the job holds while it runs */
+	pthread_mutex_t digest_lock;
+	gateway_t *digest_gw;
+	unsigned digest_web_port;    /* the console's, for the links (0: none) */
+	int64_t digest_offset;       /* gateway_digest_time, s after 00:00 */
 	/* ingest (ingest.c) */
 	spool_t *spool;
 	ingest_pipeline_t *pipeline;

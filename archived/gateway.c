@@ -4,6 +4,7 @@
  * relay threads, fed into the ingest spool for the archive.  Off when
  * gateway_listen is empty.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "ar.h"
@@ -40,6 +41,19 @@ int gateway_glue_start(struct daemon *d)
 		ar_log(AR_LOG_INFO, "gateway status=off (gateway_listen is "
 		    "empty)");
 		return 0;
+	}
+	{
+		unsigned hh, mm;
+		char end;
+		if (sscanf(c->gateway_digest_time, "%u:%u%c", &hh, &mm,
+		    &end) != 2 || hh > 23 || mm > 59 ||
+		    strlen(c->gateway_digest_time) != 5) {
+			ar_log(AR_LOG_ERR, "gateway error=\"gateway_digest_time "
+			    "'%s': give HH:MM (UTC), e.g. 08:00\"",
+			    c->gateway_digest_time);
+			return AR_ECONFIG;
+		}
+		d->digest_offset = (int64_t)hh * 3600 + (int64_t)mm * 60;
 	}
 	ar_config_path(c, "relay", path, sizeof path);
 	if ((rc = spool_open_flags(&d->relay, path, d->ks, SPOOL_STATEFUL))) {
@@ -80,6 +94,9 @@ int gateway_glue_start(struct daemon *d)
 	if (pthread_create(&d->gateway_thread, NULL, gateway_main, d))
 		return AR_ENOMEM;
 	d->gateway_running = 1;
+	pthread_mutex_lock(&d->digest_lock);
+	d->digest_gw = d->gateway;
+	pthread_mutex_unlock(&d->digest_lock);
 	ar_log(AR_LOG_INFO, "gateway listen=%s port=%u starttls=%s clamd=%s "
 	    "rspamd=%s status=ready", c->gateway_listen, d->gateway_port,
 	    smtp.tls_cert[0] ? "yes" : "no", c->clamd_socket[0] ? "yes" : "no",
@@ -89,6 +106,9 @@ int gateway_glue_start(struct daemon *d)
 
 void gateway_glue_stop(struct daemon *d)
 {
+	pthread_mutex_lock(&d->digest_lock);      /* the digest job is done */
+	d->digest_gw = NULL;
+	pthread_mutex_unlock(&d->digest_lock);
 	if (d->gateway_running) {
 		gateway_stop(d->gateway);
 		pthread_join(d->gateway_thread, NULL);

@@ -140,6 +140,50 @@ static void records_jobs(struct daemon *d)
 	quarantine_expire(d);
 }
 
+/* The daily quarantine digest, once today's slot (gateway_digest_time)
+ * has come; the store remembers which slots are done. */
+static void digest_job(struct daemon *d)
+{
+	gateway_digest_opts_t o;
+	char url[AR_CONF_STR_MAX + 64];
+	int64_t now = ar_now(), slot = now / 86400 * 86400 + d->digest_offset;
+	size_t sent = 0;
+	int rc;
+
+	if (now < slot)
+		return;
+	memset(&o, 0, sizeof o);
+	o.slot = slot;
+	o.link_ttl = d->cfg.gateway_digest_link_ttl;
+	pthread_mutex_lock(&d->digest_lock);
+	if (d->cfg.gateway_digest_url[0]) {
+		ar_strlcpy(url, d->cfg.gateway_digest_url, sizeof url);
+		if (url[0] && url[strlen(url) - 1] == '/')
+			url[strlen(url) - 1] = '\0';
+	} else if (d->digest_web_port) {
+		snprintf(url, sizeof url, "%s://%s:%u", d->cfg.web.tls ?
+		    "https" : "http", d->cfg.gateway_hostname[0] ?
+		    d->cfg.gateway_hostname : d->cfg.smtp.hostname[0] ?
+		    d->cfg.smtp.hostname : "localhost", d->digest_web_port);
+	} else if (d->cfg.web_listen[0]) {
+		pthread_mutex_unlock(&d->digest_lock);
+		return;                /* the console is starting: its port */
+	} else {
+		url[0] = '\0';
+	}
+	o.base_url = url;
+	if (d->digest_gw) {
+		rc = gateway_digest_run(d->digest_gw, &o, &sent);
+		if (rc && rc != AR_EAGAIN)
+			ar_log(AR_LOG_WARN, "job=digest status=failed "
+			    "reason=\"%s\"", ar_strerror(rc));
+		else if (sent || rc)
+			ar_log(AR_LOG_INFO, "job=digest status=%s queued=%zu",
+			    rc ? "partial" : "done", sent);
+	}
+	pthread_mutex_unlock(&d->digest_lock);
+}
+
 static void *jobs_main(void *arg)
 {
 	struct daemon *d = arg;
@@ -155,6 +199,7 @@ static void *jobs_main(void *arg)
 		struct timespec until;
 		pthread_mutex_unlock(&d->jobs_lock);
 		store_tenant_walk(d->st, ckpt_tenant, d);
+		digest_job(d);
 		if (!last_records || ar_now() - last_records >=
 		    d->cfg.dispose_interval || ar_now() < last_records) {
 			last_records = ar_now();
@@ -173,6 +218,7 @@ static void *jobs_main(void *arg)
 
 int jobs_start(struct daemon *d)
 {
+	pthread_mutex_init(&d->digest_lock, NULL);
 	pthread_mutex_init(&d->jobs_lock, NULL);
 	pthread_cond_init(&d->jobs_cond, NULL);
 	if (pthread_create(&d->jobs_thread, NULL, jobs_main, d))
@@ -189,4 +235,5 @@ void jobs_stop(struct daemon *d)
 	pthread_join(d->jobs_thread, NULL);
 	pthread_mutex_destroy(&d->jobs_lock);
 	pthread_cond_destroy(&d->jobs_cond);
+	pthread_mutex_destroy(&d->digest_lock);
 }

@@ -47,6 +47,9 @@ int web_glue_start(struct daemon *d)
 		d->web_search = NULL;
 		return 0;
 	}
+	pthread_mutex_lock(&d->digest_lock);
+	d->digest_web_port = web_port(d->web);
+	pthread_mutex_unlock(&d->digest_lock);
 	ar_log(AR_LOG_INFO, "web listen=%s port=%u tls=%s status=ready",
 	    d->cfg.web_listen, web_port(d->web), d->cfg.web.tls ? "yes" : "no");
 	return 0;
@@ -54,6 +57,9 @@ int web_glue_start(struct daemon *d)
 
 void web_glue_stop(struct daemon *d)
 {
+	pthread_mutex_lock(&d->digest_lock);
+	d->digest_web_port = 0;
+	pthread_mutex_unlock(&d->digest_lock);
 	web_stop(d->web);
 	d->web = NULL;
 	if (d->web_search)

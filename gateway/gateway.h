@@ -80,4 +80,24 @@ void gateway_stop(gateway_t *g);
 /* Answers every message being scanned, stops the queue threads, frees. */
 void gateway_free(gateway_t *g);
 
+/*
+ * The daily quarantine digest (gateway/digest.c): for every tenant whose
+ * policy has it on and whose digest of the day slot starting at slot (a
+ * time, UTC) is not yet sent, one message per recipient listing what was
+ * quarantined for it since the previous digest, each with a signed
+ * release link (base_url + "/release.html#...", valid link_ttl seconds,
+ * once, for that recipient only), queued through the relay queue.  The
+ * caller (archived's jobs thread) calls it when the slot has come;
+ * repeated calls send nothing more.  *sent: digests queued.  AR_EAGAIN
+ * when some could not be queued (tried again at the next call).
+ */
+typedef struct gateway_digest_opts {
+	int64_t slot;                /* start of this digest's day slot */
+	const char *base_url;        /* the console as recipients reach it;
+	                                "" or NULL: no links */
+	int64_t link_ttl;            /* seconds (0: 3 days) */
+} gateway_digest_opts_t;
+int gateway_digest_run(gateway_t *g, const gateway_digest_opts_t *o,
+    size_t *sent);
+
 #endif /* GATEWAY_GATEWAY_H */

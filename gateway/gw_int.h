@@ -42,6 +42,10 @@ struct gateway {
 	pthread_cond_t qcond;
 	int qstopping, qwake;
 	int64_t releases_checked_us; /* under qlock */
+	/* verdict counts not yet in the catalog (stats.c) */
+	pthread_mutex_t slock;
+	struct gw_stat *stats;
+	size_t nstats, capstats;
 };
 
 /* One message from its DATA to its answer (mx.c -> judge.c). */
@@ -124,6 +128,13 @@ int gw_enqueue(gateway_t *g, const store_tenant_t *t, const char *mail_from,
     const char *const *rcpts, size_t n, const struct gw_source *src,
     const char *source, const json_t *verdict, const uint8_t *fixed_id,
     uint8_t id_out[16]);
+
+/* --- stats.c: verdict counts per tenant per day ------------------------- */
+/* Count one judged message (kind: gw_verdict_t.kind). */
+void gw_stats_count(gateway_t *g, const uint8_t tenant[STORE_TENANT_LEN],
+    const char *kind, int action, int tempfail);
+/* Add what was counted to the catalog (queue workers, gateway_free). */
+void gw_stats_flush(gateway_t *g);
 
 /* --- quarantine.c ----------------------------------------------------------- */
 /*

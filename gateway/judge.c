@@ -223,6 +223,8 @@ static void judge(gateway_t *g, gw_scanners_t *sc, struct mx_job *j)
 		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 ||
 		    (unsigned char)*p == 0x7f)
 			*p = '?';
+	gw_stats_count(g, j->t.id, v.kind, v.action, v.tempfail ||
+	    v.code == 451);
 	ar_log(v.code == 250 ? AR_LOG_INFO : AR_LOG_WARN, "gateway id=%s "
 	    "tenant=%s session=%s verdict=%s action=%s reply=%d score=%s%.2f "
 	    "virus=%s%s%s%s size=%llu scan_ms=%lld dur_ms=%lld", hex, th,

@@ -341,6 +341,7 @@ int gateway_new(gateway_t **out, store_t *st, spool_t *rq,
 	pthread_cond_init(&g->cond, NULL);
 	pthread_mutex_init(&g->qlock, NULL);
 	pthread_cond_init(&g->qcond, NULL);
+	pthread_mutex_init(&g->slock, NULL);
 	memset(&cb, 0, sizeof cb);
 	cb.arg = g;
 	cb.mail_from = on_mail_from;
@@ -400,6 +401,8 @@ void gateway_free(gateway_t *g)
 	if (g->srv)
 		smtp_server_free(g->srv);
 	gw_queue_stop(g);
+	gw_stats_flush(g);
+	pthread_mutex_destroy(&g->slock);
 	pthread_mutex_destroy(&g->lock);
 	pthread_cond_destroy(&g->cond);
 	pthread_mutex_destroy(&g->qlock);

@@ -739,6 +739,7 @@ static void *queue_main(void *arg)
 		}
 		pthread_mutex_unlock(&g->qlock);
 		if (releases) {
+			gw_stats_flush(g);
 			gw_quarantine_releases(g);
 			if (store_gw_requests_take(g->st, request_cb, g))
 				ar_log(AR_LOG_WARN, "gateway status=requests_failed "

@@ -28,6 +28,7 @@ static const char *dbi_names[DBI_COUNT] = {
 	"quarantine", "qrelease",   /* store/quarantine.c */
 	"gwrequests",
 	"ship", "shipq",  /* store/ship.c: the bucket as source of truth */
+	"gwstats",        /* store/gwstats.c */
 };
 
 int cat_err(store_t *st, int rc, const char *fmt, ...)

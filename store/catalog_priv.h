@@ -36,6 +36,8 @@ enum cat_dbi {
 	/* the bucket as the source of truth (ship.c) */
 	DBI_SHIP,         /* tenant id -> next segment, shipped seq, ckpt */
 	DBI_SHIPQ,        /* tenant id || object id -> "" (record to ship) */
+	DBI_GWSTATS,      /* tenant id || u32 day (BE) -> verdict counts;
+	                     tenant id || ffffffff -> last digest time */
 	DBI_COUNT
 };
 

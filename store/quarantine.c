@@ -581,3 +581,50 @@ int store_quarantine_expire(store_t *st, int64_t now, uint64_t *n)
 	free(c.recs);
 	return rc;
 }
+
+/* --- digest release links ------------------------------------------------ */
+
+int store_quarantine_link_mac(store_t *st,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN],
+    const char *rcpt, int64_t expires, uint8_t mac[STORE_QLINK_MAC_LEN])
+{
+	crypto_auth_hmacsha256_state h;
+	uint8_t key[KEYSVC_KEY_LEN], ex[8];
+	int rc;
+
+	if (!rcpt || !rcpt[0] || strlen(rcpt) >= STORE_ADDR_MAX)
+		return cat_err(st, AR_EINVAL, "digest link: no recipient");
+	if ((rc = keysvc_derive(st->ks, tenant, 1, "qlink", key)))
+		return cat_err(st, rc, "%s", keysvc_errmsg(st->ks));
+	crypto_auth_hmacsha256_init(&h, key, sizeof key);
+	sodium_memzero(key, sizeof key);
+	crypto_auth_hmacsha256_update(&h, (const unsigned char *)"qlink1", 6);
+	crypto_auth_hmacsha256_update(&h, tenant, STORE_TENANT_LEN);
+	crypto_auth_hmacsha256_update(&h, id, STORE_ID_LEN);
+	ar_put_u64(ex, (uint64_t)expires);
+	crypto_auth_hmacsha256_update(&h, ex, sizeof ex);
+	for (const char *p = rcpt; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch >= 'A' && ch <= 'Z')
+			ch = (unsigned char)(ch - 'A' + 'a');
+		crypto_auth_hmacsha256_update(&h, &ch, 1);
+	}
+	crypto_auth_hmacsha256_final(&h, mac);
+	sodium_memzero(&h, sizeof h);
+	return 0;
+}
+
+int store_quarantine_link_check(store_t *st,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN],
+    const char *rcpt, int64_t expires, const uint8_t mac[STORE_QLINK_MAC_LEN])
+{
+	uint8_t want[STORE_QLINK_MAC_LEN];
+	int rc;
+
+	if ((rc = store_quarantine_link_mac(st, tenant, id, rcpt, expires,
+	    want)))
+		return rc;
+	rc = sodium_memcmp(want, mac, sizeof want) ? AR_EPERM : 0;
+	sodium_memzero(want, sizeof want);
+	return rc;
+}

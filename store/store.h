@@ -668,6 +668,52 @@ int store_quarantine_releases(store_t *st, store_quarantine_release_cb cb,
  * records are removed (an "expired" log entry each).  *n: how many. */
 int store_quarantine_expire(store_t *st, int64_t now, uint64_t *n);
 
+/*
+ * Release links of the quarantine digest (no password): HMAC-SHA-256 with
+ * the tenant's "qlink" subkey (keysvc_derive, version 1) over tenant, id,
+ * expiry and the recipient (lower case) the link was sent to.  check: 0
+ * when mac matches, AR_EPERM when not.  One use and expiry are the
+ * caller's (the record's state, the time).
+ */
+#define STORE_QLINK_MAC_LEN 32
+int store_quarantine_link_mac(store_t *st,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN],
+    const char *rcpt, int64_t expires, uint8_t mac[STORE_QLINK_MAC_LEN]);
+int store_quarantine_link_check(store_t *st,
+    const uint8_t tenant[STORE_TENANT_LEN], const uint8_t id[STORE_ID_LEN],
+    const char *rcpt, int64_t expires, const uint8_t mac[STORE_QLINK_MAC_LEN]);
+
+/* --- gateway verdict counts (store/gwstats.c) ------------------------------
+ *
+ * Per tenant per UTC day (days since 1970): messages judged by verdict
+ * kind (the first five) and by what was done (the last five).  The gateway
+ * adds its counts in batches; the console draws them.  Counts only, in
+ * clear.
+ */
+enum store_gw_stat {
+	STORE_GWS_CLEAN = 0, STORE_GWS_SPAM, STORE_GWS_VIRUS, STORE_GWS_POLICY,
+	STORE_GWS_UNSCANNED,
+	STORE_GWS_DELIVERED, STORE_GWS_TAGGED, STORE_GWS_QUARANTINED,
+	STORE_GWS_REJECTED, STORE_GWS_TEMPFAILED,
+	STORE_GWS_COUNT
+};
+const char *store_gw_stat_name(int i);          /* "clean" ... */
+int store_gw_stat_of(const char *name);         /* or -1 */
+int store_gw_stats_add(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    int64_t day, const uint64_t add[STORE_GWS_COUNT]);
+/* Each day from_day..to_day that has counts, oldest first. */
+typedef int (*store_gw_stats_cb)(void *arg, int64_t day,
+    const uint64_t n[STORE_GWS_COUNT]);
+int store_gw_stats_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    int64_t from_day, int64_t to_day, store_gw_stats_cb cb, void *arg);
+/* The daily quarantine digest: due (0, *prev = the last one's time, 0
+ * if none) or AR_EEXIST when one was sent at or after day_start; done
+ * records it (at now). */
+int store_gw_digest_due(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    int64_t day_start, int64_t *prev);
+int store_gw_digest_done(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    int64_t day_start, int64_t now);
+
 /* --- objects ----------------------------------------------------------- */
 
 /* Object flags */
@@ -1085,8 +1131,11 @@ enum store_role {
 	STORE_ROLE_LEGAL    = 1 << 2,  /* holds (and search, read) */
 	STORE_ROLE_AUDITOR  = 1 << 3,  /* the audit log */
 	STORE_ROLE_OPERATOR = 1 << 4,  /* tenants and keys; no tenant */
+	STORE_ROLE_RECIPIENT = 1 << 5, /* its own quarantined mail only (the
+	                                  user's addresses) */
 };
-#define STORE_ROLES_ALL 0x1fu
+#define STORE_ROLES_ALL 0x3fu
+#define STORE_USER_ADDRS_MAX 1024     /* comma-separated addresses */
 
 #define STORE_TOTP_SECRET_LEN 20      /* RFC 6238 with HMAC-SHA-1 */
 
@@ -1103,7 +1152,18 @@ typedef struct store_user {
 	int64_t  last_failure;
 	int64_t  locked_until;               /* 0: not locked */
 	uint64_t last_totp_step;             /* a TOTP code is used once */
+	char     addresses[STORE_USER_ADDRS_MAX]; /* the user's own mail
+	                                        addresses, comma-separated,
+	                                        lower case ("" none): what a
+	                                        recipient role may see */
 } store_user_t;
+/* Normalise a comma-separated address list (trimmed, lower case, each
+ * local@domain) into out; AR_EINVAL naming the bad entry in why. */
+int store_user_addresses_norm(const char *in, char *out, size_t outlen,
+    char *why, size_t whylen);
+/* 0 when address (any case) is one of the user's addresses, else
+ * AR_ENOENT. */
+int store_user_has_address(const store_user_t *u, const char *address);
 
 /* Roles as text, "officer,auditor" (names in bit order) into buf, and
  * back: a comma-separated list to bits, AR_EINVAL for an unknown name, an

@@ -7,11 +7,13 @@
  * (operators, no tenant key): body = the JSON record in clear (name, role,
  * Argon2id hash, counters: no mail).
  */
+#include <ctype.h>
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ar.h"
 #include "catalog_priv.h"
@@ -22,7 +24,7 @@
 static const uint8_t zero_tenant[STORE_TENANT_LEN];
 
 static const char *role_names[] = {
-	"admin", "officer", "legal", "auditor", "operator",
+	"admin", "officer", "legal", "auditor", "operator", "recipient",
 };
 
 const char *store_roles_format(uint32_t roles, char *buf, size_t len)
@@ -81,6 +83,8 @@ static char *user_encode(const store_user_t *u)
 	json_object_set_new(o, "failures", json_integer(u->failures));
 	json_object_set_new(o, "last_failure", json_integer(u->last_failure));
 	json_object_set_new(o, "locked_until", json_integer(u->locked_until));
+	if (u->addresses[0])
+		json_object_set_new(o, "addresses", json_string(u->addresses));
 	if (u->totp_enabled) {
 		ar_hex(u->totp_secret, sizeof u->totp_secret, hex);
 		json_object_set_new(o, "totp", json_string(hex));
@@ -108,6 +112,8 @@ static int user_decode(const char *text, size_t len, store_user_t *u)
 	    &u->roles))
 		rc = AR_ECORRUPT;
 	u->disabled = json_is_true(json_object_get(o, "disabled"));
+	if ((s = json_string_value(json_object_get(o, "addresses"))))
+		ar_strlcpy(u->addresses, s, sizeof u->addresses);
 	if ((s = json_string_value(json_object_get(o, "pwhash"))))
 		ar_strlcpy(u->pwhash, s, sizeof u->pwhash);
 	u->created = json_integer_value(json_object_get(o, "created"));
@@ -370,4 +376,68 @@ int store_user_walk(store_t *st, const uint8_t *tenant, store_user_cb cb,
 	}
 	free(c.items);
 	return rc;
+}
+
+/* --- a user's own addresses (the recipient role) ------------------------ */
+
+int store_user_addresses_norm(const char *in, char *out, size_t outlen,
+    char *why, size_t whylen)
+{
+	char buf[STORE_USER_ADDRS_MAX], *save = NULL, *tok;
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (!in || strlen(in) >= sizeof buf) {
+		snprintf(why, whylen, "addresses: at most %d bytes",
+		    STORE_USER_ADDRS_MAX - 1);
+		return AR_EINVAL;
+	}
+	ar_strlcpy(buf, in, sizeof buf);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	    tok = strtok_r(NULL, ",", &save)) {
+		char *e, *at;
+		while (*tok == ' ' || *tok == '\t')
+			tok++;
+		e = tok + strlen(tok);
+		while (e > tok && (e[-1] == ' ' || e[-1] == '\t'))
+			*--e = '\0';
+		if (!*tok)
+			continue;
+		at = strrchr(tok, '@');
+		for (char *p = tok; *p; p++) {
+			if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 127 ||
+			    strchr("<>\"\\,;()[]", *p))
+				at = NULL;
+			*p = (char)tolower((unsigned char)*p);
+		}
+		if (!at || at == tok || !at[1] || strchr(tok, '@') != at ||
+		    strlen(tok) >= STORE_ADDR_MAX) {
+			snprintf(why, whylen, "address '%.64s': not "
+			    "local@domain", tok);
+			return AR_EINVAL;
+		}
+		if (n + strlen(tok) + 2 > outlen) {
+			snprintf(why, whylen, "addresses: too many");
+			return AR_EINVAL;
+		}
+		n += (size_t)snprintf(out + n, outlen - n, "%s%s", n ? "," : "",
+		    tok);
+	}
+	return 0;
+}
+
+int store_user_has_address(const store_user_t *u, const char *address)
+{
+	const char *p = u->addresses;
+	size_t len = address ? strlen(address) : 0;
+
+	while (len && *p) {
+		size_t n = strcspn(p, ",");
+		if (n == len && !strncasecmp(p, address, len))
+			return 0;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return AR_ENOENT;
 }

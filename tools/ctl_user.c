@@ -21,10 +21,13 @@
 	"       user set (--tenant T | --operator) NAME [--role ROLES] " \
 	"[--disable | --enable]\n" \
 	"                [--password (on stdin)] [--unlock] " \
-	"[--totp enable|disable]"
+	"[--totp enable|disable]\n" \
+	"       (add and set: [--address ADDR[,ADDR]]: the user's own mail " \
+	"addresses,\n" \
+	"        what the recipient role sees of the quarantine)"
 
 struct uargs {
-	const char *tenant, *roles, *totp;
+	const char *tenant, *roles, *totp, *addresses;
 	int operator, disable, enable, password, unlock;
 	int first;
 };
@@ -41,13 +44,15 @@ static int uparse(int argc, char **argv, struct uargs *a)
 		{ "password", no_argument, NULL, 'p' },
 		{ "unlock", no_argument, NULL, 'U' },
 		{ "totp", required_argument, NULL, 'T' },
+		{ "address", required_argument, NULL, 'A' },
+		{ "addresses", required_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch;
 
 	memset(a, 0, sizeof *a);
 	optind = 0;
-	while ((ch = getopt_long(argc, argv, "t:or:DEpUT:", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "t:or:DEpUT:A:", opts, NULL)) != -1) {
 		switch (ch) {
 		case 't': a->tenant = optarg; break;
 		case 'o': a->operator = 1; break;
@@ -57,11 +62,14 @@ static int uparse(int argc, char **argv, struct uargs *a)
 		case 'p': a->password = 1; break;
 		case 'U': a->unlock = 1; break;
 		case 'T': a->totp = optarg; break;
+		case 'A': a->addresses = optarg; break;
 		default: return ctl_usage("usage: archivectl " USER_USAGE);
 		}
 	}
 	if (!a->tenant == !a->operator)
 		return ctl_usage("user: give --tenant NAME or --operator");
+	if (a->addresses && a->operator)
+		return ctl_usage("user: an operator has no mail addresses");
 	a->first = optind;
 	return 0;
 }
@@ -111,18 +119,20 @@ static int list_cb(void *arg, const store_user_t *u)
 	char roles[128], t[32];
 	store_roles_format(u->roles, roles, sizeof roles);
 	if (c->json) {
-		json_t *o = json_pack("{s:s,s:s,s:b,s:b,s:b,s:s}", "name",
+		json_t *o = json_pack("{s:s,s:s,s:b,s:b,s:b,s:s,s:s}", "name",
 		    u->name, "roles", roles, "disabled", u->disabled, "totp",
 		    u->totp_enabled, "locked", u->locked_until > ar_now(),
-		    "created", ar_time_fmt(u->created, t, sizeof t));
+		    "created", ar_time_fmt(u->created, t, sizeof t),
+		    "addresses", u->addresses);
 		char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
 		printf("%s\n", s);
 		free(s);
 		json_decref(o);
 	} else {
-		printf("%-24s %-28s%s%s%s\n", u->name, roles,
+		printf("%-24s %-28s%s%s%s%s%s\n", u->name, roles,
 		    u->disabled ? " disabled" : "", u->totp_enabled ?
-		    " totp" : "", u->locked_until > ar_now() ? " locked" : "");
+		    " totp" : "", u->locked_until > ar_now() ? " locked" : "",
+		    u->addresses[0] ? " addresses=" : "", u->addresses);
 	}
 	return 0;
 }
@@ -158,7 +168,11 @@ int cmd_user(struct ctl *c, int argc, char **argv)
 		else if (!a.roles || store_roles_parse(a.roles, &u.roles) ||
 		    (u.roles & STORE_ROLE_OPERATOR))
 			return ctl_usage("user add: --role admin, officer, "
-			    "legal or auditor (several: officer,auditor)");
+			    "legal, auditor or recipient (several: "
+			    "officer,auditor)");
+		if (a.addresses && store_user_addresses_norm(a.addresses,
+		    u.addresses, sizeof u.addresses, uri, sizeof uri))
+			return ctl_usage("user add: --address: %s", uri);
 		if (tp)
 			memcpy(u.tenant, tp->id, STORE_TENANT_LEN);
 		ar_strlcpy(u.name, name, sizeof u.name);
@@ -193,9 +207,19 @@ int cmd_user(struct ctl *c, int argc, char **argv)
 			json_decref(changed);
 			store_user_wipe(&u);
 			return ctl_usage("user set: --role admin, officer, "
-			    "legal or auditor");
+			    "legal, auditor or recipient");
 		}
 		json_array_append_new(changed, json_string("roles"));
+	}
+	if (a.addresses) {
+		if (store_user_addresses_norm(a.addresses, u.addresses,
+		    sizeof u.addresses, uri, sizeof uri)) {
+			json_decref(changed);
+			store_user_wipe(&u);
+			return ctl_usage("user set: --address: %s", uri);
+		}
+		uri[0] = '\0';
+		json_array_append_new(changed, json_string("addresses"));
 	}
 	if (a.disable || a.enable) {
 		u.disabled = a.disable;

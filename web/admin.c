@@ -23,13 +23,65 @@ static json_t *roles_array(uint32_t roles)
 	return a;
 }
 
+/* a comma-separated list as a JSON array */
+static json_t *roles_array_of(const char *list)
+{
+	json_t *a = json_array();
+	const char *p = list;
+
+	while (p && *p) {
+		size_t n = strcspn(p, ",");
+		if (n)
+			json_array_append_new(a, json_stringn(p, n));
+		p += n;
+		if (*p)
+			p++;
+	}
+	return a;
+}
+
+/* "addresses": a string "a@x,b@y" or an array, into u; 0 or answered */
+static int addresses_from_json(struct web_req *r, json_t *v, store_user_t *u)
+{
+	char buf[STORE_USER_ADDRS_MAX], why[160];
+	size_t n = 0, i;
+	json_t *e;
+
+	buf[0] = '\0';
+	if (json_is_string(v)) {
+		ar_strlcpy(buf, json_string_value(v), sizeof buf);
+		n = strlen(json_string_value(v));
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, e) {
+			if (!json_is_string(e))
+				break;
+			n += (size_t)snprintf(buf + (n < sizeof buf ? n : sizeof buf),
+			    n < sizeof buf ? sizeof buf - n : 0, "%s%s", n ? "," :
+			    "", json_string_value(e));
+		}
+		if (i < json_array_size(v))
+			n = sizeof buf;
+	} else {
+		n = sizeof buf;
+	}
+	if (n >= sizeof buf || store_user_addresses_norm(buf, u->addresses,
+	    sizeof u->addresses, why, sizeof why)) {
+		web_reply_error(r, 400, "bad_addresses", n >= sizeof buf ?
+		    "addresses: a list of local@domain (at most 1023 bytes)" :
+		    why, NULL);
+		return 1;
+	}
+	return 0;
+}
+
 static json_t *user_json(const store_user_t *u)
 {
 	char t[32];
-	return json_pack("{s:s,s:o,s:b,s:b,s:b,s:i,s:s}", "name", u->name,
+	return json_pack("{s:s,s:o,s:b,s:b,s:b,s:i,s:s,s:o}", "name", u->name,
 	    "roles", roles_array(u->roles), "disabled", u->disabled, "totp",
 	    u->totp_enabled, "locked", u->locked_until > ar_now(), "failures",
-	    (int)u->failures, "created", ar_time_fmt(u->created, t, sizeof t));
+	    (int)u->failures, "created", ar_time_fmt(u->created, t, sizeof t),
+	    "addresses", roles_array_of(u->addresses));
 }
 
 /* roles as ["officer","auditor"] or "officer,auditor" */
@@ -96,7 +148,12 @@ static int users_add(struct web_req *r, const uint8_t tenant[16])
 	if (roles_from_json(json_object_get(b, "roles"), &u.roles) ||
 	    (u.roles & STORE_ROLE_OPERATOR)) {
 		ret = web_reply_error(r, 400, "bad_roles", "roles: one or more "
-		    "of admin, officer, legal, auditor", NULL);
+		    "of admin, officer, legal, auditor, recipient", NULL);
+		goto out;
+	}
+	if (json_object_get(b, "addresses") && addresses_from_json(r,
+	    json_object_get(b, "addresses"), &u)) {
+		ret = MHD_YES;
 		goto out;
 	}
 	if (!pw || web_password_hash(pw, u.pwhash)) {
@@ -147,12 +204,20 @@ static int users_change(struct web_req *r, const uint8_t tenant[16],
 		uint32_t roles;
 		if (roles_from_json(v, &roles) || (roles & STORE_ROLE_OPERATOR)) {
 			ret = web_reply_error(r, 400, "bad_roles", "roles: one "
-			    "or more of admin, officer, legal, auditor", NULL);
+			    "or more of admin, officer, legal, auditor, recipient", NULL);
 			goto out;
 		}
 		u.roles = roles;
 		drop = 1;
 		json_array_append_new(changed, json_string("roles"));
+	}
+	if ((v = json_object_get(b, "addresses"))) {
+		if (addresses_from_json(r, v, &u)) {
+			ret = MHD_YES;
+			goto out;
+		}
+		drop = 1;
+		json_array_append_new(changed, json_string("addresses"));
 	}
 	if ((v = json_object_get(b, "disabled"))) {
 		if (!json_is_boolean(v)) {

@@ -12,17 +12,12 @@
 #include "mime/mime.h"
 #include "message.h"
 
-int web_msg_open(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
-    const uint8_t id[STORE_ID_LEN], struct web_msg *m)
+int web_msg_open_reader(store_reader_t *rd, struct web_msg *m)
 {
-	store_reader_t *rd;
 	GMimeParser *p;
 	int rc;
 
 	memset(m, 0, sizeof *m);
-	if ((rc = store_reader_open(store_get_backend(st),
-	    store_get_keysvc(st), tenant, id, &rd)))
-		return rc;
 	if (!(m->stream = mime_sealed_stream_new(rd, 1))) {
 		store_reader_close(rd);
 		return AR_ENOMEM;
@@ -36,6 +31,19 @@ int web_msg_open(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
 		return rc ? rc : AR_EPROTO;
 	}
 	return 0;
+}
+
+int web_msg_open(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    const uint8_t id[STORE_ID_LEN], struct web_msg *m)
+{
+	store_reader_t *rd;
+	int rc;
+
+	memset(m, 0, sizeof *m);
+	if ((rc = store_reader_open(store_get_backend(st),
+	    store_get_keysvc(st), tenant, id, &rd)))
+		return rc;
+	return web_msg_open_reader(rd, m);
 }
 
 void web_msg_close(struct web_msg *m)

@@ -19,6 +19,9 @@ struct web_msg {
 /* Open and parse (tenant, id).  AR_ENOENT, AR_EKEYSVC, AR_ECORRUPT ... */
 int web_msg_open(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
     const uint8_t id[STORE_ID_LEN], struct web_msg *m);
+/* The same over an open reader (a quarantined message), which it takes
+ * (closed with the message, or on failure). */
+int web_msg_open_reader(store_reader_t *rd, struct web_msg *m);
 void web_msg_close(struct web_msg *m);
 
 /* The text of the first text/plain part, or the first HTML part reduced

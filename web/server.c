@@ -171,7 +171,8 @@ static int dispatch(struct web_req *r)
 		    (rc = web_api_audit(r, path)) != AR_ENOENT ||
 		    (rc = web_api_admin(r, path)) != AR_ENOENT ||
 		    (rc = web_api_holds(r, path)) != AR_ENOENT ||
-		    (rc = web_api_exports(r, path)) != AR_ENOENT)
+		    (rc = web_api_exports(r, path)) != AR_ENOENT ||
+		    (rc = web_api_quarantine(r, path)) != AR_ENOENT)
 			return rc;
 		return web_reply_error(r, 404, "no_such_endpoint",
 		    "no such API endpoint (see docs/api.md)", NULL);

@@ -125,6 +125,8 @@ int web_api_audit(struct web_req *r, const char *path);
 int web_api_admin(struct web_req *r, const char *path);
 int web_api_holds(struct web_req *r, const char *path);    /* holds.c */
 int web_api_exports(struct web_req *r, const char *path);  /* exports.c */
+/* quarantine, digest links, gateway counts (quarantine.c) */
+int web_api_quarantine(struct web_req *r, const char *path);
 
 /* Names of the tenant's active holds covering obj (meta needed), as a
  * JSON array (holds.c). */

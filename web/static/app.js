@@ -100,12 +100,15 @@ function setupNav() {
 	$('nav-exports').hidden = !has('officer');
 	$('nav-users').hidden = !has('admin');
 	$('nav-tenants').hidden = !has('operator');
+	$('nav-quarantine').hidden = !(has('officer') || has('recipient'));   /* quarantine.js */
+	$('nav-gateway').hidden = !(has('officer') || has('admin'));
 }
 
 function home() {
 	if (has('officer') || has('legal')) return '#/search';
 	if (has('auditor') || has('admin')) return '#/audit';
 	if (has('operator')) return '#/tenants';
+	if (has('recipient')) return '#/quarantine';
 	return '#/login';
 }
 
@@ -427,8 +430,11 @@ async function onUserAdd(ev) {
 	const roles = [];
 	for (const c of document.querySelectorAll('#user-form input[type=checkbox]')) if (c.checked) roles.push(c.value);
 	try {
-		await api('POST', '/api/v1/users', { name: $('new-name').value.trim(), roles, password: $('new-password').value });
+		const body = { name: $('new-name').value.trim(), roles, password: $('new-password').value };
+		if ($('new-addresses').value.trim()) body.addresses = $('new-addresses').value.trim();
+		await api('POST', '/api/v1/users', body);
 		$('new-password').value = '';
+		$('new-addresses').value = '';
 		$('new-name').value = '';
 		loadUsers();
 	} catch (e) { $('user-error').textContent = e.error.message; }
@@ -519,6 +525,15 @@ async function route() {
 	} else if (h.startsWith('#/exports')) {
 		show('exports');
 		loadExports();
+	} else if (h.startsWith('#/quarantine/')) {   /* quarantine.js */
+		show('qmessage');
+		showQuarantined(h.slice(13));
+	} else if (h.startsWith('#/quarantine')) {
+		show('quarantine');
+		loadQuarantine();
+	} else if (h.startsWith('#/gateway')) {
+		show('gateway');
+		loadGateway();
 	} else if (h.startsWith('#/audit')) {
 		show('audit');
 		loadAudit(false);
