@@ -37,13 +37,24 @@
 
 /* --- unreachable domains (in memory) ---------------------------------------- */
 
+/*
+ * A domain none of whose hosts answered waits as a whole: its own backoff
+ * (retry_min doubling to retry_max with its consecutive failures), and
+ * every recipient waiting for it gets the same next attempt.  Equal due
+ * times are claimed in order of arrival (spool_queue.c), so when the
+ * domain is back its mail goes out in the order it came in.
+ */
 struct dom_down {
 	char name[STORE_DOMAIN_MAX];
 	int64_t until;
+	int64_t fails;               /* consecutive attempts that reached no
+	                                host */
 };
 
 static struct dom_down downs[DOMAINS_MAX];
 static pthread_mutex_t downs_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t retry_delay(const gateway_t *g, int64_t attempts);
 
 static int64_t domain_down_until(const char *name)
 {
@@ -57,21 +68,41 @@ static int64_t domain_down_until(const char *name)
 	return until;
 }
 
-static void domain_mark(const char *name, int64_t until)
+/* name reached no host at now: returns when it is tried next. */
+static int64_t domain_mark(const gateway_t *g, const char *name, int64_t now)
 {
 	size_t slot = 0;
+	int found = 0;
+	int64_t until;
 
 	pthread_mutex_lock(&downs_lock);
 	for (size_t i = 0; i < DOMAINS_MAX; i++) {
-		if (!strcmp(downs[i].name, name)) {
+		if (downs[i].name[0] && !strcmp(downs[i].name, name)) {
 			slot = i;
+			found = 1;
 			break;
 		}
 		if (downs[i].until < downs[slot].until)
 			slot = i;       /* the oldest (or a free) slot */
 	}
-	ar_strlcpy(downs[slot].name, name, sizeof downs[slot].name);
+	if (!found) {
+		ar_strlcpy(downs[slot].name, name, sizeof downs[slot].name);
+		downs[slot].fails = 0;
+	}
+	downs[slot].fails++;
+	until = now + retry_delay(g, downs[slot].fails);
 	downs[slot].until = until;
+	pthread_mutex_unlock(&downs_lock);
+	return until;
+}
+
+/* name answered: its backoff starts again. */
+static void domain_reached(const char *name)
+{
+	pthread_mutex_lock(&downs_lock);
+	for (size_t i = 0; i < DOMAINS_MAX; i++)
+		if (downs[i].name[0] && !strcmp(downs[i].name, name))
+			memset(&downs[i], 0, sizeof downs[i]);
 	pthread_mutex_unlock(&downs_lock);
 }
 
@@ -566,8 +597,17 @@ static size_t deliver(gateway_t *g, const store_tenant_t *t,
 			    res[m].host[0] ? res[m].host : "-", (long long)att);
 			changed++;
 		}
-		if (!reached)       /* no host answered: wait for the domain */
-			domain_mark(d.name, now + retry_delay(g, 1));
+		if (!reached) {     /* no host answered: wait for the domain */
+			int64_t until = domain_mark(g, d.name, now);
+			for (size_t m = 0; m < k; m++) {
+				json_t *x = json_array_get(rcpts, idx[m]);
+				if (!strcmp(jstr(x, "state"), "deferred"))
+					json_object_set_new(x, "next",
+					    json_integer(until));
+			}
+		} else {
+			domain_reached(d.name);
+		}
 	}
 	free(done);
 	return changed;

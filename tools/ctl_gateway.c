@@ -214,10 +214,7 @@ int ctl_gw_domain_apply(struct ctl *c, const store_tenant_t *t,
 	/* an existing domain keeps what is not given */
 	if (store_domain_get(c->st, d->set.name, &cur) == 0 &&
 	    !memcmp(cur.tenant, t->id, STORE_TENANT_LEN)) {
-		if (!(d->given & 1)) {
-			cur.n_routes = 0;
-			d->set.n_routes = 0;
-		} else {
+		if (d->given & 1) {
 			cur.n_routes = d->set.n_routes;
 			memcpy(cur.routes, d->set.routes, sizeof cur.routes);
 		}
@@ -229,7 +226,7 @@ int ctl_gw_domain_apply(struct ctl *c, const store_tenant_t *t,
 			memcpy(cur.tls_pin, d->set.tls_pin, sizeof cur.tls_pin);
 		if (d->given & 16)
 			cur.check_recipients = d->set.check_recipients;
-		if (!(d->given & 1) && !cur.n_routes)
+		if (!cur.n_routes)
 			return ctl_usage("--domain %s has no route: give "
 			    "--relay-to host:port (or mx:)", cur.name);
 		d->set = cur;
