@@ -24,6 +24,7 @@
  * delivery is repeated (a duplicate the SMTP protocol cannot avoid).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -491,6 +492,21 @@ static int route_of(gateway_t *g, const char *rcpt, store_domain_t *d)
 	return 0;
 }
 
+/* Milliseconds since the entry idhex was begun (its id starts with the
+ * wall-clock time of its DATA in ms, spool_entry_id_new): with the
+ * gateway's dur_ms (DATA to the 250) it gives 250 to remote reply. */
+static int64_t age_ms(const char *idhex)
+{
+	char ms[13];
+	struct timespec ts;
+
+	memcpy(ms, idhex, 12);
+	ms[12] = '\0';
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 -
+	    (int64_t)strtoll(ms, NULL, 16);
+}
+
 /* Deliver the due recipients of st; returns how many changed. */
 static size_t deliver(gateway_t *g, const store_tenant_t *t,
     const json_t *env, json_t *st,
@@ -592,9 +608,10 @@ static size_t deliver(gateway_t *g, const store_tenant_t *t,
 			}
 			json_object_set_new(x, "state", json_string(state));
 			ar_log(AR_LOG_INFO, "gateway id=%s rcpt=%zu domain=%s "
-			    "status=%s code=%d host=%s attempts=%lld", idhex,
-			    idx[m], d.name, state, res[m].code,
-			    res[m].host[0] ? res[m].host : "-", (long long)att);
+			    "status=%s code=%d host=%s attempts=%lld age_ms=%lld",
+			    idhex, idx[m], d.name, state, res[m].code,
+			    res[m].host[0] ? res[m].host : "-", (long long)att,
+			    (long long)age_ms(idhex));
 			changed++;
 		}
 		if (!reached) {     /* no host answered: wait for the domain */
