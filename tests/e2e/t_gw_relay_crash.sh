@@ -31,15 +31,16 @@ python3 "$S/tests/e2e/py/smtp_stream.py" "$T/port" user@acme.example \
     "$COUNT" "$SESSIONS" 1800 "$T/acked" >"$T/stream.out" 2>&1 &
 client=$!
 kills=0
-# kill k comes once k/(KILLS+1) of the stream was accepted (250s in
-# archived's logs, every run's), 0-0.5 s later: spread over the whole
-# stream, whatever the machine's speed
+# each kill comes after a random count of acceptances since the last
+# restart (archived's own reply=250 lines), between 1/2 and 1 of the
+# stream's share per kill: spread over the stream, whatever the
+# machine's speed
 ACC_BASE=0
 accepted() { echo $((ACC_BASE + $(grep -c " reply=250 " "$T/archived.log"))); }
 accepted_at_least() { [ "$(accepted)" -ge "$1" ] || ! kill -0 $client 2>/dev/null; }
+SHARE=$((COUNT / KILLS))
 while [ $kills -lt "$KILLS" ] && kill -0 $client 2>/dev/null; do
-	wait_until 600 accepted_at_least $(((kills + 1) * COUNT / (KILLS + 1)))
-	sleep "$(python3 -c 'import random; print(round(random.uniform(0, 0.5), 2))')"
+	wait_until 600 accepted_at_least $((ACC_BASE + SHARE / 2 + RANDOM % (SHARE / 2 + 1)))
 	kill -0 $client 2>/dev/null || break
 	kill -KILL "$ARCHIVED_PID"; wait "$ARCHIVED_PID" 2>/dev/null
 	kills=$((kills + 1))
