@@ -5,6 +5,10 @@
       send FILE's bytes (CRLF lines) as one message; prints the reply to
       each RCPT and the final reply, "rcpt ADDR CODE" / "data CODE";
       exit 0 when the message got 250.  FROM may be "" (null sender).
+      Environment: GW_SRC=ADDR connects from that local address
+      (127.0.0.2 ...); GW_AUTH=USER:PASSWORD does STARTTLS, then AUTH
+      (prints "auth CODE", or "auth not offered"); GW_AUTH_CLEAR=1 tries
+      AUTH without STARTTLS.
   gw_smtp.py tricks PORT
       the classic open-relay tricks, one transaction each; prints
       "CODE trick" a line for the answer that decides (RCPT, or MAIL when
@@ -14,9 +18,33 @@ import smtplib, sys
 
 
 def send(port, sender, rcpts, path):
+    import os, ssl
     data = open(path, "rb").read()
-    s = smtplib.SMTP("127.0.0.1", int(port), timeout=60)
+    src = os.environ.get("GW_SRC")
+    s = smtplib.SMTP("127.0.0.1", int(port), timeout=60,
+                     source_address=(src, 0) if src else None)
     s.ehlo("client.test")
+    auth = os.environ.get("GW_AUTH")
+    if auth:
+        user, _, pw = auth.partition(":")
+        if not os.environ.get("GW_AUTH_CLEAR"):
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            s.starttls(context=ctx)
+            s.ehlo("client.test")
+        if not s.has_extn("auth"):
+            print("auth not offered")
+            s.quit()
+            return 1
+        try:
+            code, _ = s.login(user, pw)
+        except smtplib.SMTPAuthenticationError as e:
+            code = e.smtp_code
+        print(f"auth {code}")
+        if code != 235:
+            s.quit()
+            return 1
     code, _ = s.mail(sender)
     if code != 250:
         print(f"mail {code}")
