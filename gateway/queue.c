@@ -140,6 +140,32 @@ static int bounce_asked(const spool_ref_t *ref)
 	return hit;
 }
 
+/* Retries asked for one entry, and when every entry's was (relay retry):
+ * a recipient not tried since is due whatever its next attempt said. */
+static uint8_t retries[BOUNCES_MAX][STORE_TENANT_LEN + SPOOL_ID_LEN];
+static size_t nretries;
+static int64_t retry_all_at;
+
+/* Was a retry asked for this entry?  (Forgets it.)  *all_at: when a
+ * retry of everything was last asked (0: never). */
+static int retry_asked(const spool_ref_t *ref, int64_t *all_at)
+{
+	int hit = 0;
+
+	pthread_mutex_lock(&bounces_lock);
+	for (size_t i = 0; i < nretries && !hit; i++)
+		if (!memcmp(retries[i], ref->tenant, STORE_TENANT_LEN) &&
+		    !memcmp(retries[i] + STORE_TENANT_LEN, ref->id,
+		    SPOOL_ID_LEN)) {
+			memcpy(retries[i], retries[--nretries],
+			    sizeof retries[i]);
+			hit = 1;
+		}
+	*all_at = retry_all_at;
+	pthread_mutex_unlock(&bounces_lock);
+	return hit;
+}
+
 static int request_cb(void *arg, const char *text)
 {
 	gateway_t *g = arg;
@@ -153,6 +179,12 @@ static int request_cb(void *arg, const char *text)
 	size_t n = 0;
 
 	if (op && !strcmp(op, "retry")) {
+		pthread_mutex_lock(&bounces_lock);
+		if (!one)
+			retry_all_at = ar_now();
+		else if (nretries < BOUNCES_MAX)
+			memcpy(retries[nretries++], key, sizeof key);
+		pthread_mutex_unlock(&bounces_lock);
 		if (!one)
 			domains_clear();
 		n = spool_retry_now(g->rq, one ? key : NULL, one ? key +
@@ -507,10 +539,22 @@ static int64_t age_ms(const char *idhex)
 	    (int64_t)strtoll(ms, NULL, 16);
 }
 
+/* Is recipient x due at now?  Its next attempt has come, or a retry was
+ * asked for its entry (force) or for everything at all_at, after its
+ * last attempt. */
+static int rcpt_due(const json_t *x, int64_t now, int force, int64_t all_at)
+{
+	int64_t next = json_integer_value(json_object_get(x, "next"));
+	int64_t last = json_integer_value(json_object_get(x, "last"));
+
+	return next <= now || force || (all_at && last <= all_at);
+}
+
 /* Deliver the due recipients of st; returns how many changed. */
 static size_t deliver(gateway_t *g, const store_tenant_t *t,
     const json_t *env, json_t *st,
-    struct entry_src *src, const char *prepend, const char *idhex)
+    struct entry_src *src, const char *prepend, const char *idhex,
+    int force, int64_t all_at)
 {
 	json_t *rcpts = json_object_get(st, "rcpts"), *r;
 	int64_t now = ar_now(), created = json_integer_value(json_object_get(st,
@@ -528,10 +572,10 @@ static size_t deliver(gateway_t *g, const store_tenant_t *t,
 		size_t idx[256], k = 0;
 		gw_rcpt_result_t res[256];
 		int64_t down;
+		int asked = 0;        /* an operator's retry: no waiting */
 
 		r = json_array_get(rcpts, i);
-		if (done[i] || rcpt_final(r) ||
-		    json_integer_value(json_object_get(r, "next")) > now)
+		if (done[i] || rcpt_final(r) || !rcpt_due(r, now, force, all_at))
 			continue;
 		if (route_of(g, jstr(r, "addr"), &d)) {
 			json_object_set_new(r, "state", json_string("bounced"));
@@ -546,15 +590,17 @@ static size_t deliver(gateway_t *g, const store_tenant_t *t,
 			json_t *x = json_array_get(rcpts, j);
 			const char *a = jstr(x, "addr"), *at = strrchr(a, '@');
 			if (done[j] || rcpt_final(x) ||
-			    json_integer_value(json_object_get(x, "next")) > now ||
+			    !rcpt_due(x, now, force, all_at) ||
 			    !at || strcasecmp(at + 1, d.name))
 				continue;
+			if (json_integer_value(json_object_get(x, "next")) > now)
+				asked = 1;
 			done[j] = 1;
 			idx[k] = j;
 			list[k++] = a;
 		}
 		down = domain_down_until(d.name);
-		if (d.held || down > now) {
+		if (d.held || (down > now && !asked)) {
 			int64_t next = d.held ? now + HELD_RECHECK : down;
 			for (size_t m = 0; m < k; m++)
 				json_object_set_new(json_array_get(rcpts, idx[m]),
@@ -748,7 +794,10 @@ static void work(gateway_t *g, const spool_ref_t *ref)
 	 * only when released, as a message of its own) */
 	if (strcmp(jstr(verdict, "action"), "quarantine")) {
 		prepend = prepend_fields(g, env, verdict, idhex);
-		if (deliver(g, &t, env, st, &src, prepend, idhex)) {
+		int64_t all_at;
+		int force = retry_asked(ref, &all_at);
+		if (deliver(g, &t, env, st, &src, prepend, idhex, force,
+		    all_at)) {
 			send_dsns(g, &t, env, st, &src, idhex);
 			if (save(g, &t, ref, st, idhex))
 				pending = 1;

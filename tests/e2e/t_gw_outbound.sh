@@ -17,6 +17,7 @@ P_IN=$(free_port)
 P_MX=$(free_port)
 testd_start in "$P_IN" -D acme.example
 testd_start mx "$P_MX" -D local.test
+MX_PID=$TESTD_PID
 ctl tenant set acme --domain acme.example --relay-to "127.0.0.1:$P_IN" \
     --tls none --outbound-network 127.0.0.2/32 >/dev/null
 echo "outbound-password-1234" | ctl tenant set acme --smtp-user acme-out >/dev/null
@@ -32,8 +33,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
 conf_put clamd_socket "$CLAMD_SOCKET"
 conf_put gateway_dns "$DNS_ADDR"
 conf_put gateway_hostname gw.archived.test
-conf_put relay_retry_min 1s
-conf_put relay_retry_max 2s
+conf_put relay_retry_min 10m       # nothing here waits for a retry but
+conf_put relay_retry_max 1h        # the operator's (section 6)
 export AR_TEST_MX_PORT=$P_MX
 gateway_start
 
@@ -102,6 +103,21 @@ grep -q "status=rate_limited" "$T/archived.log"
 check "and logged" [ $? -eq 0 ]
 check "everything accepted is delivered (4)" wait_until 120 has_files "$T/mx" "*.eml" 4
 
-# 6. archived like inbound mail
-check "every accepted outgoing message is archived (4)" wait_objects acme 4
+# 6. the MX down: deferred; back, and archivectl relay retry sends it at
+# once (its own next attempt is 10 minutes away)
+stop_pid "$MX_PID"
+ctl tenant set acme --outbound-rate 0 >/dev/null
+mkmsg "$T/o6.eml" "outbound while down"
+GW_SRC=127.0.0.2 out "$T/o6.eml"
+check "accepted while the recipient's MX is down" said "^data 250"
+waiting() { [ "$(rq_waiting local.test)" -ge 1 ]; }
+check "deferred for local.test" wait_until 120 waiting
+rq local.test last_error | sed 's/^/    last error: /'
+testd_start mx2 "$P_MX" -D local.test
+ctl relay retry >/dev/null
+check "back up, relay retry delivers it without waiting for its next attempt" \
+    wait_until 120 has_files "$T/mx2" "*.eml" 1
+
+# 7. archived like inbound mail
+check "every accepted outgoing message is archived (5)" wait_objects acme 5
 archived_stop
