@@ -12,8 +12,10 @@
  *      domain's routes (gw_relay_send): 2xx delivered, 5xx bounced, else
  *      deferred (1 min doubling to 1 h by default) until the tenant's
  *      queue lifetime, then bounced; a domain that cannot be reached is
- *      not tried again before its own next attempt, and a held domain not
- *      at all;
+ *      not tried again before its own next attempt (every recipient
+ *      waiting for it then comes due together, in order of arrival), a
+ *      held domain not at all; an operator's retry (archivectl relay
+ *      retry) makes every recipient not tried since due at once;
  *   4. bounces: one DSN (RFC 3464) per message for its newly bounced
  *      recipients, queued as a message of its own to the sender - never
  *      for a null sender, never for a DSN;
