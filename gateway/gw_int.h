@@ -16,6 +16,14 @@ struct gw_relay;
 struct gw_source;
 struct gw_av;
 
+/* a tenant's outbound rate (mx.c) */
+struct gw_bucket {
+	uint8_t tenant[STORE_TENANT_LEN];
+	double tokens;
+	int64_t last_us;
+};
+#define GW_BUCKETS 256
+
 struct gateway {
 	store_t *st;
 	spool_t *rq;                 /* the relay queue (stateful spool) */
@@ -25,6 +33,8 @@ struct gateway {
 	char rspamd_url[1024];
 	smtp_server_t *srv;
 	int64_t backlog_logged_us;   /* event loop only */
+	struct gw_bucket buckets[GW_BUCKETS];   /* event loop only */
+	size_t nbuckets;
 	/* scan workers (judge.c) */
 	pthread_t *scan_threads;
 	int nscan;

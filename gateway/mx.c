@@ -13,9 +13,19 @@
  * limits.  DATA goes into the relay queue, sealed under the tenant's key;
  * at the final dot the message goes to the scan workers (judge.c), which
  * answer it.
+ *
+ * Outbound: a recipient outside every tenant domain is taken only from a
+ * tenant's own server sending its outgoing mail: MAIL FROM in one of the
+ * tenant's domains, and the client in the tenant's outbound networks or
+ * authenticated (AUTH, offered after STARTTLS only) as the tenant's SMTP
+ * user; within the tenant's rate (messages a minute, a token bucket:
+ * 451 4.7.0 over it).  Such a transaction is the sender's tenant's; it is
+ * scanned, archived and queued like inbound mail and delivered by the
+ * recipients' MX.  Anything else stays 550 5.7.1 relay denied.
  */
 #include <string.h>
 
+#include <sodium.h>
 #include <unistd.h>
 
 #include "ar.h"
@@ -27,6 +37,8 @@ struct mx_session {
 	int have_tenant;
 	store_tenant_t t;
 	json_t *rcpts;               /* accepted, as given */
+	int outbound;                /* a recipient outside: the tenant's own
+	                                outgoing mail */
 };
 
 static struct mx_session *session_of(smtp_session_t *s)
@@ -44,6 +56,7 @@ static void session_reset(struct mx_session *ms)
 	json_decref(ms->rcpts);
 	ms->rcpts = NULL;
 	ms->have_tenant = 0;
+	ms->outbound = 0;
 }
 
 /* Is the relay queue over a back-pressure limit?  (event loop) */
@@ -119,6 +132,137 @@ static void refuse_relay(smtp_session_t *s, const char *why,
 	smtp_reply_set(r, 550, "5.7.1", "Relay access denied");
 }
 
+/* --- outbound ------------------------------------------------------------------ */
+
+/* Take one message from tenant t's rate (a token bucket of outbound_rate
+ * a minute, full at first): 0, or 1 when over it.  Event loop only. */
+static int rate_take(gateway_t *g, const store_tenant_t *t)
+{
+	struct gw_bucket *b = NULL;
+	int64_t now = ar_mono_us();
+	double cap = t->gw.outbound_rate;
+
+	if (!t->gw.outbound_rate)
+		return 0;
+	for (size_t i = 0; i < g->nbuckets; i++)
+		if (!memcmp(g->buckets[i].tenant, t->id, STORE_TENANT_LEN))
+			b = &g->buckets[i];
+	if (!b) {
+		size_t i = g->nbuckets < GW_BUCKETS ? g->nbuckets++ :
+		    (size_t)randombytes_uniform(GW_BUCKETS);
+		b = &g->buckets[i];
+		memcpy(b->tenant, t->id, STORE_TENANT_LEN);
+		b->tokens = cap;
+		b->last_us = now;
+	}
+	b->tokens += (double)(now - b->last_us) / 60e6 * cap;
+	b->last_us = now;
+	if (b->tokens > cap)
+		b->tokens = cap;
+	if (b->tokens < 1.0)
+		return 1;
+	b->tokens -= 1.0;
+	return 0;
+}
+
+/* May this client send tenant t's outgoing mail? */
+static int outbound_client(const store_tenant_t *t,
+    const struct smtp_session_info *si)
+{
+	struct ar_cidr net;
+
+	if (si->auth_user[0] && t->smtp_user[0] &&
+	    !strcmp(si->auth_user, t->smtp_user))
+		return 1;
+	for (size_t i = 0; i < t->gw.n_outbound; i++)
+		if (ar_cidr_parse(t->gw.outbound_networks[i], &net) == 0 &&
+		    si->client_addr && ar_cidr_match(&net, si->client_addr))
+			return 1;
+	return 0;
+}
+
+/* RCPT TO addr outside every tenant domain: the sender's tenant's own
+ * outgoing mail, or relay denied. */
+static void outbound_rcpt(gateway_t *g, smtp_session_t *s,
+    struct mx_session *ms, const char *addr, struct smtp_reply *r)
+{
+	const struct smtp_session_info *si = smtp_session_info(s);
+	const char *at = ms->mail_from ? strrchr(ms->mail_from, '@') : NULL;
+	store_domain_t d;
+	store_tenant_t t;
+	int rc;
+
+	if (!at || store_domain_get(g->st, at + 1, &d) ||
+	    store_tenant_get_id(g->st, d.tenant, &t) ||
+	    t.state != STORE_TENANT_ACTIVE || !outbound_client(&t, si)) {
+		refuse_relay(s, "recipient domain is no tenant's", r);
+		return;
+	}
+	if (ms->have_tenant && memcmp(ms->t.id, t.id, STORE_TENANT_LEN)) {
+		smtp_reply_set(r, 452, "4.5.3", "Too many recipients: send "
+		    "this one in another transaction");
+		return;
+	}
+	if (!ms->outbound && rate_take(g, &t)) {
+		char th[33];
+		ar_log(AR_LOG_WARN, "gateway session=%s tenant=%s "
+		    "status=rate_limited rate_per_min=%u", si->id,
+		    ar_hex(t.id, STORE_TENANT_LEN, th), t.gw.outbound_rate);
+		smtp_reply_set(r, 451, "4.7.0", "Sending rate exceeded, try "
+		    "again later");
+		return;
+	}
+	if (!ms->rcpts && !(ms->rcpts = json_array())) {
+		smtp_reply_set(r, 451, "4.3.0", "Local error, try again later");
+		return;
+	}
+	rc = json_array_append_new(ms->rcpts, json_string(addr));
+	if (rc) {
+		smtp_reply_set(r, 451, "4.3.0", "Local error, try again later");
+		return;
+	}
+	if (!ms->have_tenant) {
+		ms->t = t;
+		ms->have_tenant = 1;
+	}
+	ms->outbound = 1;
+}
+
+static int user_cb(void *arg, const store_tenant_t *t)
+{
+	store_tenant_t *out = arg;
+
+	if (t->smtp_user[0] && !strcmp(t->smtp_user, out->smtp_user) &&
+	    t->state == STORE_TENANT_ACTIVE) {
+		*out = *t;
+		return 1;          /* stop the walk */
+	}
+	return 0;
+}
+
+/* AUTH (the engine offers it after STARTTLS only): a tenant's SMTP user
+ * and password, for its outgoing mail. */
+static int on_auth(void *arg, smtp_session_t *s, const char *user,
+    const char *password)
+{
+	gateway_t *g = arg;
+	store_tenant_t t;
+	int rc;
+
+	(void)s;
+	if (strlen(user) >= sizeof t.smtp_user)
+		return AR_EPERM;
+	memset(&t, 0, sizeof t);
+	ar_strlcpy(t.smtp_user, user, sizeof t.smtp_user);
+	if ((rc = store_tenant_walk(g->st, user_cb, &t)) < 0)
+		return AR_EAGAIN;
+	if (!t.name[0] || !t.smtp_pass_hash[0] ||
+	    crypto_pwhash_str_verify(t.smtp_pass_hash, password,
+	    strlen(password)) != 0)
+		return AR_EPERM;
+	return 0;
+}
+
 static void on_rcpt_to(void *arg, smtp_session_t *s, const char *addr,
     struct smtp_reply *r)
 {
@@ -139,7 +283,7 @@ static void on_rcpt_to(void *arg, smtp_session_t *s, const char *addr,
 	}
 	rc = store_domain_get(g->st, at + 1, &d);
 	if (rc == AR_ENOENT) {
-		refuse_relay(s, "recipient domain is no tenant's", r);
+		outbound_rcpt(g, s, ms, addr, r);
 		return;
 	}
 	if (rc == 0)
@@ -209,6 +353,8 @@ static json_t *envelope(gateway_t *g, const struct mx_session *ms,
 	    ts, sizeof ts)));
 	json_object_set_new(o, "arrived_unix", json_integer(ar_now()));
 	json_object_set_new(o, "source", json_string("gateway"));
+	json_object_set_new(o, "direction", json_string(ms->outbound ?
+	    "outbound" : "inbound"));
 	return o;
 }
 
@@ -346,6 +492,7 @@ int gateway_new(gateway_t **out, store_t *st, spool_t *rq,
 	cb.arg = g;
 	cb.mail_from = on_mail_from;
 	cb.rcpt_to = on_rcpt_to;
+	cb.auth = on_auth;
 	cb.data_begin = on_data_begin;
 	cb.data_write = on_data_write;
 	cb.data_end = on_data_end;

@@ -12,8 +12,10 @@
  *      domain's routes (gw_relay_send): 2xx delivered, 5xx bounced, else
  *      deferred (1 min doubling to 1 h by default) until the tenant's
  *      queue lifetime, then bounced; a domain that cannot be reached is
- *      not tried again before its own next attempt, and a held domain not
- *      at all;
+ *      not tried again before its own next attempt (every recipient
+ *      waiting for it then comes due together, in order of arrival), a
+ *      held domain not at all; an operator's retry (archivectl relay
+ *      retry) makes every recipient not tried since due at once;
  *   4. bounces: one DSN (RFC 3464) per message for its newly bounced
  *      recipients, queued as a message of its own to the sender - never
  *      for a null sender, never for a DSN;
@@ -24,6 +26,7 @@
  * delivery is repeated (a duplicate the SMTP protocol cannot avoid).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -37,13 +40,24 @@
 
 /* --- unreachable domains (in memory) ---------------------------------------- */
 
+/*
+ * A domain none of whose hosts answered waits as a whole: its own backoff
+ * (retry_min doubling to retry_max with its consecutive failures), and
+ * every recipient waiting for it gets the same next attempt.  Equal due
+ * times are claimed in order of arrival (spool_queue.c), so when the
+ * domain is back its mail goes out in the order it came in.
+ */
 struct dom_down {
 	char name[STORE_DOMAIN_MAX];
 	int64_t until;
+	int64_t fails;               /* consecutive attempts that reached no
+	                                host */
 };
 
 static struct dom_down downs[DOMAINS_MAX];
 static pthread_mutex_t downs_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int64_t retry_delay(const gateway_t *g, int64_t attempts);
 
 static int64_t domain_down_until(const char *name)
 {
@@ -57,21 +71,41 @@ static int64_t domain_down_until(const char *name)
 	return until;
 }
 
-static void domain_mark(const char *name, int64_t until)
+/* name reached no host at now: returns when it is tried next. */
+static int64_t domain_mark(const gateway_t *g, const char *name, int64_t now)
 {
 	size_t slot = 0;
+	int found = 0;
+	int64_t until;
 
 	pthread_mutex_lock(&downs_lock);
 	for (size_t i = 0; i < DOMAINS_MAX; i++) {
-		if (!strcmp(downs[i].name, name)) {
+		if (downs[i].name[0] && !strcmp(downs[i].name, name)) {
 			slot = i;
+			found = 1;
 			break;
 		}
 		if (downs[i].until < downs[slot].until)
 			slot = i;       /* the oldest (or a free) slot */
 	}
-	ar_strlcpy(downs[slot].name, name, sizeof downs[slot].name);
+	if (!found) {
+		ar_strlcpy(downs[slot].name, name, sizeof downs[slot].name);
+		downs[slot].fails = 0;
+	}
+	downs[slot].fails++;
+	until = now + retry_delay(g, downs[slot].fails);
 	downs[slot].until = until;
+	pthread_mutex_unlock(&downs_lock);
+	return until;
+}
+
+/* name answered: its backoff starts again. */
+static void domain_reached(const char *name)
+{
+	pthread_mutex_lock(&downs_lock);
+	for (size_t i = 0; i < DOMAINS_MAX; i++)
+		if (downs[i].name[0] && !strcmp(downs[i].name, name))
+			memset(&downs[i], 0, sizeof downs[i]);
 	pthread_mutex_unlock(&downs_lock);
 }
 
@@ -108,6 +142,32 @@ static int bounce_asked(const spool_ref_t *ref)
 	return hit;
 }
 
+/* Retries asked for one entry, and when every entry's was (relay retry):
+ * a recipient not tried since is due whatever its next attempt said. */
+static uint8_t retries[BOUNCES_MAX][STORE_TENANT_LEN + SPOOL_ID_LEN];
+static size_t nretries;
+static int64_t retry_all_at;
+
+/* Was a retry asked for this entry?  (Forgets it.)  *all_at: when a
+ * retry of everything was last asked (0: never). */
+static int retry_asked(const spool_ref_t *ref, int64_t *all_at)
+{
+	int hit = 0;
+
+	pthread_mutex_lock(&bounces_lock);
+	for (size_t i = 0; i < nretries && !hit; i++)
+		if (!memcmp(retries[i], ref->tenant, STORE_TENANT_LEN) &&
+		    !memcmp(retries[i] + STORE_TENANT_LEN, ref->id,
+		    SPOOL_ID_LEN)) {
+			memcpy(retries[i], retries[--nretries],
+			    sizeof retries[i]);
+			hit = 1;
+		}
+	*all_at = retry_all_at;
+	pthread_mutex_unlock(&bounces_lock);
+	return hit;
+}
+
 static int request_cb(void *arg, const char *text)
 {
 	gateway_t *g = arg;
@@ -121,6 +181,12 @@ static int request_cb(void *arg, const char *text)
 	size_t n = 0;
 
 	if (op && !strcmp(op, "retry")) {
+		pthread_mutex_lock(&bounces_lock);
+		if (!one)
+			retry_all_at = ar_now();
+		else if (nretries < BOUNCES_MAX)
+			memcpy(retries[nretries++], key, sizeof key);
+		pthread_mutex_unlock(&bounces_lock);
 		if (!one)
 			domains_clear();
 		n = spool_retry_now(g->rq, one ? key : NULL, one ? key +
@@ -460,10 +526,37 @@ static int route_of(gateway_t *g, const char *rcpt, store_domain_t *d)
 	return 0;
 }
 
+/* Milliseconds since the entry idhex was begun (its id starts with the
+ * wall-clock time of its DATA in ms, spool_entry_id_new): with the
+ * gateway's dur_ms (DATA to the 250) it gives 250 to remote reply. */
+static int64_t age_ms(const char *idhex)
+{
+	char ms[13];
+	struct timespec ts;
+
+	memcpy(ms, idhex, 12);
+	ms[12] = '\0';
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 -
+	    (int64_t)strtoll(ms, NULL, 16);
+}
+
+/* Is recipient x due at now?  Its next attempt has come, or a retry was
+ * asked for its entry (force) or for everything at all_at, after its
+ * last attempt. */
+static int rcpt_due(const json_t *x, int64_t now, int force, int64_t all_at)
+{
+	int64_t next = json_integer_value(json_object_get(x, "next"));
+	int64_t last = json_integer_value(json_object_get(x, "last"));
+
+	return next <= now || force || (all_at && last <= all_at);
+}
+
 /* Deliver the due recipients of st; returns how many changed. */
 static size_t deliver(gateway_t *g, const store_tenant_t *t,
     const json_t *env, json_t *st,
-    struct entry_src *src, const char *prepend, const char *idhex)
+    struct entry_src *src, const char *prepend, const char *idhex,
+    int force, int64_t all_at)
 {
 	json_t *rcpts = json_object_get(st, "rcpts"), *r;
 	int64_t now = ar_now(), created = json_integer_value(json_object_get(st,
@@ -481,10 +574,10 @@ static size_t deliver(gateway_t *g, const store_tenant_t *t,
 		size_t idx[256], k = 0;
 		gw_rcpt_result_t res[256];
 		int64_t down;
+		int asked = 0;        /* an operator's retry: no waiting */
 
 		r = json_array_get(rcpts, i);
-		if (done[i] || rcpt_final(r) ||
-		    json_integer_value(json_object_get(r, "next")) > now)
+		if (done[i] || rcpt_final(r) || !rcpt_due(r, now, force, all_at))
 			continue;
 		if (route_of(g, jstr(r, "addr"), &d)) {
 			json_object_set_new(r, "state", json_string("bounced"));
@@ -499,15 +592,17 @@ static size_t deliver(gateway_t *g, const store_tenant_t *t,
 			json_t *x = json_array_get(rcpts, j);
 			const char *a = jstr(x, "addr"), *at = strrchr(a, '@');
 			if (done[j] || rcpt_final(x) ||
-			    json_integer_value(json_object_get(x, "next")) > now ||
+			    !rcpt_due(x, now, force, all_at) ||
 			    !at || strcasecmp(at + 1, d.name))
 				continue;
+			if (json_integer_value(json_object_get(x, "next")) > now)
+				asked = 1;
 			done[j] = 1;
 			idx[k] = j;
 			list[k++] = a;
 		}
 		down = domain_down_until(d.name);
-		if (d.held || down > now) {
+		if (d.held || (down > now && !asked)) {
 			int64_t next = d.held ? now + HELD_RECHECK : down;
 			for (size_t m = 0; m < k; m++)
 				json_object_set_new(json_array_get(rcpts, idx[m]),
@@ -561,13 +656,23 @@ static size_t deliver(gateway_t *g, const store_tenant_t *t,
 			}
 			json_object_set_new(x, "state", json_string(state));
 			ar_log(AR_LOG_INFO, "gateway id=%s rcpt=%zu domain=%s "
-			    "status=%s code=%d host=%s attempts=%lld", idhex,
-			    idx[m], d.name, state, res[m].code,
-			    res[m].host[0] ? res[m].host : "-", (long long)att);
+			    "status=%s code=%d host=%s attempts=%lld age_ms=%lld",
+			    idhex, idx[m], d.name, state, res[m].code,
+			    res[m].host[0] ? res[m].host : "-", (long long)att,
+			    (long long)age_ms(idhex));
 			changed++;
 		}
-		if (!reached)       /* no host answered: wait for the domain */
-			domain_mark(d.name, now + retry_delay(g, 1));
+		if (!reached) {     /* no host answered: wait for the domain */
+			int64_t until = domain_mark(g, d.name, now);
+			for (size_t m = 0; m < k; m++) {
+				json_t *x = json_array_get(rcpts, idx[m]);
+				if (!strcmp(jstr(x, "state"), "deferred"))
+					json_object_set_new(x, "next",
+					    json_integer(until));
+			}
+		} else {
+			domain_reached(d.name);
+		}
 	}
 	free(done);
 	return changed;
@@ -691,7 +796,10 @@ static void work(gateway_t *g, const spool_ref_t *ref)
 	 * only when released, as a message of its own) */
 	if (strcmp(jstr(verdict, "action"), "quarantine")) {
 		prepend = prepend_fields(g, env, verdict, idhex);
-		if (deliver(g, &t, env, st, &src, prepend, idhex)) {
+		int64_t all_at;
+		int force = retry_asked(ref, &all_at);
+		if (deliver(g, &t, env, st, &src, prepend, idhex, force,
+		    all_at)) {
 			send_dsns(g, &t, env, st, &src, idhex);
 			if (save(g, &t, ref, st, idhex))
 				pending = 1;

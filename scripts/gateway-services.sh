@@ -173,6 +173,8 @@ TEST_DOMAIN_REJECT=reject.test   # DMARC p=reject, SPF, DKIM key
 TEST_DOMAIN_NONE=none.test       # DMARC p=none, SPF, DKIM key
 TEST_DOMAIN_OTHER=other.test     # SPF only, no DMARC
 DNSBL_ZONE=bl.test               # lists 127.0.0.2
+TEST_DOMAIN_LOCAL=local.test     # MX on 127.0.0.1 (relay tests: the port
+                                 # is archived's AR_TEST_MX_PORT)
 IP_PASS=192.0.2.10               # in every test domain's SPF (TEST-NET-1)
 IP_FAIL=198.51.100.7             # in none (TEST-NET-2)
 # loopback addresses a test can connect from (Linux routes all of 127/8 to
@@ -212,6 +214,15 @@ start_dns() {
 	make_zone "$TEST_DOMAIN_REJECT" "v=DMARC1; p=reject; adkim=r; aspf=r"
 	make_zone "$TEST_DOMAIN_NONE" "v=DMARC1; p=none"
 	make_zone "$TEST_DOMAIN_OTHER" ""
+	cat >"$DIR/dns/zones/$TEST_DOMAIN_LOCAL.zone" <<EOF
+\$ORIGIN $TEST_DOMAIN_LOCAL.
+\$TTL 60
+@ SOA ns.$TEST_DOMAIN_LOCAL. hostmaster.$TEST_DOMAIN_LOCAL. 1 3600 600 86400 60
+@ NS ns
+ns A 127.0.0.1
+@ MX 10 mx
+mx A 127.0.0.1
+EOF
 	cat >"$DIR/dns/zones/$DNSBL_ZONE.zone" <<EOF
 \$ORIGIN $DNSBL_ZONE.
 \$TTL 60
@@ -244,13 +255,14 @@ zone:
   - domain: $TEST_DOMAIN_REJECT
   - domain: $TEST_DOMAIN_NONE
   - domain: $TEST_DOMAIN_OTHER
+  - domain: $TEST_DOMAIN_LOCAL
   - domain: $DNSBL_ZONE
 EOF
 	knotd -c "$DIR/dns/knot.conf" -s "$DIR/dns/knot.sock" \
 	    >>"$DIR/dns/knot.log" 2>&1 &
 	echo $! >"$PIDDIR/dns.pid"
 	wait_for "knotd" dns 30 dns_ready "$p"
-	say "dns: knotd $(knotd -V | awk '{print $NF}') on 127.0.0.1:$p (zones $TEST_DOMAIN_REJECT $TEST_DOMAIN_NONE $TEST_DOMAIN_OTHER $DNSBL_ZONE)"
+	say "dns: knotd $(knotd -V | awk '{print $NF}') on 127.0.0.1:$p (zones $TEST_DOMAIN_REJECT $TEST_DOMAIN_NONE $TEST_DOMAIN_OTHER $TEST_DOMAIN_LOCAL $DNSBL_ZONE)"
 }
 
 dns_ready() {
@@ -455,6 +467,7 @@ write_env() {
 			echo "export GW_DOMAIN_REJECT=$TEST_DOMAIN_REJECT"
 			echo "export GW_DOMAIN_NONE=$TEST_DOMAIN_NONE"
 			echo "export GW_DOMAIN_OTHER=$TEST_DOMAIN_OTHER"
+			echo "export GW_DOMAIN_LOCAL=$TEST_DOMAIN_LOCAL"
 			echo "export GW_DNSBL_ZONE=$DNSBL_ZONE"
 			echo "export GW_IP_PASS=$IP_PASS"
 			echo "export GW_IP_FAIL=$IP_FAIL"

@@ -89,6 +89,16 @@ static void ring_pop(spool_queue_t *q, spool_ref_t *out)
 
 /* --- the heap of delayed entries (lock held) ------------------------------- */
 
+/* a before b: the earlier due, and of equal dues the earlier arrival (ids
+ * start with the arrival time in ms): entries waiting for the same thing
+ * (a relay domain back up) are claimed again in their order of arrival */
+static int heap_before(const struct delayed *a, const struct delayed *b)
+{
+	if (a->due != b->due)
+		return a->due < b->due;
+	return memcmp(a->r.id, b->r.id, sizeof a->r.id) < 0;
+}
+
 static void heap_swap(struct delayed *a, struct delayed *b)
 {
 	struct delayed t = *a;
@@ -107,7 +117,7 @@ static int heap_push(spool_queue_t *q, int64_t due, const spool_ref_t *r)
 	i = q->hn++;
 	q->heap[i].due = due;
 	q->heap[i].r = *r;
-	while (i > 0 && q->heap[(i - 1) / 2].due > q->heap[i].due) {
+	while (i > 0 && heap_before(&q->heap[i], &q->heap[(i - 1) / 2])) {
 		heap_swap(&q->heap[(i - 1) / 2], &q->heap[i]);
 		i = (i - 1) / 2;
 	}
@@ -122,9 +132,9 @@ static void heap_pop(spool_queue_t *q, spool_ref_t *out)
 	q->heap[0] = q->heap[--q->hn];
 	for (;;) {
 		size_t l = 2 * i + 1, m = i;
-		if (l < q->hn && q->heap[l].due < q->heap[m].due)
+		if (l < q->hn && heap_before(&q->heap[l], &q->heap[m]))
 			m = l;
-		if (l + 1 < q->hn && q->heap[l + 1].due < q->heap[m].due)
+		if (l + 1 < q->hn && heap_before(&q->heap[l + 1], &q->heap[m]))
 			m = l + 1;
 		if (m == i)
 			break;
@@ -224,10 +234,12 @@ size_t sq_due_now(spool_queue_t *q, const uint8_t *tenant, const uint8_t *id)
 		q->heap[i].due = 0;
 		n++;
 	}
-	/* due 0 only ever lowers keys: sift each changed one up */
+	/* due 0 only ever lowers keys: sift each one up (in index order:
+	 * a heap built by insertion, ties by arrival) */
 	for (size_t i = 0; i < q->hn; i++) {
 		size_t k = i;
-		while (k > 0 && q->heap[(k - 1) / 2].due > q->heap[k].due) {
+		while (k > 0 && heap_before(&q->heap[k],
+		    &q->heap[(k - 1) / 2])) {
 			heap_swap(&q->heap[(k - 1) / 2], &q->heap[k]);
 			k = (k - 1) / 2;
 		}

@@ -19,6 +19,7 @@
 
 #include "ar.h"
 #include "catalog_priv.h"
+#include "net.h"
 
 /* --- the policy ------------------------------------------------------------ */
 
@@ -67,6 +68,8 @@ void store_gw_policy_defaults(store_gw_policy_t *p)
 	p->digest = 1;
 	p->queue_days = 7;
 	p->delay_dsn_hours = 0;
+	p->n_outbound = 0;
+	p->outbound_rate = 600;
 }
 
 static int type_known(const char *t, size_t n)
@@ -114,6 +117,19 @@ int store_gw_policy_check(const store_gw_policy_t *p, char *why,
 		    "1..30, delay DSN hours 0..720");
 		return AR_EINVAL;
 	}
+	if (p->n_outbound > STORE_OUTBOUND_MAX) {
+		snprintf(why, whylen, "at most %d outbound networks",
+		    STORE_OUTBOUND_MAX);
+		return AR_EINVAL;
+	}
+	for (size_t i = 0; i < p->n_outbound; i++) {
+		struct ar_cidr c;
+		if (ar_cidr_parse(p->outbound_networks[i], &c)) {
+			snprintf(why, whylen, "outbound network '%.64s': not an "
+			    "address or address/prefix", p->outbound_networks[i]);
+			return AR_EINVAL;
+		}
+	}
 	while (*t) {
 		size_t n = strcspn(t, ",");
 		if (!type_known(t, n)) {
@@ -131,7 +147,11 @@ int store_gw_policy_check(const store_gw_policy_t *p, char *why,
 
 json_t *gw_policy_json(const store_gw_policy_t *p)
 {
-	return json_pack("{s:f, s:f, s:f, s:s, s:b, s:b, s:s, s:s, s:s, s:I, "
+	json_t *o, *nets = json_array();
+
+	for (size_t i = 0; i < p->n_outbound && i < STORE_OUTBOUND_MAX; i++)
+		json_array_append_new(nets, json_string(p->outbound_networks[i]));
+	o = json_pack("{s:f, s:f, s:f, s:s, s:b, s:b, s:s, s:s, s:s, s:I, "
 	    "s:i, s:b, s:b, s:i, s:i}",
 	    "spam_tag", p->spam_tag, "spam_quarantine", p->spam_quarantine,
 	    "spam_reject", p->spam_reject,
@@ -147,6 +167,9 @@ json_t *gw_policy_json(const store_gw_policy_t *p)
 	    "digest", p->digest,
 	    "queue_days", (int)p->queue_days,
 	    "delay_dsn_hours", (int)p->delay_dsn_hours);
+	json_object_set_new(o, "outbound_networks", nets);
+	json_object_set_new(o, "outbound_rate", json_integer(p->outbound_rate));
+	return o;
 }
 
 void gw_policy_from_json(const json_t *o, store_gw_policy_t *p)
@@ -179,6 +202,7 @@ void gw_policy_from_json(const json_t *o, store_gw_policy_t *p)
 	BOOL(digest);
 	INT(queue_days);
 	INT(delay_dsn_hours);
+	INT(outbound_rate);
 #undef NUM
 #undef INT
 #undef BOOL
@@ -186,6 +210,14 @@ void gw_policy_from_json(const json_t *o, store_gw_policy_t *p)
 	if (json_is_string(v = json_object_get(o, "blocked_types")))
 		ar_strlcpy(p->blocked_types, json_string_value(v),
 		    sizeof p->blocked_types);
+	if (json_is_array(v = json_object_get(o, "outbound_networks"))) {
+		size_t i;
+		json_t *n;
+		json_array_foreach(v, i, n)
+			if (json_is_string(n) && p->n_outbound < STORE_OUTBOUND_MAX)
+				ar_strlcpy(p->outbound_networks[p->n_outbound++],
+				    json_string_value(n), STORE_CIDR_MAX);
+	}
 }
 
 /* --- names ------------------------------------------------------------------ */

@@ -409,6 +409,7 @@ enum store_gw_action {
 	STORE_GW_REJECT     = 3,       /* 5xx before the 250: no backscatter */
 };
 #define STORE_GW_TYPES_MAX 512
+#define STORE_OUTBOUND_MAX 8           /* outbound client networks */
 
 typedef struct store_gw_policy {
 	double   spam_tag;             /* score >= : tag (default 6) */
@@ -431,6 +432,13 @@ typedef struct store_gw_policy {
 	int      digest;               /* daily quarantine digest (1) */
 	uint32_t queue_days;           /* relay queue lifetime (7) */
 	uint32_t delay_dsn_hours;      /* "delayed" DSN after; 0: never */
+	/* outbound: the tenant's own server relaying its outgoing mail
+	 * through the gateway, from these client networks (CIDR) or with
+	 * SMTP AUTH after STARTTLS as the tenant's smtp_user */
+	size_t   n_outbound;
+	char     outbound_networks[STORE_OUTBOUND_MAX][STORE_CIDR_MAX];
+	uint32_t outbound_rate;        /* messages a minute (600); 0: no
+	                                  limit */
 } store_gw_policy_t;
 
 void store_gw_policy_defaults(store_gw_policy_t *p);

@@ -12,6 +12,7 @@
 
 #include "ar.h"
 #include "ctl.h"
+#include "net.h"
 
 /* --- tenant set: policy and domain options ---------------------------------- */
 
@@ -133,6 +134,31 @@ int ctl_gw_policy_opt(store_gw_policy_t *p, const char *name,
 		p->delay_dsn_hours = (uint32_t)u;
 		return 0;
 	}
+	if (!strcmp(name, "outbound-network")) {
+		struct ar_cidr cidr;
+		if (ar_cidr_parse(v, &cidr) || strlen(v) >= STORE_CIDR_MAX)
+			return ctl_usage("--outbound-network '%s': not an address "
+			    "or address/prefix", v);
+		for (size_t i = 0; i < p->n_outbound; i++)
+			if (!strcmp(p->outbound_networks[i], v))
+				return 0;
+		if (p->n_outbound == STORE_OUTBOUND_MAX)
+			return ctl_usage("at most %d outbound networks",
+			    STORE_OUTBOUND_MAX);
+		ar_strlcpy(p->outbound_networks[p->n_outbound++], v,
+		    STORE_CIDR_MAX);
+		return 0;
+	}
+	if (!strcmp(name, "no-outbound-networks")) {
+		p->n_outbound = 0;
+		return 0;
+	}
+	if (!strcmp(name, "outbound-rate")) {
+		if ((rc = parse_uint(name, v, 1000000, &u)))
+			return rc;
+		p->outbound_rate = (uint32_t)u;
+		return 0;
+	}
 	if (!strcmp(name, "archive-quarantined"))
 		return parse_yesno(name, v, &p->archive_quarantined);
 	if (!strcmp(name, "digest"))
@@ -214,10 +240,7 @@ int ctl_gw_domain_apply(struct ctl *c, const store_tenant_t *t,
 	/* an existing domain keeps what is not given */
 	if (store_domain_get(c->st, d->set.name, &cur) == 0 &&
 	    !memcmp(cur.tenant, t->id, STORE_TENANT_LEN)) {
-		if (!(d->given & 1)) {
-			cur.n_routes = 0;
-			d->set.n_routes = 0;
-		} else {
+		if (d->given & 1) {
 			cur.n_routes = d->set.n_routes;
 			memcpy(cur.routes, d->set.routes, sizeof cur.routes);
 		}
@@ -229,7 +252,7 @@ int ctl_gw_domain_apply(struct ctl *c, const store_tenant_t *t,
 			memcpy(cur.tls_pin, d->set.tls_pin, sizeof cur.tls_pin);
 		if (d->given & 16)
 			cur.check_recipients = d->set.check_recipients;
-		if (!(d->given & 1) && !cur.n_routes)
+		if (!cur.n_routes)
 			return ctl_usage("--domain %s has no route: give "
 			    "--relay-to host:port (or mx:)", cur.name);
 		d->set = cur;
@@ -301,6 +324,14 @@ void ctl_gw_tenant_json(struct ctl *c, const store_tenant_t *t, json_t *o)
 	json_object_set_new(p, "queue_days", json_integer(g->queue_days));
 	json_object_set_new(p, "delay_dsn_hours",
 	    json_integer(g->delay_dsn_hours));
+	{
+		json_t *nets = json_array();
+		for (size_t i = 0; i < g->n_outbound; i++)
+			json_array_append_new(nets,
+			    json_string(g->outbound_networks[i]));
+		json_object_set_new(p, "outbound_networks", nets);
+	}
+	json_object_set_new(p, "outbound_rate", json_integer(g->outbound_rate));
 	json_object_set_new(o, "gateway", p);
 }
 
@@ -335,6 +366,12 @@ void ctl_gw_tenant_print(struct ctl *c, const store_tenant_t *t)
 	    g->max_size ? " bytes" : " (SMTP limit)", g->quarantine_days,
 	    g->archive_quarantined ? "archived too" : "not archived",
 	    g->queue_days);
+	printf("gateway outbound: from ");
+	for (size_t i = 0; i < g->n_outbound; i++)
+		printf("%s%s", i ? ", " : "", g->outbound_networks[i]);
+	printf("%s%s; %u messages a minute%s\n", g->n_outbound ? "" : "no network",
+	    t->smtp_user[0] ? " or AUTH as the SMTP user" : "",
+	    g->outbound_rate, g->outbound_rate ? "" : " (no limit)");
 }
 
 /* --- gateway recipients|allow|block ------------------------------------------ */

@@ -208,6 +208,9 @@ static int tenant_set(struct ctl *c, int argc, char **argv)
 		{ "delay-dsn-hours", required_argument, NULL, 'P' },
 		{ "archive-quarantined", required_argument, NULL, 'P' },
 		{ "digest", required_argument, NULL, 'P' },
+		{ "outbound-network", required_argument, NULL, 'P' },
+		{ "no-outbound-networks", no_argument, NULL, 'P' },
+		{ "outbound-rate", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct ctl_gw_domain dom;
