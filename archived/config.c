@@ -133,6 +133,10 @@ static const struct ar_conf_def config_defs[] = {
 	{ "index_nice", AR_CONF_INT, OFF(index_nice), "10", 0, 19,
 	  "nice value of the indexer threads: SMTP and the pipeline come "
 	  "first, the index catches up (its lag is in archivectl stats)" },
+	{ "index_warn_age", AR_CONF_SECONDS, OFF(index_warn_age), "5m", 0,
+	  86400 * 30, "log a warning once a minute while a tenant's oldest "
+	  "change not yet in its search index is older than this (search "
+	  "misses that mail until the index catches up); 0: never" },
 	{ "index_shard_cache", AR_CONF_SIZE, OFF(index_shard_cache), "8M",
 	  64 * 1024, 1LL << 30, "SQLite page cache one index shard "
 	  "connection may fill while it writes or searches; given back when "

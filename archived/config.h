@@ -65,6 +65,7 @@ struct ar_config {
 	char    web_listen[AR_CONF_STR_MAX];
 	/* records-management jobs (issue 6) */
 	int64_t index_nice;                     /* indexer threads */
+	int64_t index_warn_age;                 /* seconds; 0: never */
 	int64_t index_shard_cache;              /* bytes, per connection */
 	int64_t index_open_shards;              /* writers; idle readers */
 	int64_t index_batch_bytes;

@@ -7,7 +7,12 @@
  * found).  Then it follows the logs: woken by the pipeline after each
  * committed batch, and every INDEX_TICK seconds anyway (archivectl import
  * commits from another process and indexes itself; the tick catches
- * anything it left).
+ * anything it left).  Each tenant gets a turn of at most INDEX_TURN log
+ * entries, then the next: a tenant that keeps receiving cannot hold the
+ * others' indexes back, and every turn logs its progress.  While a
+ * tenant's oldest unindexed change is older than index_warn_age, a
+ * warning says so once a minute, or every index_warn_age when shorter
+ * (the same lag is in archivectl stats).
  */
 #include <errno.h>
 #include <string.h>
@@ -17,10 +22,37 @@
 #include "daemon.h"
 
 #define INDEX_TICK 5
+#define INDEX_TURN 4096          /* log entries per tenant per turn */
+#define INDEX_WARN_EVERY 60      /* seconds between lag checks (at most) */
+
+/* The state of one round over the tenants. */
+typedef struct round {
+	struct daemon *d;
+	int more;                /* a tenant stopped at its turn's bound */
+	int check_lag;           /* this round compares lags with the limit */
+} round_t;
+
+static void lag_check(struct daemon *d, const store_tenant_t *t,
+    const char *hex)
+{
+	search_lag_t lag;
+	int64_t age;
+	if (search_lag(d->idx, d->st, t->id, &lag) || !lag.oldest)
+		return;
+	age = (int64_t)time(NULL) - lag.oldest;
+	if (age >= d->cfg.index_warn_age)
+		ar_log(AR_LOG_WARN, "tenant=%s job=index status=lagging "
+		    "unindexed=%llu oldest_age_s=%lld limit_s=%lld "
+		    "msg=\"the index is not keeping up: search misses mail "
+		    "archived in the last %lld s\"", hex,
+		    (unsigned long long)lag.objects, (long long)age,
+		    (long long)d->cfg.index_warn_age, (long long)age);
+}
 
 static int index_tenant(void *arg, const store_tenant_t *t)
 {
-	struct daemon *d = arg;
+	round_t *r0 = arg;
+	struct daemon *d = r0->d;
 	char hex[2 * STORE_TENANT_LEN + 1];
 	int64_t t0 = ar_mono_us();
 	int rc;
@@ -41,14 +73,21 @@ static int index_tenant(void *arg, const store_tenant_t *t)
 		return 0;
 	}
 	search_sync_stats_t s;
-	if ((rc = search_sync(d->idx, d->st, t->id, 0, &s)))
+	if ((rc = search_sync_bounded(d->idx, d->st, t->id, 0, INDEX_TURN,
+	    &s)))
 		goto failed;
 	if (s.indexed || s.removed)
 		ar_log(AR_LOG_INFO, "tenant=%s job=index indexed=%llu removed=%llu "
-		    "unreadable=%llu seq=%llu dur_ms=%lld", hex,
+		    "unreadable=%llu seq=%llu more=%s dur_ms=%lld", hex,
 		    (unsigned long long)s.indexed, (unsigned long long)s.removed,
 		    (unsigned long long)s.failed, (unsigned long long)s.seq,
+		    s.more ? "yes" : "no",
 		    (long long)(ar_mono_us() - t0) / 1000);
+	if (s.more) {
+		r0->more = 1;
+		if (r0->check_lag && d->cfg.index_warn_age > 0)
+			lag_check(d, t, hex);
+	}
 	return 0;
 failed:
 	ar_log(AR_LOG_WARN, "tenant=%s job=index status=failed reason=\"%s\"",
@@ -59,6 +98,9 @@ failed:
 static void *indexer_main(void *arg)
 {
 	struct daemon *d = arg;
+	int64_t lag_checked = ar_mono_us();
+	int64_t every = d->cfg.index_warn_age < INDEX_WARN_EVERY ?
+	    d->cfg.index_warn_age : INDEX_WARN_EVERY;
 
 	/* the extraction threads search_sync starts inherit the nice value */
 	ar_thread_setup("ar-indexer", (int)d->cfg.index_nice);
@@ -66,14 +108,23 @@ static void *indexer_main(void *arg)
 	pthread_mutex_lock(&d->index_lock);
 	while (!d->index_stopping) {
 		struct timespec until;
+		round_t r = { .d = d };
 		d->index_wake = 0;
 		pthread_mutex_unlock(&d->index_lock);
-		store_tenant_walk(d->st, index_tenant, d);
+		if (ar_mono_us() - lag_checked >= every * 1000000LL) {
+			r.check_lag = 1;
+			lag_checked = ar_mono_us();
+		}
+		store_tenant_walk(d->st, index_tenant, &r);
 		/* the catalog pages every thread read meanwhile: out of our
 		 * resident size (they stay in the page cache) */
 		store_catalog_trim(d->st);
 		pthread_mutex_lock(&d->index_lock);
+		if (!d->index_reconciled)
+			r.more = 1;        /* now follow the logs at once */
 		d->index_reconciled = 1;
+		if (r.more)
+			continue;          /* the next turn, without waiting */
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += INDEX_TICK;
 		while (!d->index_stopping && !d->index_wake &&

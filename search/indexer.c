@@ -438,7 +438,7 @@ static int collect_cb(void *arg, const store_log_entry_t *e)
 }
 
 static int sync_locked(search_t *idx, store_t *st, const uint8_t *tenant,
-    int batch, search_sync_stats_t *out)
+    int batch, uint64_t max_entries, search_sync_stats_t *out)
 {
 	collect_t c;
 	uint64_t mark;
@@ -471,6 +471,10 @@ static int sync_locked(search_t *idx, store_t *st, const uint8_t *tenant,
 		mark = c.last;
 		out->seq = mark;
 		out->entries += c.entries;
+		if (max_entries && out->entries >= max_entries) {
+			out->more = 1;     /* perhaps: the next call says */
+			break;
+		}
 	}
 	free(c.items);
 	store_catalog_trim(st);    /* the log pages walked */
@@ -479,6 +483,13 @@ static int sync_locked(search_t *idx, store_t *st, const uint8_t *tenant,
 
 int search_sync(search_t *idx, store_t *st,
     const uint8_t tenant[SEARCH_TENANT_LEN], int batch,
+    search_sync_stats_t *out)
+{
+	return search_sync_bounded(idx, st, tenant, batch, 0, out);
+}
+
+int search_sync_bounded(search_t *idx, store_t *st,
+    const uint8_t tenant[SEARCH_TENANT_LEN], int batch, uint64_t max_entries,
     search_sync_stats_t *out)
 {
 	search_sync_stats_t dummy;
@@ -490,7 +501,7 @@ int search_sync(search_t *idx, store_t *st,
 		return search_fail(AR_EINVAL, "search_sync: missing argument");
 	if ((fd = tenant_lock(idx, tenant)) < 0)
 		return fd;
-	rc = sync_locked(idx, st, tenant, batch, out);
+	rc = sync_locked(idx, st, tenant, batch, max_entries, out);
 	tenant_unlock(fd);
 	return rc;
 }
@@ -721,7 +732,7 @@ int search_reconcile(search_t *idx, store_t *st,
 		rc = reconcile_step(idx, st, tenant, lo, &have_lo, &cat, out,
 		    &ss, &more);
 	if (rc == 0)
-		rc = sync_locked(idx, st, tenant, 0, &ss);
+		rc = sync_locked(idx, st, tenant, 0, 0, &ss);
 	if (rc == 0)
 		rc = shard_count_old(idx, tenant, &out->old_shards);
 	tenant_unlock(fd);
@@ -840,7 +851,7 @@ int search_reindex(search_t *idx, store_t *st,
 	}
 	search_sync_stats_t tail;
 	memset(&tail, 0, sizeof tail);
-	if ((rc = sync_locked(side, st, tenant, 0, &tail)))
+	if ((rc = sync_locked(side, st, tenant, 0, 0, &tail)))
 		goto out;
 	out->indexed += tail.indexed;
 	out->removed += tail.removed;

@@ -215,6 +215,8 @@ typedef struct search_sync_stats {
 	uint64_t batch_bytes_max;  /* most bytes one batch held (bounded by
 	                              batch_bytes and the messages the
 	                              extraction threads were adding) */
+	int more;                  /* search_sync_bounded: stopped at its
+	                              bound with log entries left to apply */
 } search_sync_stats_t;
 
 /*
@@ -228,6 +230,13 @@ typedef struct search_sync_stats {
  */
 int search_sync(search_t *idx, store_t *st,
     const uint8_t tenant[SEARCH_TENANT_LEN], int batch,
+    search_sync_stats_t *out);
+/* search_sync that returns once it has applied at least max_entries log
+ * entries (0: no bound), out->more set when entries were left: a daemon
+ * indexing several tenants gives each a turn, and reports progress, while
+ * one of them keeps receiving. */
+int search_sync_bounded(search_t *idx, store_t *st,
+    const uint8_t tenant[SEARCH_TENANT_LEN], int batch, uint64_t max_entries,
     search_sync_stats_t *out);
 
 /* What the index has not caught up with yet. */

@@ -58,11 +58,18 @@ archived_stop
 # 2. the drain on: everything committed once, the spool empty, mail
 # accepted again
 set_conf pipeline_workers 8
+set_conf index_warn_age 1s
 archived_start
 check "the backlog drains to zero" wait_until 600 queue_is 0
 check "every entry committed once ($N)" [ "$(committed)" -eq $N ]
 check "a backlog line was logged while it drained" \
     grep -q "pipeline status=backlog waiting=" "$T/archived.log"
+# the index follows in turns of at most 4,096 log entries ($N > that),
+# each logged, and says it lags while its oldest change is over 1 s old
+check "the indexer logs its turns (more=yes while a backlog remains)" \
+    wait_until 600 grep -q "job=index indexed=[0-9]* .* more=yes" "$T/archived.log"
+check "the index lag is logged (index_warn_age 1s)" \
+    wait_until 600 grep -q "job=index status=lagging unindexed=[1-9]" "$T/archived.log"
 check "no spool file left but the lock" \
     [ -z "$(find "$DATA/spool" -type f ! -name lock)" ]
 check "mail is accepted again" swaks_send

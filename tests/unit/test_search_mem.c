@@ -369,6 +369,25 @@ int main(void)
 	CHECK_RC(search_reconcile(idx, st, t.id, &rs), 0);
 	CHECK(rs.missing == 0 && rs.extra == 0 && rs.indexed == TOTAL);
 
+	/* a bounded sync (archived's indexer gives each tenant turns of
+	 * at most INDEX_TURN log entries): it stops once past its bound
+	 * with more to do, and the turns together index everything once */
+	{
+		uint64_t indexed = 0;
+		int turns = 0;
+		store_range(st, &t, TOTAL, TOTAL + 600);
+		do {
+			CHECK_RC(search_sync_bounded(idx, st, t.id, 0, 250, &ss), 0);
+			CHECK(ss.entries <= 250 + 256);
+			indexed += ss.indexed;
+			turns++;
+		} while (ss.more && turns < 10);
+		CHECK(!ss.more && indexed == 600 && turns >= 3 && turns <= 4);
+		CHECK(hits(idx, &t, "note") == TOTAL + 600);
+		CHECK_RC(search_sync_bounded(idx, st, t.id, 0, 250, &ss), 0);
+		CHECK(ss.indexed == 0 && !ss.more);
+	}
+
 	search_close(idx);
 	store_close(st);
 	store_backend_close(be);
