@@ -9,7 +9,8 @@
 #     whole 100 MB went through clamd)
 #   - 100,010,000 bytes (just over): 552 5.3.4 at the end of DATA, nothing
 #     queued, stored, delivered or archived
-#   - SIZE= above smtp_max_message_size: 552 5.3.4 at MAIL FROM
+#   - SIZE= above the tenant's limit: 552 5.3.4 at RCPT TO; above
+#     smtp_max_message_size: at MAIL FROM
 #   - 110,000,000 bytes, no tenant limit: larger than both scanners take
 #     (clamd refuses past StreamMaxLength, rspamd past its max_message;
 #     archived's rspamd_max_size is set above it so that rspamd itself
@@ -137,17 +138,23 @@ du1=$(du -sk "$DATA" | cut -f1)
 echo "data directory: $du0 KB before, $du1 KB after"
 check "... nothing of it kept on disk (data directory grew $((du1 - du0)) KB)" \
     test $((du1 - du0)) -lt 10240
-sizecmd() {
-	python3 - "$GW_PORT" <<'PY'
+# declared SIZE=: refused before a byte of DATA
+sizecmd() {   # sizecmd SIZE: "MAIL-CODE RCPT-CODE"
+	python3 - "$GW_PORT" "$1" <<'PY'
 import smtplib, sys
 s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), timeout=60)
 s.ehlo("client.test")
-print(s.docmd("MAIL", "FROM:<sender@other.test> SIZE=300000000")[0])
+m = s.docmd("MAIL", "FROM:<sender@other.test> SIZE=" + sys.argv[2])
+r = s.docmd("RCPT", "TO:<user@acme.example>")[0] if m[0] == 250 else "-"
+print(m[0], r)
 s.quit()
 PY
 }
+check "SIZE=$OVER (over the tenant's limit): 552 at RCPT TO" \
+    test "$(sizecmd $OVER)" = "250 552"
+check "SIZE=$UNDER: 250 at RCPT TO" test "$(sizecmd $UNDER)" = "250 250"
 check "SIZE=300000000 (over smtp_max_message_size 200M): 552 at MAIL FROM" \
-    test "$(sizecmd)" = 552
+    test "$(sizecmd 300000000)" = "552 -"
 
 # --- larger than the scanners take: never clean ---------------------------------
 check "no tenant limit (the SMTP limit, 200M)" ctl tenant set acme --max-size 0
