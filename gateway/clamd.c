@@ -7,7 +7,9 @@
  * one NUL-terminated line: "stream: OK", "stream: NAME FOUND",
  * "INSTREAM size limit exceeded. ERROR" (past StreamMaxLength; clamd
  * closes the connection, possibly before we finished writing) or
- * "... ERROR".  The socket is non-blocking and every connect, write and
+ * "... ERROR".  A reply that comes before the zero length is out counts
+ * only when it refuses or names a virus: an "OK" for part of the message
+ * is no verdict (failed).  The socket is non-blocking and every connect, write and
  * read waits at most io_ms (connect_ms for the connect) and never past the
  * scan's deadline (total_ms): a clamd that is stopped (SIGSTOP) or wedged
  * costs at most that, never a hang.
@@ -232,7 +234,7 @@ static char *clean_name(const char *s, size_t len)
  * Parse the reply records (NUL or newline separated) into res.  0 (OK,
  * clean or infected), AR_ETOOBIG, AR_EPROTO.
  */
-static int parse_reply(conn_t *k, gw_av_result_t *res)
+static int parse_reply(conn_t *k, gw_av_result_t *res, int sent_all)
 {
 	char *rec = k->reply, *end = k->reply + k->rlen;
 	int found = 0, ok = 0;
@@ -281,6 +283,15 @@ static int parse_reply(conn_t *k, gw_av_result_t *res)
 		    "clamd: closed the connection without a reply");
 		return k->rlen ? AR_EPROTO : AR_EAGAIN;
 	}
+	if (!found && !sent_all) {
+		/* "OK" for a stream it did not read to its end is no verdict
+		 * on the message (clamd itself never answers early but to
+		 * refuse) */
+		snprintf(res->errmsg, sizeof res->errmsg,
+		    "clamd: answered \"stream: OK\" before the whole message "
+		    "was sent");
+		return AR_EPROTO;
+	}
 	res->infected = found;
 	return 0;
 }
@@ -315,7 +326,7 @@ static int clamd_scan(gw_av_t *av, const gw_scan_source_t *src,
 	unsigned char *buf = NULL;
 	void *cur = NULL;
 	conn_t k;
-	int rc;
+	int rc, sent_all = 0;
 
 	memset(res, 0, sizeof *res);
 	res->engine = av->ops->name;
@@ -363,8 +374,12 @@ static int clamd_scan(gw_av_t *av, const gw_scan_source_t *src,
 		ar_put_u32(buf, (uint32_t)fill);
 		if ((rc = conn_write(&k, buf, 4 + fill)))
 			goto out;
-		if (k.closed || fill == 0)
+		if (k.closed)
 			break;
+		if (fill == 0) {
+			sent_all = 1;     /* the end-of-stream chunk is out */
+			break;
+		}
 		/* clamd refuses past StreamMaxLength with a reply and a
 		 * close: look for it between chunks */
 		if ((rc = conn_read(&k, 0)))
@@ -374,7 +389,7 @@ static int clamd_scan(gw_av_t *av, const gw_scan_source_t *src,
 	}
 	if ((rc = conn_read(&k, 1)))
 		goto out;
-	rc = parse_reply(&k, res);
+	rc = parse_reply(&k, res, sent_all);
 	if (rc == AR_EAGAIN && k.closed)
 		snprintf(res->errmsg, sizeof res->errmsg,
 		    "clamd: closed the connection while the message was sent");

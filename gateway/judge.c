@@ -94,6 +94,45 @@ static void findings_of(const gw_scan_result_t *r, gw_findings_t *f)
 	}
 }
 
+/* A value for a quoted log field: quotes, backslashes, control and
+ * non-ASCII bytes (a scanner's garbage) become '?'. */
+static void log_safe(char *s)
+{
+	for (; *s; s++)
+		if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20 ||
+		    (unsigned char)*s >= 0x7f)
+			*s = '?';
+}
+
+/* Why the scanners that gave no verdict gave none, in their words
+ * ("rspamd: HTTP 500: ...", "clamd: unexpected reply ..."), for the
+ * status=unscanned line. */
+static void unscanned_detail(const gw_scan_result_t *r, int rc, char *out,
+    size_t len)
+{
+	size_t n;
+
+	out[0] = '\0';
+	if (rc) {
+		snprintf(out, len, "scan: %s", ar_strerror(rc));
+		return;
+	}
+	for (size_t i = 0; i < r->nav; i++)
+		if (r->av[i].status != GW_SCAN_OK) {
+			n = strlen(out);
+			snprintf(out + n, len - n, "%s%s", n ? "; " : "",
+			    r->av[i].errmsg[0] ? r->av[i].errmsg :
+			    r->av[i].engine);
+		}
+	if (r->rspamd.status != GW_SCAN_OK &&
+	    r->rspamd.status != GW_SCAN_NOT_RUN) {
+		n = strlen(out);
+		snprintf(out + n, len - n, "%s%s", n ? "; " : "",
+		    r->rspamd.errmsg[0] ? r->rspamd.errmsg : "rspamd");
+	}
+	log_safe(out);
+}
+
 static void reply_failure(struct mx_job *j, int rc)
 {
 	if (rc == AR_ENOSPC)
@@ -135,8 +174,9 @@ static void judge(gateway_t *g, gw_scanners_t *sc, struct mx_job *j)
 	json_t *jrcpts = json_object_get(j->env, "rcpt_to"), *vj = NULL;
 	uint8_t id[SPOOL_ID_LEN];
 	char hex[33], th[33], *env = NULL, *state = NULL, text[64], err[128];
+	char detail[600], score[32];
 	size_t nr = 0;
-	int rc;
+	int rc, scan_rc;
 
 	ar_hex(j->t.id, STORE_TENANT_LEN, th);
 	if (j->too_big) {
@@ -187,6 +227,7 @@ static void judge(gateway_t *g, gw_scanners_t *sc, struct mx_job *j)
 		rc = gw_scan_message(sc, &src, &se, &lim, &res);
 		gw_scan_source_done(&src);
 	}
+	scan_rc = rc;
 	if (rc) {
 		/* nothing could be scanned: as when the scanners are down */
 		f.av_status = f.spam_status = rc;
@@ -219,26 +260,31 @@ static void judge(gateway_t *g, gw_scanners_t *sc, struct mx_job *j)
 	}
 	/* the virus names as one quoted value (clamd's text: nothing that
 	 * would end the quotes or the line) */
-	for (char *p = f.virus; *p; p++)
-		if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20 ||
-		    (unsigned char)*p == 0x7f)
-			*p = '?';
+	log_safe(f.virus);
 	gw_stats_count(g, j->t.id, v.kind, v.action, v.tempfail ||
 	    v.code == 451);
+	/* no score when rspamd gave none ("-", not a number) */
+	if (f.spam_status)
+		ar_strlcpy(score, "-", sizeof score);
+	else
+		snprintf(score, sizeof score, "%.2f", f.score);
 	ar_log(v.code == 250 ? AR_LOG_INFO : AR_LOG_WARN, "gateway id=%s "
-	    "tenant=%s session=%s verdict=%s action=%s reply=%d score=%s%.2f "
+	    "tenant=%s session=%s verdict=%s action=%s reply=%d score=%s "
 	    "virus=%s%s%s%s size=%llu scan_ms=%lld dur_ms=%lld", hex, th,
 	    j->session, v.kind, v.tempfail ? "tempfail" :
-	    store_gw_action_name(v.action), v.code, f.spam_status ? "-" : "",
-	    f.spam_status ? 0.0 : f.score, f.infected ? "yes" : "no",
+	    store_gw_action_name(v.action), v.code, score,
+	    f.infected ? "yes" : "no",
 	    f.infected ? " virus_name=\"" : "", f.infected ? f.virus : "",
 	    f.infected ? "\"" : "", (unsigned long long)j->bytes,
 	    (long long)res.dur_us / 1000,
 	    (long long)(ar_mono_us() - j->started_us) / 1000);
-	if (f.av_status || f.spam_status)
+	if (f.av_status || f.spam_status) {
+		unscanned_detail(&res, scan_rc, detail, sizeof detail);
 		ar_log(AR_LOG_WARN, "gateway id=%s status=unscanned "
-		    "antivirus=\"%s\" spam=\"%s\"", hex, f.av_status ?
-		    f.av_error : "ok", f.spam_status ? f.spam_error : "ok");
+		    "antivirus=\"%s\" spam=\"%s\" detail=\"%s\"", hex,
+		    f.av_status ? f.av_error : "ok", f.spam_status ?
+		    f.spam_error : "ok", detail);
+	}
 	free(state);
 	json_decref(vj);
 	gw_verdict_clear(&v);

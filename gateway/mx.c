@@ -10,7 +10,8 @@
  * per transaction: a recipient of another tenant gets 452 4.5.3 (the
  * client sends it again in a transaction of its own).  MAIL FROM is
  * answered 451 4.3.2 while the relay queue is over its back-pressure
- * limits.  DATA goes into the relay queue, sealed under the tenant's key;
+ * limits.  A SIZE= above the tenant's size limit is refused at RCPT (552
+ * 5.3.4); without SIZE=, at the end of DATA.  DATA goes into the relay queue, sealed under the tenant's key;
  * at the final dot the message goes to the scan workers (judge.c), which
  * answer it.
  *
@@ -39,6 +40,7 @@ struct mx_session {
 	json_t *rcpts;               /* accepted, as given */
 	int outbound;                /* a recipient outside: the tenant's own
 	                                outgoing mail */
+	int64_t size;                /* MAIL FROM's SIZE=, -1 when absent */
 };
 
 static struct mx_session *session_of(smtp_session_t *s)
@@ -57,6 +59,21 @@ static void session_reset(struct mx_session *ms)
 	ms->rcpts = NULL;
 	ms->have_tenant = 0;
 	ms->outbound = 0;
+	ms->size = -1;
+}
+
+/* SIZE= above tenant t's limit: 552 5.3.4 at RCPT, before any byte of
+ * DATA (RFC 1870 allows it there); 1 when refused. */
+static int size_over(const struct mx_session *ms, const store_tenant_t *t,
+    struct smtp_reply *r)
+{
+	if (!t->gw.max_size || ms->size < 0 ||
+	    (uint64_t)ms->size <= t->gw.max_size)
+		return 0;
+	smtp_reply_set(r, 552, "5.3.4", "Message size exceeds the "
+	    "recipient's limit (%llu bytes)",
+	    (unsigned long long)t->gw.max_size);
+	return 1;
 }
 
 /* Is the relay queue over a back-pressure limit?  (event loop) */
@@ -96,12 +113,12 @@ static void on_mail_from(void *arg, smtp_session_t *s, const char *addr,
 	gateway_t *g = arg;
 	struct mx_session *ms = session_of(s);
 
-	(void)p;
 	if (!ms) {
 		smtp_reply_set(r, 451, "4.3.0", "Local error, try again later");
 		return;
 	}
 	session_reset(ms);
+	ms->size = p ? p->size : -1;
 	if (backlogged(g, s)) {
 		smtp_reply_set(r, 451, "4.3.2", "Gateway busy: too much mail "
 		    "queued, try again later");
@@ -203,6 +220,8 @@ static void outbound_rcpt(gateway_t *g, smtp_session_t *s,
 		    "this one in another transaction");
 		return;
 	}
+	if (size_over(ms, &t, r))
+		return;
 	if (!ms->outbound && rate_take(g, &t)) {
 		char th[33];
 		ar_log(AR_LOG_WARN, "gateway session=%s tenant=%s "
@@ -302,6 +321,8 @@ static void on_rcpt_to(void *arg, smtp_session_t *s, const char *addr,
 		    "this one in another transaction");
 		return;
 	}
+	if (size_over(ms, &t, r))
+		return;
 	if (d.check_recipients) {
 		rc = store_gw_list_has(g->st, t.id, STORE_GW_RECIPIENTS, "",
 		    addr);

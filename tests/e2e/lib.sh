@@ -40,8 +40,13 @@ wait_until() {
 	done
 }
 
+# finish [STATUS]: the end of every test (the EXIT trap).  A test that
+# stopped before its end (an unbound variable under set -u, a service that
+# did not start: exit status STATUS not 0) fails, whatever its checks said.
 finish() {
-	local p
+	local p rc=${1:-0}
+	[ "$rc" -eq 0 ] ||
+	    bad "the test stopped before its end (exit status $rc; the error is above)"
 	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	# the gateway's scanners (gw_services), by the pids under their dir
@@ -62,7 +67,7 @@ finish() {
 	fi
 	[ "$FAILED" -eq 0 ]
 }
-trap 'finish; exit $?' EXIT
+trap 'finish $?; exit $?' EXIT
 
 # keysvc_start DIR: run the real key service on DIR, wait until its socket
 # answers (a connect through archivectl is not needed: the socket appears
@@ -157,6 +162,7 @@ archived_start() {
 archived_stop() {
 	kill -TERM "$ARCHIVED_PID" 2>/dev/null
 	wait "$ARCHIVED_PID" 2>/dev/null
+	return 0
 }
 
 # objects_of TENANT: how many objects the tenant has.
@@ -233,7 +239,10 @@ rgw_env() {
 	export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 	S3_PORT=${S3_ENDPOINT##*:}
 }
-rgw_own_down() { [ -n "${RGW_OWN:-}" ] && "$S/scripts/rgw.sh" down "$RGW_OWN" >/dev/null; }
+rgw_own_down() {
+	[ -z "${RGW_OWN:-}" ] || "$S/scripts/rgw.sh" down "$RGW_OWN" >/dev/null
+	return 0
+}
 
 # s3 ARGS...: curl signed with the test user's keys (the payload hash of an
 # empty body unless the caller sets its own x-amz-content-sha256).
@@ -307,6 +316,19 @@ gw_services() {
 	fi
 	# shellcheck disable=SC1091
 	. "$GW_DIR/env"
+}
+# gw_rspamd_test_conf [MAX_MESSAGE]: call before gw_services: rspamd gets
+# the project's configuration (gateway/rspamd) plus the tests' own rule,
+# tests/e2e/rspamd/rspamd.local.lua ("X-Archived-Test-Score: N" adds N to
+# the score, symbol ARCHIVED_TEST_SCORE; gw_mail.py's score-N), and, when
+# given, rspamd's max_message (e.g. 100Mb; rspamd's default is 50Mb).
+gw_rspamd_test_conf() {
+	local d=$T/rspamd-conf
+	rm -rf "$d"
+	cp -r "$S/gateway/rspamd" "$d" &&
+	    cp "$S/tests/e2e/rspamd/rspamd.local.lua" "$d/" || exit 1
+	[ -z "${1:-}" ] || echo "max_message = $1;" >>"$d/local.d/options.inc"
+	export AR_GW_RSPAMD_CONF=$d
 }
 # gw_service_stop|gw_service_start NAME: one scanner (clamd, rspamd)
 gw_service_stop() {

@@ -3,7 +3,12 @@
 Usage: gw_mail.py KIND OUTFILE FROM TO MARKER
        gw_mail.py - < SPECS     (one "KIND OUTFILE FROM TO MARKER" a line)
 KIND: clean, eicar, eicar-zip, eicar-nested-zip, eicar-rfc822, gtube,
-spam-quarantine (rspamd's "add header" GTUBE variant), big (1 MB text).
+spam-quarantine (rspamd's "add header" GTUBE variant), big (1 MB text),
+score-N (a clean message with "X-Archived-Test-Score: N": the test rule
+of gw_rspamd_test_conf adds N to rspamd's score), sized-N and
+sized-virus-N (exactly N bytes: a text part, then a base64 attachment of
+random bytes; -virus ends with a part holding GW_VIRUS_MARKER, clamd's
+test signature, so that only a scan of the whole message finds it).
 MARKER is a unique word put into the subject and the body: the tests grep
 the data directory for it (never on disk in plaintext).  The EICAR test
 file is built from its hex form, so that no antivirus flags this script.
@@ -50,6 +55,39 @@ def with_attachment(subject, name, ctype, data):
             f"{b64(data)}\r\n--b1--\r\n")
 
 
+def sized(out, size, virus):
+    """Exactly size bytes, written as they are made (never held whole)."""
+    import os
+    att = ('--b1\r\nContent-Type: application/octet-stream; name="data.bin"'
+           '\r\nContent-Disposition: attachment; filename="data.bin"\r\n'
+           'Content-Transfer-Encoding: base64\r\n\r\n').encode()
+    tail = "--b1--\r\n"
+    if virus:
+        tail = ("--b1\r\nContent-Type: text/plain\r\n\r\n"
+                f"{os.environ['GW_VIRUS_MARKER']}\r\n" + tail)
+    tail = tail.encode()
+
+    def head(pad):
+        return (headers(f"Large {marker}", f"X-Pad: {'p' * pad}\r\n"
+                        'Content-Type: multipart/mixed; boundary="b1"\r\n') +
+                "\r\n--b1\r\nContent-Type: text/plain\r\n\r\n"
+                f"Large data attached {marker}.\r\n").encode() + att
+    block = base64.encodebytes(os.urandom(57 * 1024)).replace(b"\n", b"\r\n")
+    line = len(block) // 1024           # 78: 76 characters and CRLF
+    room = size - len(head(1)) - len(tail)
+    if room < 0:
+        sys.exit(f"sized-{size}: too small")
+    nlines, pad = room // line, 1 + room % line
+    with open(out, "wb") as f:
+        f.write(head(pad))
+        for _ in range(nlines // 1024):
+            f.write(block)
+        f.write(block[:nlines % 1024 * line])
+        f.write(tail)
+    if os.path.getsize(out) != size:
+        sys.exit(f"sized-{size}: made {os.path.getsize(out)} bytes")
+
+
 def make(*spec):
     global kind, frm, to, marker
     kind, out, frm, to, marker = spec
@@ -90,6 +128,13 @@ def make(*spec):
         line = f"{marker} " + "x" * 70 + "\r\n"
         msg = headers(f"Big {marker}", "Content-Type: text/plain\r\n") + \
             "\r\n" + line * 13000
+    elif kind.startswith("score-"):
+        msg = headers(f"Newsletter {marker}", "X-Archived-Test-Score: "
+                      f"{kind[6:]}\r\nContent-Type: text/plain\r\n") + \
+            f"\r\nHello,\r\nthis month's news {marker}.\r\n"
+    elif kind.startswith("sized-"):
+        virus = kind.startswith("sized-virus-")
+        return sized(out, int(kind.split("-")[-1]), virus)
     else:
         sys.exit(f"unknown kind {kind}")
     with open(out, "wb") as f:

@@ -8,7 +8,8 @@
       Environment: GW_SRC=ADDR connects from that local address
       (127.0.0.2 ...); GW_AUTH=USER:PASSWORD does STARTTLS, then AUTH
       (prints "auth CODE", or "auth not offered"); GW_AUTH_CLEAR=1 tries
-      AUTH without STARTTLS.
+      AUTH without STARTTLS; GW_TIMEOUT=SECONDS the longest wait for
+      one reply (default 60; a 100 MB message is scanned before its).
   gw_smtp.py tricks PORT
       the classic open-relay tricks, one transaction each; prints
       "CODE trick" a line for the answer that decides (RCPT, or MAIL when
@@ -21,7 +22,7 @@ def send(port, sender, rcpts, path):
     import os, ssl
     data = open(path, "rb").read()
     src = os.environ.get("GW_SRC")
-    s = smtplib.SMTP("127.0.0.1", int(port), timeout=60,
+    s = smtplib.SMTP("127.0.0.1", int(port), timeout=float(os.environ.get("GW_TIMEOUT", "60")),
                      source_address=(src, 0) if src else None)
     s.ehlo("client.test")
     auth = os.environ.get("GW_AUTH")
