@@ -298,13 +298,13 @@ static void rs_print(const json_t *o)
 static int relay_stats(struct ctl *c, const store_tenant_t *t, long days)
 {
 	struct rs_all a = { c, NULL, days, json_array(), 0 };
+	char dir[AR_CONF_STR_MAX + 16];
 	json_t *o;
 	size_t i;
 	int rc;
 
 	/* the queue as it is now, when there is one (no gateway: counts
 	 * only) */
-	char dir[AR_CONF_STR_MAX + 16];
 	ar_config_path(&c->cfg, "relay", dir, sizeof dir);
 	if (access(dir, F_OK) == 0 && (rc = rq_open(c, &a.sp))) {
 		json_decref(a.arr);
