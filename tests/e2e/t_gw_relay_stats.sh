@@ -229,6 +229,12 @@ api GET "/api/v1/relay/stats?days=1"
 check "API stats after the restart: 5 delivered today" python3 -c "import json,sys
 d=json.load(open('$T/body')); sys.exit(0 if d['totals']['delivered']==5 and d['days'][0]['counts']['queued']==6 else 1)"
 check "acme's log: the release" audit_has acme relay_release '"domain":"a.example"'
+api GET "/api/v1/gateway/stats?days=1"
+check "the verdict counts in the same per-day record are intact: 3 messages judged" \
+    python3 -c "import json,sys
+t=json.load(open('$T/body'))['totals']; print(t)
+sys.exit(0 if sum(t[k] for k in ('clean','spam','virus','policy','unscanned'))==3
+         and t['delivered']+t['tagged']==3 else 1)"
 ctl --json stats >"$T/stats.json" 2>/dev/null
 check "archivectl --json stats: the relay totals per tenant" python3 -c "import json,sys
 d={t['tenant']:t for t in json.load(open('$T/stats.json'))['tenants']}
