@@ -148,6 +148,10 @@ static int bounce_asked(const spool_ref_t *ref)
 static uint8_t retries[BOUNCES_MAX][STORE_TENANT_LEN + SPOOL_ID_LEN];
 static size_t nretries;
 static int64_t retry_all_at;
+/* Bumped by every retry request: an entry being worked on when one came
+ * (claimed, so spool_retry_now did not see it) is put back due at once
+ * rather than at the next attempt it was given. */
+static uint64_t retry_gen;
 #define TENANT_RETRIES 64
 static struct {
 	uint8_t tenant[STORE_TENANT_LEN];
@@ -196,6 +200,16 @@ static void tenant_retry(const uint8_t *tenant, int64_t now)
 	tretries[slot].at = now;
 }
 
+static uint64_t retry_gen_get(void)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&bounces_lock);
+	v = retry_gen;
+	pthread_mutex_unlock(&bounces_lock);
+	return v;
+}
+
 /* The tenant's domains answered, as far as their backoff goes. */
 static int domain_forget_cb(void *arg, const store_domain_t *d)
 {
@@ -221,6 +235,7 @@ static int request_cb(void *arg, const char *text)
 		/* every entry of one tenant (the console's retry) */
 		pthread_mutex_lock(&bounces_lock);
 		tenant_retry(key, ar_now());
+		retry_gen++;
 		pthread_mutex_unlock(&bounces_lock);
 		(void)store_domain_walk(g->st, key, domain_forget_cb, NULL);
 		n = spool_retry_now(g->rq, key, NULL);
@@ -232,6 +247,7 @@ static int request_cb(void *arg, const char *text)
 			retry_all_at = ar_now();
 		else if (nretries < BOUNCES_MAX)
 			memcpy(retries[nretries++], key, sizeof key);
+		retry_gen++;
 		pthread_mutex_unlock(&bounces_lock);
 		if (!one)
 			domains_clear();
@@ -763,7 +779,8 @@ static int save(gateway_t *g, const store_tenant_t *t, const spool_ref_t *ref,
 	return rc;
 }
 
-static void work(gateway_t *g, const spool_ref_t *ref)
+/* Work on a claimed entry; gen: retry_gen before it was claimed. */
+static void work(gateway_t *g, const spool_ref_t *ref, uint64_t gen)
 {
 	struct entry_src src = { NULL, 0, 0 };
 	store_tenant_t t;
@@ -869,6 +886,8 @@ static void work(gateway_t *g, const spool_ref_t *ref)
 	} else {
 		if (pending && (!due || due > ar_now() + 60))
 			due = ar_now() + retry_delay(g, ref->failures + 1);
+		if (retry_gen_get() != gen)
+			due = ar_now();     /* a retry came while it was claimed */
 		spool_claim_retry(g->rq, ref, due);
 	}
 out:
@@ -892,6 +911,7 @@ static void *queue_main(void *arg)
 	pthread_mutex_lock(&g->qlock);
 	while (!g->qstopping) {
 		size_t n;
+		uint64_t gen;
 		int releases = 0;
 		g->qwake = 0;
 		/* one worker looks for quarantine releases every 2 s */
@@ -907,9 +927,10 @@ static void *queue_main(void *arg)
 				ar_log(AR_LOG_WARN, "gateway status=requests_failed "
 				    "reason=\"%s\"", store_errmsg(g->st));
 		}
+		gen = retry_gen_get();
 		n = spool_claim(g->rq, refs, CLAIM_MAX);
 		for (size_t i = 0; i < n; i++)
-			work(g, &refs[i]);
+			work(g, &refs[i], gen);
 		pthread_mutex_lock(&g->qlock);
 		if (n == 0 && !g->qwake && !g->qstopping) {
 			struct timespec until;
