@@ -3,10 +3,49 @@
  * then the web module's server on web_listen.  A console that cannot
  * start is logged (status=failed) and archived goes on without it.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ar.h"
 #include "daemon.h"
+
+/* The console's view of the relay queue: the gateway's summary of the
+ * tenant's entries (the relay spool outlives the console: web_glue_stop
+ * comes before gateway_glue_stop). */
+static int relay_queue(void *arg, const uint8_t tenant[STORE_TENANT_LEN],
+    web_relay_queue_t *out)
+{
+	struct daemon *d = arg;
+	gateway_queue_summary_t s;
+	int rc;
+
+	memset(out, 0, sizeof *out);
+	if ((rc = gateway_queue_summary(d->relay, tenant, NULL, NULL, &s)))
+		return rc;
+	if (s.n && !(out->domains = calloc(s.n, sizeof *out->domains))) {
+		gateway_queue_summary_clear(&s);
+		return AR_ENOMEM;
+	}
+	for (size_t i = 0; i < s.n; i++) {
+		const gateway_queue_domain_t *g = &s.domains[i];
+		web_relay_domain_t *w = &out->domains[i];
+		ar_strlcpy(w->name, g->name, sizeof w->name);
+		w->pending = g->pending;
+		w->deferred = g->deferred;
+		w->delivered = g->delivered;
+		w->bounced = g->bounced;
+		w->quarantined = g->quarantined;
+		w->oldest = g->oldest;
+		w->next_attempt = g->next_attempt;
+		w->last_error_time = g->last_error_time;
+		ar_strlcpy(w->last_error, g->last_error, sizeof w->last_error);
+	}
+	out->n = s.n;
+	out->messages = s.messages;
+	out->unreadable = s.unreadable;
+	gateway_queue_summary_clear(&s);
+	return 0;
+}
 
 int web_glue_start(struct daemon *d)
 {
@@ -38,6 +77,10 @@ int web_glue_start(struct daemon *d)
 	wp.st = d->st;
 	wp.idx = d->web_search;
 	wp.data_dir = d->cfg.data_dir;
+	if (d->relay) {
+		wp.relay_queue = relay_queue;
+		wp.relay_arg = d;
+	}
 	/* The console failing (no certificate yet, port taken) must not
 	 * stop ingest: it is logged and archived runs without it. */
 	if ((rc = web_start(&d->web, &wp, err, sizeof err))) {

@@ -100,4 +100,43 @@ typedef struct gateway_digest_opts {
 int gateway_digest_run(gateway_t *g, const gateway_digest_opts_t *o,
     size_t *sent);
 
+/*
+ * The relay queue as the operator sees it (gateway/qsummary.c): rq is the
+ * relay queue (archived's own, or one opened SPOOL_READONLY |
+ * SPOOL_STATEFUL by archivectl), tenant one tenant's entries (NULL: all).
+ * Per recipient domain of each tenant: its recipients by state in the
+ * messages still queued (pending and deferred wait; delivered, bounced
+ * and quarantined are final for a message that still waits for another
+ * recipient), the arrival of the oldest of those messages, the earliest
+ * next attempt of a deferred recipient, and the reply a deferred
+ * recipient got last.  cb (may be NULL) is called with each entry and its
+ * state record (JSON text, valid during the call); a non-zero return
+ * stops the walk and is returned.  An entry whose state cannot be read
+ * (keysvc down, or rewritten at that moment) counts in unreadable.
+ * domains are sorted by name; gateway_queue_summary_clear frees them.
+ */
+typedef struct gateway_queue_domain {
+	uint8_t tenant[STORE_TENANT_LEN];
+	char name[STORE_DOMAIN_MAX];
+	uint64_t pending, deferred;              /* recipients waiting */
+	uint64_t delivered, bounced, quarantined;
+	int64_t oldest;              /* arrival, seconds since the epoch */
+	int64_t next_attempt;        /* 0: none deferred */
+	int64_t last_error_time;     /* of last_error; 0: none */
+	char last_error[256];
+} gateway_queue_domain_t;
+
+typedef struct gateway_queue_summary {
+	uint64_t messages;           /* entries in the queue */
+	uint64_t unreadable;         /* of which the state was not read */
+	gateway_queue_domain_t *domains;
+	size_t n;
+} gateway_queue_summary_t;
+
+typedef int (*gateway_queue_entry_cb)(void *arg, const spool_entry_t *e,
+    const char *state_json);
+int gateway_queue_summary(spool_t *rq, const uint8_t *tenant,
+    gateway_queue_entry_cb cb, void *arg, gateway_queue_summary_t *out);
+void gateway_queue_summary_clear(gateway_queue_summary_t *s);
+
 #endif /* GATEWAY_GATEWAY_H */

@@ -139,10 +139,13 @@ int gw_enqueue(gateway_t *g, const store_tenant_t *t, const char *mail_from,
     const char *source, const json_t *verdict, const uint8_t *fixed_id,
     uint8_t id_out[16]);
 
-/* --- stats.c: verdict counts per tenant per day ------------------------- */
+/* --- stats.c: verdict and relay counts per tenant per day --------------- */
 /* Count one judged message (kind: gw_verdict_t.kind). */
 void gw_stats_count(gateway_t *g, const uint8_t tenant[STORE_TENANT_LEN],
     const char *kind, int action, int tempfail);
+/* Count n of the relay queue's which (enum store_relay_stat). */
+void gw_stats_relay(gateway_t *g, const uint8_t tenant[STORE_TENANT_LEN],
+    int which, uint64_t n);
 /* Add what was counted to the catalog (queue workers, gateway_free). */
 void gw_stats_flush(gateway_t *g);
 

@@ -256,6 +256,9 @@ static void judge(gateway_t *g, gw_scanners_t *sc, struct mx_job *j)
 		snprintf(text, sizeof text, "Ok: queued as %s", hex);
 		smtp_session_reply(j->tok, 250, "2.0.0", text);
 		v.code = 250;
+		if (v.action != STORE_GW_QUARANTINE)
+			gw_stats_relay(g, j->t.id, STORE_RS_QUEUED,
+			    json_array_size(jrcpts));
 		gw_queue_wake(g);
 	}
 	/* the virus names as one quoted value (clamd's text: nothing that

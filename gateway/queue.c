@@ -142,14 +142,25 @@ static int bounce_asked(const spool_ref_t *ref)
 	return hit;
 }
 
-/* Retries asked for one entry, and when every entry's was (relay retry):
- * a recipient not tried since is due whatever its next attempt said. */
+/* Retries asked for one entry, and when every entry's was (relay retry)
+ * or every entry of a tenant's (the console's retry): a recipient not
+ * tried since is due whatever its next attempt said. */
 static uint8_t retries[BOUNCES_MAX][STORE_TENANT_LEN + SPOOL_ID_LEN];
 static size_t nretries;
 static int64_t retry_all_at;
+/* Bumped by every retry request: an entry being worked on when one came
+ * (claimed, so spool_retry_now did not see it) is put back due at once
+ * rather than at the next attempt it was given. */
+static uint64_t retry_gen;
+#define TENANT_RETRIES 64
+static struct {
+	uint8_t tenant[STORE_TENANT_LEN];
+	int64_t at;
+} tretries[TENANT_RETRIES];
 
 /* Was a retry asked for this entry?  (Forgets it.)  *all_at: when a
- * retry of everything was last asked (0: never). */
+ * retry of everything, or of everything of its tenant, was last asked
+ * (0: never). */
 static int retry_asked(const spool_ref_t *ref, int64_t *all_at)
 {
 	int hit = 0;
@@ -164,8 +175,47 @@ static int retry_asked(const spool_ref_t *ref, int64_t *all_at)
 			hit = 1;
 		}
 	*all_at = retry_all_at;
+	for (size_t i = 0; i < TENANT_RETRIES; i++)
+		if (tretries[i].at > *all_at && !memcmp(tretries[i].tenant,
+		    ref->tenant, STORE_TENANT_LEN))
+			*all_at = tretries[i].at;
 	pthread_mutex_unlock(&bounces_lock);
 	return hit;
+}
+
+/* A retry of everything of tenant asked at now. */
+static void tenant_retry(const uint8_t *tenant, int64_t now)
+{
+	size_t slot = 0;
+
+	for (size_t i = 0; i < TENANT_RETRIES; i++) {
+		if (!memcmp(tretries[i].tenant, tenant, STORE_TENANT_LEN)) {
+			slot = i;
+			break;
+		}
+		if (tretries[i].at < tretries[slot].at)
+			slot = i;       /* the oldest (or a free) slot */
+	}
+	memcpy(tretries[slot].tenant, tenant, STORE_TENANT_LEN);
+	tretries[slot].at = now;
+}
+
+static uint64_t retry_gen_get(void)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&bounces_lock);
+	v = retry_gen;
+	pthread_mutex_unlock(&bounces_lock);
+	return v;
+}
+
+/* The tenant's domains answered, as far as their backoff goes. */
+static int domain_forget_cb(void *arg, const store_domain_t *d)
+{
+	(void)arg;
+	domain_reached(d->name);
+	return 0;
 }
 
 static int request_cb(void *arg, const char *text)
@@ -180,12 +230,24 @@ static int request_cb(void *arg, const char *text)
 	    !ar_unhex(ih, key + STORE_TENANT_LEN, SPOOL_ID_LEN);
 	size_t n = 0;
 
-	if (op && !strcmp(op, "retry")) {
+	if (op && !strcmp(op, "retry") && th && !ih &&
+	    !ar_unhex(th, key, STORE_TENANT_LEN)) {
+		/* every entry of one tenant (the console's retry) */
+		pthread_mutex_lock(&bounces_lock);
+		tenant_retry(key, ar_now());
+		retry_gen++;
+		pthread_mutex_unlock(&bounces_lock);
+		(void)store_domain_walk(g->st, key, domain_forget_cb, NULL);
+		n = spool_retry_now(g->rq, key, NULL);
+		ar_log(AR_LOG_INFO, "gateway request=retry tenant=%s entries=%zu",
+		    th, n);
+	} else if (op && !strcmp(op, "retry")) {
 		pthread_mutex_lock(&bounces_lock);
 		if (!one)
 			retry_all_at = ar_now();
 		else if (nretries < BOUNCES_MAX)
 			memcpy(retries[nretries++], key, sizeof key);
+		retry_gen++;
 		pthread_mutex_unlock(&bounces_lock);
 		if (!one)
 			domains_clear();
@@ -399,6 +461,8 @@ int gw_enqueue(gateway_t *g, const store_tenant_t *t, const char *mail_from,
 	if (rc == 0 && (rc = spool_put_finish(p, etext, id)) == 0 &&
 	    (rc = spool_state_set(g->rq, t->id, id, t->key_version, stext)))
 		spool_remove(g->rq, t->id, id);
+	if (rc == 0)
+		gw_stats_relay(g, t->id, STORE_RS_QUEUED, n);
 done:
 	if (rc == 0 && id_out)
 		memcpy(id_out, id, SPOOL_ID_LEN);
@@ -491,6 +555,7 @@ static void send_dsns(gateway_t *g, const store_tenant_t *t, const json_t *env,
 		ar_log(AR_LOG_INFO, "gateway id=%s status=dsn dsn_id=%s "
 		    "recipients=%zu kind=%s", idhex, ar_hex(id, 16, hex), n,
 		    delayed ? "delayed" : "failed");
+		gw_stats_relay(g, t->id, STORE_RS_DSN, 1);
 	}
 	free(text);
 	json_array_foreach(rcpts, i, r) {
@@ -584,6 +649,7 @@ static size_t deliver(gateway_t *g, const store_tenant_t *t,
 			json_object_set_new(r, "status", json_string("5.1.2"));
 			json_object_set_new(r, "reply", json_string("no route "
 			    "to the recipient's domain"));
+			gw_stats_relay(g, t->id, STORE_RS_BOUNCED, 1);
 			changed++;
 			continue;
 		}
@@ -655,6 +721,9 @@ static size_t deliver(gateway_t *g, const store_tenant_t *t,
 				    retry_delay(g, att)));
 			}
 			json_object_set_new(x, "state", json_string(state));
+			gw_stats_relay(g, t->id, !strcmp(state, "delivered") ?
+			    STORE_RS_DELIVERED : !strcmp(state, "bounced") ?
+			    STORE_RS_BOUNCED : STORE_RS_DEFERRED, 1);
 			ar_log(AR_LOG_INFO, "gateway id=%s rcpt=%zu domain=%s "
 			    "status=%s code=%d host=%s attempts=%lld age_ms=%lld",
 			    idhex, idx[m], d.name, state, res[m].code,
@@ -710,7 +779,8 @@ static int save(gateway_t *g, const store_tenant_t *t, const spool_ref_t *ref,
 	return rc;
 }
 
-static void work(gateway_t *g, const spool_ref_t *ref)
+/* Work on a claimed entry; gen: retry_gen before it was claimed. */
+static void work(gateway_t *g, const spool_ref_t *ref, uint64_t gen)
 {
 	struct entry_src src = { NULL, 0, 0 };
 	store_tenant_t t;
@@ -751,6 +821,7 @@ static void work(gateway_t *g, const spool_ref_t *ref)
 			json_object_set_new(r, "status", json_string("5.0.0"));
 			json_object_set_new(r, "reply", json_string("bounced by "
 			    "the operator (archivectl relay bounce)"));
+			gw_stats_relay(g, t.id, STORE_RS_BOUNCED, 1);
 		}
 		ar_log(AR_LOG_INFO, "gateway id=%s status=bounced_by_operator",
 		    idhex);
@@ -815,6 +886,8 @@ static void work(gateway_t *g, const spool_ref_t *ref)
 	} else {
 		if (pending && (!due || due > ar_now() + 60))
 			due = ar_now() + retry_delay(g, ref->failures + 1);
+		if (retry_gen_get() != gen)
+			due = ar_now();     /* a retry came while it was claimed */
 		spool_claim_retry(g->rq, ref, due);
 	}
 out:
@@ -838,6 +911,7 @@ static void *queue_main(void *arg)
 	pthread_mutex_lock(&g->qlock);
 	while (!g->qstopping) {
 		size_t n;
+		uint64_t gen;
 		int releases = 0;
 		g->qwake = 0;
 		/* one worker looks for quarantine releases every 2 s */
@@ -853,9 +927,10 @@ static void *queue_main(void *arg)
 				ar_log(AR_LOG_WARN, "gateway status=requests_failed "
 				    "reason=\"%s\"", store_errmsg(g->st));
 		}
+		gen = retry_gen_get();
 		n = spool_claim(g->rq, refs, CLAIM_MAX);
 		for (size_t i = 0; i < n; i++)
-			work(g, &refs[i]);
+			work(g, &refs[i], gen);
 		pthread_mutex_lock(&g->qlock);
 		if (n == 0 && !g->qwake && !g->qstopping) {
 			struct timespec until;

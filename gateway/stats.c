@@ -1,11 +1,13 @@
 /*
  * stats.c - the gateway's verdict counts per tenant per day (store.h
- * "gateway verdict counts"), for the console's chart.  A scan worker
- * counts each judged message in memory (judge.c, one call); a relay queue
- * worker adds them to the catalog every few seconds and at stop, in one
- * transaction per tenant and day, so counting costs no catalog write per
- * message.  A crash loses the last seconds' counts (a chart, not a
- * record: the log lines and the archive are the record).
+ * "gateway verdict counts"), for the console's chart, and the relay
+ * queue's (queued, delivered, deferred, bounced, DSNs).  A scan worker
+ * counts each judged message in memory (judge.c, one call), a relay queue
+ * worker each recipient's outcome (queue.c); a relay queue worker adds
+ * them to the catalog every few seconds and at stop, in one transaction
+ * per tenant and day, so counting costs no catalog write per message.  A
+ * crash loses the last seconds' counts (a chart, not a record: the log
+ * lines and the archive are the record).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,20 +19,15 @@ struct gw_stat {
 	uint8_t tenant[STORE_TENANT_LEN];
 	int64_t day;
 	uint64_t n[STORE_GWS_COUNT];
+	uint64_t r[STORE_RS_COUNT];
 };
 
-void gw_stats_count(gateway_t *g, const uint8_t tenant[STORE_TENANT_LEN],
-    const char *kind, int action, int tempfail)
+/* The record of tenant for today, under slock; NULL out of memory. */
+static struct gw_stat *stat_of(gateway_t *g, const uint8_t *tenant)
 {
 	int64_t day = ar_now() / 86400;
-	int k = store_gw_stat_of(kind), a;
 	struct gw_stat *s = NULL;
 
-	a = tempfail ? STORE_GWS_TEMPFAILED : action == STORE_GW_REJECT ?
-	    STORE_GWS_REJECTED : action == STORE_GW_QUARANTINE ?
-	    STORE_GWS_QUARANTINED : action == STORE_GW_TAG ? STORE_GWS_TAGGED :
-	    STORE_GWS_DELIVERED;
-	pthread_mutex_lock(&g->slock);
 	for (size_t i = 0; i < g->nstats; i++)
 		if (g->stats[i].day == day && !memcmp(g->stats[i].tenant,
 		    tenant, STORE_TENANT_LEN)) {
@@ -44,11 +41,38 @@ void gw_stats_count(gateway_t *g, const uint8_t tenant[STORE_TENANT_LEN],
 		memcpy(s->tenant, tenant, STORE_TENANT_LEN);
 		s->day = day;
 	}
-	if (s) {
+	return s;
+}
+
+void gw_stats_count(gateway_t *g, const uint8_t tenant[STORE_TENANT_LEN],
+    const char *kind, int action, int tempfail)
+{
+	int k = store_gw_stat_of(kind), a;
+	struct gw_stat *s;
+
+	a = tempfail ? STORE_GWS_TEMPFAILED : action == STORE_GW_REJECT ?
+	    STORE_GWS_REJECTED : action == STORE_GW_QUARANTINE ?
+	    STORE_GWS_QUARANTINED : action == STORE_GW_TAG ? STORE_GWS_TAGGED :
+	    STORE_GWS_DELIVERED;
+	pthread_mutex_lock(&g->slock);
+	if ((s = stat_of(g, tenant))) {
 		if (k >= 0 && k < STORE_GWS_DELIVERED)
 			s->n[k]++;
 		s->n[a]++;
 	}
+	pthread_mutex_unlock(&g->slock);
+}
+
+void gw_stats_relay(gateway_t *g, const uint8_t tenant[STORE_TENANT_LEN],
+    int which, uint64_t n)
+{
+	struct gw_stat *s;
+
+	if (which < 0 || which >= STORE_RS_COUNT || !n)
+		return;
+	pthread_mutex_lock(&g->slock);
+	if ((s = stat_of(g, tenant)))
+		s->r[which] += n;
 	pthread_mutex_unlock(&g->slock);
 }
 
@@ -66,7 +90,7 @@ void gw_stats_flush(gateway_t *g)
 	for (size_t i = 0; i < n; i++) {
 		char hex[2 * STORE_TENANT_LEN + 1];
 		if (store_gw_stats_add(g->st, list[i].tenant, list[i].day,
-		    list[i].n) == 0)
+		    list[i].n, list[i].r) == 0)
 			continue;
 		/* counted again with the next flush */
 		ar_log(AR_LOG_WARN, "gateway tenant=%s status=counts_failed "

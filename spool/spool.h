@@ -219,8 +219,9 @@ int spool_claim_done(spool_t *sp, const spool_ref_t *r);
 /* A claimed entry waits until due (seconds since the epoch) and is then
  * claimed again; its failures count one more. */
 void spool_claim_retry(spool_t *sp, const spool_ref_t *r, int64_t due);
-/* Entries waiting for a retry are due now: every one (id NULL), or the
- * entry (tenant, id).  Returns how many. */
+/* Entries waiting for a retry are due now: every one (tenant and id
+ * NULL), every one of tenant (id NULL), or the entry (tenant, id).
+ * Returns how many. */
 size_t spool_retry_now(spool_t *sp, const uint8_t *tenant, const uint8_t *id);
 /* The queue's counts, O(1) unless detail (which walks the retries). */
 void spool_queue_info(spool_t *sp, int detail, spool_queue_info_t *out);

@@ -228,7 +228,7 @@ size_t sq_due_now(spool_queue_t *q, const uint8_t *tenant, const uint8_t *id)
 	pthread_mutex_lock(&q->lock);
 	for (size_t i = 0; i < q->hn; i++) {
 		spool_ref_t *r = &q->heap[i].r;
-		if (id && (memcmp(r->id, id, SPOOL_ID_LEN) ||
+		if ((id && memcmp(r->id, id, SPOOL_ID_LEN)) || (tenant &&
 		    memcmp(r->tenant, tenant, SPOOL_TENANT_LEN)))
 			continue;
 		q->heap[i].due = 0;

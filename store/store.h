@@ -707,13 +707,38 @@ enum store_gw_stat {
 };
 const char *store_gw_stat_name(int i);          /* "clean" ... */
 int store_gw_stat_of(const char *name);         /* or -1 */
+/*
+ * The relay queue's counts, kept in the same per-day record after the
+ * verdict counts: recipients queued for delivery (accepted mail that is
+ * delivered or tagged, released quarantined mail, our own DSNs and
+ * digests), recipients delivered (the remote's 2xx), delivery attempts
+ * deferred (a 4xx or no server reached, one per recipient per attempt),
+ * recipients bounced (a 5xx, the queue lifetime, no route, the
+ * operator), and DSNs queued (failed or delayed notices, one per message
+ * and occasion).
+ */
+enum store_relay_stat {
+	STORE_RS_QUEUED = 0, STORE_RS_DELIVERED, STORE_RS_DEFERRED,
+	STORE_RS_BOUNCED, STORE_RS_DSN,
+	STORE_RS_COUNT
+};
+const char *store_relay_stat_name(int i);       /* "queued" ... */
+/* Adds to the tenant's counts of day: add (verdicts) and relay (the
+ * relay queue's); either may be NULL. */
 int store_gw_stats_add(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
-    int64_t day, const uint64_t add[STORE_GWS_COUNT]);
+    int64_t day, const uint64_t add[STORE_GWS_COUNT],
+    const uint64_t relay[STORE_RS_COUNT]);
 /* Each day from_day..to_day that has counts, oldest first. */
 typedef int (*store_gw_stats_cb)(void *arg, int64_t day,
     const uint64_t n[STORE_GWS_COUNT]);
 int store_gw_stats_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
     int64_t from_day, int64_t to_day, store_gw_stats_cb cb, void *arg);
+/* The same for the relay queue's counts (days without any are skipped). */
+typedef int (*store_relay_stats_cb)(void *arg, int64_t day,
+    const uint64_t n[STORE_RS_COUNT]);
+int store_relay_stats_walk(store_t *st,
+    const uint8_t tenant[STORE_TENANT_LEN], int64_t from_day,
+    int64_t to_day, store_relay_stats_cb cb, void *arg);
 /* The daily quarantine digest: due (0, *prev = the last one's time, 0
  * if none) or AR_EEXIST when one was sent at or after day_start; done
  * records it (at now). */

@@ -72,6 +72,7 @@ static const struct {
 	  "add|remove|list --tenant NAME [--for RCPT] [ENTRY...]  (the "
 	  "gateway's lists: an address or @domain)" },
 	{ "relay", cmd_relay, 1, "relay queue [--tenant NAME] [--entries] | "
+	  "stats [--tenant NAME] [--days N] | "
 	  "retry [--tenant NAME ID] | bounce --tenant NAME ID | hold DOMAIN | "
 	  "release DOMAIN  (the gateway's delivery queue)" },
 	{ "quarantine", cmd_quarantine, 1, "quarantine list --tenant NAME "

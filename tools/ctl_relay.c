@@ -14,153 +14,110 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ar.h"
 #include "ctl.h"
+#include "gateway/gateway.h"
 #include "spool/spool.h"
 
 /* --- relay queue ------------------------------------------------------------ */
 
-struct dom_stats {
-	char name[STORE_DOMAIN_MAX];
-	uint64_t pending, deferred, bounced, quarantined, delivered;
-	int64_t oldest;
-	char last_error[256];
-	int64_t last_error_time;
-};
-
 struct rq_ctx {
 	struct ctl *c;
-	spool_t *sp;
-	const uint8_t *tenant;
-	struct dom_stats *d;
-	size_t n, cap;
-	uint64_t entries, unreadable;
 	json_t *list;               /* --entries */
 };
 
-static struct dom_stats *dom_of(struct rq_ctx *q, const char *name)
-{
-	for (size_t i = 0; i < q->n; i++)
-		if (!strcmp(q->d[i].name, name))
-			return &q->d[i];
-	if (ar_grow((void **)&q->d, &q->cap, q->n, sizeof *q->d))
-		return NULL;
-	memset(&q->d[q->n], 0, sizeof q->d[q->n]);
-	ar_strlcpy(q->d[q->n].name, name, sizeof q->d[q->n].name);
-	return &q->d[q->n++];
-}
-
-static int rq_cb(void *arg, const spool_entry_t *e)
+static int rq_entry(void *arg, const spool_entry_t *e, const char *state)
 {
 	struct rq_ctx *q = arg;
-	json_t *st, *r;
-	char *text = NULL, hex[33];
-	size_t i;
+	store_tenant_t t;
+	json_t *st = json_loads(state, 0, NULL), *o;
+	char hex[33];
 
-	q->entries++;
-	if (spool_state_get(q->sp, e->tenant, e->id, &text) ||
-	    !(st = json_loads(text, 0, NULL))) {
-		q->unreadable++;
-		free(text);
+	if (!st)
 		return 0;
-	}
-	free(text);
-	if (q->list) {
-		store_tenant_t t;
-		json_t *o = json_pack("{s:s, s:I, s:O, s:O}", "id",
-		    ar_hex(e->id, 16, hex), "age_seconds", (json_int_t)e->age,
-		    "verdict", json_object_get(st, "verdict"), "recipients",
-		    json_object_get(st, "rcpts"));
-		if (store_tenant_get_id(q->c->st, e->tenant, &t) == 0)
-			json_object_set_new(o, "tenant", json_string(t.name));
-		json_array_append_new(q->list, o);
-	}
-	json_array_foreach(json_object_get(st, "rcpts"), i, r) {
-		const char *a = json_string_value(json_object_get(r, "addr"));
-		const char *s = json_string_value(json_object_get(r, "state"));
-		const char *at = a ? strrchr(a, '@') : NULL;
-		struct dom_stats *d = dom_of(q, at ? at + 1 : "?");
-		int64_t last = json_integer_value(json_object_get(r, "last"));
-		if (!d || !s)
-			continue;
-		if (!d->oldest || e->arrived < d->oldest)
-			d->oldest = e->arrived;
-		if (!strcmp(s, "pending"))
-			d->pending++;
-		else if (!strcmp(s, "deferred"))
-			d->deferred++;
-		else if (!strcmp(s, "bounced"))
-			d->bounced++;
-		else if (!strcmp(s, "quarantined"))
-			d->quarantined++;
-		else if (!strcmp(s, "delivered"))
-			d->delivered++;
-		if (!strcmp(s, "deferred") && last >= d->last_error_time) {
-			const char *rep = json_string_value(json_object_get(r,
-			    "reply"));
-			d->last_error_time = last;
-			ar_strlcpy(d->last_error, rep ? rep : "",
-			    sizeof d->last_error);
-		}
-	}
+	o = json_pack("{s:s, s:I, s:O, s:O}", "id", ar_hex(e->id, 16, hex),
+	    "age_seconds", (json_int_t)e->age, "verdict", json_object_get(st,
+	    "verdict"), "recipients", json_object_get(st, "rcpts"));
+	if (store_tenant_get_id(q->c->st, e->tenant, &t) == 0)
+		json_object_set_new(o, "tenant", json_string(t.name));
+	json_array_append_new(q->list, o);
 	json_decref(st);
+	return 0;
+}
+
+/* The relay queue, read-only; *out is the caller's. */
+static int rq_open(struct ctl *c, spool_t **out)
+{
+	char dir[AR_CONF_STR_MAX + 16];
+	int rc;
+
+	ar_config_path(&c->cfg, "relay", dir, sizeof dir);
+	if ((rc = spool_open_flags(out, dir, c->ks, SPOOL_READONLY |
+	    SPOOL_STATEFUL)))
+		return ctl_fail(rc, "relay queue %s: %s", dir, spool_errmsg());
 	return 0;
 }
 
 static int relay_queue(struct ctl *c, const store_tenant_t *t, int entries)
 {
-	char dir[AR_CONF_STR_MAX + 16], ts[32];
+	gateway_queue_summary_t s;
 	struct rq_ctx q;
+	spool_t *sp;
+	char ts[32];
 	int rc;
 
 	memset(&q, 0, sizeof q);
 	q.c = c;
-	q.tenant = t ? t->id : NULL;
 	if (entries)
 		q.list = json_array();
-	ar_config_path(&c->cfg, "relay", dir, sizeof dir);
-	if ((rc = spool_open_flags(&q.sp, dir, c->ks, SPOOL_READONLY |
-	    SPOOL_STATEFUL)))
-		return ctl_fail(rc, "relay queue %s: %s", dir, spool_errmsg());
-	rc = spool_walk(q.sp, q.tenant, 0, rq_cb, &q);
-	spool_close(q.sp);
+	if ((rc = rq_open(c, &sp))) {
+		json_decref(q.list);
+		return rc;
+	}
+	rc = gateway_queue_summary(sp, t ? t->id : NULL, entries ? rq_entry :
+	    NULL, &q, &s);
+	spool_close(sp);
 	if (rc) {
-		free(q.d);
 		json_decref(q.list);
 		return ctl_fail(rc, "relay queue: %s", spool_errmsg());
 	}
 	if (c->json) {
 		json_t *o = json_object(), *doms = json_array();
-		for (size_t i = 0; i < q.n; i++) {
-			struct dom_stats *d = &q.d[i];
+		for (size_t i = 0; i < s.n; i++) {
+			gateway_queue_domain_t *d = &s.domains[i];
+			char nx[32];
 			json_array_append_new(doms, json_pack("{s:s, s:I, s:I, "
-			    "s:I, s:I, s:I, s:s, s:s}", "domain", d->name,
+			    "s:I, s:I, s:I, s:s, s:s, s:s?}", "domain", d->name,
 			    "pending", (json_int_t)d->pending, "deferred",
 			    (json_int_t)d->deferred, "bounced",
 			    (json_int_t)d->bounced, "quarantined",
 			    (json_int_t)d->quarantined, "delivered",
 			    (json_int_t)d->delivered, "oldest",
 			    ar_time_fmt(d->oldest, ts, sizeof ts), "last_error",
-			    d->last_error));
+			    d->last_error, "next_attempt", d->next_attempt ?
+			    ar_time_fmt(d->next_attempt, nx, sizeof nx) : NULL));
 		}
-		json_object_set_new(o, "messages", json_integer(q.entries));
-		json_object_set_new(o, "unreadable", json_integer(q.unreadable));
+		json_object_set_new(o, "messages", json_integer(
+		    (json_int_t)s.messages));
+		json_object_set_new(o, "unreadable", json_integer(
+		    (json_int_t)s.unreadable));
 		json_object_set_new(o, "domains", doms);
 		if (q.list)
 			json_object_set_new(o, "entries", q.list);
 		ctl_json_out(o);
 	} else {
 		printf("%llu messages in the relay queue%s\n",
-		    (unsigned long long)q.entries, q.unreadable ?
+		    (unsigned long long)s.messages, s.unreadable ?
 		    " (some state unreadable: key service?)" : "");
-		if (q.n)
+		if (s.n)
 			printf("%-30s %7s %8s %7s %11s  %-20s  %s\n", "DOMAIN",
 			    "PENDING", "DEFERRED", "BOUNCED", "QUARANTINED",
 			    "OLDEST", "LAST ERROR");
-		for (size_t i = 0; i < q.n; i++) {
-			struct dom_stats *d = &q.d[i];
+		for (size_t i = 0; i < s.n; i++) {
+			gateway_queue_domain_t *d = &s.domains[i];
 			printf("%-30s %7llu %8llu %7llu %11llu  %-20s  %s\n",
 			    d->name, (unsigned long long)d->pending,
 			    (unsigned long long)d->deferred,
@@ -170,14 +127,213 @@ static int relay_queue(struct ctl *c, const store_tenant_t *t, int entries)
 			    d->last_error);
 		}
 		if (q.list) {
-			char *s = json_dumps(q.list, JSON_INDENT(2));
-			if (s)
-				printf("%s\n", s);
-			free(s);
+			char *j = json_dumps(q.list, JSON_INDENT(2));
+			if (j)
+				printf("%s\n", j);
+			free(j);
 			json_decref(q.list);
 		}
 	}
-	free(q.d);
+	gateway_queue_summary_clear(&s);
+	return CTL_OK;
+}
+
+/* --- relay counts (archivectl relay stats) ------------------------------------- */
+
+struct rs_day {
+	int64_t day;
+	uint64_t n[STORE_RS_COUNT];
+};
+
+struct rs_ctx {
+	struct rs_day *d;
+	size_t n, cap;
+};
+
+static int rs_cb(void *arg, int64_t day, const uint64_t n[STORE_RS_COUNT])
+{
+	struct rs_ctx *x = arg;
+
+	if (ar_grow((void **)&x->d, &x->cap, x->n, sizeof *x->d))
+		return AR_ENOMEM;
+	x->d[x->n].day = day;
+	memcpy(x->d[x->n].n, n, sizeof x->d[x->n].n);
+	x->n++;
+	return 0;
+}
+
+static const char *day_fmt(int64_t day, char *buf, size_t len)
+{
+	time_t tt = (time_t)(day * 86400);
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%d", &tm);
+	return buf;
+}
+
+/* One tenant's counts of the last days days (0: since its first) and its
+ * queue now; a JSON object, or NULL with the failure printed (*rc). */
+static json_t *tenant_stats(struct ctl *c, spool_t *sp,
+    const store_tenant_t *t, long days, int *rc)
+{
+	struct rs_ctx x = { NULL, 0, 0 };
+	gateway_queue_summary_t s;
+	uint64_t tot[STORE_RS_COUNT] = { 0 }, waiting = 0, deferred = 0;
+	int64_t today = ar_now() / 86400, oldest = 0;
+	json_t *o, *arr = json_array(), *to = json_object(), *q;
+	char d[16], ts[32];
+
+	if ((*rc = store_relay_stats_walk(c->st, t->id, days ? today - days +
+	    1 : 0, today, rs_cb, &x))) {
+		*rc = ctl_fail(*rc, "relay stats: %s", store_errmsg(c->st));
+		goto fail;
+	}
+	if (sp && (*rc = gateway_queue_summary(sp, t->id, NULL, NULL, &s))) {
+		*rc = ctl_fail(*rc, "relay queue: %s", spool_errmsg());
+		goto fail;
+	}
+	for (size_t i = 0; i < x.n; i++) {
+		json_t *c1 = json_object();
+		for (int k = 0; k < STORE_RS_COUNT; k++) {
+			json_object_set_new(c1, store_relay_stat_name(k),
+			    json_integer((json_int_t)x.d[i].n[k]));
+			tot[k] += x.d[i].n[k];
+		}
+		json_object_set_new(c1, "date", json_string(day_fmt(x.d[i].day,
+		    d, sizeof d)));
+		json_array_append_new(arr, c1);
+	}
+	for (int k = 0; k < STORE_RS_COUNT; k++)
+		json_object_set_new(to, store_relay_stat_name(k), json_integer(
+		    (json_int_t)tot[k]));
+	o = json_pack("{s:s, s:s?, s:o, s:o}", "tenant", t->name, "since",
+	    x.n ? day_fmt(x.d[0].day, d, sizeof d) : NULL, "totals", to,
+	    "days", arr);
+	if (sp) {
+		for (size_t i = 0; i < s.n; i++) {
+			waiting += s.domains[i].pending + s.domains[i].deferred;
+			deferred += s.domains[i].deferred;
+			if (s.domains[i].pending + s.domains[i].deferred &&
+			    (!oldest || s.domains[i].oldest < oldest))
+				oldest = s.domains[i].oldest;
+		}
+		q = json_pack("{s:I, s:I, s:I, s:s?}", "messages", (json_int_t)
+		    s.messages, "waiting", (json_int_t)waiting, "deferred",
+		    (json_int_t)deferred, "oldest", oldest ? ar_time_fmt(oldest,
+		    ts, sizeof ts) : NULL);
+		json_object_set_new(o, "queue", q);
+		gateway_queue_summary_clear(&s);
+	}
+	free(x.d);
+	return o;
+fail:
+	free(x.d);
+	json_decref(arr);
+	json_decref(to);
+	return NULL;
+}
+
+struct rs_all {
+	struct ctl *c;
+	spool_t *sp;
+	long days;
+	json_t *arr;
+	int rc;
+};
+
+static int rs_tenant(void *arg, const store_tenant_t *t)
+{
+	struct rs_all *a = arg;
+	json_t *o;
+
+	if (t->state == STORE_TENANT_SHREDDED)
+		return 0;
+	if (!(o = tenant_stats(a->c, a->sp, t, a->days, &a->rc)))
+		return AR_EIO;
+	json_array_append_new(a->arr, o);
+	return 0;
+}
+
+static void rs_print(const json_t *o)
+{
+	const json_t *to = json_object_get(o, "totals"), *q =
+	    json_object_get(o, "queue"), *x;
+	size_t i;
+
+	printf("%s: since %s: %lld queued, %lld delivered, %lld deferred "
+	    "attempts, %lld bounced, %lld DSNs sent\n",
+	    json_string_value(json_object_get(o, "tenant")),
+	    json_is_string(json_object_get(o, "since")) ?
+	    json_string_value(json_object_get(o, "since")) : "-",
+	    (long long)json_integer_value(json_object_get(to, "queued")),
+	    (long long)json_integer_value(json_object_get(to, "delivered")),
+	    (long long)json_integer_value(json_object_get(to, "deferred")),
+	    (long long)json_integer_value(json_object_get(to, "bounced")),
+	    (long long)json_integer_value(json_object_get(to, "dsn")));
+	if (q)
+		printf("  in the queue now: %lld messages, %lld recipients "
+		    "waiting (%lld deferred)%s%s\n", (long long)
+		    json_integer_value(json_object_get(q, "messages")),
+		    (long long)json_integer_value(json_object_get(q,
+		    "waiting")), (long long)json_integer_value(
+		    json_object_get(q, "deferred")), json_is_string(
+		    json_object_get(q, "oldest")) ? ", oldest " : "",
+		    json_is_string(json_object_get(q, "oldest")) ?
+		    json_string_value(json_object_get(q, "oldest")) : "");
+	if (json_array_size(json_object_get(o, "days")))
+		printf("  %-10s %8s %9s %8s %8s %5s\n", "DAY (UTC)", "QUEUED",
+		    "DELIVERED", "DEFERRED", "BOUNCED", "DSN");
+	json_array_foreach(json_object_get(o, "days"), i, x)
+		printf("  %-10s %8lld %9lld %8lld %8lld %5lld\n",
+		    json_string_value(json_object_get(x, "date")),
+		    (long long)json_integer_value(json_object_get(x, "queued")),
+		    (long long)json_integer_value(json_object_get(x,
+		    "delivered")), (long long)json_integer_value(
+		    json_object_get(x, "deferred")), (long long)
+		    json_integer_value(json_object_get(x, "bounced")),
+		    (long long)json_integer_value(json_object_get(x, "dsn")));
+}
+
+static int relay_stats(struct ctl *c, const store_tenant_t *t, long days)
+{
+	struct rs_all a = { c, NULL, days, json_array(), 0 };
+	char dir[AR_CONF_STR_MAX + 16];
+	json_t *o;
+	size_t i;
+	int rc;
+
+	/* the queue as it is now, when there is one (no gateway: counts
+	 * only) */
+	ar_config_path(&c->cfg, "relay", dir, sizeof dir);
+	if (access(dir, F_OK) == 0 && (rc = rq_open(c, &a.sp))) {
+		json_decref(a.arr);
+		return rc;
+	}
+	if (t) {
+		if ((o = tenant_stats(c, a.sp, t, days, &a.rc)))
+			json_array_append_new(a.arr, o);
+		rc = o ? 0 : AR_EIO;
+	} else {
+		rc = store_tenant_walk(c->st, rs_tenant, &a);
+		if (rc && !a.rc)
+			a.rc = ctl_fail(rc, "relay stats: %s",
+			    store_errmsg(c->st));
+	}
+	if (a.sp)
+		spool_close(a.sp);
+	if (rc) {
+		json_decref(a.arr);
+		return a.rc ? a.rc : CTL_FAIL;
+	}
+	if (c->json) {
+		ctl_json_out(t ? json_incref(json_array_get(a.arr, 0)) :
+		    json_pack("{s:o}", "tenants", json_incref(a.arr)));
+	} else {
+		json_array_foreach(a.arr, i, o)
+			rs_print(o);
+	}
+	json_decref(a.arr);
 	return CTL_OK;
 }
 
@@ -234,25 +390,36 @@ int cmd_relay(struct ctl *c, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "tenant", required_argument, NULL, 't' },
 		{ "entries", no_argument, NULL, 'e' },
+		{ "days", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *tenant = NULL, *verb;
 	store_tenant_t t;
 	int ch, rc, entries = 0;
+	long days = 0;
 
 	if (argc < 2)
-		return ctl_usage("relay queue|retry|bounce|hold|release");
+		return ctl_usage("relay queue|stats|retry|bounce|hold|release");
 	verb = argv[1];
 	optind = 0;
 	argc--;
 	argv++;
-	while ((ch = getopt_long(argc, argv, "t:e", opts, NULL)) != -1) {
-		if (ch == 't')
+	while ((ch = getopt_long(argc, argv, "t:ed:", opts, NULL)) != -1) {
+		char *end;
+		if (ch == 't') {
 			tenant = optarg;
-		else if (ch == 'e')
+		} else if (ch == 'e') {
 			entries = 1;
-		else
+		} else if (ch == 'd' && strcmp(verb, "stats")) {
+			return ctl_usage("--days is an option of relay stats");
+		} else if (ch == 'd') {
+			days = strtol(optarg, &end, 10);
+			if (*end || end == optarg || days < 1 || days > 3660)
+				return ctl_usage("--days '%s': a number of days, "
+				    "1 to 3660", optarg);
+		} else {
 			return ctl_usage("relay %s [--tenant NAME]", verb);
+		}
 	}
 	if (tenant && (rc = ctl_tenant(c, tenant, &t)))
 		return rc;
@@ -260,6 +427,11 @@ int cmd_relay(struct ctl *c, int argc, char **argv)
 		if (optind != argc)
 			return ctl_usage("relay queue [--tenant NAME] [--entries]");
 		return relay_queue(c, tenant ? &t : NULL, entries);
+	}
+	if (!strcmp(verb, "stats")) {
+		if (optind != argc)
+			return ctl_usage("relay stats [--tenant NAME] [--days N]");
+		return relay_stats(c, tenant ? &t : NULL, days);
 	}
 	if (!strcmp(verb, "retry")) {
 		if (optind == argc)
@@ -278,8 +450,8 @@ int cmd_relay(struct ctl *c, int argc, char **argv)
 			return ctl_usage("relay %s DOMAIN", verb);
 		return hold(c, argv[optind], !strcmp(verb, "hold"));
 	}
-	return ctl_usage("relay: queue, retry, bounce, hold or release, not "
-	    "'%s'", verb);
+	return ctl_usage("relay: queue, stats, retry, bounce, hold or release, "
+	    "not '%s'", verb);
 }
 
 /* --- quarantine -------------------------------------------------------------- */

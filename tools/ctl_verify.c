@@ -137,6 +137,17 @@ struct stats_ctx {
 	json_t *arr;
 };
 
+/* The relay queue's counts of every day, summed (relay stats). */
+static int relay_sum_cb(void *arg, int64_t day, const uint64_t n[STORE_RS_COUNT])
+{
+	uint64_t *sum = arg;
+
+	(void)day;
+	for (int k = 0; k < STORE_RS_COUNT; k++)
+		sum[k] += n[k];
+	return 0;
+}
+
 static int stats_cb(void *arg, const store_tenant_t *t)
 {
 	struct stats_ctx *x = arg;
@@ -182,6 +193,20 @@ static int stats_cb(void *arg, const store_tenant_t *t)
 		    json_string(ar_time_fmt(lag.oldest, lts, sizeof lts)) :
 		    json_null());
 		json_object_set_new(j, "index", ix);
+		{
+			uint64_t sum[STORE_RS_COUNT] = { 0 };
+			json_t *rl = json_object();
+			if ((rc = store_relay_stats_walk(x->c->st, t->id, 0,
+			    ar_now() / 86400, relay_sum_cb, sum))) {
+				json_decref(rl);
+				json_decref(j);
+				return rc;
+			}
+			for (int k = 0; k < STORE_RS_COUNT; k++)
+				json_object_set_new(rl, store_relay_stat_name(k),
+				    json_integer((json_int_t)sum[k]));
+			json_object_set_new(j, "relay", rl);
+		}
 		json_array_append_new(x->arr, j);
 	} else {
 		printf("%-24s %10llu %14llu %14llu %10llu %10llu  %-20s "

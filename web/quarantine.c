@@ -740,15 +740,6 @@ static int stats_load(struct web_req *r, struct stats *s)
 	return 0;
 }
 
-static void day_fmt(int64_t day, char *buf, size_t len)
-{
-	time_t t = (time_t)(day * 86400);
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%d", &tm);
-}
-
 static int gw_stats(struct web_req *r)
 {
 	struct stats s;
@@ -766,7 +757,7 @@ static int gw_stats(struct web_req *r)
 	for (size_t i = 0; i < s.ndays; i++) {
 		json_t *c = json_object();
 		char date[16];
-		day_fmt(s.first + (int64_t)i, date, sizeof date);
+		web_day_fmt(s.first + (int64_t)i, date, sizeof date);
 		for (int k = 0; k < STORE_GWS_COUNT; k++) {
 			json_object_set_new(c, store_gw_stat_name(k), json_integer(
 			    (json_int_t)s.n[i][k]));
@@ -794,88 +785,28 @@ static int gw_chart(struct web_req *r)
 {
 	static const char *colors[] = { "#2e7d32", "#f9a825", "#c62828",
 	    "#6a1b9a", "#78909c" };
-	const int W = 760, H = 280, L = 48, R = 12, T = 16, B = 56;
+	static const char *names[] = { "clean", "spam", "virus", "policy",
+	    "unscanned" };
 	struct stats s;
-	struct MHD_Response *resp;
+	web_chart_t c;
 	GString *g;
-	uint64_t max = 0, tick;
-	double bw;
 
 	if (stats_load(r, &s))
 		return MHD_YES;
-	for (size_t i = 0; i < s.ndays; i++) {
-		uint64_t t = 0;
-		for (int k = 0; k < 5; k++)
-			t += s.n[i][k];
-		if (t > max)
-			max = t;
-	}
-	/* a round top, a grid line every tick */
-	if (max < 5) {
-		max = 5;
-		tick = 1;
-	} else {
-		uint64_t p = 1;
-		while (p * 10 <= max)
-			p *= 10;
-		tick = max / p < 2 ? p / 5 : max / p < 5 ? p / 2 : p;
-		if (!tick)
-			tick = 1;
-		max = (max + tick - 1) / tick * tick;
-	}
-	g = g_string_new(NULL);
-	g_string_append_printf(g, "<svg xmlns=\"http://www.w3.org/2000/svg\" "
-	    "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
-	    "font-family=\"sans-serif\" font-size=\"11\"><title>Messages by "
-	    "verdict per day, last %zu days</title>"
-	    "<rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>", W, H, W, H,
-	    s.ndays, W, H);
-	for (uint64_t y = 0; y <= max; y += tick) {
-		double py = T + (H - T - B) * (1.0 - (double)y / (double)max);
-		g_string_append_printf(g, "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" "
-		    "y2=\"%.1f\" stroke=\"#e0e0e0\"/><text x=\"%d\" y=\"%.1f\" "
-		    "text-anchor=\"end\" fill=\"#555\">%llu</text>", L, W - R,
-		    py, py, L - 6, py + 4, (unsigned long long)y);
-	}
-	bw = (double)(W - L - R) / (double)s.ndays;
-	for (size_t i = 0; i < s.ndays; i++) {
-		double x = L + bw * (double)i, y = H - B;
-		char date[16];
-		day_fmt(s.first + (int64_t)i, date, sizeof date);
-		for (int k = 0; k < 5; k++) {
-			double h = (double)(H - T - B) * (double)s.n[i][k] /
-			    (double)max;
-			if (!s.n[i][k])
-				continue;
-			y -= h;
-			g_string_append_printf(g, "<rect class=\"bar-%s\" x=\"%.1f\" "
-			    "y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\">"
-			    "<title>%s %s: %llu</title></rect>",
-			    store_gw_stat_name(k), x + bw * 0.1, y, bw * 0.8, h,
-			    colors[k], date, store_gw_stat_name(k),
-			    (unsigned long long)s.n[i][k]);
-		}
-		if (s.ndays <= 14 || i % (s.ndays / 7 + 1) == 0 ||
-		    i + 1 == s.ndays)
-			g_string_append_printf(g, "<text x=\"%.1f\" y=\"%d\" "
-			    "text-anchor=\"middle\" fill=\"#555\">%s</text>",
-			    x + bw / 2, H - B + 14, date + 5);
-	}
-	for (int k = 0; k < 5; k++)
-		g_string_append_printf(g, "<rect x=\"%d\" y=\"%d\" width=\"10\" "
-		    "height=\"10\" fill=\"%s\"/><text x=\"%d\" y=\"%d\">%s</text>",
-		    L + k * 110, H - 22, colors[k], L + k * 110 + 14, H - 13,
-		    store_gw_stat_name(k));
-	g_string_append(g, "</svg>");
+	memset(&c, 0, sizeof c);
+	c.title = "Messages by verdict per day";
+	c.first_day = s.first;
+	c.ndays = s.ndays;
+	c.nseries = 5;
+	c.stride = STORE_GWS_COUNT;
+	c.names = names;
+	c.colors = colors;
+	c.values = &s.n[0][0];
+	g = web_chart_svg(&c);
 	free(s.n);
-	resp = MHD_create_response_from_buffer(g->len, g->str,
-	    MHD_RESPMEM_MUST_COPY);
-	g_string_free(g, TRUE);
-	MHD_add_response_header(resp, "Content-Type", "image/svg+xml");
 	web_audit(r, r->sess.tenant, STORE_LOG_ACCESS, "gateway_chart", NULL,
 	    NULL, json_pack("{s:I}", "days", (json_int_t)s.ndays));
-	return web_reply(r, 200, resp, "default-src 'none'; style-src "
-	    "'unsafe-inline'; frame-ancestors 'self'; sandbox");
+	return web_reply_svg(r, g);
 }
 
 /* --- dispatch ---------------------------------------------------------------- */

@@ -172,7 +172,8 @@ static int dispatch(struct web_req *r)
 		    (rc = web_api_admin(r, path)) != AR_ENOENT ||
 		    (rc = web_api_holds(r, path)) != AR_ENOENT ||
 		    (rc = web_api_exports(r, path)) != AR_ENOENT ||
-		    (rc = web_api_quarantine(r, path)) != AR_ENOENT)
+		    (rc = web_api_quarantine(r, path)) != AR_ENOENT ||
+		    (rc = web_api_relay(r, path)) != AR_ENOENT)
 			return rc;
 		return web_reply_error(r, 404, "no_such_endpoint",
 		    "no such API endpoint (see docs/api.md)", NULL);
@@ -478,6 +479,8 @@ int web_start(web_t **out, const web_start_params_t *p, char *err,
 		return AR_ENOMEM;
 	w->cfg = *p->cfg;
 	w->st = p->st;
+	w->relay_queue = p->relay_queue;
+	w->relay_arg = p->relay_arg;
 	w->idx = p->idx;
 	w->tls = p->cfg->tls;
 	pthread_mutex_init(&w->lock, NULL);

@@ -45,6 +45,29 @@ extern const size_t web_config_ndefs;
 
 typedef struct web web_t;
 
+/*
+ * The gateway's relay queue as the console shows it (archived fills it
+ * from its gateway: gateway_queue_summary): per recipient domain of one
+ * tenant, its recipients by state in the messages still queued, the
+ * oldest of them, the earliest next attempt and the last error.
+ */
+typedef struct web_relay_domain {
+	char     name[STORE_DOMAIN_MAX];
+	uint64_t pending, deferred, delivered, bounced, quarantined;
+	int64_t  oldest, next_attempt, last_error_time;   /* 0: none */
+	char     last_error[256];
+} web_relay_domain_t;
+
+typedef struct web_relay_queue {
+	uint64_t messages, unreadable;
+	web_relay_domain_t *domains;    /* malloc'd: the web module frees */
+	size_t   n;
+} web_relay_queue_t;
+
+/* Fill out for tenant: 0, or an AR_* status. */
+typedef int (*web_relay_queue_fn)(void *arg,
+    const uint8_t tenant[STORE_TENANT_LEN], web_relay_queue_t *out);
+
 typedef struct web_start_params {
 	const char *listen;             /* "host:port"; port 0 picks one */
 	const char *tls_cert;           /* PEM files (when cfg->tls) */
@@ -53,6 +76,8 @@ typedef struct web_start_params {
 	store_t *st;                    /* borrowed; outlives the server */
 	search_t *idx;                  /* borrowed; outlives the server */
 	const char *data_dir;           /* exports go to DATA/exports/ */
+	web_relay_queue_fn relay_queue; /* NULL: no gateway here */
+	void *relay_arg;
 } web_start_params_t;
 
 /* Listen and serve (threads of libmicrohttpd).  err names the reason. */

@@ -5,6 +5,7 @@
 #ifndef WEB_PRIV_H
 #define WEB_PRIV_H
 
+#include <glib.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <pthread.h>
@@ -49,6 +50,8 @@ struct web {
 	struct web_ipfail ipfail[256];
 	pthread_mutex_t login_lock;     /* one sign-in per user at a time */
 	struct web_exports *exports;    /* export jobs (exports.c) */
+	web_relay_queue_fn relay_queue; /* the gateway's queue (relay.c) */
+	void *relay_arg;
 };
 
 /* An audit entry waiting for the request's answer (audit.c). */
@@ -128,6 +131,27 @@ int web_api_exports(struct web_req *r, const char *path);  /* exports.c */
 /* quarantine, digest links, gateway counts (quarantine.c) */
 int web_api_quarantine(struct web_req *r, const char *path);
 
+/* the relay queue per domain, its counts and chart, retry, hold and
+ * release of a domain (relay.c) */
+int web_api_relay(struct web_req *r, const char *path);
+/* --- charts (chart.c) ------------------------------------------------ */
+/* A stacked bar per day: values[i * stride + k] is series k of day
+ * first_day + i (days since 1970, UTC).  title, names and colors are
+ * constant text (not escaped). */
+typedef struct web_chart {
+	const char *title;
+	int64_t first_day;
+	size_t ndays;
+	int nseries, stride;
+	const char *const *names;
+	const char *const *colors;
+	const uint64_t *values;
+} web_chart_t;
+GString *web_chart_svg(const web_chart_t *c);
+/* Answers 200 with the SVG (its own strict policy); frees g. */
+int web_reply_svg(struct web_req *r, GString *g);
+/* "YYYY-MM-DD" of a day number. */
+void web_day_fmt(int64_t day, char *buf, size_t len);
 /* Names of the tenant's active holds covering obj (meta needed), as a
  * JSON array (holds.c). */
 json_t *web_holds_covering(struct web_req *r, const store_object_t *obj);

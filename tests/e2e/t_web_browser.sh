@@ -7,7 +7,8 @@
 # (every action in its filter; at 1366 px no sideways scroll, times on one
 # line, details as text), holds, an export and its confirmed deletion, and
 # an auditor and an operator following links to pages their roles do not
-# include.  Screenshots are kept in $AR_BUILD_DIR/e2e-artifacts/t_web_browser/.
+# include; the quarantine and gateway pages, and the delivery page (the
+# relay queue: hold, release, retry by an admin).  Screenshots are kept in $AR_BUILD_DIR/e2e-artifacts/t_web_browser/.
 . "$(dirname "$0")/lib.sh"
 W=$S/tests/e2e/web
 PW='Corr3ct-horse-battery'
@@ -18,6 +19,7 @@ ctl tenant add acme --journal-address journal@acme.example >/dev/null
 echo "$PW" | ctl user add --tenant acme --role officer,auditor,legal alice >/dev/null
 echo "$PW" | ctl user add --tenant acme --role auditor audra >/dev/null
 echo "$PW" | ctl user add --operator opal >/dev/null
+echo "$PW" | ctl user add --tenant acme --role admin,officer adam >/dev/null
 cp "$W/xss.eml" "$W/budget.eml" "$W/spoof.eml" "$T/acme/"
 ctl import --tenant acme "$T/acme" >/dev/null 2>&1
 "$B/tests/tools/index_tenant" "$DATA" acme >/dev/null
@@ -74,5 +76,27 @@ check "the quarantine browser run ended cleanly" [ "$rc" -eq 0 ]
 delivered() { grep -rqF 'Quarantined</b> report' "$T/sink" 2>/dev/null; }
 check "the release confirmed in the browser is delivered downstream" \
     wait_until 120 delivered
+
+# --- the delivery page (the relay queue) --------------------------------------
+relay_delivered() {
+	ctl --json relay stats --tenant acme 2>/dev/null | python3 -c \
+	    'import json,sys; sys.exit(0 if json.load(sys.stdin)["totals"]["delivered"] >= 1 else 1)'
+}
+check "the delivery is counted (relay stats)" wait_until 120 relay_delivered
+/usr/bin/python3 "$S/tests/e2e/py/web_browser_relay.py" "$WEB" acme \
+    adam "$PW" "$SHOTS" acme.example 2>>"$T/chromium.log" >"$T/browser-r.out"
+rc=$?
+cat "$T/browser-r.out"
+PASSED=$((PASSED + $(grep -c '^ok: ' "$T/browser-r.out")))
+FAILED=$((FAILED + $(grep -c '^FAIL: ' "$T/browser-r.out")))
+check "the delivery browser run ended cleanly" [ "$rc" -eq 0 ]
+relay_audited() {
+	ctl log --tenant acme 2>/dev/null | grep '"action":"relay_hold"' | grep -q '"user":"adam"' &&
+	    ctl log --tenant acme 2>/dev/null | grep -q '"action":"relay_release"' &&
+	    ctl log --tenant acme 2>/dev/null | grep -q '"action":"relay_retry"'
+}
+check "hold, release and retry from the browser are in the tenant's log" relay_audited
+check "acme.example is not held at the end" \
+    sh -c "! '$CTL_BIN' -d '$DATA' tenant show acme | grep 'acme.example' | grep -q HELD"
 archived_stop
 check "verify passes" ctl verify

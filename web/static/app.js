@@ -102,6 +102,7 @@ function setupNav() {
 	$('nav-tenants').hidden = !has('operator');
 	$('nav-quarantine').hidden = !(has('officer') || has('recipient'));   /* quarantine.js */
 	$('nav-gateway').hidden = !(has('officer') || has('admin'));
+	$('nav-relay').hidden = !(has('officer') || has('admin'));   /* relay.js */
 }
 
 function home() {
@@ -496,6 +497,7 @@ function allowed(h) {
 	if (h.startsWith('#/audit')) return has('auditor') || has('admin');
 	if (h.startsWith('#/users')) return has('admin');
 	if (h.startsWith('#/tenants')) return has('operator');
+	if (h.startsWith('#/relay')) return has('officer') || has('admin');   /* relay.js */
 	return true;
 }
 
@@ -534,6 +536,9 @@ async function route() {
 	} else if (h.startsWith('#/gateway')) {
 		show('gateway');
 		loadGateway();
+	} else if (h.startsWith('#/relay')) {   /* relay.js */
+		show('relay');
+		loadRelay();
 	} else if (h.startsWith('#/audit')) {
 		show('audit');
 		loadAudit(false);
