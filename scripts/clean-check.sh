@@ -12,6 +12,11 @@
 #   scripts/clean-check.sh [DIR]    DIR: where the chroot goes
 #                                   (default /var/tmp/archived-clean-check)
 #   KEEP=1 scripts/clean-check.sh   keep the chroot afterwards
+#   TESTS=REGEX                     instead of the whole suite: `make
+#                                   build-test` (which runs deps.sh) and
+#                                   the ctest tests matching REGEX, e.g.
+#                                   TESTS=env.tools for every package and
+#                                   tool capability (minutes, not 40)
 #   MIRROR=URL                      the Debian mirror (default: the first
 #                                   deb.debian.org-style URI of
 #                                   /etc/apt/sources.list*)
@@ -64,6 +69,7 @@ git clone -q --no-local "$ROOT" "$CH/work/archived"
 cp -a "$SHARED" "$CH/work/shared"
 chmod -R a-w "$CH/work/shared"
 cp /etc/resolv.conf "$CH/etc/resolv.conf" 2>/dev/null || true
+printf '%s\n' "${TESTS:-}" >"$CH/work/tests-re"
 say "cloned $(git -C "$ROOT" rev-parse --short HEAD) into /work/archived"
 
 # inside: a mount namespace of its own; CI=true as CI runs it
@@ -74,10 +80,18 @@ set -u
 cd /work/archived
 export CI=true HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 t0=$SECONDS
-echo "== bash .ci/run (make test)"
-bash .ci/run </dev/null
-rc=$?
-echo "== .ci/run exit $rc after $((SECONDS - t0)) s"
+re=$(cat /work/tests-re)
+if [ -n "$re" ]; then
+  echo "== make build-test; ctest -R '$re'"
+  make build-test </dev/null && (cd build-test && ctest -R "$re" --output-on-failure)
+  rc=$?
+  echo "== build-test and ctest -R '$re' exit $rc after $((SECONDS - t0)) s"
+else
+  echo "== bash .ci/run (make test)"
+  bash .ci/run </dev/null
+  rc=$?
+  echo "== .ci/run exit $rc after $((SECONDS - t0)) s"
+fi
 t1=$SECONDS
 echo "== make run"
 make run >/tmp/run.out 2>&1 </dev/null &
