@@ -41,6 +41,7 @@
 #include "mime/mime.h"
 
 #define BATCH_DEFAULT 256
+#define WALK_BATCHES 16          /* search batches per walk of the log */
 #define PREP_THREADS_MAX 4
 
 /* ---- position and lock ------------------------------------------------ */
@@ -385,25 +386,8 @@ static int prepare(search_t *idx, store_t *st, const uint8_t *tenant,
 	return 0;
 }
 
-/* Index or remove items[0..n): one search batch after the other. */
-static int apply(search_t *idx, store_t *st, const uint8_t *tenant,
-    const item_t *items, size_t n, search_sync_stats_t *stats)
-{
-	size_t off = 0, done;
-	int rc = 0;
-
-	while (off < n && rc == 0) {
-		search_batch_t *b;
-		if ((rc = prepare(idx, st, tenant, items + off, n - off, stats,
-		    &b, &done)))
-			break;
-		rc = search_batch_commit(b);
-		search_batch_free(b);
-		heap_trim();
-		off += done;
-	}
-	return rc;
-}
+static int apply_all(search_t *idx, store_t *st, const uint8_t *tenant,
+    const item_t *items, size_t n, size_t batch, search_sync_stats_t *stats);
 
 /* ---- following the log ---------------------------------------------------- */
 
@@ -444,17 +428,23 @@ static int sync_locked(search_t *idx, store_t *st, const uint8_t *tenant,
 	uint64_t mark;
 	int rc;
 
+	/* a walk of the log collects up to WALK_BATCHES search batches:
+	 * apply_all reads and parses one while the previous one commits */
+	size_t per = batch > 0 ? (size_t)batch : BATCH_DEFAULT;
+	size_t walk = per * WALK_BATCHES;
 	memset(&c, 0, sizeof c);
-	c.max = batch > 0 ? (size_t)batch : BATCH_DEFAULT;
 	if ((rc = mark_read(idx, tenant, &mark)))
 		return rc;
 	out->seq = mark;
-	if (!(c.items = calloc(c.max, sizeof *c.items)))
+	if (!(c.items = calloc(walk, sizeof *c.items)))
 		return AR_ENOMEM;
 	for (;;) {
 		c.n = 0;
 		c.entries = 0;
 		c.last = mark;
+		c.max = walk;
+		if (max_entries && max_entries - out->entries < walk)
+			c.max = (size_t)(max_entries - out->entries);
 		rc = store_log_walk(st, tenant, mark + 1, collect_cb, &c);
 		if (rc < 0) {
 			rc = search_fail(rc, "log: %s", store_errmsg(st));
@@ -464,7 +454,7 @@ static int sync_locked(search_t *idx, store_t *st, const uint8_t *tenant,
 			rc = 0;
 			break;
 		}
-		if ((rc = apply(idx, st, tenant, c.items, c.n, out)))
+		if ((rc = apply_all(idx, st, tenant, c.items, c.n, per, out)))
 			break;
 		if ((rc = mark_write(idx, tenant, c.last)))
 			break;

@@ -224,8 +224,9 @@ typedef struct search_sync_stats {
  * data_dir/index/<tenant>/indexed) to its end: every object ingested, or
  * arrived again (its envelope was merged), is read from the store,
  * parsed (GMime), and (re-)indexed with its envelope recipients; a
- * disposed object is removed.  batch objects per search batch (0: 256),
- * the position saved after each.  st is the tenant's store (the index
+ * disposed object is removed.  batch objects per search batch (0: 256);
+ * the log is walked 16 batches at a time, the next batch read and parsed
+ * while the last one commits, the position saved after each walk.  st is the tenant's store (the index
  * and the store share a key service).
  */
 int search_sync(search_t *idx, store_t *st,
