@@ -522,24 +522,25 @@ static void tx_str(struct text *t, const char *s)
 /* The h= list: the names given, or each default name once per instance
  * (From once more). */
 static int header_list(gw_dkim_t *d, const gw_dkim_params_t *p,
-    struct text *h)
+    struct text *h, size_t line)
 {
 	const char *names = p->headers ? p->headers : GW_DKIM_HEADERS;
-	size_t line = 2;             /* "h=" */
+
 	int first = 1;
 
 	while (*names) {
 		size_t n = strcspn(names, ":"), count = 1;
 		if (!p->headers) {
 			count = field_count(d, names, n);
-			if (n == 4 && !strncasecmp(names, "from", 4))
+			if (n == 4 && !strncasecmp(names, "from", 4) &&
+			    p->oversign_from)
 				count++;
 		}
 		for (size_t k = 0; k < count; k++) {
 			if (!first) {
 				tx_str(h, ":");
 				line++;
-				if (line + n > 70) {
+				if (line + n > 74) {
 					tx_str(h, "\r\n\t");
 					line = 1;
 				}
@@ -639,7 +640,8 @@ int gw_dkim_sign(gw_dkim_t *d, const gw_dkim_params_t *p, char **field,
 		snprintf(err, errlen, "the key is neither RSA nor Ed25519");
 		return AR_EINVAL;
 	}
-	if ((rc = header_list(d, p, &h)))
+	/* h= follows "\tt=NNNNNNNNNN; h=" on its line */
+	if ((rc = header_list(d, p, &h, p->time > 0 ? 18 : 3)))
 		goto out;
 	tx_str(&f, "DKIM-Signature: v=1; a=");
 	tx_str(&f, alg);

@@ -45,11 +45,13 @@ typedef struct gw_dkim_params {
 	int64_t time;                /* t= (0: no t=) */
 	const char *key_pem;         /* the private key, PEM (RSA or Ed25519) */
 	size_t key_len;
-	/* h=: the header field names signed, in order, ':'-separated
-	 * (NULL: GW_DKIM_HEADERS; each present field is signed, bottom-up
-	 * for repeated ones, and From once more than it occurs) */
+	/* h=: the header field names signed, in order, ':'-separated, as
+	 * given (NULL: GW_DKIM_HEADERS, each name once per instance of it
+	 * in the message, repeated ones signed bottom-up) */
 	const char *headers;
-	int oversign_from;           /* with headers NULL: always 1 */
+	int oversign_from;           /* with headers NULL: From once more than
+	                                it occurs, so that a From: added on
+	                                the way breaks the signature */
 } gw_dkim_params_t;
 
 #define GW_DKIM_HEADERS "from:to:cc:subject:date:message-id:reply-to:" \
