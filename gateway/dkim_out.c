@@ -60,9 +60,17 @@ int gw_dkim_outbound(gateway_t *g, const store_tenant_t *t,
 		    "reason=\"no key for the domain\"", idhex, dom);
 		goto out;
 	}
-	if (rc) {                  /* keysvc down ...: tried again */
-		ar_log(AR_LOG_WARN, "gateway id=%s dkim=error d=%s reason=\"%s\"",
-		    idhex, dom, store_errmsg(g->st));
+	if (rc == AR_EKEYSVC || rc == AR_EAGAIN || rc == AR_ETIMEOUT ||
+	    rc == AR_ENOMEM || rc == AR_EIO) {
+		/* passing: the message is answered 451 and comes again */
+		ar_log(AR_LOG_WARN, "gateway id=%s dkim=error d=%s reason=\"%s\" "
+		    "note=\"answered 451\"", idhex, dom, store_errmsg(g->st));
+		goto out;
+	}
+	if (rc) {                  /* a record that does not open, shredded */
+		ar_log(AR_LOG_WARN, "gateway id=%s dkim=error d=%s reason=\"%s\" "
+		    "note=\"sent unsigned\"", idhex, dom, store_errmsg(g->st));
+		rc = 0;
 		goto out;
 	}
 	if (wrc) {                 /* the message's fault: sent unsigned */
