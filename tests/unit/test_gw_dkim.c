@@ -481,6 +481,51 @@ static void test_from(void)
 	}
 }
 
+/* --- a large body, streamed ------------------------------------------------ */
+
+/* 32 MiB of body in odd-sized pieces (lines split across writes, CR and
+ * LF in different ones): the body hash is the SHA-256 of the canonical
+ * form computed here on its own. */
+static void test_large(void)
+{
+	static const char line[] = "word  \t other\t \r\n\r\n";
+	static const char canon[] = "word other\r\n\r\n";
+	size_t ll = sizeof line - 1, cl = sizeof canon - 1, total = 0;
+	size_t piece = 65536 + 7, lines = (32u << 20) / ll;
+	char *buf = malloc(piece), bh[64], want[64];
+	unsigned char md[32];
+	EVP_MD_CTX *ref = EVP_MD_CTX_new();
+	gw_dkim_t *d;
+	size_t pos = 0, n = 0;
+
+	CHECK_RC(gw_dkim_new(&d), 0);
+	CHECK_RC(gw_dkim_write(d, "From: a@b.example\r\n\r\n", 21), 0);
+	EVP_DigestInit_ex(ref, EVP_sha256(), NULL);
+	for (size_t i = 0; i < lines; i++) {
+		for (size_t k = 0; k < ll; k++) {
+			buf[n++] = line[k];
+			if (n == piece) {
+				gw_dkim_write(d, buf, n);
+				total += n;
+				n = 0;
+			}
+		}
+		/* the last line's empty line is not part of the canonical
+		 * body: those at the end go */
+		EVP_DigestUpdate(ref, canon, i + 1 < lines ? cl : cl - 2);
+		pos++;
+	}
+	gw_dkim_write(d, buf, n);
+	total += n;
+	EVP_DigestFinal_ex(ref, md, NULL);
+	EVP_EncodeBlock((unsigned char *)want, md, 32);
+	CHECK_RC(gw_dkim_body_hash(d, bh, sizeof bh), 0);
+	CHECK(total == lines * ll && pos == lines && !strcmp(bh, want));
+	gw_dkim_free(d);
+	EVP_MD_CTX_free(ref);
+	free(buf);
+}
+
 /* --- the sealed keys ---------------------------------------------------------- */
 
 /* Is needle (n bytes) anywhere in the files under dir? */
@@ -643,6 +688,7 @@ int main(void)
 	test_rfc8463();
 	test_rsa();
 	test_from();
+	test_large();
 	test_store();
 	return tl_done();
 }
