@@ -113,6 +113,38 @@ static int list_cb(void *arg, const store_dkim_key_t *k)
 	return 0;
 }
 
+static int show_cb(void *arg, const store_dkim_key_t *k)
+{
+	int *n = arg;
+
+	printf("gateway dkim:    %s signed with selector %s (%s, %u bits)\n",
+	    k->domain, k->selector, k->alg, k->bits);
+	(*n)++;
+	return 0;
+}
+
+void ctl_dkim_tenant_print(struct ctl *c, const store_tenant_t *t)
+{
+	int n = 0;
+
+	if (store_dkim_walk(c->st, t->id, show_cb, &n) == 0 && n == 0)
+		printf("gateway dkim:    no key (outgoing mail unsigned)\n");
+}
+
+static int show_json_cb(void *arg, const store_dkim_key_t *k)
+{
+	json_array_append_new(arg, key_json(k));
+	return 0;
+}
+
+json_t *ctl_dkim_tenant_json(struct ctl *c, const store_tenant_t *t)
+{
+	json_t *a = json_array();
+
+	store_dkim_walk(c->st, t->id, show_json_cb, a);
+	return a;
+}
+
 int ctl_tenant_dkim(struct ctl *c, int argc, char **argv)
 {
 	static const struct option opts[] = {

@@ -80,6 +80,8 @@ ok = d["other.test"]["selector"] == "arc1" and d["other.test"]["alg"] == "rsa-sh
     and d["none.test"]["dns_name"] == "ed1._domainkey.none.test" and len(d) == 2
 sys.exit(0 if ok else 1)
 PYEOF
+check "tenant show names the keys" sh -c "'$CTL_BIN' -d '$DATA' tenant show acme | grep -q 'gateway dkim:    other.test signed with selector arc1 (rsa-sha256, 2048 bits)'"
+check "tenant show --json too" sh -c "'$CTL_BIN' -d '$DATA' --json tenant show acme | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if sorted(k[\"selector\"] for k in d[\"gateway\"][\"dkim\"]) == [\"arc1\", \"ed1\"] else 1)'"
 # no plaintext key on disk: no line of the PEM's base64 anywhere under
 # the data directory or the key service's
 nokey() {
