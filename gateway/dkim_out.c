@@ -57,7 +57,8 @@ int gw_dkim_outbound(gateway_t *g, const store_tenant_t *t,
 	if (rc == AR_ENOENT) {
 		rc = 0;
 		ar_log(AR_LOG_INFO, "gateway id=%s dkim=none from_domain=%s "
-		    "reason=\"no key for the domain\"", idhex, dom);
+		    "reason=\"no active key for the domain\"", idhex,
+		    dom);
 		goto out;
 	}
 	if (rc == AR_EKEYSVC || rc == AR_EAGAIN || rc == AR_ETIMEOUT ||

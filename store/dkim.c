@@ -1,8 +1,9 @@
 /*
  * dkim.c - the DKIM signing keys of tenants' domains (store.h "DKIM
- * signing keys").  DBI_DKIM: tenant id || domain -> JSON
+ * signing keys").  DBI_DKIM: tenant id || domain || 0 || selector -> JSON
  *   {"selector", "alg", "bits", "record", "created", "key_version",
- *    "sealed": base64(nonce (24) || XChaCha20-Poly1305 of the PEM)}
+ *    "active", "sealed": base64(nonce (24) || XChaCha20-Poly1305 of the
+ *    PEM)}
  * sealed under keysvc_derive(tenant, key_version, "dkim"), associated
  * data "dkim" 0 tenant domain 0 selector.  The PEM is made, checked and
  * normalised (PKCS#8) here with OpenSSL; it never reaches the disk in
@@ -24,16 +25,6 @@
 #include "catalog_priv.h"
 
 #define NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
-#define KEY_MAX (STORE_TENANT_LEN + STORE_DOMAIN_MAX)
-
-static size_t dkim_key(uint8_t *k, const uint8_t *tenant, const char *domain)
-{
-	size_t n = strlen(domain);
-	memcpy(k, tenant, STORE_TENANT_LEN);
-	memcpy(k + STORE_TENANT_LEN, domain, n);
-	return STORE_TENANT_LEN + n;
-}
-
 static size_t dkim_ad(unsigned char *ad, const uint8_t *tenant,
     const char *domain, const char *selector)
 {
@@ -224,21 +215,38 @@ void store_dkim_pem_free(char *pem, size_t len)
 	free(pem);
 }
 
-/* --- records ------------------------------------------------------------------ */
+/* --- records ------------------------------------------------------------------
+ * Key: tenant || domain || 0x00 || selector; the domain's keys are the
+ * records under tenant || domain || 0x00. */
+
+#define KEY_MAX (STORE_TENANT_LEN + STORE_DOMAIN_MAX + STORE_DKIM_SELECTOR_MAX)
+
+static size_t dkim_key(uint8_t *k, const uint8_t *tenant, const char *domain,
+    const char *selector)
+{
+	size_t n = strlen(domain), s = selector ? strlen(selector) : 0;
+
+	memcpy(k, tenant, STORE_TENANT_LEN);
+	memcpy(k + STORE_TENANT_LEN, domain, n);
+	k[STORE_TENANT_LEN + n] = 0;
+	memcpy(k + STORE_TENANT_LEN + n + 1, selector ? selector : "", s);
+	return STORE_TENANT_LEN + n + 1 + s;
+}
 
 static int decode(const MDB_val *k, const MDB_val *v, store_dkim_key_t *d,
     json_t **obj)
 {
 	json_t *o = json_loadb(v->mv_data, v->mv_size, 0, NULL);
-	const char *s;
-	size_t dl = k->mv_size - STORE_TENANT_LEN;
+	const char *s, *kd = (const char *)k->mv_data + STORE_TENANT_LEN;
+	size_t kl = k->mv_size - STORE_TENANT_LEN, dl;
 
 	memset(d, 0, sizeof *d);
-	if (!o || k->mv_size <= STORE_TENANT_LEN || dl >= sizeof d->domain) {
+	if (!o || k->mv_size <= STORE_TENANT_LEN ||
+	    !memchr(kd, 0, kl) || (dl = strlen(kd)) >= sizeof d->domain) {
 		json_decref(o);
 		return AR_ECORRUPT;
 	}
-	memcpy(d->domain, (char *)k->mv_data + STORE_TENANT_LEN, dl);
+	memcpy(d->domain, kd, dl);
 	if ((s = json_string_value(json_object_get(o, "selector"))))
 		ar_strlcpy(d->selector, s, sizeof d->selector);
 	if ((s = json_string_value(json_object_get(o, "alg"))))
@@ -247,6 +255,7 @@ static int decode(const MDB_val *k, const MDB_val *v, store_dkim_key_t *d,
 		ar_strlcpy(d->record, s, sizeof d->record);
 	d->bits = (unsigned)json_integer_value(json_object_get(o, "bits"));
 	d->created = json_integer_value(json_object_get(o, "created"));
+	d->active = json_is_true(json_object_get(o, "active"));
 	if (obj)
 		*obj = o;
 	else
@@ -254,17 +263,109 @@ static int decode(const MDB_val *k, const MDB_val *v, store_dkim_key_t *d,
 	return 0;
 }
 
+/* Call fn for each key of tenant's domain (inside txn); fn returns 0 to
+ * go on, 1 to stop, < 0 to fail. */
+typedef int (*each_fn)(store_t *st, MDB_txn *txn, const MDB_val *k,
+    const MDB_val *v, const store_dkim_key_t *d, void *arg);
+static int domain_each(store_t *st, MDB_txn *txn, const uint8_t *tenant,
+    const char *domain, each_fn fn, void *arg)
+{
+	uint8_t pre[KEY_MAX];
+	size_t pl = dkim_key(pre, tenant, domain, NULL);
+	MDB_val k = { pl, pre }, v;
+	MDB_cursor *cur;
+	store_dkim_key_t d;
+	int rc, frc = 0;
+
+	if ((rc = mdb_cursor_open(txn, st->dbi[DBI_DKIM], &cur)))
+		return cat_status(rc);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size > pl && !memcmp(k.mv_data, pre, pl)) {
+		MDB_val kc = k, vc = v;
+		if (decode(&kc, &vc, &d, NULL) == 0 &&
+		    (frc = fn(st, txn, &kc, &vc, &d, arg)))
+			break;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (frc < 0)
+		return frc;
+	return frc || rc == 0 || rc == MDB_NOTFOUND ? 0 : cat_status(rc);
+}
+
 struct dkim_ctx {
 	const uint8_t *tenant;
 	const char *domain, *selector;
 	const char *value;           /* add: the record */
+	int standby;                 /* add */
 	store_dkim_key_t *out;
 	char *sealed;                /* get: base64, malloc'd */
 	uint32_t version;
+	/* the domain's keys as found by domain_each */
+	size_t nkeys;
+	store_dkim_key_t active, named, any;
+	int has_active, has_named;
 	/* walk */
 	store_dkim_key_t *list;
 	size_t n, cap;
 };
+
+static int survey_fn(store_t *st, MDB_txn *txn, const MDB_val *k,
+    const MDB_val *v, const store_dkim_key_t *d, void *arg)
+{
+	struct dkim_ctx *c = arg;
+
+	(void)st;
+	(void)txn;
+	(void)k;
+	(void)v;
+	c->nkeys++;
+	c->any = *d;
+	if (d->active) {
+		c->active = *d;
+		c->has_active = 1;
+	}
+	if (c->selector && !strcmp(d->selector, c->selector)) {
+		c->named = *d;
+		c->has_named = 1;
+	}
+	return 0;
+}
+
+/* What the domain has: c->nkeys, its active key, the key c->selector. */
+static int survey(store_t *st, MDB_txn *txn, struct dkim_ctx *c)
+{
+	c->nkeys = 0;
+	c->has_active = c->has_named = 0;
+	return domain_each(st, txn, c->tenant, c->domain, survey_fn, c);
+}
+
+/* Set the "active" member of a record (inside txn). */
+static int set_active(store_t *st, MDB_txn *txn, const uint8_t *tenant,
+    const char *domain, const char *selector, int active)
+{
+	uint8_t kb[KEY_MAX];
+	MDB_val k = { dkim_key(kb, tenant, domain, selector), kb }, v;
+	json_t *o;
+	char *text;
+	int rc = mdb_get(txn, st->dbi[DBI_DKIM], &k, &v);
+
+	if (rc)
+		return cat_status(rc);
+	if (!(o = json_loadb(v.mv_data, v.mv_size, 0, NULL)))
+		return AR_ECORRUPT;
+	json_object_set_new(o, "active", json_boolean(active));
+	text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	if (!text)
+		return AR_ENOMEM;
+	v.mv_size = strlen(text);
+	v.mv_data = text;
+	rc = mdb_put(txn, st->dbi[DBI_DKIM], &k, &v, 0);
+	free(text);
+	return rc ? cat_err(st, cat_status(rc), "dkim: %s", mdb_strerror(rc))
+	    : 0;
+}
 
 static int add_txn(store_t *st, MDB_txn *txn, void *arg)
 {
@@ -272,7 +373,6 @@ static int add_txn(store_t *st, MDB_txn *txn, void *arg)
 	uint8_t kb[KEY_MAX];
 	MDB_val k = { strlen(c->domain), (void *)c->domain }, v;
 	char th[33];
-	store_dkim_key_t cur;
 	int rc = mdb_get(txn, st->dbi[DBI_DOMAINS], &k, &v);
 	json_t *o;
 
@@ -290,28 +390,45 @@ static int add_txn(store_t *st, MDB_txn *txn, void *arg)
 	if (rc)
 		return cat_err(st, AR_ETENANT, "%s is another tenant's "
 		    "domain", c->domain);
-	k.mv_size = dkim_key(kb, c->tenant, c->domain);
+	if ((rc = survey(st, txn, c)))
+		return rc;
+	if (c->has_named)
+		return cat_err(st, AR_EEXIST, "%s has a key with selector %s "
+		    "already", c->domain, c->selector);
+	if (c->nkeys >= STORE_DKIM_KEYS_MAX)
+		return cat_err(st, AR_ETOOBIG, "%s has %u keys: remove one "
+		    "first", c->domain, STORE_DKIM_KEYS_MAX);
+	if (c->has_active && !c->standby)
+		return cat_err(st, AR_EEXIST, "%s has an active key already "
+		    "(selector %s): add this one with --standby, publish its "
+		    "record, then activate it", c->domain, c->active.selector);
+	k.mv_size = dkim_key(kb, c->tenant, c->domain, c->selector);
 	k.mv_data = kb;
-	rc = mdb_get(txn, st->dbi[DBI_DKIM], &k, &v);
-	if (rc == 0) {
-		decode(&k, &v, &cur, NULL);
-		return cat_err(st, AR_EEXIST, "%s has a DKIM key already "
-		    "(selector %s); remove it first", c->domain, cur.selector);
-	}
-	if (rc != MDB_NOTFOUND)
-		return cat_err(st, cat_status(rc), "dkim: %s", mdb_strerror(rc));
 	v.mv_size = strlen(c->value);
 	v.mv_data = (void *)c->value;
 	if ((rc = mdb_put(txn, st->dbi[DBI_DKIM], &k, &v, 0)))
 		return cat_err(st, cat_status(rc), "dkim: %s", mdb_strerror(rc));
 	return gw_admin_log(st, txn, c->tenant, json_pack("{s:s, s:s, s:s, "
-	    "s:s}", "action", "dkim-add", "domain", c->domain, "selector",
-	    c->selector, "alg", c->out->alg));
+	    "s:s, s:b}", "action", "dkim-add", "domain", c->domain,
+	    "selector", c->selector, "alg", c->out->alg, "active",
+	    !c->standby));
+}
+
+/* domain normalised into dom (STORE_DOMAIN_MAX), or a cat_err. */
+static int norm_domain(store_t *st, const char *domain, char *dom)
+{
+	if (!domain || strlen(domain) >= STORE_DOMAIN_MAX)
+		return cat_err(st, AR_EINVAL, "no domain");
+	ar_strlcpy(dom, domain, STORE_DOMAIN_MAX);
+	if (store_domain_name_norm(dom))
+		return cat_err(st, AR_EINVAL, "'%s' is not a domain name",
+		    domain);
+	return 0;
 }
 
 int store_dkim_add(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
     const char *domain, const char *selector, const char *pem, size_t len,
-    const char *alg, store_dkim_key_t *out)
+    const char *alg, int standby, store_dkim_key_t *out)
 {
 	char dom[STORE_DOMAIN_MAX], why[160] = "", *norm = NULL, *sealed = NULL;
 	char *text = NULL;
@@ -324,12 +441,8 @@ int store_dkim_add(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
 	int rc;
 
 	memset(&k, 0, sizeof k);
-	if (!domain || strlen(domain) >= sizeof dom)
-		return cat_err(st, AR_EINVAL, "no domain");
-	ar_strlcpy(dom, domain, sizeof dom);
-	if (store_domain_name_norm(dom))
-		return cat_err(st, AR_EINVAL, "'%s' is not a domain name",
-		    domain);
+	if ((rc = norm_domain(st, domain, dom)))
+		return rc;
 	if (!selector_ok(selector))
 		return cat_err(st, AR_EINVAL, "selector '%s': 1 to %d letters, "
 		    "digits, '-', '_' or '.'", selector ? selector : "",
@@ -357,6 +470,7 @@ int store_dkim_add(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
 	ar_strlcpy(k.domain, dom, sizeof k.domain);
 	ar_strlcpy(k.selector, selector, sizeof k.selector);
 	k.created = ar_now();
+	k.active = !standby;
 	if ((rc = key_describe(key, &k, why, sizeof why)) ||
 	    (rc = key_pem(key, &norm, &nlen))) {
 		EVP_PKEY_free(key);
@@ -368,10 +482,10 @@ int store_dkim_add(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
 	store_dkim_pem_free(norm, nlen);
 	if (rc)
 		return rc;
-	o = json_pack("{s:s, s:s, s:i, s:s, s:I, s:i, s:s}", "selector",
+	o = json_pack("{s:s, s:s, s:i, s:s, s:I, s:i, s:s, s:b}", "selector",
 	    selector, "alg", k.alg, "bits", (int)k.bits, "record", k.record,
 	    "created", (json_int_t)k.created, "key_version",
-	    (int)t.key_version, "sealed", sealed);
+	    (int)t.key_version, "sealed", sealed, "active", !standby);
 	text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(o);
 	free(sealed);
@@ -382,6 +496,7 @@ int store_dkim_add(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
 	c.domain = dom;
 	c.selector = selector;
 	c.value = text;
+	c.standby = standby;
 	c.out = &k;
 	rc = cat_write(st, add_txn, &c);
 	free(text);
@@ -390,49 +505,106 @@ int store_dkim_add(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
 	return rc;
 }
 
-static int remove_txn(store_t *st, MDB_txn *txn, void *arg)
+static int activate_txn(store_t *st, MDB_txn *txn, void *arg)
 {
 	struct dkim_ctx *c = arg;
-	uint8_t kb[KEY_MAX];
-	MDB_val k = { dkim_key(kb, c->tenant, c->domain), kb }, v;
-	store_dkim_key_t cur;
-	int rc = mdb_get(txn, st->dbi[DBI_DKIM], &k, &v);
+	int rc;
 
-	if (rc == MDB_NOTFOUND)
-		return cat_err(st, AR_ENOENT, "%s has no DKIM key", c->domain);
-	if (rc)
-		return cat_err(st, cat_status(rc), "dkim: %s", mdb_strerror(rc));
-	if ((rc = decode(&k, &v, &cur, NULL)))
-		return cat_err(st, rc, "dkim record of %s unreadable",
-		    c->domain);
-	if (c->selector && strcmp(c->selector, cur.selector))
-		return cat_err(st, AR_ENOENT, "%s has no DKIM key with selector "
-		    "%s (its key's selector is %s)", c->domain, c->selector,
-		    cur.selector);
-	if ((rc = mdb_del(txn, st->dbi[DBI_DKIM], &k, NULL)))
-		return cat_err(st, cat_status(rc), "dkim: %s", mdb_strerror(rc));
-	return gw_admin_log(st, txn, c->tenant, json_pack("{s:s, s:s, s:s}",
-	    "action", "dkim-remove", "domain", c->domain, "selector",
-	    cur.selector));
+	if ((rc = survey(st, txn, c)))
+		return rc;
+	if (!c->has_named)
+		return cat_err(st, AR_ENOENT, "%s has no key with selector %s",
+		    c->domain, c->selector);
+	if (c->has_active && !strcmp(c->active.selector, c->selector))
+		return 0;                /* already */
+	if ((c->has_active && (rc = set_active(st, txn, c->tenant, c->domain,
+	    c->active.selector, 0))) ||
+	    (rc = set_active(st, txn, c->tenant, c->domain, c->selector, 1)))
+		return rc;
+	return gw_admin_log(st, txn, c->tenant, json_pack("{s:s, s:s, s:s, "
+	    "s:s?}", "action", "dkim-activate", "domain", c->domain,
+	    "selector", c->selector, "previous", c->has_active ?
+	    c->active.selector : NULL));
 }
 
-int store_dkim_remove(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
-    const char *domain, const char *selector)
+int store_dkim_activate(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    const char *domain, const char *selector, store_dkim_key_t *previous)
 {
 	char dom[STORE_DOMAIN_MAX];
 	struct dkim_ctx c;
+	int rc;
 
-	if (!domain || strlen(domain) >= sizeof dom)
-		return cat_err(st, AR_EINVAL, "no domain");
-	ar_strlcpy(dom, domain, sizeof dom);
-	if (store_domain_name_norm(dom))
-		return cat_err(st, AR_EINVAL, "'%s' is not a domain name",
-		    domain);
+	if ((rc = norm_domain(st, domain, dom)))
+		return rc;
+	if (!selector_ok(selector))
+		return cat_err(st, AR_EINVAL, "selector '%s': not a selector",
+		    selector ? selector : "");
 	memset(&c, 0, sizeof c);
 	c.tenant = tenant;
 	c.domain = dom;
 	c.selector = selector;
-	return cat_write(st, remove_txn, &c);
+	rc = cat_write(st, activate_txn, &c);
+	if (previous) {
+		memset(previous, 0, sizeof *previous);
+		if (rc == 0 && c.has_active && strcmp(c.active.selector,
+		    selector))
+			*previous = c.active;
+	}
+	return rc;
+}
+
+static int remove_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+	struct dkim_ctx *c = arg;
+	uint8_t kb[KEY_MAX];
+	MDB_val k;
+	store_dkim_key_t *gone;
+	int rc;
+
+	if ((rc = survey(st, txn, c)))
+		return rc;
+	if (!c->nkeys)
+		return cat_err(st, AR_ENOENT, "%s has no DKIM key", c->domain);
+	if (c->selector && !c->has_named && c->nkeys == 1)
+		return cat_err(st, AR_ENOENT, "%s has no DKIM key with selector "
+		    "%s (its key's selector is %s)", c->domain, c->selector,
+		    c->any.selector);
+	if (c->selector && !c->has_named)
+		return cat_err(st, AR_ENOENT, "%s has no DKIM key with selector "
+		    "%s (see tenant dkim list)", c->domain, c->selector);
+	if (!c->selector && c->nkeys > 1)
+		return cat_err(st, AR_EINVAL, "%s has %zu keys: name the one to "
+		    "remove with --selector", c->domain, c->nkeys);
+	gone = c->selector ? &c->named : &c->any;
+	k.mv_size = dkim_key(kb, c->tenant, c->domain, gone->selector);
+	k.mv_data = kb;
+	if ((rc = mdb_del(txn, st->dbi[DBI_DKIM], &k, NULL)))
+		return cat_err(st, cat_status(rc), "dkim: %s", mdb_strerror(rc));
+	*c->out = *gone;
+	return gw_admin_log(st, txn, c->tenant, json_pack("{s:s, s:s, s:s, "
+	    "s:b}", "action", "dkim-remove", "domain", c->domain, "selector",
+	    gone->selector, "active", gone->active));
+}
+
+int store_dkim_remove(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    const char *domain, const char *selector, store_dkim_key_t *removed)
+{
+	char dom[STORE_DOMAIN_MAX];
+	store_dkim_key_t gone;
+	struct dkim_ctx c;
+	int rc;
+
+	if ((rc = norm_domain(st, domain, dom)))
+		return rc;
+	memset(&c, 0, sizeof c);
+	c.tenant = tenant;
+	c.domain = dom;
+	c.selector = selector;
+	c.out = &gone;
+	rc = cat_write(st, remove_txn, &c);
+	if (rc == 0 && removed)
+		*removed = gone;
+	return rc;
 }
 
 static int walk_txn(store_t *st, MDB_txn *txn, void *arg)
@@ -476,27 +648,37 @@ int store_dkim_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
 	return rc;
 }
 
-static int get_txn(store_t *st, MDB_txn *txn, void *arg)
+static int get_fn(store_t *st, MDB_txn *txn, const MDB_val *k,
+    const MDB_val *v, const store_dkim_key_t *d, void *arg)
 {
 	struct dkim_ctx *c = arg;
-	uint8_t kb[KEY_MAX];
-	MDB_val k = { dkim_key(kb, c->tenant, c->domain), kb }, v;
 	json_t *o = NULL;
 	const char *s;
-	int rc = mdb_get(txn, st->dbi[DBI_DKIM], &k, &v);
 
-	free(c->sealed);
-	c->sealed = NULL;
-	if (rc)
-		return cat_status(rc);
-	if ((rc = decode(&k, &v, c->out, &o)))
-		return rc;
+	(void)st;
+	(void)txn;
+	if (!d->active)
+		return 0;
+	if (decode(k, v, c->out, &o))
+		return AR_ECORRUPT;
 	c->version = (uint32_t)json_integer_value(json_object_get(o,
 	    "key_version"));
 	s = json_string_value(json_object_get(o, "sealed"));
 	c->sealed = s ? strdup(s) : NULL;
 	json_decref(o);
-	return c->sealed ? 0 : AR_ECORRUPT;
+	return c->sealed ? 1 : AR_ECORRUPT;
+}
+
+static int get_txn(store_t *st, MDB_txn *txn, void *arg)
+{
+	struct dkim_ctx *c = arg;
+	int rc;
+
+	free(c->sealed);
+	c->sealed = NULL;
+	if ((rc = domain_each(st, txn, c->tenant, c->domain, get_fn, c)))
+		return rc;
+	return c->sealed ? 0 : AR_ENOENT;
 }
 
 int store_dkim_get(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],

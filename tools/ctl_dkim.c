@@ -1,7 +1,7 @@
 /*
- * ctl_dkim.c - archivectl tenant dkim add|list|remove: the DKIM keys the
- * gateway signs a tenant's outgoing mail with (store.h "DKIM signing
- * keys").  The private key goes from the file (or the generator) into
+ * ctl_dkim.c - archivectl tenant dkim add|activate|list|remove: the DKIM
+ * keys the gateway signs a tenant's outgoing mail with (store.h "DKIM
+ * signing keys").  The private key goes from the file (or the generator) into
  * the store, which keeps it sealed; this process wipes its copies.
  */
 #include <getopt.h>
@@ -16,8 +16,9 @@
 
 #define PEM_MAX 65536
 
-/* The record as a zone file line: strings of at most 255 bytes. */
-static void print_record(const store_dkim_key_t *k)
+/* The record as a zone file line: strings of at most 255 bytes; with
+ * state, the key's as a comment. */
+static void print_record(const store_dkim_key_t *k, int state)
 {
 	size_t n = strlen(k->record);
 
@@ -25,6 +26,9 @@ static void print_record(const store_dkim_key_t *k)
 	for (size_t i = 0; i < n; i += 250)
 		printf(" \"%.*s\"", (int)(n - i < 250 ? n - i : 250),
 		    k->record + i);
+	if (state)
+		printf(" ; %s, %s %u bits", k->active ? "active" : "standby",
+		    k->alg, k->bits);
 	printf("\n");
 }
 
@@ -34,10 +38,10 @@ static json_t *key_json(const store_dkim_key_t *k)
 
 	snprintf(name, sizeof name, "%s._domainkey.%s", k->selector,
 	    k->domain);
-	return json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:s}", "domain",
+	return json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:b}", "domain",
 	    k->domain, "selector", k->selector, "alg", k->alg, "bits",
 	    (int)k->bits, "dns_name", name, "record", k->record, "created",
-	    ar_time_fmt(k->created, ts, sizeof ts));
+	    ar_time_fmt(k->created, ts, sizeof ts), "active", k->active);
 }
 
 /* Read a PEM file into malloc'd memory (wiped by the caller). */
@@ -69,7 +73,7 @@ static int read_pem(const char *path, char **out, size_t *len)
 
 static int dkim_add(struct ctl *c, const store_tenant_t *t,
     const char *domain, const char *selector, const char *file,
-    const char *alg)
+    const char *alg, int standby)
 {
 	store_dkim_key_t k;
 	char *pem = NULL;
@@ -78,7 +82,8 @@ static int dkim_add(struct ctl *c, const store_tenant_t *t,
 
 	if (file && (rc = read_pem(file, &pem, &len)))
 		return rc;
-	rc = store_dkim_add(c->st, t->id, domain, selector, pem, len, alg, &k);
+	rc = store_dkim_add(c->st, t->id, domain, selector, pem, len, alg,
+	    standby, &k);
 	if (pem) {
 		sodium_memzero(pem, PEM_MAX + 1);
 		free(pem);
@@ -90,10 +95,18 @@ static int dkim_add(struct ctl *c, const store_tenant_t *t,
 		ctl_json_out(key_json(&k));
 		return CTL_OK;
 	}
-	print_record(&k);
-	fprintf(stderr, "archivectl: %s key for %s added (selector %s): "
-	    "publish the record above in DNS; outgoing mail from %s is "
-	    "signed from now on\n", k.alg, k.domain, k.selector, k.domain);
+	print_record(&k, 0);
+	if (standby)
+		fprintf(stderr, "archivectl: %s key for %s added on standby "
+		    "(selector %s): publish the record above in DNS, then "
+		    "tenant dkim activate --tenant %s --domain %s --selector "
+		    "%s\n", k.alg, k.domain, k.selector, t->name, k.domain,
+		    k.selector);
+	else
+		fprintf(stderr, "archivectl: %s key for %s added (selector %s): "
+		    "publish the record above in DNS; outgoing mail from %s is "
+		    "signed from now on\n", k.alg, k.domain, k.selector,
+		    k.domain);
 	return CTL_OK;
 }
 
@@ -109,7 +122,7 @@ static int list_cb(void *arg, const store_dkim_key_t *k)
 	if (l->c->json)
 		json_array_append_new(l->arr, key_json(k));
 	else
-		print_record(k);
+		print_record(k, 1);
 	return 0;
 }
 
@@ -117,8 +130,9 @@ static int show_cb(void *arg, const store_dkim_key_t *k)
 {
 	int *n = arg;
 
-	printf("gateway dkim:    %s signed with selector %s (%s, %u bits)\n",
-	    k->domain, k->selector, k->alg, k->bits);
+	printf("gateway dkim:    %s %s selector %s (%s, %u bits)\n",
+	    k->domain, k->active ? "signed with" : "standby", k->selector,
+	    k->alg, k->bits);
 	(*n)++;
 	return 0;
 }
@@ -154,15 +168,17 @@ int ctl_tenant_dkim(struct ctl *c, int argc, char **argv)
 		{ "key-file", required_argument, NULL, 'k' },
 		{ "generate", no_argument, NULL, 'g' },
 		{ "algorithm", required_argument, NULL, 'a' },
+		{ "standby", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *tenant = NULL, *domain = NULL, *selector = NULL;
 	const char *file = NULL, *alg = NULL, *sub;
 	store_tenant_t t;
-	int ch, rc, gen = 0;
+	int ch, rc, gen = 0, standby = 0;
 
 	if (argc < 2)
-		return ctl_usage("tenant dkim needs add, list or remove");
+		return ctl_usage("tenant dkim needs add, activate, list or "
+		    "remove");
 	sub = argv[1];
 	optind = 0;
 	while ((ch = getopt_long(argc - 1, argv + 1, "", opts, NULL)) != -1) {
@@ -173,6 +189,7 @@ int ctl_tenant_dkim(struct ctl *c, int argc, char **argv)
 		case 'k': file = optarg; break;
 		case 'g': gen = 1; break;
 		case 'a': alg = optarg; break;
+		case 'S': standby = 1; break;
 		default:
 			return ctl_usage("tenant dkim %s: unknown option", sub);
 		}
@@ -185,13 +202,35 @@ int ctl_tenant_dkim(struct ctl *c, int argc, char **argv)
 		if (!domain || !selector)
 			return ctl_usage("tenant dkim add --tenant T --domain D "
 			    "--selector S [--key-file PEM | --generate "
-			    "[--algorithm rsa|ed25519]]");
+			    "[--algorithm rsa|ed25519]] [--standby]");
 		if (file && (gen || alg))
 			return ctl_usage("tenant dkim add: --key-file or "
 			    "--generate, not both");
 		if ((rc = ctl_tenant(c, tenant, &t)))
 			return rc;
-		return dkim_add(c, &t, domain, selector, file, alg);
+		return dkim_add(c, &t, domain, selector, file, alg, standby);
+	}
+	if (file || gen || alg || standby)
+		return ctl_usage("tenant dkim %s: --key-file, --generate, "
+		    "--algorithm and --standby are add's", sub);
+	if (!strcmp(sub, "activate")) {
+		store_dkim_key_t prev;
+		if (!domain || !selector)
+			return ctl_usage("tenant dkim activate --tenant T "
+			    "--domain D --selector S");
+		if ((rc = ctl_tenant(c, tenant, &t)))
+			return rc;
+		if ((rc = store_dkim_activate(c->st, t.id, domain, selector,
+		    &prev)))
+			return ctl_fail(rc, "tenant dkim activate %s: %s", t.name,
+			    store_errmsg(c->st));
+		printf("outgoing mail from %s is signed with selector %s",
+		    domain, selector);
+		if (prev.selector[0])
+			printf(" (selector %s on standby: remove it once mail it "
+			    "signed is no longer checked)", prev.selector);
+		printf("\n");
+		return CTL_OK;
 	}
 	if (!strcmp(sub, "remove")) {
 		if (!domain)
@@ -199,16 +238,20 @@ int ctl_tenant_dkim(struct ctl *c, int argc, char **argv)
 			    "D [--selector S]");
 		if ((rc = ctl_tenant(c, tenant, &t)))
 			return rc;
-		if ((rc = store_dkim_remove(c->st, t.id, domain, selector)))
+		store_dkim_key_t gone;
+		if ((rc = store_dkim_remove(c->st, t.id, domain, selector,
+		    &gone)))
 			return ctl_fail(rc, "tenant dkim remove %s: %s", t.name,
 			    store_errmsg(c->st));
-		printf("DKIM key of %s removed: its mail is sent unsigned\n",
-		    domain);
+		printf("DKIM key %s of %s removed%s\n", gone.selector,
+		    gone.domain, gone.active ? ": it was the active key, mail "
+		    "from the domain is sent unsigned until another is "
+		    "activated" : "");
 		return CTL_OK;
 	}
 	if (!strcmp(sub, "list")) {
 		struct list_ctx l = { c, json_array() };
-		if (domain || selector || file || gen || alg)
+		if (domain || selector)
 			return ctl_usage("tenant dkim list --tenant T");
 		if ((rc = ctl_tenant(c, tenant, &t))) {
 			json_decref(l.arr);
@@ -224,6 +267,6 @@ int ctl_tenant_dkim(struct ctl *c, int argc, char **argv)
 			json_decref(l.arr);
 		return CTL_OK;
 	}
-	return ctl_usage("unknown tenant dkim command '%s' (add, list, "
-	    "remove)", sub);
+	return ctl_usage("unknown tenant dkim command '%s' (add, activate, "
+	    "list, remove)", sub);
 }

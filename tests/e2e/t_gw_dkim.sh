@@ -8,7 +8,9 @@
 # of the test services (resolving through the same DNS) finds the
 # signature valid (R_DKIM_ALLOW) - and invalid once the body is changed
 # (R_DKIM_REJECT).  The archived copy is the signed one.  A From: domain
-# without a key: sent unsigned, logged dkim=none.  Bad input refused,
+# without a key: sent unsigned, logged dkim=none.  Rotation: a new key on
+# standby signs nothing until activated, then signs (verified), the old
+# one goes on standby; removed, mail goes unsigned.  Bad input refused,
 # saying what.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_relay.sh"
@@ -65,8 +67,11 @@ der = subprocess.run(["openssl", "pkey", "-in", sys.argv[2], "-pubout", "-outfor
                      capture_output=True, check=True).stdout
 sys.exit(0 if base64.b64decode(p) == der else 1)
 PYEOF
-check "a second key for the same domain: refused" refused "has a DKIM key already (selector arc1)" \
+check "a second active key for the same domain: refused" \
+    refused "has an active key already (selector arc1): add this one with --standby" \
     ctl tenant dkim add --tenant acme --domain "$GW_DOMAIN_OTHER" --selector arc2 --generate
+check "the same selector twice: refused" refused "has a key with selector arc1 already" \
+    ctl tenant dkim add --tenant acme --domain "$GW_DOMAIN_OTHER" --selector arc1 --generate --standby
 ctl tenant dkim add --tenant acme --domain "$GW_DOMAIN_NONE" --selector ed1 \
     --generate --algorithm ed25519 >"$T/rec2" 2>/dev/null
 check "an Ed25519 key generated" \
@@ -197,17 +202,45 @@ signed_archived() {
 }
 check "the archived copies of the signed ones begin with their DKIM-Signature" signed_archived
 
-# --- removed: sent unsigned ----------------------------------------------------
-ctl tenant dkim remove --tenant acme --domain "$GW_DOMAIN_OTHER" --selector nope >/dev/null 2>"$T/err"
-check "remove with another selector: refused, naming the key's" \
-    grep -q "its key's selector is arc1" "$T/err"
-ctl tenant dkim remove --tenant acme --domain "$GW_DOMAIN_OTHER" --selector arc1 >/dev/null
-check "removed" sh -c "! '$CTL_BIN' -d '$DATA' tenant dkim list --tenant acme | grep -q arc1"
-mkmsg "$T/m4.eml" "alice@$GW_DOMAIN_OTHER" "after removal"
+# --- rotation: a key on standby, published, activated; then removed ----------
+ctl tenant dkim add --tenant acme --domain "$GW_DOMAIN_OTHER" --selector arc2 \
+    --standby >"$T/rec3" 2>"$T/add3.err"
+check "a second key, on standby: its record to publish" sh -c \
+    "grep -q '^arc2._domainkey.$GW_DOMAIN_OTHER IN TXT \"v=DKIM1; k=rsa; p=' '$T/rec3' && grep -q 'on standby' '$T/add3.err'"
+ctl tenant dkim list --tenant acme >"$T/list.txt"
+check "tenant dkim list: which is active, which on standby" sh -c \
+    "grep -q '^arc1._domainkey.$GW_DOMAIN_OTHER IN TXT .* ; active, rsa-sha256 2048 bits$' '$T/list.txt' && grep -q '^arc2._domainkey.$GW_DOMAIN_OTHER IN TXT .* ; standby, rsa-sha256 2048 bits$' '$T/list.txt'"
+mkmsg "$T/m4.eml" "alice@$GW_DOMAIN_OTHER" "standby not used"
 out "$T/m4.eml" "alice@$GW_DOMAIN_OTHER"
-check "after removal: delivered" wait_until 120 has_files "$T/mx" "*.eml" 4
-check "... unsigned" sh -c "! grep -q '^DKIM-Signature' '$T/mx/4.eml'"
-check "the admin log has the key's addition and removal" \
-    sh -c "'$CTL_BIN' -d '$DATA' log --tenant acme | grep -q dkim-add && '$CTL_BIN' -d '$DATA' log --tenant acme | grep -q dkim-remove"
+check "while the new key waits: delivered" wait_until 120 has_files "$T/mx" "*.eml" 4
+check "... signed with the active key" grep -q "d=$GW_DOMAIN_OTHER; s=arc1;" "$T/mx/4.eml"
+publish "$T/rec3" "$GW_DOMAIN_OTHER"
+check "the new record is published" \
+    wait_until 60 sh -c "dig @127.0.0.1 -p $DNS_PORT +short TXT arc2._domainkey.$GW_DOMAIN_OTHER | grep -q DKIM1"
+ctl tenant dkim activate --tenant acme --domain "$GW_DOMAIN_OTHER" --selector arc2 >"$T/act.out"
+check "activated: the old key goes on standby" grep -q "selector arc1 on standby" "$T/act.out"
+mkmsg "$T/m5.eml" "alice@$GW_DOMAIN_OTHER" "rotated"
+out "$T/m5.eml" "alice@$GW_DOMAIN_OTHER"
+check "after the rotation: delivered" wait_until 120 has_files "$T/mx" "*.eml" 5
+check "... signed with the new key" grep -q "d=$GW_DOMAIN_OTHER; s=arc2;" "$T/mx/5.eml"
+rspamd_check "$T/mx/5.eml"
+check "... which rspamd verifies: R_DKIM_ALLOW" has_symbol R_DKIM_ALLOW
+check "logged dkim=signed with the new selector" grep -q "dkim=signed d=$GW_DOMAIN_OTHER s=arc2" "$T/archived.log"
+
+check "remove without --selector when there are two: refused" refused "has 2 keys: name the one" \
+    ctl tenant dkim remove --tenant acme --domain "$GW_DOMAIN_OTHER"
+check "remove with a selector it does not have: refused" refused "has no DKIM key with selector nope" \
+    ctl tenant dkim remove --tenant acme --domain "$GW_DOMAIN_OTHER" --selector nope
+ctl tenant dkim remove --tenant acme --domain "$GW_DOMAIN_OTHER" --selector arc1 >"$T/rm1.out"
+check "the old key removed" sh -c "grep -q 'DKIM key arc1 of $GW_DOMAIN_OTHER removed$' '$T/rm1.out' && ! '$CTL_BIN' -d '$DATA' tenant dkim list --tenant acme | grep -q arc1"
+ctl tenant dkim remove --tenant acme --domain "$GW_DOMAIN_OTHER" >"$T/rm2.out"
+check "the active one removed (the only one left: no --selector needed), saying mail goes unsigned" \
+    grep -q "DKIM key arc2 of $GW_DOMAIN_OTHER removed: it was the active key" "$T/rm2.out"
+mkmsg "$T/m6.eml" "alice@$GW_DOMAIN_OTHER" "after removal"
+out "$T/m6.eml" "alice@$GW_DOMAIN_OTHER"
+check "after removal: delivered" wait_until 120 has_files "$T/mx" "*.eml" 6
+check "... unsigned" sh -c "! grep -q '^DKIM-Signature' '$T/mx/6.eml'"
+check "the admin log has the keys' additions, activation and removals" \
+    sh -c "'$CTL_BIN' -d '$DATA' log --tenant acme >'$T/log.txt' && grep -q dkim-add '$T/log.txt' && grep -q dkim-activate '$T/log.txt' && grep -q dkim-remove '$T/log.txt'"
 check "still nothing of the key on disk" nokey
 archived_stop

@@ -604,35 +604,35 @@ static void test_store(void)
 	gpem = pem_of(key);
 	/* not the tenant's domain, another's, not a domain, bad selector */
 	CHECK_RC(store_dkim_add(st, a.id, "nowhere.example", "s1", gpem,
-	    strlen(gpem), NULL, &k), AR_ENOENT);
+	    strlen(gpem), NULL, 0, &k), AR_ENOENT);
 	CHECK(strstr(store_errmsg(st), "not a domain of this tenant"));
 	CHECK_RC(store_dkim_add(st, a.id, "beta.example", "s1", gpem,
-	    strlen(gpem), NULL, &k), AR_ETENANT);
+	    strlen(gpem), NULL, 0, &k), AR_ETENANT);
 	CHECK_RC(store_dkim_add(st, a.id, "-x", "s1", gpem, strlen(gpem),
-	    NULL, &k), AR_EINVAL);
+	    NULL, 0, &k), AR_EINVAL);
 	CHECK_RC(store_dkim_add(st, a.id, "alpha.example", "s 1", gpem,
-	    strlen(gpem), NULL, &k), AR_EINVAL);
+	    strlen(gpem), NULL, 0, &k), AR_EINVAL);
 	CHECK_RC(store_dkim_add(st, a.id, "alpha.example", "s1", "junk", 4,
-	    NULL, &k), AR_EINVAL);
+	    NULL, 0, &k), AR_EINVAL);
 	{
 		char *sp = pem_of(small);
 		CHECK_RC(store_dkim_add(st, a.id, "alpha.example", "s1", sp,
-		    strlen(sp), NULL, &k), AR_EINVAL);
+		    strlen(sp), NULL, 0, &k), AR_EINVAL);
 		CHECK(strstr(store_errmsg(st), "1024 bits"));
 		free(sp);
 	}
 	/* the key given */
 	CHECK_RC(store_dkim_add(st, a.id, "Alpha.Example", "s1", gpem,
-	    strlen(gpem), NULL, &k), 0);
+	    strlen(gpem), NULL, 0, &k), 0);
 	CHECK(!strcmp(k.domain, "alpha.example") && !strcmp(k.alg,
 	    "rsa-sha256") && k.bits == 2048 &&
 	    !strncmp(k.record, "v=DKIM1; k=rsa; p=MII", 21));
 	CHECK_RC(store_dkim_add(st, a.id, "alpha.example", "s2", NULL, 0,
-	    "ed25519", &k), AR_EEXIST);
+	    "ed25519", 0, &k), AR_EEXIST);
 	CHECK(strstr(store_errmsg(st), "selector s1"));
 	/* generated, Ed25519, for the other tenant */
 	CHECK_RC(store_dkim_add(st, b.id, "beta.example", "ed1", NULL, 0,
-	    "ed25519", &k), 0);
+	    "ed25519", 0, &k), 0);
 	CHECK(!strcmp(k.alg, "ed25519-sha256") &&
 	    !strncmp(k.record, "v=DKIM1; k=ed25519; p=", 22) &&
 	    strlen(k.record) == 22 + 44);
@@ -660,14 +660,53 @@ static void test_store(void)
 	/* another tenant's key is not this tenant's */
 	CHECK_RC(store_dkim_get(st, a.id, "beta.example", &g, &pem, &len),
 	    AR_ENOENT);
-	/* removed: the selector must match when given */
-	CHECK_RC(store_dkim_remove(st, a.id, "alpha.example", "s9"),
+	/* a second key: on standby only, then activated */
+	CHECK_RC(store_dkim_add(st, a.id, "alpha.example", "s1", NULL, 0,
+	    NULL, 1, &k), AR_EEXIST);
+	CHECK(strstr(store_errmsg(st), "has a key with selector s1"));
+	CHECK_RC(store_dkim_add(st, a.id, "alpha.example", "s2", NULL, 0,
+	    "ed25519", 1, &k), 0);
+	CHECK(k.active == 0);
+	CHECK_RC(store_dkim_get(st, a.id, "alpha.example", &g, &pem, &len), 0);
+	CHECK(!strcmp(g.selector, "s1") && g.active);
+	store_dkim_pem_free(pem, len);
+	{
+		store_dkim_key_t prev;
+		CHECK_RC(store_dkim_activate(st, a.id, "alpha.example", "s9",
+		    &prev), AR_ENOENT);
+		CHECK_RC(store_dkim_activate(st, a.id, "alpha.example", "s2",
+		    &prev), 0);
+		CHECK(!strcmp(prev.selector, "s1"));
+		CHECK_RC(store_dkim_activate(st, a.id, "alpha.example", "s2",
+		    &prev), 0);
+		CHECK(prev.selector[0] == '\0');
+	}
+	CHECK_RC(store_dkim_get(st, a.id, "alpha.example", &g, &pem, &len), 0);
+	CHECK(!strcmp(g.selector, "s2") && !strcmp(g.alg, "ed25519-sha256"));
+	store_dkim_pem_free(pem, len);
+	n = 0;
+	CHECK_RC(store_dkim_walk(st, a.id, count_cb, &n), 0);
+	CHECK(n == 2);
+	/* removed: which one, when there are several */
+	CHECK_RC(store_dkim_remove(st, a.id, "alpha.example", NULL, NULL),
+	    AR_EINVAL);
+	CHECK(strstr(store_errmsg(st), "has 2 keys"));
+	CHECK_RC(store_dkim_remove(st, a.id, "alpha.example", "s9", NULL),
 	    AR_ENOENT);
-	CHECK(strstr(store_errmsg(st), "its key's selector is s1"));
-	CHECK_RC(store_dkim_remove(st, a.id, "alpha.example", "s1"), 0);
+	{
+		store_dkim_key_t gone;
+		CHECK_RC(store_dkim_remove(st, a.id, "alpha.example", "s2",
+		    &gone), 0);
+		CHECK(gone.active && !strcmp(gone.selector, "s2"));
+	}
+	/* s1 is left, on standby: nothing signs */
 	CHECK_RC(store_dkim_get(st, a.id, "alpha.example", &g, &pem, &len),
 	    AR_ENOENT);
-	CHECK_RC(store_dkim_remove(st, a.id, "alpha.example", NULL),
+	CHECK_RC(store_dkim_remove(st, a.id, "alpha.example", "s9", NULL),
+	    AR_ENOENT);
+	CHECK(strstr(store_errmsg(st), "its key's selector is s1"));
+	CHECK_RC(store_dkim_remove(st, a.id, "alpha.example", NULL, NULL), 0);
+	CHECK_RC(store_dkim_remove(st, a.id, "alpha.example", NULL, NULL),
 	    AR_ENOENT);
 
 	free(gpem);
