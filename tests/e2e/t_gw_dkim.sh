@@ -7,7 +7,8 @@
 # network, is delivered by MX to smtp_testd signed, and the real rspamd
 # of the test services (resolving through the same DNS) finds the
 # signature valid (R_DKIM_ALLOW) - and invalid once the body is changed
-# (R_DKIM_REJECT).  The archived copy is the signed one.  A From: domain
+# (R_DKIM_REJECT).  The archived copy is the signed one.  The key
+# service down: 451, nothing sent unsigned.  A From: domain
 # without a key: sent unsigned, logged dkim=none.  Rotation: a new key on
 # standby signs nothing until activated, then signs (verified), the old
 # one goes on standby; removed, mail goes unsigned.  Bad input refused,
@@ -134,9 +135,17 @@ out() {    # out FILE FROM: from the tenant's network
 	GW_SRC=127.0.0.2 python3 "$PY/gw_smtp.py" send "$GW_PORT" "$2" \
 	    carol@local.test "$1" >"$T/out" 2>&1
 }
+# the key service down: 451 (the server sends it again), nothing sent
+# unsigned (the relay queue needs the key service for each message
+# before the signer does: the 451 comes from there)
+keysvc_stop
 mkmsg "$T/m1.eml" "alice@$GW_DOMAIN_OTHER" "signed rsa"
 out "$T/m1.eml" "alice@$GW_DOMAIN_OTHER"
-check "RSA: accepted" grep -q "^data 250" "$T/out"
+check "key service down, a message to sign: 451 (at DATA)" \
+    sh -c "grep -q 'SMTPDataError: (451' '$T/out' && ! grep -q '^data 250' '$T/out'"
+keysvc_start "$KEYS"
+out "$T/m1.eml" "alice@$GW_DOMAIN_OTHER"
+check "RSA: accepted once the key service is back" grep -q "^data 250" "$T/out"
 check "... delivered by MX" wait_until 120 has_files "$T/mx" "*.eml" 1
 check "... with a DKIM-Signature under our Received:, then the message as sent" \
     python3 - "$T/mx/1.eml" "$T/m1.eml" <<'PYEOF'
