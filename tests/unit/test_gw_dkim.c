@@ -709,13 +709,22 @@ static void test_store(void)
 	CHECK_RC(store_dkim_remove(st, a.id, "alpha.example", NULL, NULL),
 	    AR_ENOENT);
 
+	/* the key service down (nothing cached): a temporary failure, which
+	 * the gateway answers 451 */
+	CHECK_RC(store_dkim_get(st, b.id, "beta.example", &g, &pem, &len), 0);
+	store_dkim_pem_free(pem, len);
+	tl_keysvc_stop(pid);
+	keysvc_cache_purge(ks, b.id);
+	CHECK_RC(store_dkim_get(st, b.id, "beta.example", &g, &pem, &len),
+	    AR_EKEYSVC);
+	CHECK(pem == NULL);
+
 	free(gpem);
 	EVP_PKEY_free(key);
 	EVP_PKEY_free(small);
 	store_close(st);
 	store_backend_close(be);
 	keysvc_close(ks);
-	tl_keysvc_stop(pid);
 	tl_rmrf(dir);
 	free(dir);
 }
