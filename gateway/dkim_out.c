@@ -57,27 +57,29 @@ int gw_dkim_outbound(gateway_t *g, const store_tenant_t *t,
 	if (rc == AR_ENOENT) {
 		rc = 0;
 		ar_log(AR_LOG_INFO, "gateway id=%s dkim=none from_domain=%s "
-		    "reason=\"no active key for the domain\"", idhex,
-		    dom);
+		    "reason=\"no active key for the domain\"", idhex, dom);
 		goto out;
 	}
 	if (rc == AR_EKEYSVC || rc == AR_EAGAIN || rc == AR_ETIMEOUT ||
 	    rc == AR_ENOMEM || rc == AR_EIO) {
 		/* passing: the message is answered 451 and comes again */
-		ar_log(AR_LOG_WARN, "gateway id=%s dkim=error d=%s reason=\"%s\" "
-		    "note=\"answered 451\"", idhex, dom, store_errmsg(g->st));
+		ar_log(AR_LOG_WARN, "gateway id=%s dkim=error d=%s "
+		    "reason=\"%s\" note=\"answered 451\"", idhex, dom,
+		    store_errmsg(g->st));
 		goto out;
 	}
 	if (rc) {                  /* a record that does not open, shredded */
-		ar_log(AR_LOG_WARN, "gateway id=%s dkim=error d=%s reason=\"%s\" "
-		    "note=\"sent unsigned\"", idhex, dom, store_errmsg(g->st));
+		ar_log(AR_LOG_WARN, "gateway id=%s dkim=error d=%s "
+		    "reason=\"%s\" note=\"sent unsigned\"", idhex, dom,
+		    store_errmsg(g->st));
 		rc = 0;
 		goto out;
 	}
 	if (wrc) {                 /* the message's fault: sent unsigned */
-		ar_log(AR_LOG_WARN, "gateway id=%s dkim=error d=%s reason=\"%s\" "
-		    "note=\"sent unsigned\"", idhex, dom, wrc == AR_ETOOBIG ? "header section too large "
-		    "to sign" : ar_strerror(wrc));
+		ar_log(AR_LOG_WARN, "gateway id=%s dkim=error d=%s "
+		    "reason=\"%s\" note=\"sent unsigned\"", idhex, dom,
+		    wrc == AR_ETOOBIG ? "header section too large to sign" :
+		    ar_strerror(wrc));
 		goto out;
 	}
 	memset(&p, 0, sizeof p);

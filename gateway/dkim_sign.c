@@ -203,7 +203,8 @@ int gw_dkim_write(gw_dkim_t *d, const void *buf, size_t len)
 	 * the blank line is the body's start */
 	if (d->hlen + len > GW_DKIM_HEADER_MAX + 4) {
 		size_t room = GW_DKIM_HEADER_MAX + 4 - d->hlen;
-		int rc = gw_dkim_write(d, buf, room);   /* the end may be in it */
+		/* what fits: the end of the header section may be in it */
+		int rc = gw_dkim_write(d, buf, room);
 		if (rc == 0 && d->in_body)
 			return body_write(d, p + room, len - room);
 		d->too_big = 1;
@@ -669,11 +670,11 @@ int gw_dkim_sign(gw_dkim_t *d, const gw_dkim_params_t *p, char **field,
 	if (!(ctx = EVP_MD_CTX_new()))
 		goto out;
 	if (type == EVP_PKEY_RSA) {
-		if (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) != 1 ||
-		    EVP_DigestSign(ctx, NULL, &slen, (unsigned char *)data,
-		    dlen) != 1 || !(sig = malloc(slen)) ||
-		    EVP_DigestSign(ctx, sig, &slen, (unsigned char *)data,
-		    dlen) != 1)
+		if (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL,
+		    key) != 1 || EVP_DigestSign(ctx, NULL, &slen,
+		    (unsigned char *)data, dlen) != 1 ||
+		    !(sig = malloc(slen)) || EVP_DigestSign(ctx, sig, &slen,
+		    (unsigned char *)data, dlen) != 1)
 			goto sigfail;
 	} else {
 		/* RFC 8463: Ed25519 over the SHA-256 of the header data */

@@ -181,6 +181,7 @@ static void judge(gateway_t *g, gw_scanners_t *sc, struct mx_job *j)
 	char hex[33], th[33], *env = NULL, *state = NULL, text[64], err[128];
 	char detail[600], score[32];
 	char *dkim = NULL;
+	const char *dir;
 	size_t nr = 0;
 	int rc, scan_rc;
 
@@ -247,10 +248,10 @@ static void judge(gateway_t *g, gw_scanners_t *sc, struct mx_job *j)
 	gw_verdict_judge(g->st, &j->t, se.from, jrcpts, &f, &v);
 	vj = gw_verdict_json(&v, &f);
 	/* 4. outgoing mail to be delivered: DKIM-signed (dkim_out.c) */
+	dir = json_string_value(json_object_get(j->env, "direction"));
 	if (!v.tempfail && v.action != STORE_GW_REJECT &&
-	    v.action != STORE_GW_QUARANTINE && !strcmp(json_string_value(
-	    json_object_get(j->env, "direction")) ? json_string_value(
-	    json_object_get(j->env, "direction")) : "", "outbound") &&
+	    v.action != STORE_GW_QUARANTINE && dir &&
+	    !strcmp(dir, "outbound") &&
 	    (rc = gw_dkim_outbound(g, &j->t, id, hex, &dkim))) {
 		v.tempfail = 1;
 		v.code = 451;

@@ -488,8 +488,8 @@ static int domain_remove_txn(store_t *st, MDB_txn *txn, void *arg)
 	if ((rc = mdb_del(txn, st->dbi[DBI_DOMAINS], &k, NULL)))
 		return cat_err(st, cat_status(rc), "domains: %s",
 		    mdb_strerror(rc));
-	return gw_admin_log(st, txn, c->tenant, json_pack("{s:s, s:s}", "action",
-	    "domain-remove", "domain", c->name));
+	return gw_admin_log(st, txn, c->tenant, json_pack("{s:s, s:s}",
+	    "action", "domain-remove", "domain", c->name));
 }
 
 int store_domain_remove(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
