@@ -139,6 +139,19 @@ int gw_enqueue(gateway_t *g, const store_tenant_t *t, const char *mail_from,
     const char *source, const json_t *verdict, const uint8_t *fixed_id,
     uint8_t id_out[16]);
 
+/* --- dkim_out.c: DKIM-signing outgoing mail ----------------------------- */
+/*
+ * Sign the accepted outbound message of tenant t in relay queue entry id
+ * (idhex for the log) with the tenant's key of its From: domain.  0 with
+ * *field the DKIM-Signature field (malloc'd, with its CRLF) or NULL when
+ * the message goes unsigned (no key for that domain, no From:, a message
+ * the signer cannot take: logged dkim=none / dkim=error); a temporary
+ * failure (key service down, the entry unreadable) is returned as its
+ * AR_* status (the message is then answered 451).
+ */
+int gw_dkim_outbound(gateway_t *g, const store_tenant_t *t,
+    const uint8_t id[SPOOL_ID_LEN], const char *idhex, char **field);
+
 /* --- stats.c: verdict and relay counts per tenant per day --------------- */
 /* Count one judged message (kind: gw_verdict_t.kind). */
 void gw_stats_count(gateway_t *g, const uint8_t tenant[STORE_TENANT_LEN],

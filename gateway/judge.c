@@ -8,9 +8,12 @@
  * walk read their own sealed cursors; no plaintext on disk, memory
  * bounded), judge the findings by the tenant's policy (verdict.c), then
  *   - reject or tempfail: remove the entry, answer 5xx / 451;
- *   - accept: write the state record (verdict, recipients pending, the
- *     archive feed and quarantine to do) - durable, and only then queued
- *     for the relay queue's workers - and answer 250.
+ *   - accept: outgoing mail to be delivered is DKIM-signed with the
+ *     tenant's key of its From: domain, if it has one (dkim_out.c; the
+ *     key service down: 451); write the state record (verdict, the
+ *     DKIM-Signature, recipients pending, the archive feed and quarantine
+ *     to do) - durable, and only then queued for the relay queue's
+ *     workers - and answer 250.
  * A crash before the state record leaves an entry without one: removed at
  * the next start (the client had no 250 and sends it again).
  */
@@ -145,7 +148,7 @@ static void reply_failure(struct mx_job *j, int rc)
 
 /* The state record of an accepted message. */
 static char *state_text(const json_t *verdict, const json_t *rcpts,
-    int quarantine)
+    int quarantine, const char *dkim)
 {
 	json_t *list = json_array(), *r, *st;
 	size_t i;
@@ -157,6 +160,8 @@ static char *state_text(const json_t *verdict, const json_t *rcpts,
 	st = json_pack("{s:O, s:s, s:s, s:o, s:I}", "verdict", verdict,
 	    "archive", "pending", "quarantine", quarantine ? "pending" :
 	    "none", "rcpts", list, "created", (json_int_t)ar_now());
+	if (st && dkim)              /* the signature of outgoing mail */
+		json_object_set_new(st, "dkim", json_string(dkim));
 	text = st ? json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(st);
 	return text;
@@ -175,6 +180,8 @@ static void judge(gateway_t *g, gw_scanners_t *sc, struct mx_job *j)
 	uint8_t id[SPOOL_ID_LEN];
 	char hex[33], th[33], *env = NULL, *state = NULL, text[64], err[128];
 	char detail[600], score[32];
+	char *dkim = NULL;
+	const char *dir;
 	size_t nr = 0;
 	int rc, scan_rc;
 
@@ -240,11 +247,23 @@ static void judge(gateway_t *g, gw_scanners_t *sc, struct mx_job *j)
 	/* 3. judge */
 	gw_verdict_judge(g->st, &j->t, se.from, jrcpts, &f, &v);
 	vj = gw_verdict_json(&v, &f);
+	/* 4. outgoing mail to be delivered: DKIM-signed (dkim_out.c) */
+	dir = json_string_value(json_object_get(j->env, "direction"));
+	if (!v.tempfail && v.action != STORE_GW_REJECT &&
+	    v.action != STORE_GW_QUARANTINE && dir &&
+	    !strcmp(dir, "outbound") &&
+	    (rc = gw_dkim_outbound(g, &j->t, id, hex, &dkim))) {
+		v.tempfail = 1;
+		v.code = 451;
+		ar_strlcpy(v.enhanced, "4.3.0", sizeof v.enhanced);
+		ar_strlcpy(v.text, "Message could not be signed, try again "
+		    "later", sizeof v.text);
+	}
 	if (v.tempfail || v.action == STORE_GW_REJECT) {
 		spool_remove(g->rq, j->t.id, id);
 		smtp_session_reply(j->tok, v.code, v.enhanced, v.text);
 	} else if (!vj || !(state = state_text(vj, jrcpts,
-	    v.action == STORE_GW_QUARANTINE)) ||
+	    v.action == STORE_GW_QUARANTINE, dkim)) ||
 	    (rc = spool_state_set(g->rq, j->t.id, id, j->t.key_version,
 	    state))) {
 		spool_remove(g->rq, j->t.id, id);
@@ -289,6 +308,7 @@ static void judge(gateway_t *g, gw_scanners_t *sc, struct mx_job *j)
 		    f.spam_error : "ok", detail);
 	}
 	free(state);
+	free(dkim);
 	json_decref(vj);
 	gw_verdict_clear(&v);
 	gw_findings_clear(&f);

@@ -5,7 +5,10 @@
  * back (durably) after each step:
  *   1. the archive feed: a copy into the ingest spool with the verdict in
  *      its envelope (skipped for quarantined mail when the tenant does not
- *      archive it);
+ *      archive it); outgoing mail signed when it was accepted (its
+ *      DKIM-Signature field in the state record, dkim_out.c) is archived
+ *      and delivered with that field in front: the copy kept is the copy
+ *      sent;
  *   2. quarantine: a quarantined message becomes a quarantine object of
  *      the tenant (gw_quarantine_keep); its recipients are then final;
  *   3. delivery: pending and due recipients, grouped by domain, through the
@@ -335,9 +338,10 @@ static const char *rfc5322_date(int64_t t, char *buf, size_t len)
 	return buf;
 }
 
-/* Our Received: line and, for tagged mail, the X-Spam-* fields. */
+/* Our Received: line, for tagged mail the X-Spam-* fields, and for
+ * signed outgoing mail its DKIM-Signature (dkim, may be ""). */
 static char *prepend_fields(const gateway_t *g, const json_t *env,
-    const json_t *verdict, const char *idhex)
+    const json_t *verdict, const char *idhex, const char *dkim)
 {
 	char date[64], *out = NULL;
 	size_t len = 0;
@@ -363,6 +367,7 @@ static char *prepend_fields(const gateway_t *g, const json_t *env,
 			    "score=%.2f\r\n", json_number_value(score),
 			    json_number_value(score));
 	}
+	fputs(dkim, f);
 	fclose(f);
 	return out;
 }
@@ -370,8 +375,8 @@ static char *prepend_fields(const gateway_t *g, const json_t *env,
 /* --- 1. the archive feed ---------------------------------------------------- */
 
 static int feed_archive(gateway_t *g, const store_tenant_t *t,
-    const json_t *env, const json_t *verdict, struct entry_src *src,
-    char *why, size_t whylen)
+    const json_t *env, const json_t *verdict, const char *dkim,
+    struct entry_src *src, char *why, size_t whylen)
 {
 	spool_put_t *p;
 	json_t *e = json_deep_copy(env);
@@ -391,7 +396,10 @@ static int feed_archive(gateway_t *g, const store_tenant_t *t,
 		free(text);
 		return rc;
 	}
-	if ((rc = src_rewind(src)) == 0)
+	/* outgoing mail is archived as it was sent: signed */
+	if (dkim[0])
+		rc = spool_put_write(p, dkim, strlen(dkim));
+	if (rc == 0 && (rc = src_rewind(src)) == 0)
 		while ((rc = src_read(src, buf, sizeof buf, &got)) == 0 && got &&
 		    (rc = spool_put_write(p, buf, got)) == 0)
 			;
@@ -834,8 +842,8 @@ static void work(gateway_t *g, const spool_ref_t *ref, uint64_t gen)
 		if (!strcmp(jstr(verdict, "action"), "quarantine") &&
 		    !t.gw.archive_quarantined) {
 			json_object_set_new(st, "archive", json_string("skipped"));
-		} else if ((rc = feed_archive(g, &t, env, verdict, &src, why,
-		    sizeof why)) == 0) {
+		} else if ((rc = feed_archive(g, &t, env, verdict, jstr(st,
+		    "dkim"), &src, why, sizeof why)) == 0) {
 			json_object_set_new(st, "archive", json_string("done"));
 		} else {
 			ar_log(AR_LOG_WARN, "gateway id=%s status=archive_retry "
@@ -866,7 +874,8 @@ static void work(gateway_t *g, const spool_ref_t *ref, uint64_t gen)
 	/* 3. delivery and 4. bounces (a quarantined message is delivered
 	 * only when released, as a message of its own) */
 	if (strcmp(jstr(verdict, "action"), "quarantine")) {
-		prepend = prepend_fields(g, env, verdict, idhex);
+		prepend = prepend_fields(g, env, verdict, idhex, jstr(st,
+		    "dkim"));
 		int64_t all_at;
 		int force = retry_asked(ref, &all_at);
 		if (deliver(g, &t, env, st, &src, prepend, idhex, force,

@@ -29,6 +29,7 @@ static const char *dbi_names[DBI_COUNT] = {
 	"gwrequests",
 	"ship", "shipq",  /* store/ship.c: the bucket as source of truth */
 	"gwstats",        /* store/gwstats.c */
+	"dkim",           /* store/dkim.c */
 };
 
 int cat_err(store_t *st, int rc, const char *fmt, ...)

@@ -38,6 +38,8 @@ enum cat_dbi {
 	DBI_SHIPQ,        /* tenant id || object id -> "" (record to ship) */
 	DBI_GWSTATS,      /* tenant id || u32 day (BE) -> verdict counts;
 	                     tenant id || ffffffff -> last digest time */
+	DBI_DKIM,         /* tenant id || domain -> JSON: selector, record,
+	                     sealed private key (store/dkim.c) */
 	DBI_COUNT
 };
 
@@ -144,6 +146,9 @@ size_t log_checkpoint_msg(const uint8_t tenant[STORE_TENANT_LEN],
 json_t *gw_policy_json(const store_gw_policy_t *p);
 /* Members absent from o keep the defaults. */
 void gw_policy_from_json(const json_t *o, store_gw_policy_t *p);
+/* An admin entry (detail, consumed) in tenant's log, inside txn. */
+int gw_admin_log(store_t *st, MDB_txn *txn, const uint8_t *tenant,
+    json_t *detail);
 
 /* --- shipping to the bucket (ship.c) ------------------------------------ */
 

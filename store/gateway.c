@@ -334,7 +334,7 @@ out:
 }
 
 /* An admin entry in the tenant's log: what changed, never list entries. */
-static int admin_log(store_t *st, MDB_txn *txn, const uint8_t *tenant,
+int gw_admin_log(store_t *st, MDB_txn *txn, const uint8_t *tenant,
     json_t *detail)
 {
 	store_tenant_t t;
@@ -406,7 +406,7 @@ static int domain_set_txn(store_t *st, MDB_txn *txn, void *arg)
 		return cat_err(st, cat_status(rc), "domains: %s",
 		    mdb_strerror(rc));
 	}
-	rc = admin_log(st, txn, c->d->tenant, json_pack("{s:s, s:s, s:o}",
+	rc = gw_admin_log(st, txn, c->d->tenant, json_pack("{s:s, s:s, s:o}",
 	    "action", "domain-set", "domain", c->d->name, "record",
 	    json_loads(s, 0, NULL)));
 	free(s);
@@ -488,8 +488,8 @@ static int domain_remove_txn(store_t *st, MDB_txn *txn, void *arg)
 	if ((rc = mdb_del(txn, st->dbi[DBI_DOMAINS], &k, NULL)))
 		return cat_err(st, cat_status(rc), "domains: %s",
 		    mdb_strerror(rc));
-	return admin_log(st, txn, c->tenant, json_pack("{s:s, s:s}", "action",
-	    "domain-remove", "domain", c->name));
+	return gw_admin_log(st, txn, c->tenant, json_pack("{s:s, s:s}",
+	    "action", "domain-remove", "domain", c->name));
 }
 
 int store_domain_remove(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
@@ -659,7 +659,7 @@ static int list_change_txn(store_t *st, MDB_txn *txn, void *arg)
 		return cat_err(st, cat_status(rc), "gateway lists: %s",
 		    mdb_strerror(rc));
 	/* the log says which list changed, not the entry (an address) */
-	return admin_log(st, txn, c->tenant, json_pack("{s:s, s:s, s:b}",
+	return gw_admin_log(st, txn, c->tenant, json_pack("{s:s, s:s, s:b}",
 	    "action", c->add ? "gateway-list-add" : "gateway-list-remove",
 	    "list", names[c->list], "per_recipient", c->scope[0] != 0));
 }

@@ -36,7 +36,7 @@ static int purge_dbi(store_t *st, MDB_txn *txn, int dbi,
 static int purge_txn(store_t *st, MDB_txn *txn, void *arg)
 {
 	static const int dbis[] = { DBI_OBJECTS, DBI_DEDUP, DBI_RECEIPTS,
-	    DBI_RETENTION, DBI_HOLDS };
+	    DBI_RETENTION, DBI_HOLDS, DBI_DKIM };
 	int rc;
 
 	for (size_t i = 0; i < AR_ARRAY_LEN(dbis); i++)

@@ -593,6 +593,69 @@ int store_gw_list_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
     int list, store_gw_list_cb cb, void *arg);
 
 /*
+ * DKIM signing keys of a tenant's domains (store/dkim.c): for the gateway
+ * to sign the tenant's outgoing mail whose From: is in that domain.  A
+ * domain has up to STORE_DKIM_KEYS_MAX keys, each under its selector, and
+ * at most one of them active (the one that signs); the others wait on
+ * standby (a new key while its DNS record spreads, an old one while mail
+ * it signed may still be checked).  The private key is kept only sealed:
+ * XChaCha20-Poly1305 under the tenant's "dkim" subkey (keysvc_derive) of
+ * the key version current when it was added, associated data = tenant,
+ * domain and selector; shredding the tenant's keys makes it unreadable.
+ * The selector, algorithm and public record are in clear (they are
+ * published in DNS).  Every change is an admin entry in the tenant's log.
+ */
+#define STORE_DKIM_SELECTOR_MAX 64
+#define STORE_DKIM_RECORD_MAX   1024
+#define STORE_DKIM_KEYS_MAX     4
+typedef struct store_dkim_key {
+	char    domain[STORE_DOMAIN_MAX];
+	char    selector[STORE_DKIM_SELECTOR_MAX];
+	char    alg[24];                  /* "rsa-sha256", "ed25519-sha256" */
+	unsigned bits;                    /* RSA modulus bits (Ed25519: 256) */
+	char    record[STORE_DKIM_RECORD_MAX]; /* the TXT record's text:
+	                                     "v=DKIM1; k=rsa; p=..." */
+	int64_t created;
+	int     active;                   /* 1: signs the domain's mail */
+} store_dkim_key_t;
+/*
+ * Add a key of domain (one of the tenant's domains: AR_ENOENT when no
+ * tenant has it, AR_ETENANT when another tenant does) under selector
+ * (letters, digits, '-', '.', '_'; 1..63; AR_EEXIST when the domain has
+ * it already).  pem: a PEM private key (RSA of 2048..4096 bits, or
+ * Ed25519), or NULL to generate one (alg "rsa" - 2048 bits - or
+ * "ed25519"; NULL: "rsa").  The key is active unless standby; a domain
+ * with an active key takes new ones on standby only (AR_EEXIST).  *out
+ * (may be NULL) receives the key's description with its DNS record.  The
+ * caller wipes its copy of pem; the store's are wiped.
+ */
+int store_dkim_add(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    const char *domain, const char *selector, const char *pem, size_t len,
+    const char *alg, int standby, store_dkim_key_t *out);
+/* Make the key selector of domain the one that signs; the active one
+ * before (into *previous, selector "" when none; may be NULL) goes on
+ * standby.  AR_ENOENT when the domain has no such key. */
+int store_dkim_activate(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    const char *domain, const char *selector, store_dkim_key_t *previous);
+/* Remove domain's key selector (NULL: its only key; AR_EINVAL when it
+ * has several); AR_ENOENT.  *removed (may be NULL) receives it. */
+int store_dkim_remove(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    const char *domain, const char *selector, store_dkim_key_t *removed);
+typedef int (*store_dkim_cb)(void *arg, const store_dkim_key_t *k);
+/* The tenant's keys, by domain and selector (no private key). */
+int store_dkim_walk(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    store_dkim_cb cb, void *arg);
+/*
+ * The active key of the tenant's domain: its description into *k and
+ * the private key (PEM) unsealed into *pem (*len bytes, NUL-terminated),
+ * in memory the caller wipes and frees with store_dkim_pem_free.
+ * AR_ENOENT when the domain has no active key; AR_EKEYSVC, AR_ESHREDDED.
+ */
+int store_dkim_get(store_t *st, const uint8_t tenant[STORE_TENANT_LEN],
+    const char *domain, store_dkim_key_t *k, char **pem, size_t *len);
+void store_dkim_pem_free(char *pem, size_t len);
+
+/*
  * Requests to the running gateway from another process (archivectl relay
  * retry / bounce): small JSON texts kept in the catalog until the gateway
  * takes them (in order; each is removed once cb returned 0 for it).

@@ -38,6 +38,10 @@ static const struct {
 	  "[--require-tls yes|no]\n"
 	  "                  [--require-auth yes|no] [--smtp-user USER "
 	  "(password on stdin)]\n"
+	  "       tenant dkim add --tenant NAME --domain D --selector S "
+	  "[--key-file PEM | --generate [--algorithm rsa|ed25519]]\n"
+	  "       tenant dkim list --tenant NAME | tenant dkim remove "
+	  "--tenant NAME --domain D [--selector S]\n"
 	  "       tenant terminate NAME [--export-days N] [--inactive-days N]"
 	  "\n       tenant advance NAME [--force]  (terminated -> inactive "
 	  "-> shredded)" },

@@ -99,6 +99,12 @@ int cmd_gateway(struct ctl *c, int argc, char **argv);
 int cmd_relay(struct ctl *c, int argc, char **argv);
 int cmd_quarantine(struct ctl *c, int argc, char **argv);
 
+/* tenant dkim add|list|remove (argv[0] is "dkim"; ctl_dkim.c). */
+int ctl_tenant_dkim(struct ctl *c, int argc, char **argv);
+/* tenant show's part: the tenant's DKIM keys (line / JSON array). */
+void ctl_dkim_tenant_print(struct ctl *c, const store_tenant_t *t);
+json_t *ctl_dkim_tenant_json(struct ctl *c, const store_tenant_t *t);
+
 /* tenant terminate|advance (argv[0] is the subcommand). */
 int ctl_tenant_lifecycle(struct ctl *c, int argc, char **argv);
 

@@ -332,6 +332,7 @@ void ctl_gw_tenant_json(struct ctl *c, const store_tenant_t *t, json_t *o)
 		json_object_set_new(p, "outbound_networks", nets);
 	}
 	json_object_set_new(p, "outbound_rate", json_integer(g->outbound_rate));
+	json_object_set_new(p, "dkim", ctl_dkim_tenant_json(c, t));
 	json_object_set_new(o, "gateway", p);
 }
 
@@ -372,6 +373,7 @@ void ctl_gw_tenant_print(struct ctl *c, const store_tenant_t *t)
 	printf("%s%s; %u messages a minute%s\n", g->n_outbound ? "" : "no network",
 	    t->smtp_user[0] ? " or AUTH as the SMTP user" : "",
 	    g->outbound_rate, g->outbound_rate ? "" : " (no limit)");
+	ctl_dkim_tenant_print(c, t);
 }
 
 /* --- gateway recipients|allow|block ------------------------------------------ */

@@ -404,7 +404,7 @@ int cmd_tenant(struct ctl *c, int argc, char **argv)
 	int rc;
 
 	if (argc < 2)
-		return ctl_usage("tenant needs add, list, show, set or "
+		return ctl_usage("tenant needs add, list, show, set, dkim or "
 		    "rotate-key");
 	if (!strcmp(argv[1], "add"))
 		return tenant_add(c, argc - 1, argv + 1);
@@ -439,6 +439,8 @@ int cmd_tenant(struct ctl *c, int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "set"))
 		return tenant_set(c, argc - 1, argv + 1);
+	if (!strcmp(argv[1], "dkim"))
+		return ctl_tenant_dkim(c, argc - 1, argv + 1);
 	if (!strcmp(argv[1], "terminate") || !strcmp(argv[1], "advance"))
 		return ctl_tenant_lifecycle(c, argc - 1, argv + 1);
 	if (!strcmp(argv[1], "rotate-key")) {

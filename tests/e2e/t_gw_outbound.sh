@@ -6,7 +6,7 @@
 # 550 5.7.1, AUTH never offered in clear, a sender outside the tenant's
 # domains refused; scanned (a virus: 554); rate-limited per tenant (451
 # 4.7.0 over the rate); archived like inbound mail; delivered by MX lookup
-# to the host the test DNS names.  (DKIM signing is not built yet.)
+# to the host the test DNS names.  (DKIM signing: t_gw_dkim.sh.)
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_relay.sh"
 
