@@ -94,7 +94,10 @@ else
 fi
 t1=$SECONDS
 echo "== make run"
-make run >/tmp/run.out 2>&1 </dev/null &
+# a process group of its own: an asynchronous command of a script
+# ignores SIGINT, so make run is stopped with SIGTERM to its group
+# (scripts/run.sh traps it and stops keysvc, archived and the scanners)
+setsid make run >/tmp/run.out 2>&1 </dev/null &
 pid=$!
 url=
 for _ in $(seq 1 3000); do     # until it says where the console is (300 s)
@@ -109,7 +112,7 @@ for _ in $(seq 1 600); do      # until the console answers (60 s)
   [ "$code" = 200 ] && break
   sleep 0.1
 done
-kill -INT $pid 2>/dev/null
+kill -TERM -- -$pid 2>/dev/null
 wait $pid
 cat /tmp/run.out
 echo "== make run: console $url answered $code after $((SECONDS - t1)) s"

@@ -65,6 +65,15 @@ archived_start() {
     sleep 0.1
   done
   RESTARTS+=($(( ($(date +%s%N) - t0) / 1000000 )))
+  if [ $ok != 0 ]; then      # why: gone (its status) or still silent
+    if kill -0 "$APID" 2>/dev/null; then
+      echo "archived (pid $APID) runs but never said smtp ... status=ready; its threads:" >"$OUT/not-ready.txt"
+      gdb -p "$APID" -batch -ex 'thread apply all bt 8' >>"$OUT/not-ready.txt" 2>&1 || true
+    else
+      wait "$APID"; echo "archived (pid $APID) exited with status $? before it was ready" >"$OUT/not-ready.txt"
+    fi
+    cat "$OUT/not-ready.txt" | head -5
+  fi
   return $ok
 }
 fail_keep() {
