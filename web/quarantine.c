@@ -711,19 +711,11 @@ static int stats_cb(void *arg, int64_t day, const uint64_t n[STORE_GWS_COUNT])
 /* Counts of the last days days (today included); 0 or answered. */
 static int stats_load(struct web_req *r, struct stats *s)
 {
-	const char *a = web_arg(r, "days");
-	long days = 30;
+	long days;
 	int64_t today = ar_now() / 86400;
 
-	if (a) {
-		char *end;
-		days = strtol(a, &end, 10);
-		if (*end || days < 1 || days > 366) {
-			web_reply_error(r, 400, "bad_request", "days: 1..366",
-			    NULL);
-			return 1;
-		}
-	}
+	if (web_arg_days(r, &days))
+		return 1;
 	s->ndays = (size_t)days;
 	s->first = today - days + 1;
 	if (!(s->n = calloc(s->ndays, sizeof *s->n))) {

@@ -132,6 +132,24 @@ const char *web_arg(struct web_req *r, const char *name)
 	    name);
 }
 
+int web_arg_days(struct web_req *r, long *days)
+{
+	const char *a = web_arg(r, "days");
+	char *end;
+	long d;
+
+	*days = 30;
+	if (!a)
+		return 0;
+	d = strtol(a, &end, 10);
+	if (*end || end == a || d < 1 || d > 366) {
+		web_reply_error(r, 400, "bad_request", "days: 1..366", NULL);
+		return 1;
+	}
+	*days = d;
+	return 0;
+}
+
 json_t *web_body_json(struct web_req *r)
 {
 	const char *ct = MHD_lookup_connection_value(r->conn,

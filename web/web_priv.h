@@ -93,6 +93,9 @@ int web_reply(struct web_req *r, unsigned status, struct MHD_Response *resp,
     const char *csp);
 /* Query argument or NULL. */
 const char *web_arg(struct web_req *r, const char *name);
+/* The "days" argument of the per-day statistics (1..366, 30 when absent)
+ * in *days: 0, or 1 once a 400 is answered. */
+int web_arg_days(struct web_req *r, long *days);
 /* The body parsed as a JSON object, or NULL after answering 400. */
 json_t *web_body_json(struct web_req *r);
 
