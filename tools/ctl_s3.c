@@ -481,9 +481,17 @@ static int mig_tenant(struct ctl *c, store_backend_t *to,
 		} else {
 			m.verified++;
 		}
-		/* read back from the bucket and check it in full */
-		if ((rc = store_object_check(to, c->ks, t->id, x->id, &info,
-		    why, sizeof why)) || memcmp(info.sealed_sha256, x->sealed,
+		/* read back from the bucket and check it in full; the
+		 * bucket going away meanwhile is a pause, not a bad copy */
+		rc = store_object_check(to, c->ks, t->id, x->id, &info, why,
+		    sizeof why);
+		if (rc && ar_status_temporary(rc)) {
+			rc = ctl_fail(rc, "migrate %s: object %s: reading it "
+			    "back from the bucket: %s (run migrate again to "
+			    "resume)", t->name, hex, why);
+			goto out;
+		}
+		if (rc || memcmp(info.sealed_sha256, x->sealed,
 		    STORE_HASH_LEN)) {
 			rc = ctl_fail(rc ? rc : AR_ECORRUPT, "migrate %s: object "
 			    "%s in the bucket does not verify: %s", t->name, hex,
