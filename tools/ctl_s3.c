@@ -472,9 +472,8 @@ static int mig_tenant(struct ctl *c, store_backend_t *to,
 		}
 		if (!in_set(m.have, m.nhave, x->id)) {
 			if ((rc = mig_copy(&m, x))) {
-				rc = ctl_fail(rc, "migrate %s: object %s: %s "
-				    "(run migrate again to resume)", t->name,
-				    hex, store_backend_errmsg(to));
+				rc = ctl_fail(rc, "migrate %s: object %s: %s",
+				    t->name, hex, store_backend_errmsg(to));
 				goto out;
 			}
 			m.copied++;
@@ -487,8 +486,7 @@ static int mig_tenant(struct ctl *c, store_backend_t *to,
 		    sizeof why);
 		if (rc && ar_status_temporary(rc)) {
 			rc = ctl_fail(rc, "migrate %s: object %s: reading it "
-			    "back from the bucket: %s (run migrate again to "
-			    "resume)", t->name, hex, why);
+			    "back from the bucket: %s", t->name, hex, why);
 			goto out;
 		}
 		if (rc || memcmp(info.sealed_sha256, x->sealed,
@@ -538,6 +536,12 @@ static int mig_tenant(struct ctl *c, store_backend_t *to,
 	mig_progress(&m, 1);
 	rc = 0;
 out:
+	/* whichever request the object store stopped answering (a copy, a
+	 * read back, a retention, a legal hold): a pause */
+	if (rc == CTL_TEMPFAIL)
+		fprintf(stderr, "migrate: %s: stopped on a temporary failure; "
+		    "the objects verified so far are kept: run migrate again "
+		    "to resume\n", t->name);
 	if (m.journal)
 		fclose(m.journal);
 	free(m.objs);
