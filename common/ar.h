@@ -72,9 +72,10 @@ void ar_panic(const char *fmt, ...)
 
 /*
  * Process set-up every program of the project calls first: SIGPIPE
- * ignored (a closed socket is an error code, not a death), and malloc told
+ * ignored (a closed socket is an error code, not a death), malloc told
  * not to hand freed memory back after every large free (per-message
- * buffers otherwise cost an madvise and a TLB shoot-down each time).
+ * buffers otherwise cost an madvise and a TLB shoot-down each time), and
+ * its arenas bounded to two per core (each keeps what its threads freed).
  */
 void ar_process_init(const char *prog);
 

@@ -40,7 +40,7 @@
 #include "ar.h"
 #include "mime/mime.h"
 
-#define BATCH_DEFAULT 256
+#define BATCH_DEFAULT 1024      /* items per transaction (index_batch_bytes bounds it too) */
 #define WALK_BATCHES 16          /* search batches per walk of the log */
 #define PREP_THREADS_MAX 4
 
@@ -322,12 +322,35 @@ static void *prep_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Giving memory back after a batch (the heap's free pages, the catalog
+ * pages read) costs an madvise per range and a TLB shoot-down that stops
+ * every other thread of the process: in archived, with the receivers and
+ * the pipeline running, trimming after every batch took half of the
+ * extraction thread's time.  At most once per TRIM_EVERY_US: what a few
+ * batches leave resident meanwhile is bounded by index_batch_bytes.
+ */
+#define TRIM_EVERY_US 1000000
+
+static int trim_due(void)
+{
+	static _Atomic int64_t last;
+	int64_t now = ar_mono_us(), was = atomic_load(&last);
+
+	return now - was >= TRIM_EVERY_US &&
+	    atomic_compare_exchange_strong(&last, &was, now);
+}
+
 /* A batch was written and freed: give the heap's free pages back.  glibc
  * keeps freed memory in the arena of each thread that used it; with the
  * extraction and commit threads the free space left between live blocks
- * adds up to tens of MB, resident, and grows with the index. */
-static void heap_trim(void)
+ * adds up to tens of MB, resident, and grows with the index.  The catalog
+ * pages the batch read go too (store_catalog_trim). */
+static void heap_trim(store_t *st)
 {
+	if (!trim_due())
+		return;
+	store_catalog_trim(st);
 #ifdef __GLIBC__
 	malloc_trim(0);
 #endif
@@ -367,8 +390,6 @@ static int prepare(search_t *idx, store_t *st, const uint8_t *tenant,
 	prep_main(&p);
 	for (int i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
-	/* the catalog pages read for these objects: out of our RSS */
-	store_catalog_trim(st);
 	if ((rc = atomic_load(&p.rc))) {
 		search_batch_free(p.b);
 		return rc;
@@ -395,6 +416,8 @@ typedef struct collect {
 	item_t *items;
 	size_t n, max;
 	uint64_t last, entries;
+	uint64_t until;            /* stop after this entry (0: the log's end) */
+	int skip_ingest;           /* objects stored: reconcile indexed them */
 	/* lag */
 	uint64_t objects, changes;
 	int64_t oldest;
@@ -410,19 +433,29 @@ static int collect_cb(void *arg, const store_log_entry_t *e)
 {
 	static const uint8_t zero[SEARCH_ID_LEN];
 	collect_t *c = arg;
+	if (c->until && e->seq > c->until)
+		return 1;
 	c->last = e->seq;
 	c->entries++;
 	if (!log_kind_indexed(e->kind) ||
+	    (c->skip_ingest && e->kind == STORE_LOG_INGEST) ||
 	    !memcmp(e->object, zero, SEARCH_ID_LEN))
-		return 0;
+		return c->until && e->seq == c->until;
 	memcpy(c->items[c->n].id, e->object, SEARCH_ID_LEN);
 	c->items[c->n].remove = e->kind == STORE_LOG_DISPOSE;
 	c->items[c->n].arrival = e->kind == STORE_LOG_ARRIVAL;
 	return ++c->n == c->max;       /* 1 stops the walk: batch full */
 }
 
-static int sync_locked(search_t *idx, store_t *st, const uint8_t *tenant,
-    int batch, uint64_t max_entries, search_sync_stats_t *out)
+/*
+ * Apply the log after the tenant's mark, at most max_entries entries (0:
+ * no bound) and none after `until` (0: to the end), moving the mark after
+ * each walk.  skip_ingest: what was stored is left out (reconcile has just
+ * indexed every object of the catalog), arrivals and disposals are applied.
+ */
+static int follow_log(search_t *idx, store_t *st, const uint8_t *tenant,
+    int batch, uint64_t max_entries, uint64_t until, int skip_ingest,
+    search_sync_stats_t *out)
 {
 	collect_t c;
 	uint64_t mark;
@@ -439,9 +472,15 @@ static int sync_locked(search_t *idx, store_t *st, const uint8_t *tenant,
 	if (!(c.items = calloc(walk, sizeof *c.items)))
 		return AR_ENOMEM;
 	for (;;) {
+		if (until && mark >= until) {
+			rc = 0;
+			break;
+		}
 		c.n = 0;
 		c.entries = 0;
 		c.last = mark;
+		c.until = until;
+		c.skip_ingest = skip_ingest;
 		c.max = walk;
 		if (max_entries && max_entries - out->entries < walk)
 			c.max = (size_t)(max_entries - out->entries);
@@ -469,6 +508,12 @@ static int sync_locked(search_t *idx, store_t *st, const uint8_t *tenant,
 	free(c.items);
 	store_catalog_trim(st);    /* the log pages walked */
 	return rc;
+}
+
+static int sync_locked(search_t *idx, store_t *st, const uint8_t *tenant,
+    int batch, uint64_t max_entries, search_sync_stats_t *out)
+{
+	return follow_log(idx, st, tenant, batch, max_entries, 0, 0, out);
 }
 
 int search_sync(search_t *idx, store_t *st,
@@ -560,6 +605,7 @@ static int chunk_next(store_t *st, const uint8_t *tenant, const uint8_t *after,
 /* A batch committed by its own thread while the next one is prepared. */
 typedef struct committer {
 	pthread_t th;
+	store_t *st;               /* trimmed after a batch (heap_trim) */
 	search_batch_t *b;
 	int rc, active;
 } committer_t;
@@ -580,7 +626,7 @@ static int commit_wait(committer_t *c)
 		return 0;
 	pthread_join(c->th, NULL);
 	search_batch_free(c->b);
-	heap_trim();
+	heap_trim(c->st);
 	c->b = NULL;
 	c->active = 0;
 	return c->rc;
@@ -591,7 +637,7 @@ static int commit_wait(committer_t *c)
 static int apply_all(search_t *idx, store_t *st, const uint8_t *tenant,
     const item_t *items, size_t n, size_t batch, search_sync_stats_t *stats)
 {
-	committer_t c = { 0 };
+	committer_t c = { .st = st };
 	size_t done = 0;
 	int rc = 0, wrc;
 	for (size_t i = 0; i < n && rc == 0; i += done) {
@@ -709,18 +755,34 @@ int search_reconcile(search_t *idx, store_t *st,
 	uint8_t lo[SEARCH_ID_LEN];
 	chunk_t cat = { 0 };
 	search_sync_stats_t ss;
+	uint64_t head = 0;
 	int fd, rc = 0, have_lo = 0, more = 1;
 
 	memset(out, 0, sizeof *out);
 	memset(&ss, 0, sizeof ss);
 	if ((fd = tenant_lock(idx, tenant)) < 0)
 		return fd;
+	/* everything logged up to head is in the catalog the steps walk:
+	 * after them, the log up to head is applied without what it stored
+	 * (indexed by the steps; the index's own mark can be far behind
+	 * after a crash or a backlog, and each would be parsed twice), then
+	 * the log after head as usual */
+	if ((rc = store_log_head_seq(st, tenant, &head)) == AR_ENOENT)
+		rc = 0;            /* nothing logged yet */
+	else if (rc)
+		rc = search_fail(rc, "catalog: %s", store_errmsg(st));
 	cat.max = idx->chunk_ids;
-	if (!(cat.items = calloc(cat.max, sizeof *cat.items)))
+	if (rc == 0 && !(cat.items = calloc(cat.max, sizeof *cat.items)))
 		rc = AR_ENOMEM;
 	while (rc == 0 && more)
 		rc = reconcile_step(idx, st, tenant, lo, &have_lo, &cat, out,
 		    &ss, &more);
+	if (rc == 0 && head) {
+		search_sync_stats_t ls;
+		memset(&ls, 0, sizeof ls);
+		rc = follow_log(idx, st, tenant, 0, 0, head, 1, &ls);
+		out->log_indexed = ls.indexed;
+	}
 	if (rc == 0)
 		rc = sync_locked(idx, st, tenant, 0, 0, &ss);
 	if (rc == 0)

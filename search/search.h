@@ -253,13 +253,19 @@ int search_lag(search_t *idx, store_t *st,
 /*
  * Compare the index with the catalog and repair it: objects of the
  * catalog missing from the index are indexed, index rows whose object
- * is no longer in the catalog are removed.  Then search_sync.
+ * is no longer in the catalog are removed.  The log up to its head when
+ * the call began is then applied without its stored objects (the mark
+ * moves to the head), the rest by search_sync.
  */
 typedef struct search_reconcile_stats {
 	uint64_t catalog;          /* objects in the catalog */
 	uint64_t indexed;          /* rows in the index before */
 	uint64_t missing;          /* ... added */
 	uint64_t extra;            /* ... removed */
+	uint64_t log_indexed;      /* objects the log up to its head at the
+	                              start had to index again (arrivals: a
+	                              merged envelope); what it stored is not
+	                              parsed a second time */
 	uint64_t old_shards;       /* index files built by an older tokenizer
 	                              (a long CJK run has gaps there):
 	                              search_reindex rebuilds them */

@@ -369,13 +369,23 @@ int main(void)
 	CHECK_RC(search_reconcile(idx, st, t.id, &rs), 0);
 	CHECK(rs.missing == 0 && rs.extra == 0 && rs.indexed == TOTAL);
 
+	/* objects stored while no indexer ran (a backlog, a crash): the
+	 * reconcile at start indexes each once, and the log it then follows
+	 * up to its head does not parse them again */
+	store_range(st, &t, TOTAL, TOTAL + 300);
+	CHECK_RC(search_reconcile(idx, st, t.id, &rs), 0);
+	CHECK(rs.missing == 300 && rs.extra == 0 && rs.log_indexed == 0);
+	CHECK(hits(idx, &t, "note") == TOTAL + 300);
+	CHECK_RC(search_sync(idx, st, t.id, 0, &ss), 0);
+	CHECK(ss.indexed == 0);
+
 	/* a bounded sync (archived's indexer gives each tenant turns of
 	 * at most INDEX_TURN log entries): it stops once past its bound
 	 * with more to do, and the turns together index everything once */
 	{
 		uint64_t indexed = 0;
 		int turns = 0;
-		store_range(st, &t, TOTAL, TOTAL + 600);
+		store_range(st, &t, TOTAL + 300, TOTAL + 900);
 		do {
 			CHECK_RC(search_sync_bounded(idx, st, t.id, 0, 250, &ss), 0);
 			CHECK(ss.entries <= 250 + 256);
@@ -383,7 +393,7 @@ int main(void)
 			turns++;
 		} while (ss.more && turns < 10);
 		CHECK(!ss.more && indexed == 600 && turns >= 3 && turns <= 4);
-		CHECK(hits(idx, &t, "note") == TOTAL + 600);
+		CHECK(hits(idx, &t, "note") == TOTAL + 900);
 		CHECK_RC(search_sync_bounded(idx, st, t.id, 0, 250, &ss), 0);
 		CHECK(ss.indexed == 0 && !ss.more);
 	}
