@@ -149,6 +149,11 @@ static const struct ar_conf_def config_defs[] = {
 	{ "index_batch_bytes", AR_CONF_SIZE, OFF(index_batch_bytes), "8M",
 	  64 * 1024, 1LL << 32, "message text (and its sealed copy) one "
 	  "indexer batch holds before it is written" },
+	{ "index_body_max", AR_CONF_SIZE, OFF(index_body_max), "1M",
+	  64 * 1024, 64LL << 20, "body text of one message the index takes "
+	  "(its attachments' text included); the rest of a longer message "
+	  "is archived whole but not searchable by its words.  FTS5 holds "
+	  "one message's terms at once: this bounds the indexer's memory" },
 	{ "dispose_interval", AR_CONF_SECONDS, OFF(dispose_interval), "1h", 1,
 	  86400 * 30, "run disposition (mail past retain-until, not held) "
 	  "this often" },

@@ -69,6 +69,7 @@ struct ar_config {
 	int64_t index_shard_cache;              /* bytes, per connection */
 	int64_t index_open_shards;              /* writers; idle readers */
 	int64_t index_batch_bytes;
+	int64_t index_body_max;
 	int64_t dispose_interval;               /* seconds */
 	int64_t dispose_batch;
 	int     tenant_auto_advance;

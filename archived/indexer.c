@@ -147,6 +147,7 @@ int indexer_start(struct daemon *d)
 	p.shard_cache = (size_t)d->cfg.index_shard_cache;
 	p.open_shards = (int)d->cfg.index_open_shards;
 	p.batch_bytes = (size_t)d->cfg.index_batch_bytes;
+	p.body_max = (size_t)d->cfg.index_body_max;
 	p.language = SEARCH_LANGUAGE_DEFAULT;
 	if ((rc = search_open(&d->idx, &p))) {
 		ar_log(AR_LOG_ERR, "index error=\"%s\"", search_errmsg(NULL));

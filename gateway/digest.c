@@ -275,7 +275,7 @@ static int tenant_cb(void *arg, const store_tenant_t *t)
 		} else {
 			digest_id(t, c->o->slot, rcpt, id);
 			rc = gw_enqueue(c->g, t, "", &rcpt, 1, &src, "digest", v,
-			    id, NULL);
+			    id, 0, NULL);
 			sodium_memzero(text, len);
 			g_free(text);
 		}

@@ -132,12 +132,17 @@ void gw_queue_stop(gateway_t *g);
  * queue with verdict in its state and source ("dsn", "release") in its
  * envelope; no archive copy.  fixed_id (may be NULL; spool_entry_id_new)
  * makes a repeat after a crash find the first: 0 when it is queued.
- * *id_out (may be NULL) receives the entry id.
+ * *id_out (may be NULL) receives the entry id.  sign: DKIM-signed with the
+ * tenant's key of its From: domain if it has one (gw_dkim_outbound), the
+ * way the tenant's outgoing mail is (a released outgoing message); a
+ * temporary failure of the signer is returned, nothing queued (the
+ * caller tries again).  DSNs and digests come from the gateway's own
+ * name, which is no tenant's domain: not signed.
  */
 int gw_enqueue(gateway_t *g, const store_tenant_t *t, const char *mail_from,
     const char *const *rcpts, size_t n, const struct gw_source *src,
     const char *source, const json_t *verdict, const uint8_t *fixed_id,
-    uint8_t id_out[16]);
+    int sign, uint8_t id_out[16]);
 
 /* --- dkim_out.c: DKIM-signing outgoing mail ----------------------------- */
 /*

@@ -102,7 +102,7 @@ static int release_one(void *arg, const uint8_t tenant[STORE_TENANT_LEN],
 	struct q_src qs = { NULL };
 	gw_source_t src = { q_rewind, q_read, &qs, 0 };
 	json_t *d = NULL, *env, *rcpts, *v = NULL;
-	const char *list[256];
+	const char *list[256], *dir;
 	uint8_t rid[16];
 	char hex[33], rhex[33];
 	size_t i, n = 0;
@@ -130,9 +130,13 @@ static int release_one(void *arg, const uint8_t tenant[STORE_TENANT_LEN],
 	src.size = store_reader_info(qs.r)->plain_size;
 	v = json_pack("{s:s, s:s, s:[s]}", "verdict", "released", "action",
 	    "deliver", "reasons", "quarantine:released");
+	/* the tenant's outgoing mail is signed as it would have been
+	 * without the quarantine; mail from outside never is */
+	dir = json_string_value(json_object_get(env, "direction"));
 	rc = gw_enqueue(g, &t, json_string_value(json_object_get(env,
 	    "mail_from")) ? json_string_value(json_object_get(env,
-	    "mail_from")) : "", list, n, &src, "release", v, rid, NULL);
+	    "mail_from")) : "", list, n, &src, "release", v, rid,
+	    dir && !strcmp(dir, "outbound"), NULL);
 	if (rc == 0)
 		rc = store_quarantine_set_state(g->st, tenant, id,
 		    STORE_Q_RELEASED, NULL, NULL);

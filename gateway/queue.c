@@ -426,14 +426,14 @@ static int feed_archive(gateway_t *g, const store_tenant_t *t,
 int gw_enqueue(gateway_t *g, const store_tenant_t *t, const char *mail_from,
     const char *const *rcpts, size_t n, const gw_source_t *src,
     const char *source, const json_t *verdict, const uint8_t *fixed_id,
-    uint8_t id_out[16])
+    int sign, uint8_t id_out[16])
 {
 	spool_put_t *p = NULL;
 	json_t *env, *rs = json_array(), *st, *list = json_array();
 	uint8_t id[SPOOL_ID_LEN];
-	char ts[32], buf[65536], *etext, *stext;
+	char ts[32], buf[65536], *etext, *stext = NULL, *dkim = NULL, hex[33];
 	size_t got;
-	int rc;
+	int rc, spooled = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		json_array_append_new(rs, json_string(rcpts[i]));
@@ -450,10 +450,8 @@ int gw_enqueue(gateway_t *g, const store_tenant_t *t, const char *mail_from,
 	    "archive", "skipped", "quarantine", "none", "rcpts", list,
 	    "created", (json_int_t)ar_now());
 	etext = json_dumps(env, JSON_COMPACT | JSON_SORT_KEYS);
-	stext = json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(env);
-	json_decref(st);
-	rc = !etext || !stext ? AR_ENOMEM : spool_put_begin_id(g->rq, t->id,
+	rc = !etext || !st ? AR_ENOMEM : spool_put_begin_id(g->rq, t->id,
 	    t->key_version, fixed_id, &p);
 	if (rc == AR_EEXIST) {          /* queued by an earlier attempt */
 		memcpy(id, fixed_id, SPOOL_ID_LEN);
@@ -466,16 +464,30 @@ int gw_enqueue(gateway_t *g, const store_tenant_t *t, const char *mail_from,
 			;
 	if (rc && p)
 		spool_put_abort(p);
-	if (rc == 0 && (rc = spool_put_finish(p, etext, id)) == 0 &&
-	    (rc = spool_state_set(g->rq, t->id, id, t->key_version, stext)))
+	if (rc == 0 && (rc = spool_put_finish(p, etext, id)) == 0)
+		spooled = 1;
+	/* the entry is durable: the signer reads it back (dkim_out.c); the
+	 * state record carries the signature, which every copy that leaves
+	 * the queue begins with */
+	if (rc == 0 && sign && (rc = gw_dkim_outbound(g, t, id,
+	    ar_hex(id, SPOOL_ID_LEN, hex), &dkim)) == 0 && dkim)
+		json_object_set_new(st, "dkim", json_string(dkim));
+	if (rc == 0 && !(stext = json_dumps(st, JSON_COMPACT |
+	    JSON_SORT_KEYS)))
+		rc = AR_ENOMEM;
+	if (rc == 0)
+		rc = spool_state_set(g->rq, t->id, id, t->key_version, stext);
+	if (rc && spooled)             /* spooled without its state */
 		spool_remove(g->rq, t->id, id);
 	if (rc == 0)
 		gw_stats_relay(g, t->id, STORE_RS_QUEUED, n);
 done:
 	if (rc == 0 && id_out)
 		memcpy(id_out, id, SPOOL_ID_LEN);
+	json_decref(st);
 	free(etext);
 	free(stext);
+	free(dkim);
 	if (rc == 0)
 		gw_queue_wake(g);
 	return rc;
@@ -552,7 +564,7 @@ static void send_dsns(gateway_t *g, const store_tenant_t *t, const json_t *env,
 		struct mem_src m = { text, len, 0 };
 		gw_source_t ms = { mem_rewind, mem_read, &m, len };
 		int rc = gw_enqueue(g, t, "", &sender, 1, &ms, "dsn", v, NULL,
-		    id);
+		    0, id);
 		json_decref(v);
 		if (rc) {
 			ar_log(AR_LOG_WARN, "gateway id=%s status=dsn_failed "

@@ -11,7 +11,9 @@
 # service down: 451, nothing sent unsigned.  A From: domain
 # without a key: sent unsigned, logged dkim=none.  Rotation: a new key on
 # standby signs nothing until activated, then signs (verified), the old
-# one goes on standby; removed, mail goes unsigned.  Bad input refused,
+# one goes on standby; removed, mail goes unsigned.  An outgoing message
+# quarantined and released is signed then; a message from outside with
+# the tenant's domain in its From:, released, is not.  Bad input refused,
 # saying what.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_relay.sh"
@@ -252,4 +254,41 @@ check "... unsigned" sh -c "! grep -q '^DKIM-Signature' '$T/mx/6.eml'"
 check "the admin log has the keys' additions, activation and removals" \
     sh -c "'$CTL_BIN' -d '$DATA' log --tenant acme >'$T/log.txt' && grep -q dkim-add '$T/log.txt' && grep -q dkim-activate '$T/log.txt' && grep -q dkim-remove '$T/log.txt'"
 check "still nothing of the key on disk" nokey
+# --- quarantined, then released: the tenant's outgoing mail is signed as
+# it would have been at once; mail from outside never is, whatever its
+# From: says -----------------------------------------------------------------
+ctl tenant set acme --virus-action quarantine >/dev/null
+eicar='X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'
+vmsg() {   # vmsg FILE FROM TO SUBJECT: a message carrying the EICAR test file
+	printf 'From: Bob Example <%s>\r\nTo: %s\r\nSubject: %s\r\nDate: Thu, 03 Dec 2026 02:00:00 +0000\r\nMessage-ID: <%s@acme.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n%s\r\n' \
+	    "$2" "$3" "$4" "$(echo "$4" | tr ' ' -)" "$eicar" >"$1"
+}
+held_id() {   # held_id SUBJECT: the quarantine id of the message
+	ctl --json quarantine list --tenant acme | python3 -c 'import json,sys
+for q in json.load(sys.stdin):
+    if sys.argv[1] in json.dumps(q):
+        print(q["id"])' "$1"
+}
+is_held() { [ -n "$(held_id "$1")" ]; }
+vmsg "$T/m7.eml" "bob@$GW_DOMAIN_NONE" carol@local.test "held outbound"
+out "$T/m7.eml" "bob@$GW_DOMAIN_NONE"
+check "an outgoing virus (virus-action quarantine): accepted" grep -q "^data 250" "$T/out"
+check "... held in the quarantine" wait_until 60 is_held "held outbound"
+check "... not delivered" test "$(files_in "$T/mx" "*.eml")" -eq 6
+check "released" ctl quarantine release --tenant acme "$(held_id "held outbound")"
+check "... delivered by MX" wait_until 120 has_files "$T/mx" "*.eml" 7
+check "... DKIM-signed with its domain's active key" \
+    grep -q "^DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed/relaxed; d=$GW_DOMAIN_NONE; s=ed1;" "$T/mx/7.eml"
+rspamd_check "$T/mx/7.eml"
+check "... which rspamd verifies: R_DKIM_ALLOW" has_symbol R_DKIM_ALLOW
+vmsg "$T/m8.eml" "bob@$GW_DOMAIN_NONE" carol@acme.example "held inbound"
+python3 "$PY/gw_smtp.py" send "$GW_PORT" "bob@$GW_DOMAIN_NONE" \
+    carol@acme.example "$T/m8.eml" >"$T/in8" 2>&1
+check "a virus from outside with the tenant's domain in From: accepted" grep -q "^data 250" "$T/in8"
+check "... held in the quarantine" wait_until 60 is_held "held inbound"
+n_in=$(files_in "$T/in" "*.eml")
+check "released" ctl quarantine release --tenant acme "$(held_id "held inbound")"
+check "... delivered to the tenant's server" wait_until 120 has_files "$T/in" "*.eml" $((n_in + 1))
+check "... not signed: mail from outside is never signed with the tenant's key" \
+    sh -c "! grep -q '^DKIM-Signature' '$T/in/$((n_in + 1)).eml'"
 archived_stop

@@ -670,6 +670,44 @@ static void test_lean_tokens(const search_open_params_t *op)
 	expect(TD, "run", "");
 }
 
+/* index_body_max: the words of a long body past body_max are not
+ * indexed, the ones before are; the message is found by them. */
+static void test_body_max(const search_open_params_t *op)
+{
+	static const uint8_t TE[KEYSVC_TENANT_LEN] = { 0xe1, 0xe2, 0xe3, 5 };
+	search_open_params_t small = *op;
+	size_t len = 200 * 1024, at;
+	char *body = malloc(len + 1);
+	search_doc_t d = { 0 };
+	uint8_t id[SEARCH_ID_LEN];
+
+	CHECK(body != NULL);
+	if (!body)
+		return;
+	for (size_t i = 0; i < len; i++)
+		body[i] = i % 8 == 7 ? ' ' : "filler"[i % 8 % 6];
+	body[len] = 0;
+	memcpy(body + 1000, " beforecut ", 11);
+	at = 100 * 1024;
+	memcpy(body + at, " aftercut ", 10);
+	CHECK_RC(keysvc_tenant_create(op->ks, TE), 0);
+	search_close(idx);
+	small.body_max = 64 * 1024;
+	CHECK_RC(search_open(&idx, &small), 0);
+	d.subject = "long body";
+	d.body = body;
+	d.date = day(2026, 6, 1);
+	d.size = len;
+	mkid(id, 7, 0xe);
+	CHECK_RC(search_index_add(idx, TE, id, &d, NULL), 0);
+	expect(TE, "beforecut", "7");
+	expect(TE, "aftercut", "");
+	expect(TE, "subject:long", "7");
+	search_close(idx);
+	CHECK_RC(search_open(&idx, op), 0);
+	free(body);
+}
+
 static void test_threads(void)
 {
 	pthread_t t[4];
@@ -911,6 +949,7 @@ int main(int argc, char **argv)
 		test_helpers();
 		test_threads();
 		test_lean_tokens(&op);
+		test_body_max(&op);
 		test_nothing_readable(dir);
 		CHECK_RC(search_tenant_drop(idx, TB), 0);
 		expect(TB, "xylophonic", "");
