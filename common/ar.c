@@ -135,7 +135,7 @@ void ar_thread_setup(const char *name, int nice)
  * to 8 per core, and an arena keeps what its threads freed (up to the
  * trim threshold): archived's 20 threads held 220 MB of anonymous memory
  * after a 100,000-message stream where 4 arenas hold 80 MB, at the same
- * rate (docs/performance.md, "Memory and CPU per message").  Two per
+ * rate (docs/performance.md, "Where the CPU goes").  Two per
  * core, 2 to 16.
  */
 static int arena_max(void)

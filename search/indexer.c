@@ -40,7 +40,8 @@
 #include "ar.h"
 #include "mime/mime.h"
 
-#define BATCH_DEFAULT 1024      /* items per transaction (index_batch_bytes bounds it too) */
+#define BATCH_DEFAULT 1024       /* items per transaction (and at most
+                                    index_batch_bytes) */
 #define WALK_BATCHES 16          /* search batches per walk of the log */
 #define PREP_THREADS_MAX 4
 
@@ -440,7 +441,7 @@ static int collect_cb(void *arg, const store_log_entry_t *e)
 	if (!log_kind_indexed(e->kind) ||
 	    (c->skip_ingest && e->kind == STORE_LOG_INGEST) ||
 	    !memcmp(e->object, zero, SEARCH_ID_LEN))
-		return c->until && e->seq == c->until;
+		return 0;
 	memcpy(c->items[c->n].id, e->object, SEARCH_ID_LEN);
 	c->items[c->n].remove = e->kind == STORE_LOG_DISPOSE;
 	c->items[c->n].arrival = e->kind == STORE_LOG_ARRIVAL;
@@ -466,6 +467,8 @@ static int follow_log(search_t *idx, store_t *st, const uint8_t *tenant,
 	size_t per = batch > 0 ? (size_t)batch : BATCH_DEFAULT;
 	size_t walk = per * WALK_BATCHES;
 	memset(&c, 0, sizeof c);
+	c.until = until;
+	c.skip_ingest = skip_ingest;
 	if ((rc = mark_read(idx, tenant, &mark)))
 		return rc;
 	out->seq = mark;
@@ -479,8 +482,6 @@ static int follow_log(search_t *idx, store_t *st, const uint8_t *tenant,
 		c.n = 0;
 		c.entries = 0;
 		c.last = mark;
-		c.until = until;
-		c.skip_ingest = skip_ingest;
 		c.max = walk;
 		if (max_entries && max_entries - out->entries < walk)
 			c.max = (size_t)(max_entries - out->entries);

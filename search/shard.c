@@ -271,7 +271,7 @@ void shard_conn_close(sconn_t *c)
  * batch into tens of segments), and a level is merged once it holds
  * FTS_AUTOMERGE segments (default 4).  With a batch's size and 8, a
  * reindex of 30,000 messages took 33 s instead of 47 s, for the same
- * index size (docs/performance.md, "Index throughput").
+ * index size (docs/performance.md, "Where the CPU goes").
  */
 #define FTS_AUTOMERGE 8
 

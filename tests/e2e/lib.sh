@@ -130,12 +130,18 @@ set_conf() {
 	fi
 }
 
+# ended PID: process PID is gone, or has exited and waits to be reaped (a
+# zombie, which kill -0 still finds)
+ended() {
+	[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null || echo Z)" = Z ]
+}
+
 # started_or_gone PID CHECK...: CHECK passes, or process PID has ended (no
 # use waiting longer); for wait_until
 started_or_gone() {
 	local pid=$1
 	shift
-	"$@" || ! kill -0 "$pid" 2>/dev/null
+	"$@" || ended "$pid"
 }
 
 # archived_start: the real daemon on $DATA with SMTP on a free port

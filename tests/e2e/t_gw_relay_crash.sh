@@ -40,12 +40,11 @@ kills=0
 # before the last kill) between the look and the kill.
 ACC_BASE=0
 accepted() { echo $((ACC_BASE + $(grep -c " reply=250 " "$T/archived.log"))); }
-client_gone() { [ "$(awk '{print $3}' /proc/$client/stat 2>/dev/null || echo Z)" = Z ]; }
 # step_until N: the client runs slice by slice until N acceptances; it
 # is left stopped (0), or it ended or 600 s went by (1)
 step_until() {
 	local end=$((SECONDS + 600))
-	while [ $SECONDS -lt $end ] && ! client_gone; do
+	while [ $SECONDS -lt $end ] && ! ended $client; do
 		kill -STOP $client 2>/dev/null
 		[ "$(accepted)" -ge "$1" ] && return 0
 		kill -CONT $client 2>/dev/null
@@ -54,7 +53,7 @@ step_until() {
 	return 1
 }
 SHARE=$((COUNT / KILLS))
-while [ $kills -lt "$KILLS" ] && ! client_gone; do
+while [ $kills -lt "$KILLS" ] && ! ended $client; do
 	step_until $((ACC_BASE + SHARE / 4 + RANDOM % (SHARE / 4 + 1))) || break
 	kill -KILL "$ARCHIVED_PID"; wait "$ARCHIVED_PID" 2>/dev/null
 	kills=$((kills + 1))

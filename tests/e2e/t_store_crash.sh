@@ -31,7 +31,7 @@ for part in 20 6 3; do
 		pid=$!
 		end=$((SECONDS + 600)) seen=0
 		while [ $SECONDS -lt $end ] && [ $seen -lt "$want" ] &&
-		    [ "$(awk '{print $3}' /proc/$pid/stat 2>/dev/null || echo Z)" != Z ]; do
+		    ! ended $pid; do
 			for fd in /proc/$pid/fd/*; do
 				f=$(readlink "$fd" 2>/dev/null) || continue
 				case $f in
