@@ -100,6 +100,11 @@ static const struct ar_conf_def config_defs[] = {
 	  "scan)" },
 	{ "gateway_dns", AR_CONF_STR, OFF(gateway_dns), "", 0, 0,
 	  "addr:port of the DNS server for MX lookups (empty: the system's)" },
+	{ "gateway_auth_cache", AR_CONF_SECONDS, OFF(gateway_auth_cache), "10m",
+	  0, 86400, "a tenant's SMTP AUTH that succeeded passes again for "
+	  "this long without the password hash's check (Argon2id, 0.1 s of "
+	  "the event loop and 64 MB each); a new password or a suspended "
+	  "tenant is checked in full at once; 0: check every AUTH in full" },
 	{ "gateway_digest_time", AR_CONF_STR, OFF(gateway_digest_time),
 	  "08:00", 0, 0, "time of day (HH:MM, UTC) of the daily quarantine "
 	  "digest to each recipient of quarantined mail (tenants with the "
@@ -133,6 +138,13 @@ static const struct ar_conf_def config_defs[] = {
 	{ "index_nice", AR_CONF_INT, OFF(index_nice), "10", 0, 19,
 	  "nice value of the indexer threads: SMTP and the pipeline come "
 	  "first, the index catches up (its lag is in archivectl stats)" },
+	{ "index_max_lag", AR_CONF_SECONDS, OFF(index_max_lag), "0", 0,
+	  86400 * 7, "back-pressure for search: while a tenant's oldest "
+	  "change not yet in its search index is this old, the journal "
+	  "receiver answers MAIL FROM 451 4.3.2 (the sender retries), so "
+	  "what is acknowledged is searchable within about this long; "
+	  "the gateway's MX is not held back.  0: never (the index catches "
+	  "up after a burst)" },
 	{ "index_warn_age", AR_CONF_SECONDS, OFF(index_warn_age), "5m", 0,
 	  86400 * 30, "log a warning once a minute while a tenant's oldest "
 	  "change not yet in its search index is older than this (search "
@@ -154,6 +166,13 @@ static const struct ar_conf_def config_defs[] = {
 	  "(its attachments' text included); the rest of a longer message "
 	  "is archived whole but not searchable by its words.  FTS5 holds "
 	  "one message's terms at once: this bounds the indexer's memory" },
+	{ "index_terms_max", AR_CONF_SIZE, OFF(index_terms_max), "128K",
+	  4096, 64LL << 20, "distinct index terms (words, stems, prefixes, "
+	  "addresses) one field of one message gives; the field is cut "
+	  "before the word that would pass it.  FTS5 keeps every distinct "
+	  "term of the message it writes in memory (about 130 bytes each): "
+	  "this bounds that memory whatever the text.  Prose of 1 MB has "
+	  "about 60,000; applies to index shards created from now on" },
 	{ "dispose_interval", AR_CONF_SECONDS, OFF(dispose_interval), "1h", 1,
 	  86400 * 30, "run disposition (mail past retain-until, not held) "
 	  "this often" },

@@ -53,6 +53,7 @@ struct ar_config {
 	int64_t clamd_stream_max;
 	int64_t rspamd_max_size;
 	char    gateway_dns[AR_CONF_STR_MAX];
+	int64_t gateway_auth_cache;
 	char    gateway_digest_time[AR_CONF_STR_MAX];  /* "HH:MM" UTC */
 	char    gateway_digest_url[AR_CONF_STR_MAX];
 	int64_t gateway_digest_link_ttl;
@@ -70,6 +71,8 @@ struct ar_config {
 	int64_t index_open_shards;              /* writers; idle readers */
 	int64_t index_batch_bytes;
 	int64_t index_body_max;
+	int64_t index_max_lag;
+	int64_t index_terms_max;
 	int64_t dispose_interval;               /* seconds */
 	int64_t dispose_batch;
 	int     tenant_auto_advance;

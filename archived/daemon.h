@@ -6,6 +6,7 @@
 #define ARCHIVED_DAEMON_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "archived/config.h"
 #include "gateway/gateway.h"
@@ -51,6 +52,9 @@ struct daemon {
 	pthread_mutex_t index_lock;
 	pthread_cond_t index_cond;
 	int index_running, index_stopping, index_wake, index_reconciled;
+	_Atomic int64_t index_oldest;   /* time of the oldest change not in
+	                                   the index, any tenant, as of the
+	                                   last round (0: none) */
 	/* web console and API (web.c) */
 	search_t *web_search;
 	web_t *web;

@@ -84,6 +84,7 @@ int gateway_glue_start(struct daemon *d)
 	o.relay_data_timeout_ms = c->relay_data_timeout_ms;
 	o.relay_max_per_host = (int)c->relay_max_per_host;
 	o.dns_server = c->gateway_dns;
+	o.auth_cache_ttl = c->gateway_auth_cache;
 	if ((rc = gateway_new(&d->gateway, d->st, d->relay, &smtp, &o, err,
 	    sizeof err)) ||
 	    (rc = gateway_listen(d->gateway, c->gateway_listen,

@@ -12,7 +12,9 @@
  * others' indexes back, and every turn logs its progress.  While a
  * tenant's oldest unindexed change is older than index_warn_age, a
  * warning says so once a minute, or every index_warn_age when shorter
- * (the same lag is in archivectl stats).
+ * (the same lag is in archivectl stats).  After each round the time of
+ * the oldest change still waiting, over every tenant, is in
+ * d->index_oldest: the SMTP receiver's index_max_lag back-pressure.
  */
 #include <errno.h>
 #include <string.h>
@@ -30,22 +32,36 @@ typedef struct round {
 	struct daemon *d;
 	int more;                /* a tenant stopped at its turn's bound */
 	int check_lag;           /* this round compares lags with the limit */
+	int64_t oldest;          /* the oldest change left waiting (0: none) */
 } round_t;
 
+/* a tenant whose turn left changes waiting: its oldest counts */
+static void round_oldest(round_t *r, const store_tenant_t *t)
+{
+	int64_t o;
+	if (search_lag_oldest(r->d->idx, r->d->st, t->id, &o, NULL) == 0 &&
+	    o > 0 &&
+	    (!r->oldest || o < r->oldest))
+		r->oldest = o;
+}
+
+/* The oldest change waiting and the log entries after the mark, without
+ * a walk of the whole lag (search_lag's: archivectl stats counts them). */
 static void lag_check(struct daemon *d, const store_tenant_t *t,
     const char *hex)
 {
-	search_lag_t lag;
-	int64_t age;
-	if (search_lag(d->idx, d->st, t->id, &lag) || !lag.oldest)
+	uint64_t waiting;
+	int64_t oldest, age;
+	if (search_lag_oldest(d->idx, d->st, t->id, &oldest, &waiting) ||
+	    !oldest)
 		return;
-	age = (int64_t)time(NULL) - lag.oldest;
+	age = (int64_t)time(NULL) - oldest;
 	if (age >= d->cfg.index_warn_age)
 		ar_log(AR_LOG_WARN, "tenant=%s job=index status=lagging "
 		    "unindexed=%llu oldest_age_s=%lld limit_s=%lld "
 		    "msg=\"the index is not keeping up: search misses mail "
 		    "archived in the last %lld s\"", hex,
-		    (unsigned long long)lag.objects, (long long)age,
+		    (unsigned long long)waiting, (long long)age,
 		    (long long)d->cfg.index_warn_age, (long long)age);
 }
 
@@ -85,6 +101,7 @@ static int index_tenant(void *arg, const store_tenant_t *t)
 		    (long long)(ar_mono_us() - t0) / 1000);
 	if (s.more) {
 		r0->more = 1;
+		round_oldest(r0, t);
 		if (r0->check_lag && d->cfg.index_warn_age > 0)
 			lag_check(d, t, hex);
 	}
@@ -92,6 +109,8 @@ static int index_tenant(void *arg, const store_tenant_t *t)
 failed:
 	ar_log(AR_LOG_WARN, "tenant=%s job=index status=failed reason=\"%s\"",
 	    hex, search_errmsg(d->idx));
+	if (d->index_reconciled)
+		round_oldest(r0, t);
 	return 0;
 }
 
@@ -116,6 +135,8 @@ static void *indexer_main(void *arg)
 			lag_checked = ar_mono_us();
 		}
 		store_tenant_walk(d->st, index_tenant, &r);
+		if (d->index_reconciled)
+			atomic_store(&d->index_oldest, r.oldest);
 		/* the catalog pages every thread read meanwhile: out of our
 		 * resident size (they stay in the page cache) */
 		store_catalog_trim(d->st);
@@ -148,6 +169,7 @@ int indexer_start(struct daemon *d)
 	p.open_shards = (int)d->cfg.index_open_shards;
 	p.batch_bytes = (size_t)d->cfg.index_batch_bytes;
 	p.body_max = (size_t)d->cfg.index_body_max;
+	p.terms_max = (size_t)d->cfg.index_terms_max;
 	p.language = SEARCH_LANGUAGE_DEFAULT;
 	if ((rc = search_open(&d->idx, &p))) {
 		ar_log(AR_LOG_ERR, "index error=\"%s\"", search_errmsg(NULL));

@@ -16,6 +16,13 @@ static void spooled(void *arg)
 		ingest_pipeline_wake(d->pipeline);
 }
 
+/* the receiver's index_max_lag: as of the indexer's last round */
+static int64_t index_oldest(void *arg)
+{
+	struct daemon *d = arg;
+	return atomic_load(&d->index_oldest);
+}
+
 /* a batch reached the catalog: the indexer follows */
 static void committed(void *arg)
 {
@@ -89,6 +96,9 @@ int ingest_start(struct daemon *d)
 	ro.max_backlog_entries = (uint64_t)d->cfg.spool_max_entries;
 	ro.spooled = spooled;
 	ro.spooled_arg = d;
+	ro.max_index_lag = d->cfg.index_max_lag;
+	ro.index_oldest = index_oldest;
+	ro.index_arg = d;
 	if ((rc = ingest_receiver_new(&d->receiver, d->st, d->spool, &smtp,
 	    &ro, err, sizeof err))) {
 		ar_log(AR_LOG_ERR, "smtp error=\"%s\"", err);

@@ -65,6 +65,7 @@ int web_glue_start(struct daemon *d)
 	sp.open_shards = (int)d->cfg.index_open_shards;
 	sp.batch_bytes = (size_t)d->cfg.index_batch_bytes;
 	sp.body_max = (size_t)d->cfg.index_body_max;
+	sp.terms_max = (size_t)d->cfg.index_terms_max;
 	if ((rc = search_open(&d->web_search, &sp))) {
 		ar_log(AR_LOG_ERR, "web search status=failed error=\"%s\"",
 		    ar_strerror(rc));

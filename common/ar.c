@@ -137,6 +137,15 @@ void ar_thread_setup(const char *name, int nice)
  * after a 100,000-message stream where 4 arenas hold 80 MB, at the same
  * rate (docs/performance.md, "Where the CPU goes").  Two per
  * core, 2 to 16.
+ *
+ * The trim threshold: free() gives the top of a heap back to the kernel
+ * once it passes this.  Per-message buffers must not (an madvise and a
+ * TLB shoot-down each: 32% of the store profile, performance.md), but
+ * malloc_trim() never shrinks the top of a thread's arena, so what is
+ * left above the threshold stays resident for good: at 64 MB, an idle
+ * archived kept 65 MB of freed index memory.  8 MB: a message's buffers
+ * stay well under it; allocations of 4 MB and more are mmap'd and
+ * returned whole.
  */
 static int arena_max(void)
 {
@@ -149,7 +158,7 @@ void ar_process_init(const char *prog)
 {
 	ar_log_set_prog(prog);
 	signal(SIGPIPE, SIG_IGN);
-	mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
 	mallopt(M_MMAP_THRESHOLD, 4 * 1024 * 1024);
 	mallopt(M_ARENA_MAX, arena_max());
 }

@@ -60,6 +60,8 @@ typedef struct gateway_opts {
 	int64_t relay_data_timeout_ms;
 	int relay_max_per_host;               /* connections to one host */
 	const char *dns_server;               /* "addr:port"; "" = system */
+	int64_t auth_cache_ttl;               /* s an AUTH success is
+	                                         remembered; 0: never */
 } gateway_opts_t;
 
 /*

@@ -15,6 +15,7 @@ struct mx_job;
 struct gw_relay;
 struct gw_source;
 struct gw_av;
+struct gw_authcache;
 
 /* a tenant's outbound rate (mx.c) */
 struct gw_bucket {
@@ -45,6 +46,8 @@ struct gateway {
 	char dns_server[256];
 	struct gw_av *av;            /* the antivirus engine (judge.c) */
 	struct gw_relay *relay;      /* delivery (relay.c) */
+	struct gw_authcache *auth;   /* recent AUTH successes (authcache.c);
+	                                NULL: off */
 	/* relay queue workers (queue.c) */
 	pthread_t *queue_threads;
 	int nqueue;
@@ -74,6 +77,16 @@ struct mx_job {
 };
 
 /* --- judge.c: scan workers --------------------------------------------- */
+/* authcache.c: SMTP AUTH successes remembered for ttl_s seconds (0: off,
+ * *out NULL; the calls below then do nothing). */
+int gw_authcache_new(struct gw_authcache **out, int64_t ttl_s);
+void gw_authcache_free(struct gw_authcache *c);
+/* 1 when user, password and the stored hash passed within the TTL */
+int gw_authcache_check(struct gw_authcache *c, const char *user,
+    const char *password, const char *stored);
+void gw_authcache_remember(struct gw_authcache *c, const char *user,
+    const char *password, const char *stored);
+
 int gw_judge_start(gateway_t *g);
 /* Queue a received message for durability, scanning and its answer. */
 void gw_judge_submit(gateway_t *g, struct mx_job *j);

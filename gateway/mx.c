@@ -260,25 +260,37 @@ static int user_cb(void *arg, const store_tenant_t *t)
 }
 
 /* AUTH (the engine offers it after STARTTLS only): a tenant's SMTP user
- * and password, for its outgoing mail. */
+ * and password, for its outgoing mail.  An active tenant's user only; a
+ * success within gateway_auth_cache passes without Argon2id again
+ * (authcache.c). */
 static int on_auth(void *arg, smtp_session_t *s, const char *user,
     const char *password)
 {
 	gateway_t *g = arg;
+	const struct smtp_session_info *si = smtp_session_info(s);
 	store_tenant_t t;
-	int rc;
+	char th[33];
+	int rc, cached;
 
-	(void)s;
 	if (strlen(user) >= sizeof t.smtp_user)
 		return AR_EPERM;
 	memset(&t, 0, sizeof t);
 	ar_strlcpy(t.smtp_user, user, sizeof t.smtp_user);
 	if ((rc = store_tenant_walk(g->st, user_cb, &t)) < 0)
 		return AR_EAGAIN;
-	if (!t.name[0] || !t.smtp_pass_hash[0] ||
-	    crypto_pwhash_str_verify(t.smtp_pass_hash, password,
+	if (!t.name[0] || !t.smtp_pass_hash[0])
+		return AR_EPERM;
+	cached = gw_authcache_check(g->auth, user, password,
+	    t.smtp_pass_hash);
+	if (!cached && crypto_pwhash_str_verify(t.smtp_pass_hash, password,
 	    strlen(password)) != 0)
 		return AR_EPERM;
+	if (!cached)
+		gw_authcache_remember(g->auth, user, password,
+		    t.smtp_pass_hash);
+	ar_log(AR_LOG_INFO, "gateway session=%s tenant=%s event=auth_check "
+	    "cached=%s", si->id, ar_hex(t.id, STORE_TENANT_LEN, th),
+	    cached ? "yes" : "no");
 	return 0;
 }
 
@@ -504,6 +516,10 @@ int gateway_new(gateway_t **out, store_t *st, spool_t *rq,
 	g->o.clamd_socket = g->clamd_socket;
 	g->o.rspamd_url = g->rspamd_url;
 	g->backlog_logged_us = ar_mono_us() - 10000000;
+	if ((rc = gw_authcache_new(&g->auth, o->auth_cache_ttl))) {
+		free(g);
+		return rc;
+	}
 	pthread_mutex_init(&g->lock, NULL);
 	pthread_cond_init(&g->cond, NULL);
 	pthread_mutex_init(&g->qlock, NULL);
@@ -575,5 +591,6 @@ void gateway_free(gateway_t *g)
 	pthread_cond_destroy(&g->cond);
 	pthread_mutex_destroy(&g->qlock);
 	pthread_cond_destroy(&g->qcond);
+	gw_authcache_free(g->auth);
 	free(g);
 }

@@ -96,7 +96,10 @@ int ingest_import(store_t *st, const store_tenant_t *t,
  * Back-pressure: while the spool's drain queue (spool.h) is over one of
  * the max_backlog_* limits, MAIL FROM is answered 451 4.3.2 (the sender
  * retries later) and a warning is logged every 10 s: the spool never grows
- * to the disk's end because the drain cannot keep up or is stopped.
+ * to the disk's end because the drain cannot keep up or is stopped.  The
+ * same while index_oldest(arg) (the time of the oldest change not yet in
+ * a search index, 0: none) is max_index_lag seconds old or more: mail is
+ * searchable within about that long of its 250.
  */
 typedef struct ingest_receiver ingest_receiver_t;
 
@@ -107,6 +110,9 @@ typedef struct ingest_receiver_opts {
 	uint64_t max_backlog_entries; /* entries not drained; 0: none */
 	void (*spooled)(void *arg);   /* may be NULL */
 	void *spooled_arg;
+	int64_t max_index_lag;        /* s; 0: none */
+	int64_t (*index_oldest)(void *arg);   /* NULL: no index limit */
+	void *index_arg;
 } ingest_receiver_opts_t;
 
 int ingest_receiver_new(ingest_receiver_t **out, store_t *st, spool_t *sp,

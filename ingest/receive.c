@@ -97,13 +97,26 @@ static void session_reset(struct rsession *rs)
 	rs->n = 0;
 }
 
-/* Is the spool's drain queue over a max_backlog_* limit?  (event loop) */
+/* How old the oldest change not yet in a search index is (s), when the
+ * max_index_lag limit is set; 0 otherwise or when there is none. */
+static int64_t index_lag(const ingest_receiver_t *rv)
+{
+	int64_t oldest;
+
+	if (rv->o.max_index_lag <= 0 || !rv->o.index_oldest ||
+	    (oldest = rv->o.index_oldest(rv->o.index_arg)) <= 0)
+		return 0;
+	return ar_now() > oldest ? ar_now() - oldest : 0;
+}
+
+/* Is the spool's drain queue over a max_backlog_* limit, or the index
+ * over max_index_lag?  1 (2: the index) or 0.  (event loop) */
 static int backlogged(ingest_receiver_t *rv, const smtp_session_t *s)
 {
 	spool_queue_info_t qi;
 	uint64_t waiting;
 	const char *what;
-	int64_t now;
+	int64_t now, lag = 0;
 
 	spool_queue_info(rv->sp, 0, &qi);
 	waiting = qi.ready + qi.retrying + qi.claimed;
@@ -114,18 +127,29 @@ static int backlogged(ingest_receiver_t *rv, const smtp_session_t *s)
 	else if (rv->o.max_backlog_entries &&
 	    waiting >= rv->o.max_backlog_entries)
 		what = "entries";
+	else if ((lag = index_lag(rv)) >= rv->o.max_index_lag && lag > 0)
+		what = "index_lag";
 	else
 		return 0;
 	now = ar_mono_us();
 	if (now - rv->backlog_logged_us >= 10000000) {
 		rv->backlog_logged_us = now;
-		ar_log(AR_LOG_WARN, "session=%s status=backpressure limit=%s "
-		    "waiting=%llu bytes=%llu oldest_age_s=%lld note=\"MAIL "
-		    "FROM answered 451 4.3.2 until the drain catches up\"",
-		    smtp_session_info(s)->id, what, (unsigned long long)waiting,
-		    (unsigned long long)qi.bytes, (long long)qi.backlog_age);
+		if (lag)
+			ar_log(AR_LOG_WARN, "session=%s status=backpressure "
+			    "limit=index_lag index_lag_s=%lld limit_s=%lld "
+			    "note=\"MAIL FROM answered 451 4.3.2 until the "
+			    "search index catches up\"", smtp_session_info(s)->id,
+			    (long long)lag, (long long)rv->o.max_index_lag);
+		else
+			ar_log(AR_LOG_WARN, "session=%s status=backpressure "
+			    "limit=%s waiting=%llu bytes=%llu oldest_age_s=%lld "
+			    "note=\"MAIL FROM answered 451 4.3.2 until the drain "
+			    "catches up\"", smtp_session_info(s)->id, what,
+			    (unsigned long long)waiting,
+			    (unsigned long long)qi.bytes,
+			    (long long)qi.backlog_age);
 	}
-	return 1;
+	return lag ? 2 : 1;
 }
 
 static void on_mail_from(void *arg, smtp_session_t *s, const char *addr,
@@ -138,9 +162,14 @@ static void on_mail_from(void *arg, smtp_session_t *s, const char *addr,
 		smtp_reply_set(r, 451, "4.3.0", "Local error, try again later");
 		return;
 	}
-	if (backlogged(rv, s)) {
+	switch (backlogged(rv, s)) {
+	case 1:
 		smtp_reply_set(r, 451, "4.3.2", "Archive busy: too much mail "
 		    "waiting to be archived, try again later");
+		return;
+	case 2:
+		smtp_reply_set(r, 451, "4.3.2", "Archive busy: the search index "
+		    "is behind, try again later");
 		return;
 	}
 	session_reset(rs);

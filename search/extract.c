@@ -112,19 +112,34 @@ static void body_add(xdoc_t *x, const char *s, size_t n)
 		x->oom = 1;
 }
 
-/* decoded, UTF-8 text of a part (g_free) */
+#define X_READ 16384             /* decoded text read at a time */
+
+/* Decoded, UTF-8 text of a part (g_free), at most about max bytes: read
+ * through the decoding filters only as far as the index takes, so a text
+ * attachment of 100 MB costs max, not 100 MB (the parser's stream over
+ * the sealed object holds none of it). */
 static char *part_text(GMimePart *part, size_t max, size_t *len)
 {
 	GMimeDataWrapper *dw = g_mime_part_get_content(part);
 	const char *cs = g_mime_object_get_content_type_parameter(
 	    GMIME_OBJECT(part), "charset");
-	GMimeStream *mem, *filt;
-	char *out;
+	GMimeStream *src, *filt;
+	GMimeContentEncoding enc;
+	GByteArray *arr;
+	char buf[X_READ], *out;
 
-	if (!dw)
+	if (!dw || !(src = g_mime_data_wrapper_get_stream(dw)))
 		return NULL;
-	mem = g_mime_stream_mem_new();
-	filt = g_mime_stream_filter_new(mem);
+	g_mime_stream_reset(src);
+	filt = g_mime_stream_filter_new(src);
+	enc = g_mime_data_wrapper_get_encoding(dw);
+	if (enc == GMIME_CONTENT_ENCODING_BASE64 ||
+	    enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
+	    enc == GMIME_CONTENT_ENCODING_UUENCODE) {
+		GMimeFilter *f = g_mime_filter_basic_new(enc, FALSE);
+		g_mime_stream_filter_add(GMIME_STREAM_FILTER(filt), f);
+		g_object_unref(f);
+	}
 	if (cs && g_ascii_strcasecmp(cs, "utf-8") != 0 &&
 	    g_ascii_strcasecmp(cs, "us-ascii") != 0) {
 		GMimeFilter *f = g_mime_filter_charset_new(cs, "utf-8");
@@ -133,15 +148,19 @@ static char *part_text(GMimePart *part, size_t max, size_t *len)
 			g_object_unref(f);
 		}
 	}
-	g_mime_data_wrapper_write_to_stream(dw, filt);
-	g_mime_stream_flush(filt);
-	GByteArray *arr = g_mime_stream_mem_get_byte_array(
-	    GMIME_STREAM_MEM(mem));
+	arr = g_byte_array_new();
+	while (arr->len < max) {
+		ssize_t r = g_mime_stream_read(filt, buf, sizeof buf);
+		if (r <= 0)
+			break;
+		g_byte_array_append(arr, (const guint8 *)buf, (guint)r);
+	}
+	g_object_unref(filt);
+	g_mime_stream_reset(src);
 	size_t n = arr->len < max ? arr->len : max;
 	const char *data = (const char *)arr->data;
 	if (n == 0 || !data) {
-		g_object_unref(filt);
-		g_object_unref(mem);
+		g_byte_array_unref(arr);
 		*len = 0;
 		return g_strdup("");
 	}
@@ -158,8 +177,7 @@ static char *part_text(GMimePart *part, size_t max, size_t *len)
 		out = g_utf8_make_valid(data, (gssize)n);
 		*len = strlen(out);
 	}
-	g_object_unref(filt);
-	g_object_unref(mem);
+	g_byte_array_unref(arr);
 	return out;
 }
 

@@ -572,6 +572,40 @@ int search_lag(search_t *idx, store_t *st,
 	return 0;
 }
 
+static int first_cb(void *arg, const store_log_entry_t *e)
+{
+	int64_t *oldest = arg;
+	if (!log_kind_indexed(e->kind))
+		return 0;
+	*oldest = e->time;
+	return 1;                      /* stop: log entries are in time order */
+}
+
+int search_lag_oldest(search_t *idx, store_t *st,
+    const uint8_t tenant[SEARCH_TENANT_LEN], int64_t *oldest,
+    uint64_t *waiting)
+{
+	uint64_t mark, head = 0;
+	int rc;
+
+	*oldest = 0;
+	if (waiting)
+		*waiting = 0;
+	if ((rc = mark_read(idx, tenant, &mark)))
+		return rc;
+	rc = store_log_head_seq(st, tenant, &head);
+	if (rc == AR_ENOENT || (rc == 0 && head <= mark))
+		return 0;
+	if (rc)
+		return search_fail(rc, "log: %s", store_errmsg(st));
+	if (waiting)
+		*waiting = head - mark;
+	rc = store_log_walk(st, tenant, mark + 1, first_cb, oldest);
+	if (rc < 0)
+		return search_fail(rc, "log: %s", store_errmsg(st));
+	return 0;
+}
+
 /* ---- reconcile and reindex: the catalog in chunks ------------------------- */
 
 /* Catalog ids are read chunk_ids at a time (one read transaction each)

@@ -93,6 +93,8 @@ int search_open(search_t **out, const search_open_params_t *p)
 	if (idx->pmax < idx->pmin)
 		idx->pmax = idx->pmin;
 	idx->body_max = p->body_max ? p->body_max : 4u << 20;
+	idx->terms_max = p->terms_max ? p->terms_max :
+	    SEARCH_TERMS_MAX_DEFAULT;
 	idx->threads = p->threads > 0 ? p->threads : 4;
 	idx->cache = p->shard_cache ? p->shard_cache :
 	    SEARCH_SHARD_CACHE_DEFAULT;
@@ -123,6 +125,7 @@ int search_open_at(search_t **out, const search_t *like, const char *dir)
 	idx->pmin = like->pmin;
 	idx->pmax = like->pmax;
 	idx->body_max = like->body_max;
+	idx->terms_max = like->terms_max;
 	idx->threads = like->threads;
 	idx->cache = like->cache;
 	idx->open_max = like->open_max;

@@ -52,6 +52,10 @@ typedef struct search_open_params {
 	int prefix_max;             /* longest indexed prefix; 0 means 12 */
 	size_t body_max;            /* bytes of body text indexed per
 	                               message; 0 means 4 MiB */
+	size_t terms_max;           /* distinct index tokens of one field of
+	                               a message, for shards created from now
+	                               on (tokenizer.c); 0 means
+	                               SEARCH_TERMS_MAX_DEFAULT */
 	int threads;                /* shards searched in parallel; 0 = 4 */
 	/* Memory bounds (docs/operator-guide.md, "Index memory"): */
 	size_t shard_cache;         /* bytes of SQLite page cache one shard
@@ -71,6 +75,7 @@ typedef struct search_open_params {
 #define SEARCH_SHARD_CACHE_DEFAULT  ((size_t)8 << 20)
 #define SEARCH_OPEN_SHARDS_DEFAULT  32
 #define SEARCH_BATCH_BYTES_DEFAULT  ((size_t)8 << 20)
+#define SEARCH_TERMS_MAX_DEFAULT    ((size_t)128 << 10)
 
 int search_open(search_t **out, const search_open_params_t *params);
 /* Close every shard and free.  No call may be running. */
@@ -249,6 +254,14 @@ typedef struct search_lag {
 } search_lag_t;
 int search_lag(search_t *idx, store_t *st,
     const uint8_t tenant[SEARCH_TENANT_LEN], search_lag_t *out);
+/* search_lag without its walk of the whole lag (which reads and decrypts
+ * every entry: 160 MB of catalog pages at a lag of 100,000): the time of
+ * the oldest change not yet indexed (0: none), from the first such log
+ * entry, and the log entries of any kind after the index's mark
+ * (*waiting may be NULL). */
+int search_lag_oldest(search_t *idx, store_t *st,
+    const uint8_t tenant[SEARCH_TENANT_LEN], int64_t *oldest,
+    uint64_t *waiting);
 
 /*
  * Compare the index with the catalog and repair it: objects of the

@@ -76,7 +76,7 @@ typedef struct tk_ctx tk_ctx_t;
  * as its word), shards with meta tokens = 2 (tokenizer.c).  NULL on error
  * (unknown language). */
 tk_ctx_t *tk_ctx_new(const uint8_t key[TK_KEY_LEN], const char *lang,
-    int prefix_min, int prefix_max, int lean);
+    int prefix_min, int prefix_max, int lean, size_t terms_max);
 void tk_ctx_free(tk_ctx_t *ctx);
 /* Register ctx as tokenizer "blind" on db; db owns ctx afterwards (also
  * on failure). */
@@ -210,6 +210,7 @@ struct search {
 	char lang[64];
 	int pmin, pmax;
 	size_t body_max;
+	size_t terms_max;          /* distinct tokens of one field, new shards */
 	int threads;
 	size_t cache;              /* page cache of a working connection */
 	int open_max;              /* open writers; idle readers */
@@ -303,7 +304,7 @@ int shard_display_key(search_t *idx, const uint8_t *tenant, uint32_t kver,
 /* Schema of a new shard plus its meta rows; the tokenizer must already be
  * registered.  Used by shard.c and the fuzzer's in-memory database. */
 int shard_schema_create(sqlite3 *db, const char *tenant_hex, int year,
-    const char *lang, int prefix_min, int prefix_max);
+    const char *lang, int prefix_min, int prefix_max, size_t terms_max);
 
 /* ---- blob.c: encrypted row blobs ----------------------------------------- */
 

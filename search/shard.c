@@ -4,7 +4,9 @@
  * Schema (docs/search.md):
  *   meta(k, v)   format, tenant (hex), year, lang, prefix_min, prefix_max,
  *                tokens (2: lean documents, see tokenizer.c; absent in
- *                shards written before, which keep every token)
+ *                shards written before, which keep every token),
+ *                terms_max (distinct tokens of one field, tokenizer.c;
+ *                absent in shards written before: no limit)
  *   msg(rowid, oid, date, size, has_att, flags, display, itext)
  *   fts          FTS5, contentless (content=''), detail=full, tokenizer
  *                "blind": holds only keyed hashes
@@ -158,7 +160,7 @@ static int tenant_language(search_t *idx, const uint8_t *tenant, char *lang,
 }
 
 int shard_schema_create(sqlite3 *db, const char *tenant_hex, int year,
-    const char *lang, int prefix_min, int prefix_max)
+    const char *lang, int prefix_min, int prefix_max, size_t terms_max)
 {
 	static const char ddl[] =
 	    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
@@ -173,17 +175,18 @@ int shard_schema_create(sqlite3 *db, const char *tenant_hex, int year,
 	    "detail=full, tokenize='" TK_NAME "');";
 	sqlite3_stmt *st = NULL;
 	char y[16], pmin[16], pmax[16];
-	char tkv[16];
+	char tkv[16], tmax[24];
 	const char *kv[][2] = { { "format", "1" }, { "tokenizer", tkv },
 		{ "tenant", tenant_hex },
 		{ "year", y }, { "lang", lang && *lang ? lang : "none" },
 		{ "prefix_min", pmin }, { "prefix_max", pmax },
-		{ "tokens", "2" } };
+		{ "tokens", "2" }, { "terms_max", tmax } };
 
 	snprintf(tkv, sizeof tkv, "%d", TK_VERSION);
 	snprintf(y, sizeof y, "%d", year);
 	snprintf(pmin, sizeof pmin, "%d", prefix_min);
 	snprintf(pmax, sizeof pmax, "%d", prefix_max);
+	snprintf(tmax, sizeof tmax, "%zu", terms_max);
 	if (sqlite3_exec(db, ddl, NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO meta VALUES(?, ?)",
 	    -1, &st, NULL) != SQLITE_OK)
@@ -362,6 +365,7 @@ static int conn_open(search_t *idx, shard_t *sh, int create, sconn_t **out)
 		goto bad;
 	}
 	int pmin = idx->pmin, pmax = idx->pmax, lean = 1;
+	size_t terms_max = idx->terms_max;
 	if (fresh) {
 		if ((rc = tenant_language(idx, sh->tenant, lang, sizeof lang)))
 			goto bad;
@@ -374,10 +378,15 @@ static int conn_open(search_t *idx, shard_t *sh, int create, sconn_t **out)
 			pmax = atoi(v);
 		lean = meta_get(c->db, "tokens", v, sizeof v) == 0 &&
 		    strcmp(v, "2") == 0;
+		/* a shard from before the limit was written without one:
+		 * its rows are deleted by the tokens they were given */
+		terms_max = meta_get(c->db, "terms_max", v, sizeof v) == 0 ?
+		    (size_t)strtoull(v, NULL, 10) : 0;
 	}
 	if ((rc = token_key(idx, sh->tenant, key)))
 		goto bad;
-	tk_ctx_t *ctx = tk_ctx_new(key, lang, pmin, pmax, lean);
+	tk_ctx_t *ctx = tk_ctx_new(key, lang, pmin, pmax, lean,
+	    terms_max);
 	sodium_memzero(key, sizeof key);
 	if (!ctx) {
 		rc = search_fail(AR_ECONFIG, "%s: unknown stemmer language '%s'",
@@ -395,7 +404,8 @@ static int conn_open(search_t *idx, shard_t *sh, int create, sconn_t **out)
 			    sqlite3_errmsg(c->db));
 			goto bad;
 		}
-		rc = shard_schema_create(c->db, hex, sh->year, lang, pmin, pmax);
+		rc = shard_schema_create(c->db, hex, sh->year, lang, pmin, pmax,
+		    terms_max);
 		if (rc == 0 && sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) !=
 		    SQLITE_OK)
 			rc = search_fail(AR_EIO, "%s: %s", sh->path,

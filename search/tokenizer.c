@@ -33,6 +33,17 @@
  *   - a prefix as long as the word: the document has only e:<word>.  A
  *     prefix query emits p:<x> and e:<x>: words longer than x, and x.
  *
+ * A document field (one column of one message) gives at most terms_max
+ * distinct tokens (shard meta "terms_max"; 0 or absent: no limit): FTS5
+ * holds every distinct term of the row it writes in memory (about 130
+ * bytes each, whatever the text) until the row is done, so the text of
+ * one message could otherwise take hundreds of MB of index memory (a log
+ * or a CSV of numbers: nearly every word is new).  The field is cut
+ * before the first word whose tokens could pass the limit: the same cut
+ * for the same text, which a row's deletion (tokenized again) relies on.
+ * Prose stays whole (the sample corpus: about 57,000 distinct tokens per
+ * MB of text).
+ *
  * Shards written before (meta tokens absent: every s: and p: token, and
  * their rows are deleted with the same tokens) answer these queries the
  * same way; new shards have tokens = 2 (tk_ctx_new's lean).  The tokens left out were a fifth to a quarter of all tokens,
@@ -68,6 +79,7 @@ struct tk_ctx {
 	struct sb_stemmer *stem;
 	int pmin, pmax;
 	int lean;                   /* documents: no token another stands for */
+	size_t terms_max;           /* distinct tokens of a field; 0: any */
 	tk_cache_ent_t *cache;      /* allocated on the first document */
 };
 
@@ -85,7 +97,7 @@ int tk_language_valid(const char *lang)
 }
 
 tk_ctx_t *tk_ctx_new(const uint8_t key[TK_KEY_LEN], const char *lang,
-    int prefix_min, int prefix_max, int lean)
+    int prefix_min, int prefix_max, int lean, size_t terms_max)
 {
 	tk_ctx_t *c;
 	if (sodium_init() < 0 || !(c = sodium_malloc(sizeof *c)))
@@ -95,6 +107,7 @@ tk_ctx_t *tk_ctx_new(const uint8_t key[TK_KEY_LEN], const char *lang,
 	c->pmin = prefix_min;
 	c->pmax = prefix_max;
 	c->lean = lean;
+	c->terms_max = terms_max;
 	if (lang && *lang && strcmp(lang, "none") != 0) {
 		c->stem = sb_stemmer_new(lang, "UTF_8");
 		if (!c->stem) {
@@ -220,28 +233,88 @@ static int word_tokens(tk_ctx_t *c, const char *w, size_t len,
 	return has;
 }
 
+/* The distinct tokens of one field, counted against tk_ctx.terms_max:
+ * an open-addressing set of 64-bit keys taken from the tokens (keyed
+ * hashes already), made only for a field long enough to reach the limit;
+ * a shorter one counts every token it gives, an upper bound. */
 typedef struct emitter {
 	void *pctx;
 	tk_emit_fn fn;
 	int rc;
+	size_t max;                 /* terms_max; 0: no limit */
+	size_t n;                   /* distinct tokens (seen) or all tokens */
+	uint64_t *seen;
+	size_t mask;
 } emitter_t;
+
+/* A field of len bytes gives at most about 1.25 tokens per byte ("a@b ":
+ * e:a, a:, l:, d:, e:b in 4 bytes; a long word and its separator: under
+ * 1; CJK: 2 per 3 bytes): below max / 2 bytes, counting every token
+ * stays under the limit, and the set (2 slots per term) is not needed. */
+static int em_budget(emitter_t *em, const tk_ctx_t *c, size_t len)
+{
+	em->max = c->terms_max;
+	if (!em->max || len < em->max / 2)
+		return 0;
+	size_t slots = 1024;
+	while (slots < em->max * 2)
+		slots <<= 1;
+	if (!(em->seen = calloc(slots, sizeof *em->seen)))
+		return em->rc = SQLITE_NOMEM;
+	em->mask = slots - 1;
+	return 0;
+}
+
+static void em_count(emitter_t *em, const char *tok)
+{
+	uint64_t a, b, k;
+	if (!em->max)
+		return;
+	if (!em->seen) {
+		em->n++;
+		return;
+	}
+	memcpy(&a, tok, 8);
+	memcpy(&b, tok + 8, 8);
+	k = ((a * 0x9e3779b97f4a7c15ULL) ^ b) | 1;
+	for (size_t i = (size_t)(k ^ k >> 29) & em->mask;;
+	    i = (i + 1) & em->mask) {
+		if (em->seen[i] == k)
+			return;
+		if (em->seen[i] == 0) {
+			em->seen[i] = k;
+			em->n++;
+			return;
+		}
+	}
+}
+
+/* Would a word giving up to need tokens pass the limit?  Then the field
+ * ends here (SQLITE_DONE, which x_tokenize turns into success). */
+static int em_full(emitter_t *em, size_t need)
+{
+	if (em->max && em->n + need > em->max) {
+		em->rc = SQLITE_DONE;
+		return 1;
+	}
+	return 0;
+}
+
+static int emit_tok(emitter_t *em, int colocated, const char *tok,
+    const nz_word_t *w)
+{
+	em_count(em, tok);
+	em->rc = em->fn(em->pctx, colocated ? FTS5_TOKEN_COLOCATED : 0, tok,
+	    TK_TOKEN_LEN, (int)w->off, (int)w->end);
+	return em->rc;
+}
 
 static int emit(emitter_t *em, int colocated, char kind, const tk_ctx_t *c,
     const char *s, size_t len, const nz_word_t *w)
 {
 	char tok[TK_TOKEN_LEN];
 	tk_hash(c, kind, s, len, tok);
-	em->rc = em->fn(em->pctx, colocated ? FTS5_TOKEN_COLOCATED : 0, tok,
-	    TK_TOKEN_LEN, (int)w->off, (int)w->end);
-	return em->rc;
-}
-
-static int emit_tok(emitter_t *em, int colocated, const char *tok,
-    const nz_word_t *w)
-{
-	em->rc = em->fn(em->pctx, colocated ? FTS5_TOKEN_COLOCATED : 0, tok,
-	    TK_TOKEN_LEN, (int)w->off, (int)w->end);
-	return em->rc;
+	return emit_tok(em, colocated, tok, w);
 }
 
 /* CJK run: n positions; bigram i..i+1 (query: the last one alone).  A
@@ -305,8 +378,15 @@ static int tokenize_doc(tk_ctx_t *c, emitter_t *em, const char *text,
 	int have_addr = 0, addr_used = 0;
 	char e[TK_TOKEN_LEN], s[TK_TOKEN_LEN];
 
+	/* a word: e:, s:, its prefixes, and an address's three */
+	size_t word_need = 2 + (size_t)(c->pmax >= c->pmin ?
+	    c->pmax - c->pmin + 1 : 0) + 3;
+	if (em_budget(em, c, len))
+		return em->rc;
 	nz_iter_init(&it, text, len);
 	while (nz_next(&it, &w)) {
+		if (em_full(em, w.cjk ? 2 * (size_t)w.ncp + 2 : word_need))
+			return em->rc;
 		if (w.cjk) {
 			if (emit_cjk(em, c, &w, 0, w.cjk_next ? text + w.end :
 			    NULL))
@@ -434,13 +514,14 @@ static int x_tokenize(Fts5Tokenizer *t, void *pctx, int flags,
     const char *text, int ntext, tk_emit_fn fn)
 {
 	tk_ctx_t *c = (tk_ctx_t *)t;
-	emitter_t em = { pctx, fn, SQLITE_OK };
+	emitter_t em = { pctx, fn, SQLITE_OK, 0, 0, NULL, 0 };
 	if (ntext <= 0)
 		return SQLITE_OK;
 	if (flags & FTS5_TOKENIZE_QUERY)
 		tokenize_query(c, &em, text, (size_t)ntext);
 	else
 		tokenize_doc(c, &em, text, (size_t)ntext);
+	free(em.seen);
 	return em.rc == SQLITE_DONE ? SQLITE_OK : em.rc;
 }
 

@@ -25,6 +25,7 @@ int ctl_search_open(struct ctl *c)
 	p.open_shards = (int)c->cfg.index_open_shards;
 	p.batch_bytes = (size_t)c->cfg.index_batch_bytes;
 	p.body_max = (size_t)c->cfg.index_body_max;
+	p.terms_max = (size_t)c->cfg.index_terms_max;
 	p.language = SEARCH_LANGUAGE_DEFAULT;
 	if ((rc = search_open(&c->idx, &p)))
 		return ctl_fail(rc, "index: %s", search_errmsg(NULL));

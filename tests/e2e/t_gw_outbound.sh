@@ -83,6 +83,21 @@ GW_SRC=127.0.0.3 GW_AUTH=acme-out:outbound-password-1234 out "$T/o2.eml"
 check "AUTH after STARTTLS: 235, then accepted" \
     sh -c "grep -q '^auth 235' '$T/out' && grep -q '^data 250' '$T/out'"
 check "... and delivered by MX" wait_until 120 has_files "$T/mx" "*.eml" 2
+# the check (Argon2id) once; the same password again within
+# gateway_auth_cache passes from the cache; a changed password never
+# does.  These sessions stop at RCPT (a sender outside the tenant's
+# domains), so nothing more is delivered.
+checks() { grep -c "event=auth_check cached=$1" "$T/archived.log" || true; }
+check "the first AUTH was checked in full" [ "$(checks no)" -eq 1 ]
+GW_SRC=127.0.0.3 GW_AUTH=acme-out:outbound-password-1234 out "$T/o2.eml" mallory@other.test
+check "the same password again: 235, from the cache" \
+    sh -c "grep -q '^auth 235' '$T/out' && [ \$(grep -c 'event=auth_check cached=yes' '$T/archived.log') -eq 1 ]"
+echo "outbound-password-5678" | ctl tenant set acme --smtp-user acme-out >/dev/null
+GW_SRC=127.0.0.3 GW_AUTH=acme-out:outbound-password-1234 out "$T/o2.eml" mallory@other.test
+check "the old password once changed: 535, however recently it passed" said "^auth 535"
+GW_SRC=127.0.0.3 GW_AUTH=acme-out:outbound-password-5678 out "$T/o2.eml" mallory@other.test
+check "the new one: 235, checked in full" \
+    sh -c "grep -q '^auth 235' '$T/out' && [ \$(grep -c 'event=auth_check cached=no' '$T/archived.log') -eq 2 ]"
 
 # 4. scanned: a virus is refused
 mkmsg "$T/o3.eml" "outbound virus" "$GW_VIRUS_MARKER"

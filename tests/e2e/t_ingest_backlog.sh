@@ -5,7 +5,8 @@
 # by a restarted archived, every entry committed once.  Back-pressure:
 # beyond spool_max_entries, and beyond spool_max_age, MAIL FROM gets
 # 451 4.3.2 (logged), and mail is accepted again once the drain caught
-# up; archivectl queue warns past spool_warn_age.  Real archived,
+# up; archivectl queue warns past spool_warn_age; past index_max_lag (the
+# search index behind), the same until the index caught up.  Real archived,
 # Postfix's smtp-source, swaks.
 . "$(dirname "$0")/lib.sh"
 export PATH="$PATH:/usr/sbin:/sbin"   # smtp-source lives in /usr/sbin
@@ -92,4 +93,29 @@ set_conf pipeline_workers 8
 archived_start
 check "drained after the restart" wait_until 120 queue_is 0
 check "accepted again" swaks_send
+archived_stop
+
+# 4. index_max_lag: while the search index cannot follow (its shard for
+# 2031 cannot be opened: a directory stands where the file goes), the
+# oldest change it has not indexed ages past the limit and MAIL FROM gets
+# 451 4.3.2, logged; once it can, it catches up and mail is accepted again
+set_conf spool_max_age 0
+set_conf index_max_lag 2s
+tdir=$(find "$DATA/index" -mindepth 1 -maxdepth 1 -type d | head -1)
+check "the tenant's index directory is there" [ -n "$tdir" ]
+mkdir "$tdir/2031.db"
+archived_start
+check "accepted while the index keeps up" swaks_send
+swaks --server 127.0.0.1:$SMTP_PORT --to journal@acme.example \
+    --from sender@example.org --header "Date: Wed, 01 Jan 2031 10:00:00 +0000" \
+    --body "dated 2031" 2>&1 | grep -q "<-  250 2.0.0 Ok: queued"
+check "a message dated 2031 accepted" [ $? -eq 0 ]
+index_refuses() { [ "$(swaks_mail)" = "451 4.3.2" ]; }
+check "its index cannot follow: past index_max_lag, MAIL FROM gets 451 4.3.2" \
+    wait_until 120 index_refuses
+check "the back-pressure is logged (index_lag)" \
+    grep -q "status=backpressure limit=index_lag index_lag_s=[0-9]* limit_s=2" "$T/archived.log"
+rmdir "$tdir/2031.db"
+check "the index catches up, and mail is accepted again" wait_until 120 swaks_send
+check "... and the 2031 message is in its own shard" [ -f "$tdir/2031.db" ]
 archived_stop

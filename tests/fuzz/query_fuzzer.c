@@ -35,8 +35,8 @@ static void setup(void)
 	if (db)
 		return;
 	if (sqlite3_open(":memory:", &db) != SQLITE_OK ||
-	    tk_register(db, tk_ctx_new(key, "english", 3, 12, 1)) != 0 ||
-	    shard_schema_create(db, "00", 2020, "english", 3, 12) != 0 ||
+	    tk_register(db, tk_ctx_new(key, "english", 3, 12, 1, 0)) != 0 ||
+	    shard_schema_create(db, "00", 2020, "english", 3, 12, 0) != 0 ||
 	    sqlite3_exec(db, "INSERT INTO msg VALUES(1, x'00', 0, 0, 0, 0, "
 	    "x'', x''); INSERT INTO fts(rowid, subject, body) VALUES(1, "
 	    "'hello world', 'contract café 東京都 alice@example.com');",

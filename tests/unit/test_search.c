@@ -643,7 +643,7 @@ static void test_lean_tokens(const search_open_params_t *op)
 	CHECK_RC(keysvc_tenant_create(ks, TD), 0);
 	/* TD's shard as written before: no tokens row in its meta */
 	CHECK(on_shard(TD, 0, "DELETE FROM meta WHERE k = 'tokens'") == -1);
-	CHECK(on_shard(TD, 0, "SELECT count(*) FROM meta") == 7);
+	CHECK(on_shard(TD, 0, "SELECT count(*) FROM meta") == 8);
 	search_close(idx);
 	CHECK_RC(search_open(&idx, op), 0);
 
@@ -708,6 +708,86 @@ static void test_body_max(const search_open_params_t *op)
 	free(body);
 }
 
+/* index_terms_max: a field is cut before the word that would pass the
+ * shard's limit of distinct tokens (the limit kept in the shard, so a
+ * reopen with another one changes nothing there); prose that repeats its
+ * words is indexed whole however long; rows are removed by exactly the
+ * tokens they were given. */
+static void test_terms_max(const search_open_params_t *op)
+{
+	static const uint8_t TF[KEYSVC_TENANT_LEN] = { 0xf1, 0xf2, 0xf3, 6 };
+	search_open_params_t small = *op;
+	sbuf_t wide = { 0 }, prose = { 0 };
+	tmsg_t m = { 1, NULL, NULL, NULL, NULL, NULL, "cut fields", NULL,
+		NULL, 0, 0 };
+	int64_t row[3];
+
+	/* 3,000 distinct words of 7 letters, 5 tokens each (e: and four
+	 * prefixes): 15,000 distinct tokens */
+	sb_puts(&wide, "earlyword ");
+	for (unsigned i = 0; i < 3000; i++) {
+		char w[16];
+		snprintf(w, sizeof w, "q%06x ", i * 2654435761u >> 8);
+		sb_puts(&wide, w);
+	}
+	sb_puts(&wide, "lateword");
+	/* 400 KB of the same ten words, then one more */
+	while (prose.len < 400 * 1024)
+		sb_puts(&prose, "alpha bravo charlie delta echo foxtrot golf "
+		    "hotel india juliet ");
+	sb_puts(&prose, "prosetail");
+	CHECK(!wide.oom && !prose.oom);
+	if (wide.oom || prose.oom)
+		return;
+
+	CHECK_RC(keysvc_tenant_create(op->ks, TF), 0);
+	search_close(idx);
+	small.terms_max = 4096;
+	CHECK_RC(search_open(&idx, &small), 0);
+	m.date = day(2030, 3, 1);
+	m.body = wide.p;
+	add(TF, &m);
+	m.n = 2;
+	m.body = prose.p;
+	add(TF, &m);
+	CHECK(on_shard(TF, 0, "SELECT v FROM meta WHERE k = 'terms_max'") ==
+	    4096);
+	expect(TF, "earlyword", "1");
+	expect(TF, "lateword", "");
+	expect(TF, "subject:cut", "1,2");
+	expect(TF, "prosetail", "2");
+	expect(TF, "juliet", "2");
+	row[0] = on_shard(TF, 1, "SELECT rowid FROM msg WHERE oid = ?");
+	row[1] = on_shard(TF, 2, "SELECT rowid FROM msg WHERE oid = ?");
+	CHECK(row[0] > 0 && row[1] > 0);
+	char sql[100];
+	snprintf(sql, sizeof sql, "SELECT count(DISTINCT term) FROM temp.v "
+	    "WHERE doc = %lld AND col = 'body'", (long long)row[0]);
+	int64_t distinct = on_shard(TF, 0, sql), n0 = tokens_of(TF, row[0]);
+	CHECK(distinct > 4096 - 16 && distinct <= 4096);
+
+	/* another limit at open: the shard keeps its own */
+	search_close(idx);
+	CHECK_RC(search_open(&idx, op), 0);
+	m.n = 3;
+	m.body = wide.p;
+	add(TF, &m);
+	expect(TF, "earlyword", "1,3");
+	expect(TF, "lateword", "");
+	row[2] = on_shard(TF, 3, "SELECT rowid FROM msg WHERE oid = ?");
+	CHECK(tokens_of(TF, row[2]) == n0);
+
+	for (int i = 0; i < 3; i++) {
+		uint8_t id[SEARCH_ID_LEN];
+		mkid(id, i + 1, 0xb);
+		CHECK_RC(search_index_remove(idx, TF, id), 0);
+		CHECK(tokens_of(TF, row[i]) == 0);
+	}
+	expect(TF, "earlyword OR prosetail", "");
+	free(wide.p);
+	free(prose.p);
+}
+
 static void test_threads(void)
 {
 	pthread_t t[4];
@@ -753,7 +833,9 @@ static const char EML[] =
 	"--XX\r\nContent-Type: text/html\r\n\r\n<p>htmlword<script>scriptword"
 	"</script></p>\r\n--XX\r\nContent-Type: text/plain\r\n"
 	"Content-Disposition: attachment; filename=\"notes.txt\"\r\n\r\n"
-	"attachedword\r\n--XX\r\nContent-Type: text/plain\r\n\r\n"
+	"attachedword\r\n--XX\r\nContent-Type: text/plain\r\n"
+	"Content-Transfer-Encoding: base64\r\n\r\nYmFzZTY0d29yZA==\r\n"
+	"--XX\r\nContent-Type: text/plain\r\n\r\n"
 	"--XX\r\nContent-Type: message/rfc822\r\n\r\n"
 	"From: inner@mime.test\r\nSubject: nestedsubject\r\n\r\ninnerword\r\n"
 	"--XX--\r\n";
@@ -778,13 +860,48 @@ static void test_extract(void)
 		search_doc_free(d);
 	}
 	expect(TA, "filename:notes.txt", "40");
-	expect(TA, "attachedword htmlword plainword innerword", "40");
+	expect(TA, "attachedword htmlword plainword innerword base64word", "40");
 	expect(TA, "nestedsubject voila", "40");
 	expect(TA, "subject:resume to:pia@mime.test", "40");
 	expect(TA, "scriptword", "");
 	g_object_unref(msg);
 	g_object_unref(p);
 	g_object_unref(st);
+
+	/* a 3 MB base64 text attachment read only as far as body_max */
+	sbuf_t big = { 0 };
+	gchar *b64;
+	GString *txt = g_string_new("firstword ");
+	while (txt->len < 2u << 20)
+		g_string_append(txt, "lorem ipsum dolor sit amet ");
+	g_string_append(txt, "lastword");
+	b64 = g_base64_encode((const guchar *)txt->str, txt->len);
+	sb_puts(&big, "From: a@mime.test\r\nSubject: big\r\nMIME-Version: 1.0"
+	    "\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: "
+	    "base64\r\n\r\n");
+	for (size_t i = 0, n = strlen(b64); i < n; i += 76) {
+		sb_add(&big, b64 + i, n - i < 76 ? n - i : 76);
+		sb_puts(&big, "\r\n");
+	}
+	CHECK(!big.oom);
+	st = g_mime_stream_mem_new_with_buffer(big.p, big.len);
+	p = g_mime_parser_new_with_stream(st);
+	msg = g_mime_parser_construct_message(p, NULL);
+	CHECK(msg != NULL);
+	d = NULL;
+	CHECK_RC(search_doc_extract(msg, 64 * 1024, &d), 0);
+	if (d) {
+		CHECK(strncmp(d->body, "firstword lorem", 15) == 0);
+		CHECK(strlen(d->body) <= 64 * 1024 && strlen(d->body) > 60000);
+		CHECK(!strstr(d->body, "lastword"));
+		search_doc_free(d);
+	}
+	g_object_unref(msg);
+	g_object_unref(p);
+	g_object_unref(st);
+	g_free(b64);
+	g_string_free(txt, TRUE);
+	free(big.p);
 }
 
 static int golden(void)
@@ -950,6 +1067,7 @@ int main(int argc, char **argv)
 		test_threads();
 		test_lean_tokens(&op);
 		test_body_max(&op);
+		test_terms_max(&op);
 		test_nothing_readable(dir);
 		CHECK_RC(search_tenant_drop(idx, TB), 0);
 		expect(TB, "xylophonic", "");
