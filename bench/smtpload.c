@@ -22,7 +22,9 @@
  * anywhere in its transaction, e.g. the daemon was killed) is sent again
  * later by whichever session is free: at once after a connection error,
  * after MS (default 1000) doubling per attempt (at most 30 s) after a
- * 4xx; a 5xx is final.  The run ends when every message has a 250 or a
+ * 4xx, and the session that got the 4xx waits MS before its next
+ * transaction (as an MTA's queue for a busy destination does, instead of
+ * offering every other message at once); a 5xx is final.  The run ends when every message has a 250 or a
  * 5xx, or after --max-time seconds (default: 0, no limit; the messages
  * still without a 250 are counted as "unacked").  Without --resend every
  * message is sent once and its outcome counted.
@@ -538,7 +540,13 @@ static void *session_main(void *arg)
 			pthread_mutex_unlock(&sh->lock);
 			break;
 		}
-		done(sh, idx, transact(s, idx));
+		int code = transact(s, idx);
+		done(sh, idx, code);
+		/* a 4xx (back-pressure): like an MTA's queue for this
+		 * destination, the session waits before its next transaction
+		 * instead of trying every other message at once */
+		if (sh->o->resend && code >= 400 && code < 500)
+			usleep((useconds_t)(sh->o->retry_delay * 1e6));
 	}
 	if (s->fd >= 0) {
 		command(s, "QUIT\r\n", "");
