@@ -89,7 +89,7 @@ static const struct ar_conf_def config_defs[] = {
 	{ "gateway_scan_workers", AR_CONF_INT, OFF(gateway_scan_workers), "16",
 	  1, 256, "messages made durable and scanned at once" },
 	{ "gateway_queue_workers", AR_CONF_INT, OFF(gateway_queue_workers),
-	  "4", 1, 256, "relay queue threads: archive feed, quarantine, "
+	  "16", 1, 256, "relay queue threads: archive feed, quarantine, "
 	  "delivery" },
 	{ "clamd_stream_max", AR_CONF_SIZE, OFF(clamd_stream_max), "0", 0,
 	  1LL << 40, "clamd's StreamMaxLength, when known: larger messages "
@@ -126,7 +126,7 @@ static const struct ar_conf_def config_defs[] = {
 	  "5m", 100, 3600000, "each reply of the tenant's server" },
 	{ "relay_data_timeout", AR_CONF_MS, OFF(relay_data_timeout_ms), "10m",
 	  100, 3600000, "the reply to the final dot" },
-	{ "relay_max_per_host", AR_CONF_INT, OFF(relay_max_per_host), "4", 1,
+	{ "relay_max_per_host", AR_CONF_INT, OFF(relay_max_per_host), "16", 1,
 	  256, "connections to one server at once" },
 	{ "relay_max_bytes", AR_CONF_SIZE, OFF(relay_max_bytes), "8G", 0,
 	  1LL << 50, "back-pressure: the gateway answers MAIL FROM with 451 "
