@@ -24,6 +24,7 @@
 
 #include "ar.h"
 #include "gateway/scan.h"
+#include "mime/mime.h"
 
 #define SNIFF_LEN (36 * 1024)   /* ISO 9660's descriptor is at 32 KiB */
 #define ARCH_BUF  (64 * 1024)
@@ -432,11 +433,9 @@ static void walk_leaf(walk_t *w, GMimePart *part, const char *path)
 	GMimeObject *obj = GMIME_OBJECT(part);
 	GMimeContentType *ct = g_mime_object_get_content_type(obj);
 	GMimeContentDisposition *cd = g_mime_object_get_content_disposition(obj);
-	GMimeDataWrapper *dw = g_mime_part_get_content(part);
 	const char *filename = g_mime_part_get_filename(part);
 	char *mtype = ct ? g_mime_content_type_get_mime_type(ct) : NULL;
-	GMimeContentEncoding enc;
-	GMimeStream *raw, *fs;
+	GMimeStream *fs;
 	gw_ftype_t t;
 	uint32_t reasons;
 	int list;
@@ -445,19 +444,9 @@ static void walk_leaf(walk_t *w, GMimePart *part, const char *path)
 	list = filename != NULL ||
 	    (cd && g_mime_content_disposition_is_attachment(cd)) ||
 	    (ct && !g_mime_content_type_is_type(ct, "text", "*"));
-	if (!dw || !(raw = g_mime_data_wrapper_get_stream(dw))) {
+	if (!(fs = mime_part_stream(part))) {
 		g_free(mtype);
 		return;
-	}
-	enc = g_mime_data_wrapper_get_encoding(dw);
-	g_mime_stream_reset(raw);
-	fs = g_mime_stream_filter_new(raw);
-	if (enc == GMIME_CONTENT_ENCODING_BASE64 ||
-	    enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
-	    enc == GMIME_CONTENT_ENCODING_UUENCODE) {
-		GMimeFilter *f = g_mime_filter_basic_new(enc, FALSE);
-		g_mime_stream_filter_add(GMIME_STREAM_FILTER(fs), f);
-		g_object_unref(f);
 	}
 	memset(&rd, 0, sizeof rd);
 	rd.pull = gstream_pull;

@@ -1,6 +1,7 @@
 /*
  * mime.h - the MIME module: GMime's process-wide setup, a GMimeStream over
- * a sealed object, and the header summary the catalog keeps.  Used by
+ * a sealed object, a part's decoded content, and the header summary the
+ * catalog keeps.  Used by
  * ingest/, gateway/, search/ and web/, which never include each other.
  *
  * --- mime_init --------------------------------------------------------------
@@ -62,6 +63,18 @@ GMimeStream *mime_sealed_stream_new(store_reader_t *r, int owns);
 /* 0, or the AR_* status of the failure behind the last -1 returned by a
  * read or seek of this stream or of a stream sharing its reader. */
 int mime_sealed_stream_status(GMimeStream *stream);
+
+/* --- a part's content ----------------------------------------------------- */
+
+/*
+ * A stream (GMimeStreamFilter; g_object_unref() it) reading part's content
+ * with its transfer encoding (base64, quoted-printable, uuencode) undone
+ * as it is read, so that a reader takes only as much as it needs, whatever
+ * the part's size; the caller may add filters (a charset's).  NULL when
+ * the part has no content.  It reads the part's own stream: one reader
+ * of a part at a time.
+ */
+GMimeStream *mime_part_stream(GMimePart *part);
 
 /* --- the header summary ---------------------------------------------------- */
 

@@ -12,6 +12,7 @@
 #include <gmime/gmime.h>
 
 #include "ar.h"
+#include "mime/mime.h"
 
 #define X_DEPTH_MAX 32          /* nested multiparts / messages */
 
@@ -120,26 +121,14 @@ static void body_add(xdoc_t *x, const char *s, size_t n)
  * the sealed object holds none of it). */
 static char *part_text(GMimePart *part, size_t max, size_t *len)
 {
-	GMimeDataWrapper *dw = g_mime_part_get_content(part);
 	const char *cs = g_mime_object_get_content_type_parameter(
 	    GMIME_OBJECT(part), "charset");
-	GMimeStream *src, *filt;
-	GMimeContentEncoding enc;
+	GMimeStream *filt;
 	GByteArray *arr;
 	char buf[X_READ], *out;
 
-	if (!dw || !(src = g_mime_data_wrapper_get_stream(dw)))
+	if (!(filt = mime_part_stream(part)))
 		return NULL;
-	g_mime_stream_reset(src);
-	filt = g_mime_stream_filter_new(src);
-	enc = g_mime_data_wrapper_get_encoding(dw);
-	if (enc == GMIME_CONTENT_ENCODING_BASE64 ||
-	    enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
-	    enc == GMIME_CONTENT_ENCODING_UUENCODE) {
-		GMimeFilter *f = g_mime_filter_basic_new(enc, FALSE);
-		g_mime_stream_filter_add(GMIME_STREAM_FILTER(filt), f);
-		g_object_unref(f);
-	}
 	if (cs && g_ascii_strcasecmp(cs, "utf-8") != 0 &&
 	    g_ascii_strcasecmp(cs, "us-ascii") != 0) {
 		GMimeFilter *f = g_mime_filter_charset_new(cs, "utf-8");
@@ -156,7 +145,6 @@ static char *part_text(GMimePart *part, size_t max, size_t *len)
 		g_byte_array_append(arr, (const guint8 *)buf, (guint)r);
 	}
 	g_object_unref(filt);
-	g_mime_stream_reset(src);
 	size_t n = arr->len < max ? arr->len : max;
 	const char *data = (const char *)arr->data;
 	if (n == 0 || !data) {
