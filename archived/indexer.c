@@ -35,25 +35,27 @@ typedef struct round {
 	int64_t oldest;          /* the oldest change left waiting (0: none) */
 } round_t;
 
-/* a tenant whose turn left changes waiting: its oldest counts */
-static void round_oldest(round_t *r, const store_tenant_t *t)
+/*
+ * A tenant whose turn left changes waiting (or failed): its oldest change
+ * counts toward the round's (index_max_lag), and with warn, on a round
+ * that checks lags, it is logged past index_warn_age.  One read of the
+ * first entry after the mark and of the log head (search_lag_oldest), not
+ * a walk of the whole lag (search_lag's: archivectl stats counts
+ * exactly).
+ */
+static void lag_left(round_t *r, const store_tenant_t *t, const char *hex,
+    int warn)
 {
-	int64_t o;
-	if (search_lag_oldest(r->d->idx, r->d->st, t->id, &o, NULL) == 0 &&
-	    o > 0 &&
-	    (!r->oldest || o < r->oldest))
-		r->oldest = o;
-}
-
-/* The oldest change waiting and the log entries after the mark, without
- * a walk of the whole lag (search_lag's: archivectl stats counts them). */
-static void lag_check(struct daemon *d, const store_tenant_t *t,
-    const char *hex)
-{
+	struct daemon *d = r->d;
 	uint64_t waiting;
 	int64_t oldest, age;
+
 	if (search_lag_oldest(d->idx, d->st, t->id, &oldest, &waiting) ||
 	    !oldest)
+		return;
+	if (!r->oldest || oldest < r->oldest)
+		r->oldest = oldest;
+	if (!warn || !r->check_lag || d->cfg.index_warn_age <= 0)
 		return;
 	age = (int64_t)time(NULL) - oldest;
 	if (age >= d->cfg.index_warn_age)
@@ -101,16 +103,14 @@ static int index_tenant(void *arg, const store_tenant_t *t)
 		    (long long)(ar_mono_us() - t0) / 1000);
 	if (s.more) {
 		r0->more = 1;
-		round_oldest(r0, t);
-		if (r0->check_lag && d->cfg.index_warn_age > 0)
-			lag_check(d, t, hex);
+		lag_left(r0, t, hex, 1);
 	}
 	return 0;
 failed:
 	ar_log(AR_LOG_WARN, "tenant=%s job=index status=failed reason=\"%s\"",
 	    hex, search_errmsg(d->idx));
 	if (d->index_reconciled)
-		round_oldest(r0, t);
+		lag_left(r0, t, hex, 0);
 	return 0;
 }
 

@@ -24,10 +24,11 @@
  * after MS (default 1000) doubling per attempt (at most 30 s) after a
  * 4xx, and the session that got the 4xx waits MS before its next
  * transaction (as an MTA's queue for a busy destination does, instead of
- * offering every other message at once); a 5xx is final.  The run ends when every message has a 250 or a
- * 5xx, or after --max-time seconds (default: 0, no limit; the messages
- * still without a 250 are counted as "unacked").  Without --resend every
- * message is sent once and its outcome counted.
+ * offering every other message at once); a 5xx is final.  The run ends
+ * when every message has a 250 or a 5xx, or after --max-time seconds
+ * (default: 0, no limit; the messages still without a 250 are counted as
+ * "unacked").  Without --resend every message is sent once and its
+ * outcome counted.
  *
  * --spam / --virus (bench/gateway.sh): that many messages in a thousand
  * (drawn from seed and index, the same ones for every target) carry the

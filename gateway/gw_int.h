@@ -76,9 +76,9 @@ struct mx_job {
 	struct mx_job *next;
 };
 
-/* --- judge.c: scan workers --------------------------------------------- */
-/* authcache.c: SMTP AUTH successes remembered for ttl_s seconds (0: off,
- * *out NULL; the calls below then do nothing). */
+/* --- authcache.c: SMTP AUTH successes --------------------------------- */
+/* Remembered for ttl_s seconds (0: off, *out NULL; the calls below then
+ * do nothing). */
 int gw_authcache_new(struct gw_authcache **out, int64_t ttl_s);
 void gw_authcache_free(struct gw_authcache *c);
 /* 1 when user, password and the stored hash passed within the TTL */
@@ -87,6 +87,7 @@ int gw_authcache_check(struct gw_authcache *c, const char *user,
 void gw_authcache_remember(struct gw_authcache *c, const char *user,
     const char *password, const char *stored);
 
+/* --- judge.c: scan workers --------------------------------------------- */
 int gw_judge_start(gateway_t *g);
 /* Queue a received message for durability, scanning and its answer. */
 void gw_judge_submit(gateway_t *g, struct mx_job *j);

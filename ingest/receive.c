@@ -101,12 +101,12 @@ static void session_reset(struct rsession *rs)
  * max_index_lag limit is set; 0 otherwise or when there is none. */
 static int64_t index_lag(const ingest_receiver_t *rv)
 {
-	int64_t oldest;
+	int64_t oldest, now = ar_now();
 
 	if (rv->o.max_index_lag <= 0 || !rv->o.index_oldest ||
 	    (oldest = rv->o.index_oldest(rv->o.index_arg)) <= 0)
 		return 0;
-	return ar_now() > oldest ? ar_now() - oldest : 0;
+	return now > oldest ? now - oldest : 0;
 }
 
 /* Is the spool's drain queue over a max_backlog_* limit, or the index

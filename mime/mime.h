@@ -1,8 +1,8 @@
 /*
  * mime.h - the MIME module: GMime's process-wide setup, a GMimeStream over
  * a sealed object, a part's decoded content, and the header summary the
- * catalog keeps.  Used by
- * ingest/, gateway/, search/ and web/, which never include each other.
+ * catalog keeps.  Used by ingest/, gateway/, search/ and web/, which
+ * never include each other.
  *
  * --- mime_init --------------------------------------------------------------
  * Once per process before any GMime use from several threads (GMime's
