@@ -55,6 +55,9 @@ struct gateway {
 	pthread_cond_t qcond;
 	int qstopping, qwake;
 	int64_t releases_checked_us; /* under qlock */
+	int removed_unsynced;        /* under qlock: entries removed since
+	                                the last spool_sync (queue.c) */
+	int64_t removed_synced_us;   /* under qlock */
 	/* verdict counts not yet in the catalog (stats.c) */
 	pthread_mutex_t slock;
 	struct gw_stat *stats;

@@ -706,13 +706,3 @@ int keysvc_public_key(keysvc_t *ks, uint8_t pk[KEYSVC_PK_LEN])
 	memcpy(pk, got, KEYSVC_PK_LEN);
 	return 0;
 }
-
-int keysvc_verify(const uint8_t pk[KEYSVC_PK_LEN], const void *msg,
-    size_t len, const uint8_t sig[KEYSVC_SIG_LEN])
-{
-	if (sodium_init() < 0)
-		return AR_ENOMEM;
-	if (crypto_sign_verify_detached(sig, msg, len, pk) != 0)
-		return AR_ESIG;
-	return 0;
-}

@@ -978,6 +978,17 @@ int spool_remove(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
 	return found ? 0 : sp_fail(AR_ENOENT, "no such spool entry");
 }
 
+int spool_sync(spool_t *sp)
+{
+	int rc;
+
+	if (!sp)
+		return sp_fail(AR_EINVAL, "no spool");
+	if ((rc = store_backend_sync(sp->be)))
+		return sp_fail(rc, "sync: %s", store_backend_errmsg(sp->be));
+	return 0;
+}
+
 /* --- the drain queue ------------------------------------------------------ */
 
 size_t spool_claim(spool_t *sp, spool_ref_t *out, size_t max)

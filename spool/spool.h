@@ -173,6 +173,9 @@ int spool_read_envelope(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
  */
 int spool_remove(spool_t *sp, const uint8_t tenant[SPOOL_TENANT_LEN],
     const uint8_t entry_id[SPOOL_ID_LEN]);
+/* Make the removals done so far durable now (the relay queue, whose
+ * removed entries would be delivered again if they came back). */
+int spool_sync(spool_t *sp);
 
 /* --- the drain queue -------------------------------------------------------
  *

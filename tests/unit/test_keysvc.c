@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -814,6 +815,55 @@ static void test_sign_group(void)
 	free(dir);
 }
 
+/* keysvc_verify remembers a check that passed (keysvc/verified.c): the
+ * same key, message and signature pass again without the curve arithmetic;
+ * a failure is never remembered, and another message, signature or key is
+ * checked in full. */
+static void test_verify_remembered(void)
+{
+	uint8_t pk[KEYSVC_PK_LEN], sk[crypto_sign_SECRETKEYBYTES];
+	uint8_t pk2[KEYSVC_PK_LEN], sk2[crypto_sign_SECRETKEYBYTES];
+	uint8_t sig[KEYSVC_SIG_LEN], bad[KEYSVC_SIG_LEN];
+	static uint8_t sigs[1000][KEYSVC_SIG_LEN];
+	char msg[] = "a manifest", other[] = "a manifesT", m[32];
+	uint64_t h0, h;
+
+	crypto_sign_keypair(pk, sk);
+	crypto_sign_keypair(pk2, sk2);
+	crypto_sign_detached(sig, NULL, (uint8_t *)msg, sizeof msg, sk);
+	h0 = keysvc_verify_hits();
+	CHECK_RC(keysvc_verify(pk, msg, sizeof msg, sig), 0);
+	CHECK(keysvc_verify_hits() == h0);
+	CHECK_RC(keysvc_verify(pk, msg, sizeof msg, sig), 0);
+	CHECK(keysvc_verify_hits() == h0 + 1);
+	memcpy(bad, sig, sizeof bad);
+	bad[10] ^= 1;
+	CHECK_RC(keysvc_verify(pk, msg, sizeof msg, bad), AR_ESIG);
+	CHECK_RC(keysvc_verify(pk, msg, sizeof msg, bad), AR_ESIG);
+	CHECK_RC(keysvc_verify(pk, other, sizeof other, sig), AR_ESIG);
+	CHECK_RC(keysvc_verify(pk2, msg, sizeof msg, sig), AR_ESIG);
+	CHECK_RC(keysvc_verify(pk, msg, sizeof msg - 1, sig), AR_ESIG);
+	CHECK(keysvc_verify_hits() == h0 + 1);
+	/* many: each checked once, then (all but the few that share a slot)
+	 * remembered */
+	for (int i = 0; i < 1000; i++) {
+		snprintf(m, sizeof m, "manifest %d", i);
+		crypto_sign_detached(sigs[i], NULL, (uint8_t *)m, strlen(m), sk);
+		CHECK_RC(keysvc_verify(pk, m, strlen(m), sigs[i]), 0);
+	}
+	h = keysvc_verify_hits();
+	for (int i = 0; i < 1000; i++) {
+		snprintf(m, sizeof m, "manifest %d", i);
+		CHECK_RC(keysvc_verify(pk, m, strlen(m), sigs[i]), 0);
+		sigs[i][0] ^= 1;
+		CHECK_RC(keysvc_verify(pk, m, strlen(m), sigs[i]), AR_ESIG);
+	}
+	CHECK(keysvc_verify_hits() - h >= 800);
+	CHECK(keysvc_verify_hits() - h <= 1000);
+	sodium_memzero(sk, sizeof sk);
+	sodium_memzero(sk2, sizeof sk2);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -825,5 +875,6 @@ int main(void)
 	test_passphrase();
 	test_threads();
 	test_sign_group();
+	test_verify_remembered();
 	return tl_done();
 }
