@@ -88,6 +88,13 @@ static const struct ar_conf_def config_defs[] = {
 	  "tenant)" },
 	{ "gateway_scan_workers", AR_CONF_INT, OFF(gateway_scan_workers), "16",
 	  1, 256, "messages made durable and scanned at once" },
+	{ "gateway_scan_memory", AR_CONF_SIZE, OFF(gateway_scan_memory), "64M",
+	  0, 1LL << 40, "messages being scanned kept in memory as received, "
+	  "all together at most this (the rest is read from the sealed "
+	  "spool); 0: always from the spool" },
+	{ "gateway_scan_memory_message", AR_CONF_SIZE,
+	  OFF(gateway_scan_memory_message), "1M", 0, 1LL << 40, "larger "
+	  "messages are scanned from the sealed spool" },
 	{ "gateway_queue_workers", AR_CONF_INT, OFF(gateway_queue_workers),
 	  "16", 1, 256, "relay queue threads: archive feed, quarantine, "
 	  "delivery" },

@@ -49,6 +49,7 @@ struct ar_config {
 	char    rspamd_url[AR_CONF_STR_MAX];
 	int64_t gateway_scan_timeout_ms;
 	int64_t gateway_scan_workers;
+	int64_t gateway_scan_memory, gateway_scan_memory_message;
 	int64_t gateway_queue_workers;
 	int64_t clamd_stream_max;
 	int64_t rspamd_max_size;

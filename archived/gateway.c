@@ -70,6 +70,8 @@ int gateway_glue_start(struct daemon *d)
 	o.clamd_stream_max = (uint64_t)c->clamd_stream_max;
 	o.rspamd_max_bytes = (uint64_t)c->rspamd_max_size;
 	o.scan_workers = (int)c->gateway_scan_workers;
+	o.scan_mem_max = (uint64_t)c->gateway_scan_memory;
+	o.scan_mem_message = (uint64_t)c->gateway_scan_memory_message;
 	o.queue_workers = (int)c->gateway_queue_workers;
 	o.archive = d->spool;
 	o.archive_wake = archive_wake;

@@ -44,6 +44,10 @@ typedef struct gateway_opts {
 	uint64_t rspamd_max_bytes;   /* larger messages not sent to rspamd
 	                                (0: 50 MiB) */
 	int scan_workers;            /* threads making durable + scanning */
+	/* a copy of each message received into memory, for the scanners to
+	 * read instead of the sealed spool entry: at most scan_mem_message
+	 * bytes per message, scan_mem_max for all at once (0: off) */
+	uint64_t scan_mem_max, scan_mem_message;
 	int queue_workers;           /* relay queue threads */
 	/* the archive feed: accepted mail goes into this spool (the ingest
 	 * spool), then archive_wake(arg) */

@@ -55,6 +55,7 @@ struct gateway {
 	pthread_cond_t qcond;
 	int qstopping, qwake;
 	int64_t releases_checked_us; /* under qlock */
+	uint64_t scan_mem_used;      /* atomic: bytes of the jobs' copies */
 	int removed_unsynced;        /* under qlock: entries removed since
 	                                the last spool_sync (queue.c) */
 	int64_t removed_synced_us;   /* under qlock */
@@ -73,6 +74,11 @@ struct mx_job {
 	uint64_t bytes;
 	int status;                  /* sticky write error */
 	int too_big;                 /* over the tenant's max_size */
+	/* the message as received, for the scanners (mx.c: gw_job_copy);
+	 * NULL when it did not fit the limits: then read from the spool */
+	unsigned char *copy;
+	size_t copy_len, copy_cap;
+	int copy_off;                /* gave up on the copy */
 	smtp_token_t *tok;
 	char session[64];
 	int64_t started_us;
@@ -96,7 +102,13 @@ int gw_judge_start(gateway_t *g);
 void gw_judge_submit(gateway_t *g, struct mx_job *j);
 /* Answers every queued message (451 when stopping) and joins. */
 void gw_judge_stop(gateway_t *g);
+
+/* --- mx.c: a received message's job ------------------------------------ */
 void gw_job_free(struct mx_job *j);
+/* Keep len more bytes of the message in the job's copy for the scanners,
+ * within the gateway's limits (else the copy is given up); drop it. */
+void gw_job_copy(struct mx_job *j, const void *buf, size_t len);
+void gw_job_copy_drop(struct mx_job *j);
 
 /* --- verdict.c: a scan judged by a tenant's policy ---------------------- */
 

@@ -183,7 +183,7 @@ static void judge(gateway_t *g, gw_scanners_t *sc, struct mx_job *j)
 	char *dkim = NULL;
 	const char *dir;
 	size_t nr = 0;
-	int rc, scan_rc;
+	int rc, scan_rc, from_memory;
 
 	ar_hex(j->t.id, STORE_TENANT_LEN, th);
 	if (j->too_big) {
@@ -230,10 +230,13 @@ static void judge(gateway_t *g, gw_scanners_t *sc, struct mx_job *j)
 		lim.blocked_types = GW_FT_DEFAULT_BLOCKED;
 	memset(&res, 0, sizeof res);
 	memset(&f, 0, sizeof f);
-	if ((rc = gw_scan_source_spool(&src, g->rq, j->t.id, id)) == 0) {
+	from_memory = j->copy && !j->copy_off && j->copy_len == j->bytes;
+	if ((rc = from_memory ? gw_scan_source_mem(&src, j->copy, j->copy_len) :
+	    gw_scan_source_spool(&src, g->rq, j->t.id, id)) == 0) {
 		rc = gw_scan_message(sc, &src, &se, &lim, &res);
 		gw_scan_source_done(&src);
 	}
+	gw_job_copy_drop(j);
 	scan_rc = rc;
 	if (rc) {
 		/* nothing could be scanned: as when the scanners are down */
@@ -292,13 +295,14 @@ static void judge(gateway_t *g, gw_scanners_t *sc, struct mx_job *j)
 		snprintf(score, sizeof score, "%.2f", f.score);
 	ar_log(v.code == 250 ? AR_LOG_INFO : AR_LOG_WARN, "gateway id=%s "
 	    "tenant=%s session=%s verdict=%s action=%s reply=%d score=%s "
-	    "virus=%s%s%s%s size=%llu scan_ms=%lld dur_ms=%lld", hex, th,
+	    "virus=%s%s%s%s size=%llu scan_ms=%lld scanned_from=%s "
+	    "dur_ms=%lld", hex, th,
 	    j->session, v.kind, v.tempfail ? "tempfail" :
 	    store_gw_action_name(v.action), v.code, score,
 	    f.infected ? "yes" : "no",
 	    f.infected ? " virus_name=\"" : "", f.infected ? f.virus : "",
 	    f.infected ? "\"" : "", (unsigned long long)j->bytes,
-	    (long long)res.dur_us / 1000,
+	    (long long)res.dur_us / 1000, from_memory ? "memory" : "spool",
 	    (long long)(ar_mono_us() - j->started_us) / 1000);
 	if (f.av_status || f.spam_status) {
 		unscanned_detail(&res, scan_rc, detail, sizeof detail);

@@ -435,6 +435,8 @@ static int on_data_write(void *arg, void *sink, const void *buf, size_t len)
 	}
 	if (j->status == 0)
 		j->status = spool_put_write(j->put, buf, len);
+	if (j->status == 0)
+		gw_job_copy(j, buf, len);
 	return 0;
 }
 
@@ -470,12 +472,75 @@ static void on_disconnect(void *arg, smtp_session_t *s)
 	}
 }
 
+/*
+ * The scanners' copy of a message: each scanner (clamd, rspamd, the
+ * attachment policy) reads the message whole, and from the spool each
+ * read is a sealed reader of its own (opened, authenticated, decrypted
+ * and hashed again).  A message that fits scan_mem_message, while all the
+ * copies held fit scan_mem_max, is also kept in memory as it arrives
+ * (never on disk; wiped when freed) and scanned from there.  The spool
+ * entry is the same bytes, made durable before the scan either way.
+ */
+void gw_job_copy_drop(struct mx_job *j)
+{
+	if (j->copy) {
+		sodium_memzero(j->copy, j->copy_cap);
+		free(j->copy);
+		__atomic_sub_fetch(&j->g->scan_mem_used, j->copy_cap,
+		    __ATOMIC_RELAXED);
+	}
+	j->copy = NULL;
+	j->copy_len = j->copy_cap = 0;
+}
+
+void gw_job_copy(struct mx_job *j, const void *buf, size_t len)
+{
+	const gateway_opts_t *o = &j->g->o;
+	size_t cap;
+	unsigned char *nb;
+
+	if (j->copy_off || !len)
+		return;
+	if (!o->scan_mem_max || j->copy_len + len > o->scan_mem_message) {
+		gw_job_copy_drop(j);
+		j->copy_off = 1;
+		return;
+	}
+	if (j->copy_len + len > j->copy_cap) {
+		cap = j->copy_cap ? j->copy_cap : 16384;
+		while (cap < j->copy_len + len)
+			cap *= 2;
+		if (cap > o->scan_mem_message)
+			cap = o->scan_mem_message;
+		if (__atomic_add_fetch(&j->g->scan_mem_used, cap - j->copy_cap,
+		    __ATOMIC_RELAXED) > o->scan_mem_max ||
+		    !(nb = malloc(cap))) {
+			__atomic_sub_fetch(&j->g->scan_mem_used,
+			    cap - j->copy_cap, __ATOMIC_RELAXED);
+			gw_job_copy_drop(j);
+			j->copy_off = 1;
+			return;
+		}
+		if (j->copy_len)
+			memcpy(nb, j->copy, j->copy_len);
+		if (j->copy) {
+			sodium_memzero(j->copy, j->copy_cap);
+			free(j->copy);
+		}
+		j->copy = nb;
+		j->copy_cap = cap;
+	}
+	memcpy(j->copy + j->copy_len, buf, len);
+	j->copy_len += len;
+}
+
 void gw_job_free(struct mx_job *j)
 {
 	if (!j)
 		return;
 	if (j->put)
 		spool_put_abort(j->put);
+	gw_job_copy_drop(j);
 	json_decref(j->env);
 	free(j);
 }

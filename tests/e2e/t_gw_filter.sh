@@ -75,6 +75,8 @@ for n in eicar eicarzip eicarnestedzip eicarrfc822; do
 done
 check "every virus is logged with its name (4 times)" \
     test "$(grep -c 'verdict=virus action=reject reply=554.*virus_name="Archived.Test.EICAR' "$T/archived.log")" -eq 4
+check "... each scanned from the copy kept in memory (gateway_scan_memory)" \
+    test "$(grep -c 'verdict=virus action=reject reply=554.* scanned_from=memory ' "$T/archived.log")" -eq 4
 
 # --- spam, DNSBL, SPF, DKIM, DMARC ------------------------------------------
 send gtube sender@other.test "$PASS"

@@ -68,6 +68,8 @@ check "$UNDER bytes: 250" answered under 250
 echo "sent and scanned in $((SECONDS - t0)) s: $(verdict_line $UNDER)"
 check "... verdict clean, delivered" \
     bash -c 'grep -q "verdict=clean action=deliver reply=250" <<<"$1"' _ "$(verdict_line $UNDER)"
+check "... scanned from the sealed spool (over gateway_scan_memory_message)" \
+    bash -c 'grep -q " scanned_from=spool " <<<"$1"' _ "$(verdict_line $UNDER)"
 check "... no scanner skipped it" \
     bash -c '! grep -q "status=unscanned" "$1"' _ "$T/archived.log"
 check "... rspamd scanned all $UNDER bytes" \
