@@ -938,8 +938,8 @@ out:
  * reaches the disk with the next fdatasync of its segment, which may be
  * long in coming for an older segment.  A crash of archived loses none of
  * it (the kernel has it), a power failure would bring the entries back and
- * deliver them again: so a worker syncs the removals at most
- * REMOVED_SYNC_US after the first, and whenever it finds nothing to do.
+ * deliver them again: so one worker syncs the removals every
+ * REMOVED_SYNC_US while there are any (an idle worker wakes for it).
  * qlock held (released during the sync).
  */
 static void removals_sync(gateway_t *g)
@@ -983,13 +983,21 @@ static void *queue_main(void *arg)
 		for (size_t i = 0; i < n; i++)
 			work(g, &refs[i], gen);
 		pthread_mutex_lock(&g->qlock);
-		if (g->removed_unsynced && (n == 0 || ar_mono_us() -
-		    g->removed_synced_us >= REMOVED_SYNC_US))
+		if (g->removed_unsynced && ar_mono_us() -
+		    g->removed_synced_us >= REMOVED_SYNC_US)
 			removals_sync(g);
 		if (n == 0 && !g->qwake && !g->qstopping) {
 			struct timespec until;
 			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += 1;        /* retries come due */
+			if (g->removed_unsynced) {   /* back for the sync */
+				until.tv_nsec += REMOVED_SYNC_US * 1000;
+				if (until.tv_nsec >= 1000000000) {
+					until.tv_sec++;
+					until.tv_nsec -= 1000000000;
+				}
+			} else {
+				until.tv_sec += 1;    /* retries come due */
+			}
 			pthread_cond_timedwait(&g->qcond, &g->qlock, &until);
 		}
 	}

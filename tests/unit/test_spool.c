@@ -239,6 +239,11 @@ static void test_round_trip(void)
 		CHECK_RC(spool_remove(sp, i == NMSG || i % 2 ? tenant_b :
 		    tenant_a, ids[i]), 0);
 	CHECK(count(sp, NULL) == 0);
+	CHECK_RC(spool_sync(sp), 0);           /* the removals, durable */
+	CHECK_RC(spool_sync(NULL), AR_EINVAL);
+	spool_close(sp);
+	CHECK_RC(spool_open(&sp, spdir, ks), 0);
+	CHECK(count(sp, NULL) == 0);
 	spool_close(sp);
 	for (int i = 0; i < NMSG; i++)
 		free(msgs[i]);
