@@ -24,12 +24,13 @@
 #        TARGETS ("postfix archived"),
 #        OUT (/var/tmp/ar-bench-results/relay-DATE)
 #
-# Prints per run: the accepted (250) rate, the delivered rate (first 250
-# to the last remote 250), 250 latency p50/p99, the time from our 250 to
-# the remote 250 p50/p99 (archived: its log, age_ms - dur_ms per message;
-# Postfix: delays b+c+d of each status=sent), archived's peak RSS (VmHWM)
-# or Postfix's processes' summed RSS at the end, and archived/postfix
-# (goal >= 3).  The drain: messages, MB, fill rate, drain rate, peak RSS.
+# Prints per run: the accepted (250) rate, the delivered rate end to end
+# (the first message sent to the last remote 250), 250 latency p50/p99,
+# the time from our 250 to the remote 250 p50/p99 (archived: its log,
+# age_ms - dur_ms per message; Postfix: delays b+c+d of each
+# status=sent), archived's peak RSS (VmHWM) or Postfix's processes'
+# summed RSS at the end, and archived/postfix (goal >= 3).  The drain:
+# messages, MB, fill rate, drain rate, peak RSS.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=$(cd "${1:-$ROOT/build}" && pwd)
@@ -127,6 +128,7 @@ postfix_drain() {  # postfix_drain LABEL: until every 250 is status=sent
   python3 - "$PF/maillog" "$OUT/$1.txt" "$acked" "$rss" "$1" <<'EOP' | tee "$OUT/$1-drain.txt"
 import re, sys, time
 log, res, acked, rss, label = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+year = time.localtime().tm_year
 lat, stamps = [], []
 for l in open(log):
     if " status=sent " not in l:
@@ -134,14 +136,20 @@ for l in open(log):
     m = re.search(r" delays=([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+)", l)
     if m:
         lat.append(sum(float(x) for x in m.groups()[1:]) * 1000)
-    t = re.match(r"(\S+)", l).group(1)
-    stamps.append(t)
+    try:    # postlogd's maillog_file: "Dec  3 12:04:11 host ..." (local time)
+        t = " ".join(l.split()[:3])
+        stamps.append(time.mktime(time.strptime(f"{year} {t}", "%Y %b %d %H:%M:%S")))
+    except ValueError:
+        pass
 lat.sort()
 q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] if lat else 0
 d = dict(kv.split("=", 1) for kv in open(res).read().split("smtpload-result ")[-1].split())
-first = float(d.get("first_ack_epoch", d.get("start_epoch", 0)) or 0)
+first = float(d.get("start_epoch", 0) or 0)
+e2e = (f"; delivered end to end {len(lat) / (max(stamps) + 1 - first):.0f} msg/s "
+       f"(first message sent to the last status=sent, whose time is in whole seconds)") \
+    if stamps and first and max(stamps) > first else ""
 print(f"  {label}: {len(lat)} of {acked} delivered; 250 -> remote 250 p50 {q(.5):.0f} ms, "
-      f"p99 {q(.99):.0f} ms (delays b+c+d, 10 ms steps); Postfix processes' RSS {rss} MB")
+      f"p99 {q(.99):.0f} ms (delays b+c+d, 10 ms steps){e2e}; Postfix processes' RSS {rss} MB")
 EOP
   postfix -c "$PF/etc" stop >/dev/null 2>&1 || true
   PF=
@@ -171,10 +179,11 @@ archived_drain() {  # archived_drain LABEL ACKED [T0]
   done
   local rss
   rss=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$APID/status" 2>/dev/null || echo 0)
-  python3 - "$W/archived.log" "$acked" "$rss" "$1" "${3:-}" <<'EOP' | tee "$OUT/$1-drain.txt"
-import re, sys
-log, acked, rss, label, t0 = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-dur, age, done = {}, {}, 0
+  python3 - "$W/archived.log" "$acked" "$rss" "$1" "${3:-}" "$OUT/$1.txt" <<'EOP' | tee "$OUT/$1-drain.txt"
+import os, re, sys
+from datetime import datetime
+log, acked, rss, label, t0, res = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+dur, age, done, last = {}, {}, 0, 0
 for l in open(log):
     m = re.search(r" gateway id=([0-9a-f]{32}) tenant=\S+ .* reply=250 .* dur_ms=(\d+)", l)
     if m:
@@ -184,10 +193,20 @@ for l in open(log):
         age[m.group(1)] = int(m.group(2)); continue
     if " status=done" in l:
         done += 1
+        try:    # archived's log lines begin with the UTC time (seconds)
+            last = datetime.fromisoformat(l.split()[0].replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
 lat = sorted(age[i] - dur.get(i, 0) for i in age)
 q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] if lat else 0
+first = 0
+if os.path.exists(res):
+    d = dict(kv.split("=", 1) for kv in open(res).read().split("smtpload-result ")[-1].split())
+    first = float(d.get("start_epoch", 0) or 0)
+e2e = (f"; delivered end to end {done / (last + 1 - first):.0f} msg/s (first message sent to "
+       f"the last status=done, whose time is in whole seconds)") if first and last > first else ""
 print(f"  {label}: {done} of {acked} delivered; 250 -> remote 250 p50 {q(.5)} ms, "
-      f"p99 {q(.99)} ms; archived peak RSS {rss} MB")
+      f"p99 {q(.99)} ms{e2e}; archived peak RSS {rss} MB")
 EOP
   grep -E ' (warn|error): ' "$W/archived.log" | head -100 >"$OUT/$1-log.txt" || true
   bench_archived_stop
