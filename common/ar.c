@@ -303,6 +303,33 @@ int ar_grow(void **arr, size_t *cap, size_t n, size_t size)
 	return 0;
 }
 
+size_t ar_grow_cap(size_t cap, size_t need, size_t max)
+{
+	size_t ncap = cap < 16384 ? 16384 : cap;
+
+	while (ncap < need && ncap <= SIZE_MAX / 2)
+		ncap *= 2;
+	return ncap > max ? max : ncap;
+}
+
+int ar_wiped_move(unsigned char **buf, size_t *cap, size_t len,
+    size_t newcap)
+{
+	unsigned char *nb = malloc(newcap ? newcap : 1);
+
+	if (!nb)
+		return AR_ENOMEM;
+	if (len)
+		memcpy(nb, *buf, len);
+	if (*buf) {
+		explicit_bzero(*buf, *cap);
+		free(*buf);
+	}
+	*buf = nb;
+	*cap = newcap;
+	return 0;
+}
+
 int ar_fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

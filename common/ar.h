@@ -114,6 +114,17 @@ int ar_read_full(int fd, void *buf, size_t len, size_t *got);
  */
 int ar_grow(void **arr, size_t *cap, size_t n, size_t size);
 
+/*
+ * Byte buffers that hold secrets (plaintext mail, sealed chunks): the
+ * capacity for need bytes, doubling cap from 16 KiB, at most max; and the
+ * move of the first len bytes to a new allocation of newcap bytes, the old
+ * one wiped and freed (realloc would leave its bytes in freed memory).
+ * ar_wiped_move: 0 or AR_ENOMEM (the buffer is left as it was).
+ */
+size_t ar_grow_cap(size_t cap, size_t need, size_t max);
+int ar_wiped_move(unsigned char **buf, size_t *cap, size_t len,
+    size_t newcap);
+
 /* fsync a directory by path. */
 int ar_fsync_dir(const char *dir);
 

@@ -497,7 +497,6 @@ void gw_job_copy(struct mx_job *j, const void *buf, size_t len)
 {
 	const gateway_opts_t *o = &j->g->o;
 	size_t cap;
-	unsigned char *nb;
 
 	if (j->copy_off || !len)
 		return;
@@ -507,28 +506,17 @@ void gw_job_copy(struct mx_job *j, const void *buf, size_t len)
 		return;
 	}
 	if (j->copy_len + len > j->copy_cap) {
-		cap = j->copy_cap ? j->copy_cap : 16384;
-		while (cap < j->copy_len + len)
-			cap *= 2;
-		if (cap > o->scan_mem_message)
-			cap = o->scan_mem_message;
-		if (__atomic_add_fetch(&j->g->scan_mem_used, cap - j->copy_cap,
+		size_t had = j->copy_cap;
+		cap = ar_grow_cap(had, j->copy_len + len, o->scan_mem_message);
+		if (__atomic_add_fetch(&j->g->scan_mem_used, cap - had,
 		    __ATOMIC_RELAXED) > o->scan_mem_max ||
-		    !(nb = malloc(cap))) {
-			__atomic_sub_fetch(&j->g->scan_mem_used,
-			    cap - j->copy_cap, __ATOMIC_RELAXED);
+		    ar_wiped_move(&j->copy, &j->copy_cap, j->copy_len, cap)) {
+			__atomic_sub_fetch(&j->g->scan_mem_used, cap - had,
+			    __ATOMIC_RELAXED);
 			gw_job_copy_drop(j);
 			j->copy_off = 1;
 			return;
 		}
-		if (j->copy_len)
-			memcpy(nb, j->copy, j->copy_len);
-		if (j->copy) {
-			sodium_memzero(j->copy, j->copy_cap);
-			free(j->copy);
-		}
-		j->copy = nb;
-		j->copy_cap = cap;
 	}
 	memcpy(j->copy + j->copy_len, buf, len);
 	j->copy_len += len;

@@ -338,22 +338,11 @@ static int seg_put_write(store_put_t *put, const void *buf, size_t len)
 			p->status = seg_errno(put->be, errno, "write", p->tmp);
 		return p->status;
 	}
-	if (p->len + len > p->cap) {
-		size_t ncap = p->cap < 16384 ? 16384 : p->cap;
-		unsigned char *nb;
-		while (ncap < p->len + len)
-			ncap *= 2;
-		if (ncap > SEG_SPILL + HDR_LEN)    /* never more: it spills */
-			ncap = SEG_SPILL + HDR_LEN;
-		if (!(nb = malloc(ncap)))
-			return p->status = store_be_fail(put->be, AR_ENOMEM,
-			    "out of memory");
-		memcpy(nb, p->buf, p->len);
-		sodium_memzero(p->buf, p->len);
-		free(p->buf);
-		p->buf = nb;
-		p->cap = ncap;
-	}
+	/* never more than SEG_SPILL + HDR_LEN: past it, it spills */
+	if (p->len + len > p->cap && ar_wiped_move(&p->buf, &p->cap, p->len,
+	    ar_grow_cap(p->cap, p->len + len, SEG_SPILL + HDR_LEN)))
+		return p->status = store_be_fail(put->be, AR_ENOMEM,
+		    "out of memory");
 	memcpy(p->buf + p->len, buf, len);
 	p->len += len;
 	return 0;

@@ -89,20 +89,24 @@ int cmd_import(struct ctl *c, int argc, char **argv)
 	int rc;
 
 	/* --no-index: leave the new messages to archived's indexer;
-	 * --force: store files that are not messages too (flagged unparsed) */
-	int no_index = 0, force = 0, out = 1;
+	 * --force: store files that are not messages too (flagged unparsed);
+	 * --progress: a progress line after each batch also when stderr is
+	 * not a terminal (for scripts that watch it) */
+	int no_index = 0, force = 0, want_progress = 0, out = 1;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--no-index"))
 			no_index = 1;
 		else if (!strcmp(argv[i], "--force"))
 			force = 1;
+		else if (!strcmp(argv[i], "--progress"))
+			want_progress = 1;
 		else
 			argv[out++] = argv[i];
 	}
 	argc = out;
 	argv[argc] = NULL;
 	if ((rc = parse(argc, argv, &a, "import --tenant NAME [--no-index] "
-	    "[--force] PATH...")))
+	    "[--force] [--progress] PATH...")))
 		return rc;
 	if (a.first >= argc)
 		return ctl_usage("import needs at least one PATH (.eml file, "
@@ -115,7 +119,7 @@ int cmd_import(struct ctl *c, int argc, char **argv)
 	o.failure = failure;
 	o.force = force;
 	o.skipped = skipped;
-	if (isatty(STDERR_FILENO) && !c->json)
+	if ((isatty(STDERR_FILENO) && !c->json) || want_progress)
 		o.progress = progress;
 	rc = ingest_import(c->st, &t, (const char *const *)argv + a.first,
 	    (size_t)(argc - a.first), &o, &s, err, sizeof err);

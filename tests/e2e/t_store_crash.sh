@@ -14,39 +14,35 @@ for t in json.load(sys.stdin)['tenants']:
     if t['tenant'] == '$1': print(t['objects'])"
 }
 # Three imports, each killed at another point of its progress: once it
-# has read a twentieth, a sixth, a third of the corpus (watched, not
-# guessed from a delay: the corpus file it has open, read from /proc
-# every 10 ms, which spawns nothing and takes no lock; stopping the
-# import while `archivectl stats` looks would hold LMDB's writer lock
-# and hang the look).  A kill that came too late all the same (all
-# committed) is tried again on a new tenant.
+# has committed a twentieth, a sixth, a third of the corpus (watched, not
+# guessed from a delay: `import --progress` writes a line to stderr after
+# each batch of import_batch messages is committed, read every 10 ms;
+# stopping the import while `archivectl stats` looks would hold LMDB's
+# writer lock and hang the look).  The kill lands in one of the next
+# batches, each with its own fdatasync, long before the end of the
+# corpus however fast the machine.  A kill that came too late all the
+# same (all committed) is tried again on a new tenant.
 tenants=()
 for part in 20 6 3; do
 	want=$((total / part))
 	for try in 1 2 3 4 5 6; do
 		name="t${#tenants[@]}x$try"
 		ctl tenant add "$name" --journal-address "$name@x.example" >/dev/null
-		"$CTL_BIN" -d "$DATA" import --tenant "$name" "$CORPUS"/*.eml \
-		    >/dev/null 2>&1 &
+		"$CTL_BIN" -d "$DATA" import --progress --tenant "$name" \
+		    "$CORPUS"/*.eml >/dev/null 2>"$T/progress" &
 		pid=$!
 		end=$((SECONDS + 600)) seen=0
 		while [ $SECONDS -lt $end ] && [ $seen -lt "$want" ] &&
 		    ! ended $pid; do
-			for fd in /proc/$pid/fd/*; do
-				f=$(readlink "$fd" 2>/dev/null) || continue
-				case $f in
-				"$CORPUS"/[0-9]*.eml)
-					k=${f##*/}
-					k=$((10#${k%.eml}))
-					[ $k -gt $seen ] && seen=$k ;;
-				esac
-			done
+			p=$(tr '\r' '\n' <"$T/progress" |
+			    sed -n 's/^import: \([0-9]*\) messages.*/\1/p' | tail -1)
+			seen=${p:-0}
 			sleep 0.01
 		done
 		kill -KILL $pid 2>/dev/null
 		wait $pid 2>/dev/null
 		n=$(objects "$name")
-		echo "killed once $seen were read: $n of $total committed"
+		echo "killed once $seen were committed: $n of $total committed"
 		[ "${n:-0}" -lt "$total" ] && break
 	done
 	check "import into $name killed in the middle ($n of $total committed)" \
