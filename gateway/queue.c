@@ -1048,6 +1048,10 @@ void gw_queue_stop(gateway_t *g)
 	pthread_mutex_unlock(&g->qlock);
 	for (int i = 0; i < g->nqueue; i++)
 		pthread_join(g->queue_threads[i], NULL);
+	pthread_mutex_lock(&g->qlock);
+	if (g->removed_unsynced)     /* the last removals, durable */
+		removals_sync(g);
+	pthread_mutex_unlock(&g->qlock);
 	free(g->queue_threads);
 	g->queue_threads = NULL;
 	g->nqueue = 0;
