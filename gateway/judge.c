@@ -230,7 +230,9 @@ static void judge(gateway_t *g, gw_scanners_t *sc, struct mx_job *j)
 		lim.blocked_types = GW_FT_DEFAULT_BLOCKED;
 	memset(&res, 0, sizeof res);
 	memset(&f, 0, sizeof f);
-	from_memory = j->copy && !j->copy_off && j->copy_len == j->bytes;
+	/* a copy given up is freed (NULL); one cut short by a spool write
+	 * error is shorter than the message */
+	from_memory = j->copy && j->copy_len == j->bytes;
 	if ((rc = from_memory ? gw_scan_source_mem(&src, j->copy, j->copy_len) :
 	    gw_scan_source_spool(&src, g->rq, j->t.id, id)) == 0) {
 		rc = gw_scan_message(sc, &src, &se, &lim, &res);
